@@ -1,0 +1,98 @@
+// Package chunkstest is the conformance suite every chunks.Backend must pass.
+package chunkstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/hangarvm/hangar/internal/chunks"
+)
+
+// Run checks the chunks.Backend contract on backends made by newBackend (each call
+// must return an empty backend).
+func Run(t *testing.T, newBackend func(t *testing.T) chunks.Backend) {
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("hangar"), 1000)
+	name := chunks.Sum(data).String()
+
+	t.Run("SaveLoadStat", func(t *testing.T) {
+		b := newBackend(t)
+		if err := b.Save(ctx, name, data); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Load(ctx, name)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Load = %d bytes, %v; want the saved %d bytes", len(got), err, len(data))
+		}
+		if n, err := b.Stat(ctx, name); err != nil || n != int64(len(data)) {
+			t.Fatalf("Stat = %d, %v; want %d", n, err, len(data))
+		}
+	})
+	t.Run("Missing", func(t *testing.T) {
+		b := newBackend(t)
+		if _, err := b.Load(ctx, name); !errors.Is(err, chunks.ErrNotExist) {
+			t.Fatalf("Load of missing object: %v, want ErrNotExist", err)
+		}
+		if _, err := b.Stat(ctx, name); !errors.Is(err, chunks.ErrNotExist) {
+			t.Fatalf("Stat of missing object: %v, want ErrNotExist", err)
+		}
+		if err := b.Remove(ctx, name); err != nil {
+			t.Fatalf("Remove of missing object: %v", err)
+		}
+	})
+	t.Run("SaveTwiceConcurrently", func(t *testing.T) {
+		b := newBackend(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = b.Save(ctx, name, data) }()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := b.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("after concurrent saves: %d bytes, %v", len(got), err)
+		}
+	})
+	t.Run("ListRemove", func(t *testing.T) {
+		b := newBackend(t)
+		want := map[string]int64{}
+		for i := range 5 {
+			d := bytes.Repeat([]byte{byte(i + 1)}, 100*(i+1))
+			n := chunks.Sum(d).String()
+			want[n] = int64(len(d))
+			if err := b.Save(ctx, n, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[string]int64{}
+		if err := b.List(ctx, func(n string, size int64) error { got[n] = size; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("List gave %d objects, want %d", len(got), len(want))
+		}
+		for n, size := range want {
+			if got[n] != size {
+				t.Fatalf("List: %s has size %d, want %d", n, got[n], size)
+			}
+		}
+		for n := range want {
+			if err := b.Remove(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		count := 0
+		b.List(ctx, func(string, int64) error { count++; return nil })
+		if count != 0 {
+			t.Fatalf("after removing all, List gave %d objects", count)
+		}
+	})
+}

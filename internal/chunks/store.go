@@ -1,0 +1,82 @@
+package chunks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrNotExist is returned by Backend.Load and Store.Load when no object has the name.
+var ErrNotExist = errors.New("chunk does not exist")
+
+// ErrCorrupt is returned when a chunk's content does not match its digest.
+var ErrCorrupt = errors.New("chunk content does not match its digest")
+
+// Backend stores named, immutable byte objects. Implementations live in their own
+// packages (dirstore, later s3) and pass the conformance suite in package chunkstest.
+type Backend interface {
+	// Save stores data under name, atomically: a reader sees the whole object or
+	// none. Saving a name that exists is not an error and leaves the object as it
+	// was (objects are immutable, so the content is the same).
+	Save(ctx context.Context, name string, data []byte) error
+	// Load returns the object's bytes, or an error wrapping ErrNotExist.
+	Load(ctx context.Context, name string) ([]byte, error)
+	// Stat returns the object's size, or an error wrapping ErrNotExist.
+	Stat(ctx context.Context, name string) (int64, error)
+	// Remove deletes the object. Removing a missing object is not an error.
+	Remove(ctx context.Context, name string) error
+	// List calls fn for every object, in no particular order, until fn returns an error.
+	List(ctx context.Context, fn func(name string, size int64) error) error
+}
+
+// Store adds content addressing and verification to a Backend.
+type Store struct {
+	Backend Backend
+}
+
+// Put verifies that data hashes to d and stores it. It skips the write when the
+// chunk is already stored.
+func (s *Store) Put(ctx context.Context, d Digest, data []byte) error {
+	if got := Sum(data); got != d {
+		return fmt.Errorf("%w: received %d bytes with sha256 %s, expected %s", ErrCorrupt, len(data), got.Short(), d.Short())
+	}
+	if n, err := s.Backend.Stat(ctx, d.String()); err == nil && n == int64(len(data)) {
+		return nil
+	}
+	return s.Backend.Save(ctx, d.String(), data)
+}
+
+// Has reports whether the chunk is stored.
+func (s *Store) Has(ctx context.Context, d Digest) (bool, error) {
+	_, err := s.Backend.Stat(ctx, d.String())
+	if errors.Is(err, ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Load returns the chunk's bytes after checking them against the digest.
+func (s *Store) Load(ctx context.Context, d Digest) ([]byte, error) {
+	data, err := s.Backend.Load(ctx, d.String())
+	if err != nil {
+		return nil, err
+	}
+	if Sum(data) != d {
+		return nil, fmt.Errorf("%w: chunk %s", ErrCorrupt, d.Short())
+	}
+	return data, nil
+}
+
+// IsZero reports whether every byte of data is zero. Such chunks are never stored.
+func IsZero(data []byte) bool {
+	const block = 4096
+	var zeros [block]byte
+	for len(data) >= block {
+		if !bytes.Equal(data[:block], zeros[:]) {
+			return false
+		}
+		data = data[block:]
+	}
+	return bytes.Equal(data, zeros[:len(data)])
+}

@@ -1,0 +1,304 @@
+package hangar
+
+import (
+	"time"
+
+	"github.com/hangarvm/hangar/internal/chunks"
+)
+
+// Role is what a tenant may do beyond using images.
+type Role string
+
+// Roles.
+const (
+	RoleAdmin     Role = "admin"     // manages tenants; may do everything a publisher may
+	RolePublisher Role = "publisher" // may publish to the marketplace
+	RoleUser      Role = "user"
+)
+
+// Tenant is an account: it owns disks, images and VMs, and holds entitlements.
+type Tenant struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Role         Role      `json:"role"`
+	Entitlements []string  `json:"entitlements"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// HasEntitlement reports whether the tenant holds e ("" is always held).
+func (t *Tenant) HasEntitlement(e string) bool {
+	if e == "" {
+		return true
+	}
+	for _, have := range t.Entitlements {
+		if have == e {
+			return true
+		}
+	}
+	return false
+}
+
+// CanPublish reports whether the tenant may publish to the marketplace.
+func (t *Tenant) CanPublish() bool { return t.Role == RoleAdmin || t.Role == RolePublisher }
+
+// TenantCreate is the request to create a tenant.
+type TenantCreate struct {
+	Name         string   `json:"name"`
+	Role         Role     `json:"role,omitempty"`
+	Entitlements []string `json:"entitlements,omitempty"`
+}
+
+// TenantCreated answers TenantCreate: the key is shown this once and never again.
+type TenantCreated struct {
+	Tenant Tenant `json:"tenant"`
+	Key    string `json:"key"`
+}
+
+// Disk is a stored virtual disk, described by a chunk manifest.
+type Disk struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	VirtualSize  int64     `json:"virtualSize"`
+	StoredBytes  int64     `json:"storedBytes"`
+	SourceFormat string    `json:"sourceFormat"`
+	UsedBy       []string  `json:"usedBy,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// Upload is a chunked, resumable disk upload in progress.
+type Upload struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	VirtualSize  int64     `json:"virtualSize"`
+	SourceFormat string    `json:"sourceFormat"`
+	ChunkSize    int64     `json:"chunkSize"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// UploadCreate starts an upload.
+type UploadCreate struct {
+	Name         string `json:"name"`
+	VirtualSize  int64  `json:"virtualSize"`
+	SourceFormat string `json:"sourceFormat"`
+}
+
+// MissingChunks asks which of the listed chunks the server needs.
+type MissingChunks struct {
+	Digests []chunks.Digest `json:"digests"`
+}
+
+// MissingChunksResult lists the chunks the client must send.
+type MissingChunksResult struct {
+	Missing []chunks.Digest `json:"missing"`
+}
+
+// UploadCommit turns an upload into a disk with the given extents.
+type UploadCommit struct {
+	Extents []chunks.Extent `json:"extents"`
+}
+
+// ImageType is the kind of image.
+type ImageType string
+
+// Image kinds.
+const (
+	ImageTypeOS ImageType = "os" // one generalized OS disk, nothing else
+	ImageTypeVM ImageType = "vm" // OS disk plus data disks, generalized or specialized
+)
+
+// OSType is the guest's operating system family.
+type OSType string
+
+// OS types.
+const (
+	OSLinux   OSType = "linux"
+	OSWindows OSType = "windows"
+)
+
+// OSState says whether machine-specific state was removed from the OS disk.
+type OSState string
+
+// OS states.
+const (
+	Generalized OSState = "generalized"
+	Specialized OSState = "specialized"
+)
+
+// Image is an image definition with its versions.
+type Image struct {
+	ID               string         `json:"id"`
+	Name             string         `json:"name"`
+	Owner            string         `json:"owner"`
+	Type             ImageType      `json:"type"`
+	OSType           OSType         `json:"osType"`
+	OSState          OSState        `json:"osState"`
+	HyperVGeneration string         `json:"hyperVGeneration"`
+	Architecture     string         `json:"architecture"`
+	Description      string         `json:"description,omitempty"`
+	EULA             string         `json:"eula,omitempty"`
+	Versions         []ImageVersion `json:"versions"`
+	SharedWith       []string       `json:"sharedWith,omitempty"`
+	Community        *Community     `json:"community,omitempty"`
+	CreatedAt        time.Time      `json:"createdAt"`
+}
+
+// ImageVersion is one immutable version of an image: its disks.
+type ImageVersion struct {
+	Version           Version     `json:"version"`
+	ExcludeFromLatest bool        `json:"excludeFromLatest"`
+	EndOfLife         string      `json:"endOfLife,omitempty"`
+	OSDisk            ImageDisk   `json:"osDisk"`
+	DataDisks         []ImageDisk `json:"dataDisks,omitempty"`
+	CreatedAt         time.Time   `json:"createdAt"`
+}
+
+// ImageDisk is a disk of an image version. LUN is -1 for the OS disk.
+type ImageDisk struct {
+	LUN         int    `json:"lun"`
+	Disk        string `json:"disk,omitempty"` // the owner's disk name, shown to the owner only
+	DiskID      string `json:"diskId"`
+	VirtualSize int64  `json:"virtualSize"`
+}
+
+// DataDiskSpec names a data disk for a new image version.
+type DataDiskSpec struct {
+	LUN  int    `json:"lun"`
+	Disk string `json:"disk"`
+}
+
+// ImageCreate creates an image, or adds a version to an existing image with the same
+// definition.
+type ImageCreate struct {
+	Name              string         `json:"name"`
+	Type              ImageType      `json:"type"`
+	OSType            OSType         `json:"osType"`
+	OSState           OSState        `json:"osState"`
+	HyperVGeneration  string         `json:"hyperVGeneration,omitempty"`
+	Architecture      string         `json:"architecture,omitempty"`
+	Description       string         `json:"description,omitempty"`
+	EULA              string         `json:"eula,omitempty"`
+	Version           string         `json:"version,omitempty"`
+	ExcludeFromLatest bool           `json:"excludeFromLatest,omitempty"`
+	EndOfLife         string         `json:"endOfLife,omitempty"`
+	OSDisk            string         `json:"osDisk"`
+	DataDisks         []DataDiskSpec `json:"dataDisks,omitempty"`
+}
+
+// ImageVersionUpdate changes the mutable fields of a version.
+type ImageVersionUpdate struct {
+	ExcludeFromLatest *bool   `json:"excludeFromLatest,omitempty"`
+	EndOfLife         *string `json:"endOfLife,omitempty"`
+}
+
+// ShareRequest names the tenant to share an image with.
+type ShareRequest struct {
+	Tenant string `json:"tenant"`
+}
+
+// Community is an image's publication in the community repository.
+type Community struct {
+	PublicName     string `json:"publicName"`
+	PublisherURI   string `json:"publisherUri"`
+	PublisherEmail string `json:"publisherEmail"`
+	EULA           string `json:"eula"`
+}
+
+// ImageSummary is one entry of "everything this tenant may use".
+type ImageSummary struct {
+	Reference        string    `json:"reference"`
+	Source           string    `json:"source"`
+	Name             string    `json:"name"`
+	Owner            string    `json:"owner,omitempty"`
+	Type             ImageType `json:"type"`
+	OSType           OSType    `json:"osType"`
+	OSState          OSState   `json:"osState"`
+	HyperVGeneration string    `json:"hyperVGeneration"`
+	LatestVersion    string    `json:"latestVersion"`
+	Versions         int       `json:"versions"`
+}
+
+// ResolveRequest asks the service to resolve an image reference.
+type ResolveRequest struct {
+	Reference string `json:"reference"`
+}
+
+// ResolvedImage is an image reference resolved to one exact version and its disks.
+type ResolvedImage struct {
+	Reference        string      `json:"reference"` // canonical, with the exact version
+	Source           string      `json:"source"`    // marketplace, community, own, shared
+	Image            string      `json:"image"`
+	Version          Version     `json:"version"`
+	Type             ImageType   `json:"type"`
+	OSType           OSType      `json:"osType"`
+	OSState          OSState     `json:"osState"`
+	HyperVGeneration string      `json:"hyperVGeneration"`
+	Architecture     string      `json:"architecture"`
+	OSDisk           ImageDisk   `json:"osDisk"`
+	DataDisks        []ImageDisk `json:"dataDisks,omitempty"`
+	Plan             *Plan       `json:"plan,omitempty"`
+	Community        *Community  `json:"community,omitempty"`
+	EULA             string      `json:"eula,omitempty"`
+}
+
+// Plan is a marketplace purchase plan: terms a tenant must accept before using it.
+type Plan struct {
+	Name          string `json:"name"`
+	Publisher     string `json:"publisher"`
+	Product       string `json:"product"`
+	TermsAccepted bool   `json:"termsAccepted"`
+}
+
+// MarketplacePublish publishes an image version to the marketplace.
+type MarketplacePublish struct {
+	URN               string `json:"urn"`
+	Image             string `json:"image"` // NAME[@VERSION] of the publisher's own image
+	Plan              string `json:"plan,omitempty"`
+	Entitlement       string `json:"entitlement,omitempty"`
+	ExcludeFromLatest bool   `json:"excludeFromLatest,omitempty"`
+}
+
+// MarketplaceImage is one version of a marketplace SKU as a tenant sees it.
+type MarketplaceImage struct {
+	URN               string    `json:"urn"`
+	Publisher         string    `json:"publisher"`
+	Offer             string    `json:"offer"`
+	SKU               string    `json:"sku"`
+	Version           string    `json:"version"`
+	ExcludeFromLatest bool      `json:"excludeFromLatest"`
+	Plan              *Plan     `json:"plan,omitempty"`
+	Entitlement       string    `json:"entitlement,omitempty"`
+	Type              ImageType `json:"type"`
+	OSType            OSType    `json:"osType"`
+	OSState           OSState   `json:"osState"`
+	HyperVGeneration  string    `json:"hyperVGeneration"`
+	Architecture      string    `json:"architecture"`
+	Description       string    `json:"description,omitempty"`
+	EULA              string    `json:"eula,omitempty"`
+}
+
+// MarketplaceFilter narrows a marketplace listing. All false means only the latest
+// version of each SKU.
+type MarketplaceFilter struct {
+	Publisher, Offer, SKU string
+	All                   bool
+}
+
+// Terms are the legal terms of a marketplace plan and whether the tenant accepted them.
+type Terms struct {
+	Publisher  string     `json:"publisher"`
+	Offer      string     `json:"offer"`
+	Plan       string     `json:"plan"`
+	EULA       string     `json:"eula,omitempty"`
+	Accepted   bool       `json:"accepted"`
+	AcceptedAt *time.Time `json:"acceptedAt,omitempty"`
+}
+
+// TermsRequest names the URN whose terms are shown or accepted.
+type TermsRequest struct {
+	URN string `json:"urn"`
+}
+
+// Whoami describes the caller.
+type Whoami struct {
+	Tenant Tenant `json:"tenant"`
+}
