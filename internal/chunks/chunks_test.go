@@ -1,6 +1,8 @@
 package chunks
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -67,5 +69,36 @@ func TestIsZero(t *testing.T) {
 	b[5000] = 1
 	if IsZero(b) {
 		t.Fatal("middle byte non-zero not seen")
+	}
+}
+
+func TestWalk(t *testing.T) {
+	size := int64(3*ChunkSize + 1024)
+	disk := make([]byte, size)
+	disk[10] = 1               // chunk 0
+	disk[2*ChunkSize+5] = 2    // chunk 2
+	disk[3*ChunkSize+1000] = 3 // chunk 3 (short)
+	disk[ChunkSize+7] = 4      // chunk 1, but outside the allocated spans: never read
+	spans := []Span{{0, 100}, {2*ChunkSize - 10, 20}, {2*ChunkSize + 100, 10}, {3 * ChunkSize, 1024}}
+	var got []int64
+	var lens []int
+	err := Walk(t.Context(), bytes.NewReader(disk), size, spans, func(off int64, data []byte) error {
+		got = append(got, off)
+		lens = append(lens, len(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second span crosses into chunk 1, so chunk 1 is read whole and reported.
+	want := []int64{0, ChunkSize, 2 * ChunkSize, 3 * ChunkSize}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Walk visited %v, want %v", got, want)
+	}
+	if lens[3] != 1024 {
+		t.Fatalf("last chunk length %d, want 1024", lens[3])
+	}
+	if err := Walk(t.Context(), bytes.NewReader(disk), size, []Span{{size - 10, 20}}, func(int64, []byte) error { return nil }); err == nil {
+		t.Fatal("Walk accepted a span beyond the disk")
 	}
 }

@@ -1,0 +1,175 @@
+// Package catalog is Hangar's image service: tenants and keys, disks and uploads,
+// images of both kinds, sharing, the community repository, the marketplace and the
+// resolution of image references. It applies the visibility rules (a tenant sees the
+// marketplace its entitlements allow, the community, its own images and those shared
+// with it) on top of the metadata store and the chunk store; it knows nothing of HTTP.
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
+)
+
+// DefaultMaxVirtualSize is the largest virtual disk accepted unless configured: 4 TiB.
+const DefaultMaxVirtualSize = 4 << 40
+
+// Config holds the service's settings.
+type Config struct {
+	// MaxVirtualSize bounds the virtual size of every stored disk.
+	MaxVirtualSize int64
+	// StagingDir holds single-stream uploads while they are chunked.
+	StagingDir string
+}
+
+// Service is the catalog.
+type Service struct {
+	db     *store.DB
+	chunks *chunks.Store
+	cfg    Config
+	log    *slog.Logger
+}
+
+// New returns a catalog over a metadata store and a chunk store.
+func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service {
+	if cfg.MaxVirtualSize <= 0 {
+		cfg.MaxVirtualSize = DefaultMaxVirtualSize
+	}
+	return &Service{db: db, chunks: cs, cfg: cfg, log: log}
+}
+
+// AdminTenant is the name of the tenant created on first start.
+const AdminTenant = "admin"
+
+// newKey returns a fresh API key and its stored hash.
+func newKey() (key, hash string) {
+	var b [32]byte
+	rand.Read(b[:])
+	key = "hgr_" + base64.RawURLEncoding.EncodeToString(b[:])
+	return key, hashKey(key)
+}
+
+// hashKey is SHA-256: keys are 256 random bits, so a slow password hash adds nothing.
+func hashKey(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:])
+}
+
+// Bootstrap makes sure the admin tenant exists. With envKey set, that key is
+// registered for it; otherwise, on first start, a new key is written to keyFile
+// (mode 0600). It returns a line for the operator's log.
+func (s *Service) Bootstrap(ctx context.Context, envKey, keyFile string) (string, error) {
+	admin, err := s.db.TenantByName(ctx, AdminTenant)
+	exists := err == nil
+	if err != nil && hangar.ErrorCode(err) != hangar.CodeTenantNotFound {
+		return "", err
+	}
+	if envKey != "" {
+		if len(envKey) < 16 {
+			return "", errors.New("HANGAR_ADMIN_KEY must be at least 16 characters")
+		}
+		if !exists {
+			admin = hangar.Tenant{Name: AdminTenant, Role: hangar.RoleAdmin}
+			return "admin key taken from HANGAR_ADMIN_KEY", s.db.CreateTenant(ctx, &admin, hashKey(envKey))
+		}
+		return "admin key taken from HANGAR_ADMIN_KEY", s.db.AddKey(ctx, admin.ID, hashKey(envKey))
+	}
+	if exists {
+		return "admin key in " + keyFile, nil
+	}
+	key, hash := newKey()
+	if err := writeFileAtomic(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin key: %w", err)
+	}
+	admin = hangar.Tenant{Name: AdminTenant, Role: hangar.RoleAdmin}
+	if err := s.db.CreateTenant(ctx, &admin, hash); err != nil {
+		return "", err
+	}
+	return "created the admin tenant; its key is in " + keyFile, nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Authenticate returns the tenant holding key.
+func (s *Service) Authenticate(ctx context.Context, key string) (hangar.Tenant, error) {
+	if key == "" {
+		return hangar.Tenant{}, hangar.Errorf(hangar.CodeUnauthenticated, "an API key is required: pass --key, set HANGAR_KEY, or run `hangar login`")
+	}
+	t, err := s.db.TenantByKeyHash(ctx, hashKey(strings.TrimSpace(key)))
+	if errors.Is(err, store.ErrNotFound) {
+		return t, hangar.Errorf(hangar.CodeUnauthenticated, "the API key is not valid")
+	}
+	return t, err
+}
+
+// Ping checks the metadata store.
+func (s *Service) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+func requireAdmin(actor *hangar.Tenant) error {
+	if actor.Role != hangar.RoleAdmin {
+		return hangar.Errorf(hangar.CodeForbidden, "only an admin may manage tenants")
+	}
+	return nil
+}
+
+// CreateTenant creates a tenant and returns its key, shown this once.
+func (s *Service) CreateTenant(ctx context.Context, actor *hangar.Tenant, req hangar.TenantCreate) (hangar.TenantCreated, error) {
+	if err := requireAdmin(actor); err != nil {
+		return hangar.TenantCreated{}, err
+	}
+	if err := req.Normalize(); err != nil {
+		return hangar.TenantCreated{}, err
+	}
+	t := hangar.Tenant{Name: req.Name, Role: req.Role, Entitlements: req.Entitlements}
+	if t.Entitlements == nil {
+		t.Entitlements = []string{}
+	}
+	key, hash := newKey()
+	if err := s.db.CreateTenant(ctx, &t, hash); err != nil {
+		return hangar.TenantCreated{}, err
+	}
+	s.log.Info("tenant created", "tenant", t.Name, "role", t.Role, "by", actor.Name)
+	return hangar.TenantCreated{Tenant: t, Key: key}, nil
+}
+
+// ListTenants lists every tenant (admin only).
+func (s *Service) ListTenants(ctx context.Context, actor *hangar.Tenant) ([]hangar.Tenant, error) {
+	if err := requireAdmin(actor); err != nil {
+		return nil, err
+	}
+	return s.db.ListTenants(ctx)
+}

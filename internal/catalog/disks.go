@@ -1,0 +1,242 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/diskfmt"
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+// ListDisks lists the actor's disks.
+func (s *Service) ListDisks(ctx context.Context, actor *hangar.Tenant) ([]hangar.Disk, error) {
+	return s.db.ListDisks(ctx, actor.ID)
+}
+
+// Disk returns one of the actor's disks.
+func (s *Service) Disk(ctx context.Context, actor *hangar.Tenant, name string) (hangar.Disk, error) {
+	if err := hangar.ValidateName("disk", name); err != nil {
+		return hangar.Disk{}, err
+	}
+	return s.db.DiskByName(ctx, actor.ID, name)
+}
+
+// DeleteDisk deletes one of the actor's disks unless an image version holds it.
+func (s *Service) DeleteDisk(ctx context.Context, actor *hangar.Tenant, name string) error {
+	if err := hangar.ValidateName("disk", name); err != nil {
+		return err
+	}
+	return s.db.DeleteDisk(ctx, actor.ID, name)
+}
+
+func (s *Service) checkVirtualSize(size int64) error {
+	switch {
+	case size <= 0 || size%512 != 0:
+		return hangar.Errorf(hangar.CodeInvalid, "virtual size %d is not a positive multiple of 512 bytes", size)
+	case size > s.cfg.MaxVirtualSize:
+		return hangar.Errorf(hangar.CodeTooLarge, "virtual size %d bytes is above this server's limit of %d bytes", size, s.cfg.MaxVirtualSize)
+	}
+	return nil
+}
+
+// CreateUpload starts a chunked upload of a disk named req.Name.
+func (s *Service) CreateUpload(ctx context.Context, actor *hangar.Tenant, req hangar.UploadCreate) (hangar.Upload, error) {
+	if err := hangar.ValidateName("disk", req.Name); err != nil {
+		return hangar.Upload{}, err
+	}
+	if err := s.checkVirtualSize(req.VirtualSize); err != nil {
+		return hangar.Upload{}, err
+	}
+	if err := hangar.ValidateName("source format", req.SourceFormat); err != nil {
+		return hangar.Upload{}, err
+	}
+	if _, err := s.db.DiskByName(ctx, actor.ID, req.Name); err == nil {
+		return hangar.Upload{}, hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", req.Name)
+	}
+	u := hangar.Upload{Name: req.Name, VirtualSize: req.VirtualSize, SourceFormat: req.SourceFormat}
+	return u, s.db.CreateUpload(ctx, actor.ID, &u)
+}
+
+// Upload returns one of the actor's uploads.
+func (s *Service) Upload(ctx context.Context, actor *hangar.Tenant, id string) (hangar.Upload, error) {
+	return s.db.Upload(ctx, actor.ID, id)
+}
+
+// CancelUpload forgets an upload.
+func (s *Service) CancelUpload(ctx context.Context, actor *hangar.Tenant, id string) error {
+	if _, err := s.db.Upload(ctx, actor.ID, id); err != nil {
+		return err
+	}
+	return s.db.DeleteUpload(ctx, actor.ID, id)
+}
+
+// maxDigestsPerQuery bounds one missing-chunks question (a 4 TiB disk in a few calls).
+const maxDigestsPerQuery = 1 << 18
+
+// MissingChunks tells which chunks the client must send. A chunk counts as present
+// only if this upload delivered it or the actor's own disks reference it: a chunk that
+// only other tenants hold is reported missing, so dedup is no oracle.
+func (s *Service) MissingChunks(ctx context.Context, actor *hangar.Tenant, uploadID string, req hangar.MissingChunks) (hangar.MissingChunksResult, error) {
+	if len(req.Digests) > maxDigestsPerQuery {
+		return hangar.MissingChunksResult{}, hangar.Errorf(hangar.CodeInvalid, "at most %d digests per question", maxDigestsPerQuery)
+	}
+	if _, err := s.db.Upload(ctx, actor.ID, uploadID); err != nil {
+		return hangar.MissingChunksResult{}, err
+	}
+	known, err := s.db.KnownChunks(ctx, actor.ID, uploadID, req.Digests)
+	if err != nil {
+		return hangar.MissingChunksResult{}, err
+	}
+	res := hangar.MissingChunksResult{Missing: []chunks.Digest{}}
+	for _, d := range req.Digests {
+		if !known[d] {
+			res.Missing = append(res.Missing, d)
+			known[d] = true // report each digest once
+		}
+	}
+	return res, nil
+}
+
+// PutChunk receives one chunk of an upload, verifies it against its digest and
+// stores it. body is read up to one chunk and a byte.
+func (s *Service) PutChunk(ctx context.Context, actor *hangar.Tenant, uploadID string, d chunks.Digest, body io.Reader) error {
+	if _, err := s.db.Upload(ctx, actor.ID, uploadID); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(io.LimitReader(body, chunks.ChunkSize+1))
+	if err != nil {
+		return hangar.Errorf(hangar.CodeInvalid, "reading chunk %s: %v; send it again", d.Short(), err)
+	}
+	if len(data) > chunks.ChunkSize {
+		return hangar.Errorf(hangar.CodeTooLarge, "chunk %s is larger than the chunk size of %d bytes", d.Short(), chunks.ChunkSize)
+	}
+	if err := s.chunks.Put(ctx, d, data); err != nil {
+		if errors.Is(err, chunks.ErrCorrupt) {
+			return hangar.Errorf(hangar.CodeInvalid, "%v; the chunk was damaged in transit or read wrongly, send it again", err)
+		}
+		return err
+	}
+	return s.db.AddUploadChunk(ctx, uploadID, d)
+}
+
+// CommitUpload makes the uploaded chunks a disk. Every extent must be a chunk this
+// upload delivered or one the actor already references.
+func (s *Service) CommitUpload(ctx context.Context, actor *hangar.Tenant, uploadID string, req hangar.UploadCommit) (hangar.Disk, error) {
+	u, err := s.db.Upload(ctx, actor.ID, uploadID)
+	if err != nil {
+		return hangar.Disk{}, err
+	}
+	m := chunks.Manifest{VirtualSize: u.VirtualSize, Extents: req.Extents}
+	if err := m.Validate(); err != nil {
+		return hangar.Disk{}, hangar.Errorf(hangar.CodeInvalid, "manifest: %v", err)
+	}
+	digests := make([]chunks.Digest, len(m.Extents))
+	for i, e := range m.Extents {
+		digests[i] = e.Digest
+	}
+	known, err := s.db.KnownChunks(ctx, actor.ID, uploadID, digests)
+	if err != nil {
+		return hangar.Disk{}, err
+	}
+	for _, e := range m.Extents {
+		if !known[e.Digest] {
+			return hangar.Disk{}, hangar.Errorf(hangar.CodeInvalid, "chunk %s at offset %d was never uploaded; ask which chunks are missing and send them before committing", e.Digest.Short(), e.Offset)
+		}
+	}
+	dk := hangar.Disk{Name: u.Name, SourceFormat: u.SourceFormat}
+	if err := s.db.CommitDisk(ctx, actor.ID, uploadID, &dk, m); err != nil {
+		return hangar.Disk{}, err
+	}
+	s.log.Info("disk committed", "tenant", actor.Name, "disk", dk.Name, "virtualSize", dk.VirtualSize, "storedBytes", dk.StoredBytes)
+	return dk, nil
+}
+
+// ImportDisk stores a whole disk file sent as one stream (for scripts: curl -T). The
+// stream is staged to a temporary file, because VHD and other formats keep metadata
+// at the end, then opened as untrusted input, chunked and committed in one step. The
+// staging file is removed whatever happens; memory use is one chunk.
+func (s *Service) ImportDisk(ctx context.Context, actor *hangar.Tenant, name string, body io.Reader) (hangar.Disk, error) {
+	if err := hangar.ValidateName("disk", name); err != nil {
+		return hangar.Disk{}, err
+	}
+	if _, err := s.db.DiskByName(ctx, actor.ID, name); err == nil {
+		return hangar.Disk{}, hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", name)
+	}
+	f, err := os.CreateTemp(s.cfg.StagingDir, "import-*")
+	if err != nil {
+		return hangar.Disk{}, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	// A container holds at most the virtual size plus its metadata; allow 1/16 more.
+	limit := s.cfg.MaxVirtualSize + s.cfg.MaxVirtualSize/16 + 1<<20
+	n, err := io.Copy(f, io.LimitReader(body, limit+1))
+	if err != nil {
+		return hangar.Disk{}, hangar.Errorf(hangar.CodeInvalid, "receiving the disk file: %v", err)
+	}
+	if n > limit {
+		return hangar.Disk{}, hangar.Errorf(hangar.CodeTooLarge, "the disk file is larger than this server accepts (%d bytes)", limit)
+	}
+	disk, err := diskfmt.Open(f, n, diskfmt.Options{MaxVirtualSize: s.cfg.MaxVirtualSize})
+	if err != nil {
+		return hangar.Disk{}, diskError(err)
+	}
+	m, err := s.storeChunks(ctx, disk)
+	if err != nil {
+		return hangar.Disk{}, err
+	}
+	dk := hangar.Disk{Name: name, SourceFormat: string(disk.Format())}
+	if err := s.db.CommitDisk(ctx, actor.ID, "", &dk, m); err != nil {
+		return hangar.Disk{}, err
+	}
+	s.log.Info("disk imported", "tenant", actor.Name, "disk", name, "format", dk.SourceFormat, "virtualSize", dk.VirtualSize)
+	return dk, nil
+}
+
+// diskError turns a disk format error into a user error that names the problem.
+func diskError(err error) error {
+	switch {
+	case errors.Is(err, diskfmt.ErrTooLarge):
+		return hangar.Errorf(hangar.CodeTooLarge, "%v", err)
+	case errors.Is(err, diskfmt.ErrFormat), errors.Is(err, diskfmt.ErrUnsupported):
+		return hangar.Errorf(hangar.CodeInvalidDisk, "%v", err)
+	}
+	return err
+}
+
+// storeChunks writes the non-zero chunks of disk to the chunk store.
+func (s *Service) storeChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Manifest, error) {
+	m := chunks.Manifest{VirtualSize: disk.VirtualSize()}
+	if err := s.checkVirtualSize(m.VirtualSize); err != nil {
+		return m, err
+	}
+	err := chunks.Walk(ctx, disk, m.VirtualSize, Spans(disk.Extents()), func(off int64, data []byte) error {
+		d := chunks.Sum(data)
+		if err := s.chunks.Put(ctx, d, data); err != nil {
+			return err
+		}
+		m.Extents = append(m.Extents, chunks.Extent{Offset: off, Length: int64(len(data)), Digest: d})
+		return nil
+	})
+	if err != nil {
+		var fe *diskfmt.FormatError
+		if errors.As(err, &fe) {
+			return m, diskError(err)
+		}
+		return m, fmt.Errorf("store chunks: %w", err)
+	}
+	return m, nil
+}
+
+// Spans converts a disk's allocated extents for chunks.Walk.
+func Spans(exts []diskfmt.Extent) []chunks.Span {
+	out := make([]chunks.Span, len(exts))
+	for i, e := range exts {
+		out[i] = chunks.Span{Offset: e.Offset, Length: e.Length}
+	}
+	return out
+}

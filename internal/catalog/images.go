@@ -1,0 +1,222 @@
+package catalog
+
+import (
+	"context"
+
+	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
+)
+
+// CreateImage creates an image with its first version, or adds a version to an
+// existing image of the same definition.
+func (s *Service) CreateImage(ctx context.Context, actor *hangar.Tenant, req hangar.ImageCreate) (hangar.Image, error) {
+	if err := req.Normalize(); err != nil {
+		return hangar.Image{}, err
+	}
+	im, err := s.db.CreateImageVersion(ctx, actor.ID, &req)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	s.log.Info("image version created", "tenant", actor.Name, "image", req.Name, "version", req.Version, "type", req.Type)
+	return s.fullImage(ctx, actor, &im)
+}
+
+// fullImage fills versions and, for the owner, shares; others never see the owner's
+// disk names or the tenants an image is shared with.
+func (s *Service) fullImage(ctx context.Context, actor *hangar.Tenant, im *store.Image) (hangar.Image, error) {
+	out := im.Image
+	var err error
+	if out.Versions, err = s.db.Versions(ctx, im.ID); err != nil {
+		return out, err
+	}
+	if out.Community, err = s.db.Community(ctx, im.ID); err != nil {
+		return out, err
+	}
+	if im.TenantID == actor.ID {
+		out.SharedWith, err = s.db.Shares(ctx, im.ID)
+		return out, err
+	}
+	for i := range out.Versions {
+		hideDiskNames(&out.Versions[i].OSDisk, out.Versions[i].DataDisks)
+	}
+	return out, nil
+}
+
+func hideDiskNames(os *hangar.ImageDisk, data []hangar.ImageDisk) {
+	os.Disk = ""
+	for i := range data {
+		data[i].Disk = ""
+	}
+}
+
+// lookup finds the image a non-marketplace reference names, if the actor may see it.
+func (s *Service) lookup(ctx context.Context, actor *hangar.Tenant, ref hangar.Ref) (store.Image, error) {
+	switch ref.Kind {
+	case hangar.RefOwn:
+		return s.db.ImageByName(ctx, actor.ID, ref.Name)
+	case hangar.RefShared:
+		if ref.Owner == actor.Name {
+			return s.db.ImageByName(ctx, actor.ID, ref.Name)
+		}
+		return s.db.SharedImage(ctx, ref.Owner, ref.Name, actor.ID)
+	case hangar.RefCommunity:
+		return s.db.CommunityImage(ctx, ref.PublicName, ref.Name)
+	}
+	return store.Image{}, hangar.Errorf(hangar.CodeInvalid, "%s is a marketplace URN; use `hangar vm image show --urn %s`", ref, ref)
+}
+
+// Image shows an image by reference (own name, shared/..., community/...).
+func (s *Service) Image(ctx context.Context, actor *hangar.Tenant, refText string) (hangar.Image, error) {
+	ref, err := hangar.ParseRef(refText)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	im, err := s.lookup(ctx, actor, ref)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	return s.fullImage(ctx, actor, &im)
+}
+
+// ownImage returns the actor's own image by name.
+func (s *Service) ownImage(ctx context.Context, actor *hangar.Tenant, name string) (store.Image, error) {
+	if err := hangar.ValidateName("image", name); err != nil {
+		return store.Image{}, err
+	}
+	return s.db.ImageByName(ctx, actor.ID, name)
+}
+
+// DeleteImage deletes one of the actor's images with all its versions.
+func (s *Service) DeleteImage(ctx context.Context, actor *hangar.Tenant, name string) error {
+	im, err := s.ownImage(ctx, actor, name)
+	if err != nil {
+		return err
+	}
+	return s.db.DeleteImage(ctx, &im)
+}
+
+// UpdateVersion changes a version's exclude-from-latest flag or end-of-life date.
+func (s *Service) UpdateVersion(ctx context.Context, actor *hangar.Tenant, name, version string, u hangar.ImageVersionUpdate) (hangar.Image, error) {
+	im, err := s.ownImage(ctx, actor, name)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	v, err := hangar.ParseVersion(version)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	if u.EndOfLife != nil {
+		if err := hangar.ValidateEndOfLife(*u.EndOfLife); err != nil {
+			return hangar.Image{}, err
+		}
+	}
+	if err := s.db.UpdateVersion(ctx, &im, v, u); err != nil {
+		return hangar.Image{}, err
+	}
+	return s.fullImage(ctx, actor, &im)
+}
+
+// Share lets another tenant use one of the actor's images.
+func (s *Service) Share(ctx context.Context, actor *hangar.Tenant, name, tenant string, share bool) (hangar.Image, error) {
+	im, err := s.ownImage(ctx, actor, name)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	if err := hangar.ValidateName("tenant", tenant); err != nil {
+		return hangar.Image{}, err
+	}
+	t, err := s.db.TenantByName(ctx, tenant)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	if t.ID == actor.ID {
+		return hangar.Image{}, hangar.Errorf(hangar.CodeInvalid, "an image is always available to its owner; name another tenant")
+	}
+	if share {
+		err = s.db.Share(ctx, im.ID, t.ID)
+	} else {
+		err = s.db.Unshare(ctx, im.ID, t.ID)
+	}
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	return s.fullImage(ctx, actor, &im)
+}
+
+// PublishCommunity makes one of the actor's images public in the community repository
+// as community/PUBLICNAME/IMAGE, or updates its publisher details.
+func (s *Service) PublishCommunity(ctx context.Context, actor *hangar.Tenant, name string, c hangar.Community) (hangar.Image, error) {
+	im, err := s.ownImage(ctx, actor, name)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return hangar.Image{}, err
+	}
+	if err := s.db.PublishCommunity(ctx, &im, &c); err != nil {
+		return hangar.Image{}, err
+	}
+	s.log.Info("image published to the community", "tenant", actor.Name, "image", name, "publicName", c.PublicName)
+	return s.fullImage(ctx, actor, &im)
+}
+
+// UnpublishCommunity withdraws one of the actor's images from the community repository.
+func (s *Service) UnpublishCommunity(ctx context.Context, actor *hangar.Tenant, name string) (hangar.Image, error) {
+	im, err := s.ownImage(ctx, actor, name)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	if err := s.db.UnpublishCommunity(ctx, im.ID); err != nil {
+		return hangar.Image{}, err
+	}
+	return s.fullImage(ctx, actor, &im)
+}
+
+// ListImages lists the actor's own images or, with all, every image the actor may use
+// (own, shared with it, community, marketplace latest per SKU) with the reference to
+// use for each.
+func (s *Service) ListImages(ctx context.Context, actor *hangar.Tenant, all bool) ([]hangar.ImageSummary, error) {
+	out := []hangar.ImageSummary{}
+	scopes := []string{"own"}
+	if all {
+		scopes = append(scopes, "shared", "community")
+	}
+	for _, scope := range scopes {
+		list, err := s.db.ListImages(ctx, scope, actor.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, im := range list {
+			sum := hangar.ImageSummary{
+				Source: scope, Name: im.Name, Owner: im.Owner, Type: im.Type, OSType: im.OSType, OSState: im.OSState,
+				HyperVGeneration: im.HyperVGeneration, LatestVersion: im.Latest, Versions: im.Versions,
+			}
+			switch scope {
+			case "own":
+				sum.Reference = im.Name
+				sum.Owner = ""
+			case "shared":
+				sum.Reference = "shared/" + im.Owner + "/" + im.Name
+			case "community":
+				sum.Reference = "community/" + im.Community.PublicName + "/" + im.Name
+				sum.Owner = im.Community.PublicName
+			}
+			out = append(out, sum)
+		}
+	}
+	if !all {
+		return out, nil
+	}
+	entries, err := s.Marketplace(ctx, actor, hangar.MarketplaceFilter{})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		out = append(out, hangar.ImageSummary{
+			Reference: e.Publisher + ":" + e.Offer + ":" + e.SKU + ":latest", Source: "marketplace",
+			Name: e.Offer + ":" + e.SKU, Owner: e.Publisher, Type: e.Type, OSType: e.OSType, OSState: e.OSState,
+			HyperVGeneration: e.HyperVGeneration, LatestVersion: e.Version, Versions: 1,
+		})
+	}
+	return out, nil
+}

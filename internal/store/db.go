@@ -1,0 +1,233 @@
+// Package store keeps Hangar's metadata in SQL: tenants and keys, disks and their chunk
+// manifests, uploads, images, versions, shares, community and marketplace publications.
+//
+// One schema and one set of migrations (migrations/*.sql) serve SQLite (the embedded
+// default) and PostgreSQL: queries use only syntax both accept, written with '?'
+// placeholders that the dialect rebinds. Adding a database means adding a dialect and
+// a driver, not a redesign.
+//
+// Methods take the acting tenant's ID where scoping matters and never return another
+// tenant's private rows: a row the tenant may not see is reported exactly like a
+// missing one.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // SQLite driver, pure Go: the binary stays static.
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// DB is the metadata store.
+type DB struct {
+	db      *sql.DB
+	dialect dialect
+}
+
+type dialect struct {
+	name string
+	// numbered placeholders ($1, $2, ...) instead of '?'
+	numbered bool
+}
+
+// Open connects to the database named by dsn and applies pending migrations.
+// dsn is "sqlite:///path/to/file.db" (or a plain file path) for SQLite.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	var (
+		d   *DB
+		err error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, fmt.Errorf("PostgreSQL metadata is not available in this build yet; use the embedded SQLite default")
+	default:
+		d, err = openSQLite(strings.TrimPrefix(dsn, "sqlite://"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.migrate(ctx); err != nil {
+		d.db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func openSQLite(path string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(4)
+	return &DB{db: db, dialect: dialect{name: "sqlite"}}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Ping checks the connection.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+func (d *DB) migrate(ctx context.Context) error {
+	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	files, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		base := strings.TrimPrefix(f, "migrations/")
+		n, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", base)
+		}
+		body, _ := migrationFS.ReadFile(f)
+		err = d.tx(ctx, func(tx *sql.Tx) error {
+			var done int
+			if err := tx.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), n).Scan(&done); err != nil {
+				return err
+			}
+			if done > 0 {
+				return nil
+			}
+			for _, stmt := range splitSQL(string(body)) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migration %s: %w", base, err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), n, now())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// splitSQL splits a migration into statements on ';' at line ends, skipping comments.
+func splitSQL(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	return out
+}
+
+// rebind turns '?' placeholders into the dialect's form.
+func (d *DB) rebind(q string) string {
+	if !d.dialect.numbered {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// tx runs fn in a transaction, committing when fn returns nil.
+func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (d *DB) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	return q.ExecContext(ctx, d.rebind(query), args...)
+}
+
+func (d *DB) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
+	return q.QueryContext(ctx, d.rebind(query), args...)
+}
+
+func (d *DB) queryRow(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+	return q.QueryRowContext(ctx, d.rebind(query), args...)
+}
+
+// NewID returns a random 128-bit identifier in hex.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func now() int64 { return time.Now().UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// placeholders returns "?, ?, ..." for n arguments.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// isUniqueViolation reports whether err is a unique-constraint violation.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505") ||
+		strings.Contains(s, "PRIMARY KEY constraint failed")
+}
+
+// ErrNotFound is returned when no row matches; the catalog turns it into a
+// user-facing not-found error of the right kind.
+var ErrNotFound = errors.New("not found")
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}

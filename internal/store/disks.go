@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+const diskCols = `id, name, virtual_size, stored_bytes, source_format, created_at`
+
+func scanDisk(row interface{ Scan(...any) error }) (hangar.Disk, error) {
+	var (
+		dk    hangar.Disk
+		micro int64
+	)
+	err := row.Scan(&dk.ID, &dk.Name, &dk.VirtualSize, &dk.StoredBytes, &dk.SourceFormat, &micro)
+	dk.CreatedAt = fromMicros(micro)
+	return dk, err
+}
+
+func diskNotFound(name string) error {
+	return hangar.Errorf(hangar.CodeDiskNotFound, "disk %q not found; `hangar disk list` shows your disks", name)
+}
+
+// DiskByName returns the tenant's disk.
+func (d *DB) DiskByName(ctx context.Context, tenantID, name string) (hangar.Disk, error) {
+	return d.diskByName(ctx, d.db, tenantID, name)
+}
+
+func (d *DB) diskByName(ctx context.Context, q querier, tenantID, name string) (hangar.Disk, error) {
+	dk, err := scanDisk(d.queryRow(ctx, q, `SELECT `+diskCols+` FROM disks WHERE tenant_id = ? AND name = ?`, tenantID, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return dk, diskNotFound(name)
+	}
+	if err != nil {
+		return dk, err
+	}
+	dk.UsedBy, err = d.diskUsers(ctx, q, dk.ID)
+	return dk, err
+}
+
+// diskUsers names the image versions that hold the disk, as NAME@VERSION.
+func (d *DB) diskUsers(ctx context.Context, q querier, diskID string) ([]string, error) {
+	rows, err := d.query(ctx, q, `SELECT i.name, v.major, v.minor, v.patch FROM image_version_disks vd
+		JOIN image_versions v ON v.id = vd.version_id JOIN images i ON i.id = v.image_id
+		WHERE vd.disk_id = ? ORDER BY i.name, v.major, v.minor, v.patch`, diskID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		var v hangar.Version
+		if err := rows.Scan(&name, &v.Major, &v.Minor, &v.Patch); err != nil {
+			return nil, err
+		}
+		out = append(out, name+"@"+v.String())
+	}
+	return out, rows.Err()
+}
+
+// ListDisks lists the tenant's disks by name.
+func (d *DB) ListDisks(ctx context.Context, tenantID string) ([]hangar.Disk, error) {
+	rows, err := d.query(ctx, d.db, `SELECT `+diskCols+` FROM disks WHERE tenant_id = ? ORDER BY name`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []hangar.Disk{}
+	for rows.Next() {
+		dk, err := scanDisk(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dk)
+	}
+	return out, rows.Err()
+}
+
+// DeleteDisk drops the tenant's disk and its manifest. A disk held by an image version
+// cannot be deleted. Its chunks stay until garbage collection.
+func (d *DB) DeleteDisk(ctx context.Context, tenantID, name string) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		dk, err := d.diskByName(ctx, tx, tenantID, name)
+		if err != nil {
+			return err
+		}
+		if len(dk.UsedBy) > 0 {
+			return hangar.Errorf(hangar.CodeInUse, "disk %q is used by image version %s; delete the image first (hangar image delete)", name, dk.UsedBy[0])
+		}
+		_, err = d.exec(ctx, tx, `DELETE FROM disks WHERE id = ?`, dk.ID)
+		return err
+	})
+}
+
+// Manifest returns a disk's chunk manifest, by disk ID. Callers must have checked
+// that the tenant may use the disk.
+func (d *DB) Manifest(ctx context.Context, diskID string) (chunks.Manifest, error) {
+	var m chunks.Manifest
+	if err := d.queryRow(ctx, d.db, `SELECT virtual_size FROM disks WHERE id = ?`, diskID).Scan(&m.VirtualSize); err != nil {
+		return m, notFound(err)
+	}
+	rows, err := d.query(ctx, d.db, `SELECT offset_bytes, length, digest FROM disk_extents WHERE disk_id = ? ORDER BY offset_bytes`, diskID)
+	if err != nil {
+		return m, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e chunks.Extent
+		var digest string
+		if err := rows.Scan(&e.Offset, &e.Length, &digest); err != nil {
+			return m, err
+		}
+		if e.Digest, err = chunks.ParseDigest(digest); err != nil {
+			return m, err
+		}
+		m.Extents = append(m.Extents, e)
+	}
+	return m, rows.Err()
+}
+
+// CreateUpload records a new upload.
+func (d *DB) CreateUpload(ctx context.Context, tenantID string, u *hangar.Upload) error {
+	u.ID = NewID()
+	at := now()
+	u.CreatedAt = fromMicros(at)
+	u.ChunkSize = chunks.ChunkSize
+	_, err := d.exec(ctx, d.db, `INSERT INTO uploads (id, tenant_id, name, virtual_size, source_format, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.ID, tenantID, u.Name, u.VirtualSize, u.SourceFormat, at)
+	return err
+}
+
+// Upload returns the tenant's upload.
+func (d *DB) Upload(ctx context.Context, tenantID, id string) (hangar.Upload, error) {
+	var (
+		u     hangar.Upload
+		micro int64
+	)
+	err := d.queryRow(ctx, d.db, `SELECT id, name, virtual_size, source_format, created_at FROM uploads WHERE tenant_id = ? AND id = ?`, tenantID, id).
+		Scan(&u.ID, &u.Name, &u.VirtualSize, &u.SourceFormat, &micro)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, hangar.Errorf(hangar.CodeUploadNotFound, "upload %q not found (it was committed, cancelled or expired); start the upload again", id)
+	}
+	u.ChunkSize = chunks.ChunkSize
+	u.CreatedAt = fromMicros(micro)
+	return u, err
+}
+
+// DeleteUpload forgets an upload. Chunks it sent stay until garbage collection.
+func (d *DB) DeleteUpload(ctx context.Context, tenantID, id string) error {
+	_, err := d.exec(ctx, d.db, `DELETE FROM uploads WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	return err
+}
+
+// AddUploadChunk records that the upload delivered a verified chunk.
+func (d *DB) AddUploadChunk(ctx context.Context, uploadID string, dg chunks.Digest) error {
+	_, err := d.exec(ctx, d.db, `INSERT INTO upload_chunks (upload_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING`, uploadID, dg.String())
+	return err
+}
+
+// KnownChunks returns which of the digests the tenant may claim without sending:
+// those the upload delivered and those the tenant's own disks already reference.
+// Chunks other tenants hold are never reported, so dedup reveals nothing.
+func (d *DB) KnownChunks(ctx context.Context, tenantID, uploadID string, digests []chunks.Digest) (map[chunks.Digest]bool, error) {
+	known := make(map[chunks.Digest]bool)
+	const batch = 500
+	for start := 0; start < len(digests); start += batch {
+		part := digests[start:min(start+batch, len(digests))]
+		args := make([]any, 0, len(part)*2+2)
+		args = append(args, uploadID)
+		for _, dg := range part {
+			args = append(args, dg.String())
+		}
+		args = append(args, tenantID)
+		for _, dg := range part {
+			args = append(args, dg.String())
+		}
+		rows, err := d.query(ctx, d.db, `SELECT digest FROM upload_chunks WHERE upload_id = ? AND digest IN (`+placeholders(len(part))+`)
+			UNION SELECT e.digest FROM disk_extents e JOIN disks k ON k.id = e.disk_id WHERE k.tenant_id = ? AND e.digest IN (`+placeholders(len(part))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			dg, err := chunks.ParseDigest(s)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			known[dg] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return known, nil
+}
+
+// CommitDisk creates the disk from a validated manifest and, if uploadID is not
+// empty, drops the upload, in one transaction: either the whole disk is visible or
+// nothing is.
+func (d *DB) CommitDisk(ctx context.Context, tenantID, uploadID string, dk *hangar.Disk, m chunks.Manifest) error {
+	dk.ID = NewID()
+	at := now()
+	dk.CreatedAt = fromMicros(at)
+	dk.VirtualSize = m.VirtualSize
+	dk.StoredBytes = m.StoredBytes()
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		_, err := d.exec(ctx, tx, `INSERT INTO disks (id, tenant_id, name, virtual_size, stored_bytes, source_format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			dk.ID, tenantID, dk.Name, dk.VirtualSize, dk.StoredBytes, dk.SourceFormat, at)
+		if isUniqueViolation(err) {
+			return hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", dk.Name)
+		}
+		if err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, d.rebind(`INSERT INTO disk_extents (disk_id, offset_bytes, length, digest) VALUES (?, ?, ?, ?)`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range m.Extents {
+			if _, err := stmt.ExecContext(ctx, dk.ID, e.Offset, e.Length, e.Digest.String()); err != nil {
+				return err
+			}
+		}
+		if uploadID != "" {
+			_, err = d.exec(ctx, tx, `DELETE FROM uploads WHERE id = ?`, uploadID)
+		}
+		return err
+	})
+}
