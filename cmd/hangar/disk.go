@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/hangarvm/hangar/internal/client"
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+func newDiskCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "disk", Short: "Upload, list, show and delete disks"}
+	cmd.AddCommand(newDiskUploadCmd(g),
+		&cobra.Command{
+			Use: "list", Short: "List your disks", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				disks, err := g.client().ListDisks(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return g.print(cmd, disks, func(w io.Writer) {
+					row(w, "NAME", "VIRTUAL SIZE", "STORED", "FORMAT", "CREATED")
+					for _, d := range disks {
+						row(w, d.Name, humanBytes(d.VirtualSize), humanBytes(d.StoredBytes), d.SourceFormat, d.CreatedAt.Format("2006-01-02 15:04"))
+					}
+				})
+			},
+		},
+		&cobra.Command{
+			Use: "show NAME", Short: "Show a disk", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				d, err := g.client().Disk(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return g.print(cmd, d, func(w io.Writer) {
+					row(w, "Name:", d.Name)
+					row(w, "ID:", d.ID)
+					row(w, "Virtual size:", fmt.Sprintf("%s (%d bytes)", humanBytes(d.VirtualSize), d.VirtualSize))
+					row(w, "Stored:", humanBytes(d.StoredBytes))
+					row(w, "Uploaded as:", d.SourceFormat)
+					row(w, "Used by:", orDash(strings.Join(d.UsedBy, ", ")))
+					row(w, "Created:", d.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+				})
+			},
+		},
+		&cobra.Command{
+			Use: "delete NAME", Short: "Delete a disk that no image uses", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := g.client().DeleteDisk(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				return g.done(cmd, "Deleted disk "+args[0]+".")
+			},
+		})
+	return cmd
+}
+
+type uploadFlags struct {
+	name        string
+	stream      bool
+	connections int
+	noProgress  bool
+}
+
+func newDiskUploadCmd(g *globals) *cobra.Command {
+	f := &uploadFlags{}
+	cmd := &cobra.Command{
+		Use:   "upload FILE",
+		Short: "Upload a disk file (raw or VHD; the format is read from the content)",
+		Long: `Upload a disk file. The format is detected from the content (a fixed VHD is
+recognised by its footer at the end). Only the file's non-zero chunks are hashed and
+sent, over several connections, and only those the server does not already hold for
+you. If the upload is interrupted, run the same command again: it resumes and does
+not resend what the server already received.
+
+With --stream the file is sent as one plain HTTP PUT and the server does the work,
+as "curl -T FILE -H 'Authorization: Bearer KEY' SERVER/v1/disks/NAME" would.`,
+		Example: `  hangar disk upload debian.vhd --name debian-os
+  hangar disk upload data.raw --name data0 -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return uploadDisk(cmd, g, f, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&f.name, "name", "", "name of the new disk (default: the file name without extension)")
+	cmd.Flags().BoolVar(&f.stream, "stream", false, "send the file as one stream and let the server chunk it")
+	cmd.Flags().IntVar(&f.connections, "connections", 4, "parallel connections for chunk uploads")
+	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not show a progress bar")
+	return cmd
+}
+
+func uploadDisk(cmd *cobra.Command, g *globals, f *uploadFlags, path string) error {
+	name := f.name
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	if err := hangar.ValidateName("disk", name); err != nil {
+		return fmt.Errorf("%w (choose one with --name)", err)
+	}
+	c := g.client()
+	showBar := !f.noProgress && g.output != "json" && term.IsTerminal(int(os.Stderr.Fd()))
+	if f.stream {
+		file, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		fi, _ := file.Stat()
+		var body io.Reader = file
+		if showBar {
+			bar := progressbar.DefaultBytes(fi.Size(), "uploading "+name)
+			body = io.TeeReader(file, bar)
+		}
+		d, err := c.ImportDisk(cmd.Context(), name, body)
+		if err != nil {
+			return err
+		}
+		return g.print(cmd, d, func(w io.Writer) {
+			fmt.Fprintf(w, "Uploaded disk %s: %s virtual, %s stored (from %s).\n", d.Name, humanBytes(d.VirtualSize), humanBytes(d.StoredBytes), d.SourceFormat)
+		})
+	}
+	opt := client.UploadOptions{Connections: f.connections, StateDir: uploadStateDir()}
+	var bar *progressbar.ProgressBar
+	if showBar {
+		bar = progressbar.DefaultBytes(-1, "uploading "+name)
+		opt.Progress = barProgress{bar}
+	}
+	d, st, err := c.UploadDisk(cmd.Context(), path, name, opt)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+	if err != nil {
+		return err
+	}
+	result := struct {
+		hangar.Disk
+		Upload client.UploadStats `json:"upload"`
+	}{d, st}
+	return g.print(cmd, result, func(w io.Writer) {
+		fmt.Fprintf(w, "Uploaded disk %s from a %s file: %s virtual, %s of data, %s sent", d.Name, st.Format, humanBytes(d.VirtualSize), humanBytes(st.DataBytes), humanBytes(st.SentBytes))
+		if st.Resumed {
+			fmt.Fprint(w, " (resumed)")
+		}
+		fmt.Fprintf(w, ".\nNext: hangar image create --name NAME --type os --os-type linux --os-state generalized --os-disk %s\n", d.Name)
+	})
+}
+
+type barProgress struct{ bar *progressbar.ProgressBar }
+
+func (b barProgress) Start(total int64) { b.bar.ChangeMax64(total) }
+func (b barProgress) Add(n int64)       { b.bar.Add64(n) }
+
+func uploadStateDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "hangar", "uploads")
+}

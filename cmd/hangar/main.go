@@ -1,0 +1,157 @@
+// Command hangar is Hangar's one binary: `hangar serve` runs the service, every other
+// sub-command is the CLI, talking to a server through package client.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hangarvm/hangar/internal/client"
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// globals are the flags every CLI command shares.
+type globals struct {
+	server, key, output string
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "hangar",
+		Short: "VM images and the VMs made from them",
+		Long: `Hangar stores virtual-machine images and provisions VMs from them.
+
+Images come from the marketplace (publishers' images), the community repository, and
+your own images, made from disks you upload. An OS image holds one generalized OS
+disk; a VM image holds an OS disk (generalized or specialized) and data disks.
+
+Start a server with "hangar serve", then "hangar login --server URL --key KEY".
+Every command prints a readable table, or one JSON document with -o json.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.server, "server", "", "server URL (default: $HANGAR_SERVER, then `hangar login`, then http://127.0.0.1:7070)")
+	root.PersistentFlags().StringVar(&g.key, "key", "", "API key (default: $HANGAR_KEY, then `hangar login`)")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
+		newMarketplaceCmd(g), newVMCmd(g))
+	return root
+}
+
+// config is what `hangar login` saves.
+type config struct {
+	Server string `json:"server"`
+	Key    string `json:"key"`
+}
+
+func configPath() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		dir = "."
+	}
+	return filepath.Join(dir, "hangar", "config.json")
+}
+
+func loadConfig() config {
+	var c config
+	if data, err := os.ReadFile(configPath()); err == nil {
+		json.Unmarshal(data, &c)
+	}
+	return c
+}
+
+// client builds an API client from flags, environment and the login file, in that order.
+func (g *globals) client() *client.Client {
+	c := loadConfig()
+	server := firstNonEmpty(g.server, os.Getenv("HANGAR_SERVER"), c.Server, "http://127.0.0.1:7070")
+	key := firstNonEmpty(g.key, os.Getenv("HANGAR_KEY"), c.Key)
+	return client.New(server, key)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// print writes v as JSON with -o json, else calls table with a tab writer.
+func (g *globals) print(cmd *cobra.Command, v any, table func(w io.Writer)) error {
+	out := cmd.OutOrStdout()
+	switch g.output {
+	case "json":
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "table", "":
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		table(tw)
+		return tw.Flush()
+	}
+	return fmt.Errorf("unknown output format %q: use table or json", g.output)
+}
+
+// row writes one tab-separated table row.
+func row(w io.Writer, cols ...any) {
+	s := make([]string, len(cols))
+	for i, c := range cols {
+		s[i] = fmt.Sprint(c)
+	}
+	fmt.Fprintln(w, strings.Join(s, "\t"))
+}
+
+// done prints a confirmation, or {"status": ...} with -o json.
+func (g *globals) done(cmd *cobra.Command, msg string) error {
+	return g.print(cmd, map[string]string{"status": msg}, func(w io.Writer) { fmt.Fprintln(w, msg) })
+}
+
+// humanBytes formats a byte count in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// isNotFound reports whether err is any kind of not-found answer.
+func isNotFound(err error) bool {
+	var e *hangar.Error
+	return errors.As(err, &e) && strings.HasSuffix(string(e.Code), "NotFound")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

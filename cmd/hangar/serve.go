@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hangarvm/hangar/internal/api"
+	"github.com/hangarvm/hangar/internal/catalog"
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/store"
+)
+
+type serveOptions struct {
+	listen, dataDir, db, store string
+	maxVirtualSize              int64
+	logFormat                   string
+}
+
+func newServeCmd() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Hangar service",
+		Long: `Run the Hangar service: the REST API, the image catalog and the disk store.
+
+With no flags it uses the embedded default: SQLite metadata and a chunk directory,
+both under --data-dir. On first start it creates the admin tenant and writes its API
+key to DATA_DIR/admin.key (mode 0600), unless HANGAR_ADMIN_KEY is set.`,
+		Example: `  hangar serve
+  hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:7070", "address to listen on")
+	f.StringVar(&o.dataDir, "data-dir", "./hangar-data", "directory for the database, chunks and keys")
+	f.StringVar(&o.db, "db", "", "metadata database URL (default: sqlite in --data-dir)")
+	f.StringVar(&o.store, "store", "", "chunk store URL (default: directory in --data-dir)")
+	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
+	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
+	return cmd
+}
+
+func serve(ctx context.Context, o *serveOptions) error {
+	var handler slog.Handler = slog.NewJSONHandler(os.Stderr, nil)
+	if o.logFormat == "text" {
+		handler = slog.NewTextHandler(os.Stderr, nil)
+	}
+	log := slog.New(handler)
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return err
+	}
+	dbURL := o.db
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.Join(o.dataDir, "hangar.db")
+	}
+	db, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("open metadata store: %w", err)
+	}
+	defer db.Close()
+	if o.store != "" && !strings.HasPrefix(o.store, "file://") {
+		return fmt.Errorf("chunk store %q: only a local directory (file:///path) is available in this build", o.store)
+	}
+	chunkDir := strings.TrimPrefix(o.store, "file://")
+	if chunkDir == "" {
+		chunkDir = filepath.Join(o.dataDir, "chunks")
+	}
+	backend, err := dirstore.Open(chunkDir)
+	if err != nil {
+		return fmt.Errorf("open chunk store: %w", err)
+	}
+	staging := filepath.Join(o.dataDir, "staging")
+	if err := os.RemoveAll(staging); err != nil { // files of imports a crash interrupted
+		return err
+	}
+	if err := os.MkdirAll(staging, 0o700); err != nil {
+		return err
+	}
+	cat := catalog.New(db, &chunks.Store{Backend: backend}, catalog.Config{MaxVirtualSize: o.maxVirtualSize, StagingDir: staging}, log)
+	msg, err := cat.Bootstrap(ctx, os.Getenv("HANGAR_ADMIN_KEY"), filepath.Join(o.dataDir, "admin.key"))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api.New(cat, log), ReadHeaderTimeout: 30 * time.Second}
+	log.Info("hangar serving", "url", "http://"+ln.Addr().String(), "dataDir", o.dataDir, "admin", msg)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package api
+
+import (
+	"encoding"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OpenAPI returns the OpenAPI 3.0 document of the API, generated from the route table
+// and the wire types. docs/openapi.json in the repository is this output; a test keeps
+// the two equal.
+func (s *Server) OpenAPI() ([]byte, error) {
+	g := &schemaGen{components: map[string]any{}}
+	paths := map[string]map[string]any{}
+	for _, e := range s.endpoints() {
+		opn := map[string]any{
+			"summary":     e.summary,
+			"operationId": operationID(e),
+			"responses":   g.responses(e),
+		}
+		if e.public {
+			opn["security"] = []any{}
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(e.pattern, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		for _, q := range e.query {
+			params = append(params, map[string]any{"name": q, "in": "query", "required": false, "schema": map[string]any{"type": "string"}})
+		}
+		if params != nil {
+			opn["parameters"] = params
+		}
+		switch {
+		case e.rawBody:
+			opn["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}}
+		case e.reqType != nil:
+			opn["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				"application/json": map[string]any{"schema": g.schema(e.reqType)}}}
+		}
+		if paths[e.pattern] == nil {
+			paths[e.pattern] = map[string]any{}
+		}
+		paths[e.pattern][strings.ToLower(e.method)] = opn
+	}
+	paths["/metrics"] = map[string]any{"get": map[string]any{
+		"summary": "Prometheus metrics", "operationId": "getMetrics", "security": []any{},
+		"responses": map[string]any{"200": map[string]any{"description": "Prometheus text format",
+			"content": map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}}},
+	}}
+	g.components["Error"] = map[string]any{
+		"type": "object", "required": []string{"error"},
+		"properties": map[string]any{"error": map[string]any{
+			"type": "object", "required": []string{"code", "message"},
+			"properties": map[string]any{"code": map[string]any{"type": "string"}, "message": map[string]any{"type": "string"}},
+		}},
+	}
+	doc := map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{"title": "Hangar API", "version": "1",
+			"description": "VM images (own, shared, community, marketplace) and the disks they are made of. Every call but /healthz, /metrics and this document needs an API key: Authorization: Bearer KEY."},
+		"paths":      paths,
+		"security":   []any{map[string]any{"apiKey": []any{}}},
+		"components": map[string]any{"schemas": g.components, "securitySchemes": map[string]any{"apiKey": map[string]any{"type": "http", "scheme": "bearer"}}},
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	return append(out, '\n'), err
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z0-9]+)\}`)
+
+func operationID(e endpoint) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(e.method))
+	for _, part := range strings.FieldsFunc(e.pattern, func(r rune) bool { return r == '/' || r == ':' || r == '.' || r == '{' || r == '}' }) {
+		if part == "v1" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+type schemaGen struct {
+	components map[string]any
+}
+
+func (g *schemaGen) responses(e endpoint) map[string]any {
+	errRef := map[string]any{"description": "error", "content": map[string]any{
+		"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	ok := map[string]any{"description": http.StatusText(e.status)}
+	if e.respType != nil {
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(e.respType)}}
+	}
+	return map[string]any{itoa(e.status): ok, "default": errRef}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+var (
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+	timeType      = reflect.TypeFor[time.Time]()
+)
+
+// schema returns the JSON schema of t, registering named structs as components.
+func (g *schemaGen) schema(t reflect.Type) map[string]any {
+	switch {
+	case t == timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case t.Implements(textMarshaler):
+		return map[string]any{"type": "string"}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return g.schema(t.Elem())
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int64, reflect.Uint32, reflect.Int32:
+		return map[string]any{"type": "integer", "format": "int64"}
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return map[string]any{"type": "object"} // pre-encoded JSON
+		}
+		return map[string]any{"type": "array", "items": g.schema(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem())}
+	case reflect.Struct:
+		name := t.Name()
+		if _, done := g.components[name]; !done {
+			g.components[name] = nil // break recursion
+			g.components[name] = g.structSchema(t)
+		}
+		return map[string]any{"$ref": "#/components/schemas/" + name}
+	}
+	return map[string]any{}
+}
+
+func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
+	props := map[string]any{}
+	var required []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			sub := g.structSchema(f.Type)
+			for k, v := range sub["properties"].(map[string]any) {
+				props[k] = v
+			}
+			if r, ok := sub["required"].([]string); ok {
+				required = append(required, r...)
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		props[name] = g.schema(f.Type)
+		if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer {
+			required = append(required, name)
+		}
+	}
+	out := map[string]any{"type": "object", "properties": props}
+	if required != nil {
+		sort.Strings(required)
+		out["required"] = required
+	}
+	return out
+}

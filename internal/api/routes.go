@@ -1,0 +1,153 @@
+package api
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+// Health is the /healthz answer.
+type Health struct {
+	Status string `json:"status"`
+}
+
+// Names is a list of marketplace names (publishers, offers or SKUs).
+type Names struct {
+	Names []string `json:"names"`
+}
+
+// endpoints is the route table: it serves requests and generates the OpenAPI document.
+func (s *Server) endpoints() []endpoint {
+	cat := s.cat
+	public := func(e endpoint) endpoint { e.public = true; return e }
+	return []endpoint{
+		public(op("GET", "/healthz", "Liveness and database check", func(c *call, _ noBody) (Health, error) {
+			if err := cat.Ping(c.ctx); err != nil {
+				return Health{}, err
+			}
+			return Health{Status: "ok"}, nil
+		})),
+		public(op("GET", "/v1/openapi.json", "This API's OpenAPI document", func(c *call, _ noBody) ([]byte, error) {
+			return s.OpenAPI()
+		})),
+		op("GET", "/v1/whoami", "The tenant the API key belongs to", func(c *call, _ noBody) (hangar.Whoami, error) {
+			return hangar.Whoami{Tenant: *c.actor}, nil
+		}),
+
+		// Tenants (admin).
+		op("POST", "/v1/tenants", "Create a tenant; its API key is shown once", func(c *call, req hangar.TenantCreate) (hangar.TenantCreated, error) {
+			return cat.CreateTenant(c.ctx, c.actor, req)
+		}).withStatus(http.StatusCreated),
+		op("GET", "/v1/tenants", "List tenants", func(c *call, _ noBody) ([]hangar.Tenant, error) {
+			return cat.ListTenants(c.ctx, c.actor)
+		}),
+
+		// Disks and uploads.
+		op("GET", "/v1/disks", "List your disks", func(c *call, _ noBody) ([]hangar.Disk, error) {
+			return cat.ListDisks(c.ctx, c.actor)
+		}),
+		op("GET", "/v1/disks/{name}", "Show a disk", func(c *call, _ noBody) (hangar.Disk, error) {
+			return cat.Disk(c.ctx, c.actor, c.path("name"))
+		}),
+		op("DELETE", "/v1/disks/{name}", "Delete a disk not used by any image", func(c *call, _ noBody) (noBody, error) {
+			return noBody{}, cat.DeleteDisk(c.ctx, c.actor, c.path("name"))
+		}),
+		stream("PUT", "/v1/disks/{name}", "Upload a whole disk file in one stream (raw or VHD; format detected from content)", func(c *call, body io.Reader) (hangar.Disk, error) {
+			return cat.ImportDisk(c.ctx, c.actor, c.path("name"), body)
+		}).withStatus(http.StatusCreated),
+		op("POST", "/v1/uploads", "Start a resumable chunked upload", func(c *call, req hangar.UploadCreate) (hangar.Upload, error) {
+			return cat.CreateUpload(c.ctx, c.actor, req)
+		}).withStatus(http.StatusCreated),
+		op("GET", "/v1/uploads/{id}", "Show an upload in progress", func(c *call, _ noBody) (hangar.Upload, error) {
+			return cat.Upload(c.ctx, c.actor, c.path("id"))
+		}),
+		op("DELETE", "/v1/uploads/{id}", "Cancel an upload", func(c *call, _ noBody) (noBody, error) {
+			return noBody{}, cat.CancelUpload(c.ctx, c.actor, c.path("id"))
+		}),
+		op("POST", "/v1/uploads/{id}/missing", "Ask which chunks the server still needs", func(c *call, req hangar.MissingChunks) (hangar.MissingChunksResult, error) {
+			return cat.MissingChunks(c.ctx, c.actor, c.path("id"), req)
+		}),
+		stream("PUT", "/v1/uploads/{id}/chunks/{sha256}", "Send one chunk; the body must hash to the digest in the path", func(c *call, body io.Reader) (noBody, error) {
+			d, err := chunks.ParseDigest(c.path("sha256"))
+			if err != nil {
+				return noBody{}, hangar.Errorf(hangar.CodeInvalid, "%v", err)
+			}
+			return noBody{}, cat.PutChunk(c.ctx, c.actor, c.path("id"), d, body)
+		}),
+		op("POST", "/v1/uploads/{id}/commit", "Make the uploaded chunks a disk", func(c *call, req hangar.UploadCommit) (hangar.Disk, error) {
+			return cat.CommitUpload(c.ctx, c.actor, c.path("id"), req)
+		}).withStatus(http.StatusCreated),
+
+		// Images.
+		op("POST", "/v1/images", "Create an image or add a version to one", func(c *call, req hangar.ImageCreate) (hangar.Image, error) {
+			return cat.CreateImage(c.ctx, c.actor, req)
+		}).withStatus(http.StatusCreated),
+		op("GET", "/v1/images", "List your images; all=true lists every image you may use", func(c *call, _ noBody) ([]hangar.ImageSummary, error) {
+			return cat.ListImages(c.ctx, c.actor, c.query("all") == "true")
+		}).withQuery("all"),
+		op("GET", "/v1/images:lookup", "Show an image by reference (NAME, shared/TENANT/NAME, community/PUBLICNAME/IMAGE)", func(c *call, _ noBody) (hangar.Image, error) {
+			return cat.Image(c.ctx, c.actor, c.query("ref"))
+		}).withQuery("ref"),
+		op("POST", "/v1/images:resolve", "Resolve any image reference to an exact version and its disks", func(c *call, req hangar.ResolveRequest) (hangar.ResolvedImage, error) {
+			return cat.Resolve(c.ctx, c.actor, req.Reference)
+		}),
+		op("GET", "/v1/images/{name}", "Show one of your images", func(c *call, _ noBody) (hangar.Image, error) {
+			return cat.Image(c.ctx, c.actor, c.path("name"))
+		}),
+		op("DELETE", "/v1/images/{name}", "Delete one of your images with all its versions", func(c *call, _ noBody) (noBody, error) {
+			return noBody{}, cat.DeleteImage(c.ctx, c.actor, c.path("name"))
+		}),
+		op("PATCH", "/v1/images/{name}/versions/{version}", "Change a version's excludeFromLatest or endOfLife", func(c *call, req hangar.ImageVersionUpdate) (hangar.Image, error) {
+			return cat.UpdateVersion(c.ctx, c.actor, c.path("name"), c.path("version"), req)
+		}),
+		op("POST", "/v1/images/{name}/shares", "Share an image with another tenant", func(c *call, req hangar.ShareRequest) (hangar.Image, error) {
+			return cat.Share(c.ctx, c.actor, c.path("name"), req.Tenant, true)
+		}),
+		op("DELETE", "/v1/images/{name}/shares/{tenant}", "Stop sharing an image with a tenant", func(c *call, _ noBody) (hangar.Image, error) {
+			return cat.Share(c.ctx, c.actor, c.path("name"), c.path("tenant"), false)
+		}),
+		op("PUT", "/v1/images/{name}/community", "Publish an image to the community repository, or update its publisher details", func(c *call, req hangar.Community) (hangar.Image, error) {
+			return cat.PublishCommunity(c.ctx, c.actor, c.path("name"), req)
+		}),
+		op("DELETE", "/v1/images/{name}/community", "Withdraw an image from the community repository", func(c *call, _ noBody) (hangar.Image, error) {
+			return cat.UnpublishCommunity(c.ctx, c.actor, c.path("name"))
+		}),
+
+		// Marketplace.
+		op("GET", "/v1/marketplace/images", "List marketplace images (latest per SKU unless all=true)", func(c *call, _ noBody) ([]hangar.MarketplaceImage, error) {
+			return cat.Marketplace(c.ctx, c.actor, marketplaceFilter(c))
+		}).withQuery("publisher", "offer", "sku", "all"),
+		op("POST", "/v1/marketplace/images", "Publish an image version to the marketplace (publishers)", func(c *call, req hangar.MarketplacePublish) (hangar.MarketplaceImage, error) {
+			return cat.PublishMarketplace(c.ctx, c.actor, req)
+		}).withStatus(http.StatusCreated),
+		op("GET", "/v1/marketplace/images/{urn}", "Show a marketplace image; latest resolves to the exact version", func(c *call, _ noBody) (hangar.MarketplaceImage, error) {
+			return cat.MarketplaceImage(c.ctx, c.actor, c.path("urn"))
+		}),
+		op("DELETE", "/v1/marketplace/images/{urn}", "Withdraw a marketplace version (its publisher)", func(c *call, _ noBody) (noBody, error) {
+			return noBody{}, cat.WithdrawMarketplace(c.ctx, c.actor, c.path("urn"))
+		}),
+		op("GET", "/v1/marketplace/publishers", "List marketplace publishers", func(c *call, _ noBody) (Names, error) {
+			return names(cat.MarketplaceNames(c.ctx, c.actor, hangar.MarketplaceFilter{}))
+		}),
+		op("GET", "/v1/marketplace/publishers/{publisher}/offers", "List a publisher's offers", func(c *call, _ noBody) (Names, error) {
+			return names(cat.MarketplaceNames(c.ctx, c.actor, hangar.MarketplaceFilter{Publisher: c.path("publisher")}))
+		}),
+		op("GET", "/v1/marketplace/publishers/{publisher}/offers/{offer}/skus", "List an offer's SKUs", func(c *call, _ noBody) (Names, error) {
+			return names(cat.MarketplaceNames(c.ctx, c.actor, hangar.MarketplaceFilter{Publisher: c.path("publisher"), Offer: c.path("offer")}))
+		}),
+		op("GET", "/v1/marketplace/terms/{urn}", "Show the terms of a marketplace image's plan", func(c *call, _ noBody) (hangar.Terms, error) {
+			return cat.Terms(c.ctx, c.actor, c.path("urn"), false)
+		}),
+		op("POST", "/v1/marketplace/terms/{urn}/accept", "Accept the terms of a marketplace image's plan", func(c *call, _ noBody) (hangar.Terms, error) {
+			return cat.Terms(c.ctx, c.actor, c.path("urn"), true)
+		}),
+	}
+}
+
+func marketplaceFilter(c *call) hangar.MarketplaceFilter {
+	return hangar.MarketplaceFilter{Publisher: c.query("publisher"), Offer: c.query("offer"), SKU: c.query("sku"), All: c.query("all") == "true"}
+}
+
+func names(list []string, err error) (Names, error) { return Names{Names: list}, err }

@@ -1,0 +1,188 @@
+// Package api is Hangar's REST API over HTTP: routing, authentication with Bearer API
+// keys, JSON decoding with strict limits, the mapping of error codes to statuses, the
+// OpenAPI document (generated from the same route table that serves requests, so the
+// two cannot drift), Prometheus metrics and request logs.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hangarvm/hangar/internal/catalog"
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+// maxJSONBody bounds every JSON request body. A commit of a 4 TiB disk's manifest is
+// the largest legitimate body (about 100 bytes per chunk).
+const maxJSONBody = 128 << 20
+
+// Server serves the API.
+type Server struct {
+	cat     *catalog.Service
+	log     *slog.Logger
+	mux     *http.ServeMux
+	reg     *prometheus.Registry
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+// call is what a handler gets: the request, its context and the authenticated tenant.
+type call struct {
+	ctx   context.Context
+	r     *http.Request
+	actor *hangar.Tenant
+}
+
+func (c *call) path(name string) string { return c.r.PathValue(name) }
+func (c *call) query(name string) string {
+	return c.r.URL.Query().Get(name)
+}
+
+// endpoint is one route of the table.
+type endpoint struct {
+	method, pattern, summary string
+	public                   bool     // no API key needed
+	query                    []string // documented query parameters
+	status                   int      // success status
+	reqType, respType        reflect.Type
+	rawBody                  bool // the body is streamed to the handler, not decoded
+	serve                    func(c *call, body io.Reader) (any, error)
+}
+
+// op builds an endpoint whose request body (unless Req is noBody) is strict JSON.
+func op[Req, Resp any](method, pattern, summary string, fn func(c *call, req Req) (Resp, error)) endpoint {
+	e := endpoint{method: method, pattern: pattern, summary: summary, status: http.StatusOK,
+		respType: reflect.TypeFor[Resp]()}
+	if reflect.TypeFor[Req]() != reflect.TypeFor[noBody]() {
+		e.reqType = reflect.TypeFor[Req]()
+	}
+	e.serve = func(c *call, body io.Reader) (any, error) {
+		var req Req
+		if e.reqType != nil {
+			if err := decodeJSON(body, &req); err != nil {
+				return nil, err
+			}
+		}
+		return fn(c, req)
+	}
+	if e.respType == reflect.TypeFor[noBody]() {
+		e.respType, e.status = nil, http.StatusNoContent
+	}
+	return e
+}
+
+type noBody struct{}
+
+func (e endpoint) withStatus(s int) endpoint      { e.status = s; return e }
+func (e endpoint) withQuery(q ...string) endpoint { e.query = q; return e }
+
+// decodeJSON decodes exactly one JSON object, refusing unknown fields and trailing data.
+func decodeJSON(body io.Reader, v any) error {
+	dec := json.NewDecoder(io.LimitReader(body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return hangar.Errorf(hangar.CodeInvalid, "the request needs a JSON body")
+		}
+		return hangar.Errorf(hangar.CodeInvalid, "malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return hangar.Errorf(hangar.CodeInvalid, "malformed JSON body: data after the JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return hangar.Errorf(hangar.CodeInvalid, "malformed JSON body: data after the JSON object")
+	}
+	return nil
+}
+
+// New returns the API server for a catalog.
+func New(cat *catalog.Service, log *slog.Logger) *Server {
+	s := &Server{cat: cat, log: log, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hangar_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"method", "route", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "hangar_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+	}, []string{"method", "route"})
+	s.reg.MustRegister(s.reqs, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	for _, e := range s.endpoints() {
+		s.mux.Handle(e.method+" "+e.pattern, s.wrap(e))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, hangar.Errorf(hangar.CodeNotFound, "no such API route: %s %s; see /v1/openapi.json", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+
+func (s *Server) wrap(e endpoint) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
+		c := &call{ctx: r.Context(), r: r}
+		tenant := ""
+		defer func() {
+			d := time.Since(start)
+			s.reqs.WithLabelValues(e.method, e.pattern, fmt.Sprint(w.status)).Inc()
+			s.latency.WithLabelValues(e.method, e.pattern).Observe(d.Seconds())
+			s.log.Info("request", "method", r.Method, "route", e.pattern, "status", w.status, "tenant", tenant, "duration", d)
+		}()
+		if !e.public {
+			key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			actor, err := s.cat.Authenticate(r.Context(), key)
+			if err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			c.actor, tenant = &actor, actor.Name
+		}
+		resp, err := e.serve(c, r.Body)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if e.status == http.StatusNoContent {
+			w.WriteHeader(e.status)
+			return
+		}
+		if raw, ok := resp.([]byte); ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(e.status)
+			w.Write(raw)
+			return
+		}
+		writeJSON(w, e.status, resp)
+	})
+}
+
+// stream builds an endpoint that reads its body itself (disk files, chunks).
+func stream[Resp any](method, pattern, summary string, fn func(c *call, body io.Reader) (Resp, error)) endpoint {
+	e := op(method, pattern, summary, func(*call, noBody) (Resp, error) { panic("unused") })
+	e.rawBody = true
+	e.serve = func(c *call, body io.Reader) (any, error) { return fn(c, body) }
+	return e
+}

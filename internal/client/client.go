@@ -1,0 +1,251 @@
+// Package client is the Go client of Hangar's REST API. It speaks the wire types of
+// package hangar, so the CLI (and any Go program) works in domain terms; the CLI talks
+// to the server only through it.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+// Client talks to one Hangar server with one API key.
+type Client struct {
+	base string
+	key  string
+	http *http.Client
+}
+
+// New returns a client for the server at base (e.g. http://127.0.0.1:7070).
+func New(base, key string) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	return &Client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Transport: tr}}
+}
+
+// do sends a request with an optional JSON body (or a raw io.Reader) and decodes a
+// JSON answer into out (unless nil). A non-2xx answer becomes a *hangar.Error.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	ctype := ""
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd, ctype = b, "application/octet-stream"
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd, ctype = bytes.NewReader(buf), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Hangar server at %s: %w (is `hangar serve` running? check --server or HANGAR_SERVER)", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error hangar.Error `json:"error"`
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+			return &hangar.Error{Code: hangar.CodeInternal, Message: fmt.Sprintf("server answered %s", resp.Status)}
+		}
+		return &e.Error
+	}
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw, err = io.ReadAll(resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// Health checks the server without a key.
+func (c *Client) Health(ctx context.Context) error {
+	return c.do(ctx, "GET", "/healthz", nil, nil)
+}
+
+// Whoami returns the tenant of the key.
+func (c *Client) Whoami(ctx context.Context) (hangar.Whoami, error) {
+	var out hangar.Whoami
+	return out, c.do(ctx, "GET", "/v1/whoami", nil, &out)
+}
+
+// CreateTenant creates a tenant (admin).
+func (c *Client) CreateTenant(ctx context.Context, req hangar.TenantCreate) (hangar.TenantCreated, error) {
+	var out hangar.TenantCreated
+	return out, c.do(ctx, "POST", "/v1/tenants", req, &out)
+}
+
+// ListTenants lists tenants (admin).
+func (c *Client) ListTenants(ctx context.Context) ([]hangar.Tenant, error) {
+	var out []hangar.Tenant
+	return out, c.do(ctx, "GET", "/v1/tenants", nil, &out)
+}
+
+// ListDisks lists the caller's disks.
+func (c *Client) ListDisks(ctx context.Context) ([]hangar.Disk, error) {
+	var out []hangar.Disk
+	return out, c.do(ctx, "GET", "/v1/disks", nil, &out)
+}
+
+// Disk shows a disk.
+func (c *Client) Disk(ctx context.Context, name string) (hangar.Disk, error) {
+	var out hangar.Disk
+	return out, c.do(ctx, "GET", "/v1/disks/"+esc(name), nil, &out)
+}
+
+// DeleteDisk deletes a disk.
+func (c *Client) DeleteDisk(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/disks/"+esc(name), nil, nil)
+}
+
+// ImportDisk sends a whole disk file in one stream; the server detects its format.
+func (c *Client) ImportDisk(ctx context.Context, name string, body io.Reader) (hangar.Disk, error) {
+	var out hangar.Disk
+	return out, c.do(ctx, "PUT", "/v1/disks/"+esc(name), body, &out)
+}
+
+// CreateImage creates an image or a new version of one.
+func (c *Client) CreateImage(ctx context.Context, req hangar.ImageCreate) (hangar.Image, error) {
+	var out hangar.Image
+	return out, c.do(ctx, "POST", "/v1/images", req, &out)
+}
+
+// ListImages lists own images, or with all every image the caller may use.
+func (c *Client) ListImages(ctx context.Context, all bool) ([]hangar.ImageSummary, error) {
+	var out []hangar.ImageSummary
+	return out, c.do(ctx, "GET", "/v1/images?all="+fmt.Sprint(all), nil, &out)
+}
+
+// Image shows an image by reference (NAME, shared/TENANT/NAME, community/...).
+func (c *Client) Image(ctx context.Context, ref string) (hangar.Image, error) {
+	var out hangar.Image
+	return out, c.do(ctx, "GET", "/v1/images:lookup?ref="+url.QueryEscape(ref), nil, &out)
+}
+
+// Resolve resolves any image reference to an exact version.
+func (c *Client) Resolve(ctx context.Context, ref string) (hangar.ResolvedImage, error) {
+	var out hangar.ResolvedImage
+	return out, c.do(ctx, "POST", "/v1/images:resolve", hangar.ResolveRequest{Reference: ref}, &out)
+}
+
+// DeleteImage deletes an image with all its versions.
+func (c *Client) DeleteImage(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/images/"+esc(name), nil, nil)
+}
+
+// UpdateVersion changes a version's flags.
+func (c *Client) UpdateVersion(ctx context.Context, name, version string, u hangar.ImageVersionUpdate) (hangar.Image, error) {
+	var out hangar.Image
+	return out, c.do(ctx, "PATCH", "/v1/images/"+esc(name)+"/versions/"+esc(version), u, &out)
+}
+
+// Share shares an image with a tenant, or stops sharing it.
+func (c *Client) Share(ctx context.Context, name, tenant string, share bool) (hangar.Image, error) {
+	var out hangar.Image
+	if share {
+		return out, c.do(ctx, "POST", "/v1/images/"+esc(name)+"/shares", hangar.ShareRequest{Tenant: tenant}, &out)
+	}
+	return out, c.do(ctx, "DELETE", "/v1/images/"+esc(name)+"/shares/"+esc(tenant), nil, &out)
+}
+
+// PublishCommunity publishes an image to the community repository.
+func (c *Client) PublishCommunity(ctx context.Context, name string, req hangar.Community) (hangar.Image, error) {
+	var out hangar.Image
+	return out, c.do(ctx, "PUT", "/v1/images/"+esc(name)+"/community", req, &out)
+}
+
+// UnpublishCommunity withdraws an image from the community repository.
+func (c *Client) UnpublishCommunity(ctx context.Context, name string) (hangar.Image, error) {
+	var out hangar.Image
+	return out, c.do(ctx, "DELETE", "/v1/images/"+esc(name)+"/community", nil, &out)
+}
+
+// Marketplace lists marketplace images.
+func (c *Client) Marketplace(ctx context.Context, f hangar.MarketplaceFilter) ([]hangar.MarketplaceImage, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"publisher": f.Publisher, "offer": f.Offer, "sku": f.SKU} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.All {
+		q.Set("all", "true")
+	}
+	var out []hangar.MarketplaceImage
+	return out, c.do(ctx, "GET", "/v1/marketplace/images?"+q.Encode(), nil, &out)
+}
+
+// PublishMarketplace publishes an image version to the marketplace.
+func (c *Client) PublishMarketplace(ctx context.Context, req hangar.MarketplacePublish) (hangar.MarketplaceImage, error) {
+	var out hangar.MarketplaceImage
+	return out, c.do(ctx, "POST", "/v1/marketplace/images", req, &out)
+}
+
+// WithdrawMarketplace removes a marketplace version.
+func (c *Client) WithdrawMarketplace(ctx context.Context, urn string) error {
+	return c.do(ctx, "DELETE", "/v1/marketplace/images/"+esc(urn), nil, nil)
+}
+
+// MarketplaceImage shows a marketplace image by URN.
+func (c *Client) MarketplaceImage(ctx context.Context, urn string) (hangar.MarketplaceImage, error) {
+	var out hangar.MarketplaceImage
+	return out, c.do(ctx, "GET", "/v1/marketplace/images/"+esc(urn), nil, &out)
+}
+
+// MarketplaceNames lists publishers, a publisher's offers (publisher set) or an offer's
+// SKUs (publisher and offer set).
+func (c *Client) MarketplaceNames(ctx context.Context, publisher, offer string) ([]string, error) {
+	path := "/v1/marketplace/publishers"
+	if publisher != "" {
+		path += "/" + esc(publisher) + "/offers"
+		if offer != "" {
+			path += "/" + esc(offer) + "/skus"
+		}
+	}
+	var out struct {
+		Names []string `json:"names"`
+	}
+	return out.Names, c.do(ctx, "GET", path, nil, &out)
+}
+
+// Terms shows (or with accept, accepts) the terms of a marketplace image's plan.
+func (c *Client) Terms(ctx context.Context, urn string, accept bool) (hangar.Terms, error) {
+	var out hangar.Terms
+	if accept {
+		return out, c.do(ctx, "POST", "/v1/marketplace/terms/"+esc(urn)+"/accept", nil, &out)
+	}
+	return out, c.do(ctx, "GET", "/v1/marketplace/terms/"+esc(urn), nil, &out)
+}
+
+// OpenAPI fetches the server's OpenAPI document.
+func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, "GET", "/v1/openapi.json", nil, &out)
+}
+
