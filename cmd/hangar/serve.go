@@ -23,8 +23,8 @@ import (
 
 type serveOptions struct {
 	listen, dataDir, db, store string
-	maxVirtualSize              int64
-	logFormat                   string
+	maxVirtualSize             int64
+	logFormat                  string
 }
 
 func newServeCmd() *cobra.Command {

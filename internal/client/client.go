@@ -248,4 +248,3 @@ func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
 	var out json.RawMessage
 	return out, c.do(ctx, "GET", "/v1/openapi.json", nil, &out)
 }
-

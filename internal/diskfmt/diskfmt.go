@@ -109,12 +109,12 @@ func (o Options) checkVirtualSize(f Format, off int64, field string, size int64)
 	if size <= 0 {
 		return errorf(f, off, field, "virtual size is %d bytes; a disk must hold at least one 512-byte sector", size)
 	}
-	if size%sectorSize != 0 {
-		return errorf(f, off, field, "virtual size %d bytes is not a whole number of 512-byte sectors", size)
-	}
 	if max := o.maxVirtualSize(); size > max {
 		return &FormatError{Format: f, Offset: off, Field: field, Err: ErrTooLarge,
 			Msg: fmt.Sprintf("virtual size %s is above the limit of %s", sizeString(size), sizeString(max))}
+	}
+	if size%sectorSize != 0 {
+		return errorf(f, off, field, "virtual size %d bytes is not a whole number of 512-byte sectors", size)
 	}
 	return nil
 }

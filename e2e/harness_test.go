@@ -1,0 +1,239 @@
+// Package e2e drives the real hangar binary: a real server on a temporary data dir,
+// commands run as a user would run them, answers checked as a user would check them.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var hangarBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hangar-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	hangarBin = filepath.Join(dir, "hangar")
+	build := exec.Command("go", "build", "-o", hangarBin, "../cmd/hangar")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hangar:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a running `hangar serve`.
+type server struct {
+	t       *testing.T
+	dataDir string
+	addr    string
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+	home    string
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer starts hangar serve on a fresh data dir.
+func startServer(t *testing.T) *server {
+	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir()}
+	s.start()
+	t.Cleanup(func() { s.kill() })
+	return s
+}
+
+func (s *server) start() {
+	s.addr = freeAddr(s.t)
+	s.log = &bytes.Buffer{}
+	s.cmd = exec.Command(hangarBin, "serve", "--listen", s.addr, "--data-dir", s.dataDir)
+	s.cmd.Stderr = s.log
+	s.cmd.Env = append(os.Environ(), "HANGAR_ADMIN_KEY=")
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.url() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("server did not become healthy; log:\n%s", s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill9 kills the server the hard way, as a crash would.
+func (s *server) kill9() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+}
+
+func (s *server) kill() {
+	if s.cmd.ProcessState == nil {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			s.kill9()
+		}
+	}
+}
+
+func (s *server) url() string { return "http://" + s.addr }
+
+func (s *server) adminKey() string {
+	data, err := os.ReadFile(filepath.Join(s.dataDir, "admin.key"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// hangar runs the CLI with key and returns stdout, stderr and the error.
+func (s *server) hangar(key string, args ...string) (string, string, error) {
+	cmd := exec.Command(hangarBin, args...)
+	cmd.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+key,
+		"XDG_CONFIG_HOME="+filepath.Join(s.home, "config"), "XDG_CACHE_HOME="+filepath.Join(s.home, "cache"), "HOME="+s.home)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// ok runs the CLI and fails the test if the command fails.
+func (s *server) ok(key string, args ...string) string {
+	s.t.Helper()
+	out, errOut, err := s.hangar(key, args...)
+	if err != nil {
+		s.t.Fatalf("hangar %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// json runs the CLI with -o json and decodes the answer.
+func (s *server) json(key string, out any, args ...string) {
+	s.t.Helper()
+	text := s.ok(key, append(args, "-o", "json")...)
+	if err := json.Unmarshal([]byte(text), out); err != nil {
+		s.t.Fatalf("hangar %s: bad JSON %v:\n%s", strings.Join(args, " "), err, text)
+	}
+}
+
+// fails runs the CLI, expects failure and returns the error message.
+func (s *server) fails(key string, args ...string) string {
+	s.t.Helper()
+	out, errOut, err := s.hangar(key, args...)
+	if err == nil {
+		s.t.Fatalf("hangar %s succeeded but should have failed:\n%s", strings.Join(args, " "), out)
+	}
+	return errOut
+}
+
+// tenant creates a tenant and returns its key.
+func (s *server) tenant(name string, flags ...string) string {
+	s.t.Helper()
+	var created struct {
+		Key string `json:"key"`
+	}
+	s.json(s.adminKey(), &created, append([]string{"tenant", "create", name}, flags...)...)
+	if !strings.HasPrefix(created.Key, "hgr_") {
+		s.t.Fatalf("tenant create gave no key: %+v", created)
+	}
+	return created.Key
+}
+
+// apiResult is a raw HTTP answer.
+type apiResult struct {
+	status int
+	body   string
+	code   string
+}
+
+// api sends a raw HTTP request.
+func (s *server) api(key, method, path string, body io.Reader) apiResult {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.url()+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	r := apiResult{status: resp.StatusCode, body: string(data)}
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(data, &e) == nil {
+		r.code = e.Error.Code
+	}
+	return r
+}
+
+// writeDisk writes a raw disk file of size bytes with the given non-zero regions
+// (offset -> length), each filled with a pattern derived from seed.
+func writeDisk(t *testing.T, path string, size int64, seed byte, regions map[int64]int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	for off, n := range regions {
+		buf := make([]byte, n)
+		for i := range buf {
+			buf[i] = byte(int64(i)*7+off) ^ seed | 1
+		}
+		if _, err := f.WriteAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// uploadDisk makes a small raw disk and uploads it as name.
+func (s *server) uploadDisk(key, name string, seed byte) {
+	s.t.Helper()
+	path := filepath.Join(s.t.TempDir(), name+".raw")
+	writeDisk(s.t, path, 8<<20, seed, map[int64]int64{0: 4096, 5 << 20: 65536})
+	s.ok(key, "disk", "upload", path, "--name", name)
+}

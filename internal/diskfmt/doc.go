@@ -1,0 +1,47 @@
+// Package diskfmt recognises and reads virtual machine disk images uploaded
+// by users, and writes the few structures Hangar exports (the fixed VHD
+// footer).
+//
+// It is written by hand, on the standard library only, because no maintained
+// pure-Go library reads these formats the way an image service needs: from
+// untrusted bytes, as a virtual disk plus its allocated extents (so that
+// sparse images stay sparse), validating every header and table before the
+// first read, and refusing what must not be followed (parent paths, external
+// files). Shelling out to qemu-img for this would mean probing untrusted
+// files with a large C program.
+//
+// # Vocabulary
+//
+//   - Image, file: the bytes as uploaded, read through an io.ReaderAt and a
+//     size. Offsets into it are file offsets.
+//   - Format: the container layout of an image (raw, VHD fixed, dynamic or
+//     differencing, VHDX, qcow2, VMDK), found by Detect from content only.
+//   - Virtual disk: the disk a VM sees, VirtualSize bytes, always a whole
+//     number of 512-byte sectors. Offsets into it are virtual offsets.
+//   - Extent: a range of the virtual disk that the image stores (allocated).
+//     Outside the extents the virtual disk reads as zeros. An extent may
+//     contain zeros; zeros may not lie outside the extents.
+//   - Footer, dynamic header, BAT (block allocation table), block: the
+//     structures of the VHD specification, named as it names them.
+//   - FormatError: what was wrong, in which structure, at which file offset;
+//     it wraps ErrFormat (malformed), ErrUnsupported (recognised, refused) or
+//     ErrTooLarge (virtual size above Options.MaxVirtualSize).
+//
+// # Invariants
+//
+//   - Open checks every header and table against the file size (and
+//     against integer overflow) before it allocates or reads what they
+//     describe; a table is read in bounded pieces, so a lying header cannot
+//     force a large allocation. A Disk that Open returned never needs to
+//     re-validate: its reads only touch file ranges already checked.
+//   - Open never follows a path or name found in an image: differencing
+//     disks are refused until their parent is chosen by the caller.
+//   - Disk.Extents is sorted, non-overlapping, merged where adjacent, and
+//     within [0, VirtualSize).
+//   - Disk.ReadAt behaves like os.File.ReadAt over the virtual disk, never
+//     reads the file outside the extents, and is safe for concurrent use.
+//   - A raw image is a whole number of 512-byte sectors; a VHD's virtual
+//     size is its footer's current size, never the CHS geometry.
+//   - Writers are deterministic: the same disk and parameters give the same
+//     bytes.
+package diskfmt
