@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -12,7 +14,7 @@ type imageJSON struct {
 	OSState    string   `json:"osState"`
 	SharedWith []string `json:"sharedWith"`
 	Versions   []struct {
-		Version   string `json:"version"`
+		Version   string                `json:"version"`
 		OSDisk    struct{ Disk string } `json:"osDisk"`
 		DataDisks []struct {
 			LUN  int    `json:"lun"`
@@ -84,6 +86,9 @@ func TestAuthRequired(t *testing.T) {
 		t.Fatalf("whoami as admin: %d %s", r.status, r.body)
 	}
 	// The admin key file is private.
+	if fi, err := os.Stat(filepath.Join(s.dataDir, "admin.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.key: %v, mode %v; want mode 0600", err, fi.Mode())
+	}
 	alice := s.tenant("alice")
 	msg := s.fails(alice, "tenant", "create", "mallory")
 	if !strings.Contains(msg, "only an admin") {

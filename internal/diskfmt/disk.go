@@ -1,6 +1,7 @@
 package diskfmt
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -68,20 +69,72 @@ func readData(r io.ReaderAt, p []byte, fileOff, voff int64) error {
 	return nil
 }
 
-// appendExtent adds [off, off+n) to a sorted extent list, merging it with
-// the last extent when they touch or overlap. Extents must be appended in
-// order of offset.
-func appendExtent(exts []Extent, off, n int64) []Extent {
+// maxExtents bounds an extent list (16 bytes an extent). A more
+// fragmented image gets coarser extents: gaps are filled in, which keeps
+// the list a correct superset of the allocated ranges.
+const maxExtents = 1 << 21
+
+// extentList builds a sorted extent list from ranges added in order of
+// offset, merging ranges that touch, overlap or lie closer than gap.
+type extentList struct {
+	exts []Extent
+	gap  int64
+}
+
+func (l *extentList) add(off, n int64) {
 	if n <= 0 {
-		return exts
+		return
 	}
-	if k := len(exts) - 1; k >= 0 && exts[k].Offset+exts[k].Length >= off {
-		if end := off + n; end > exts[k].Offset+exts[k].Length {
-			exts[k].Length = end - exts[k].Offset
+	if k := len(l.exts) - 1; k >= 0 && l.exts[k].Offset+l.exts[k].Length+l.gap >= off {
+		l.exts[k].Length = max(l.exts[k].Length, off+n-l.exts[k].Offset)
+		return
+	}
+	l.exts = append(l.exts, Extent{off, n})
+	for len(l.exts) > maxExtents {
+		l.coarsen()
+	}
+}
+
+// coarsen doubles the gap that is filled in and re-merges the list.
+func (l *extentList) coarsen() {
+	l.gap = max(2*l.gap, 1<<20)
+	old := l.exts
+	l.exts = old[:0]
+	for _, e := range old {
+		l.add(e.Offset, e.Length)
+	}
+}
+
+// readTable reads n big- or little-endian entries of type T at off through a
+// section reader, in pieces of tableChunk entries. Callers check first that
+// the table lies inside the file and that n is bounded, so the slice
+// allocated here is bounded by both.
+func readTable[T uint32 | uint64](r io.ReaderAt, off, n int64, order binary.ByteOrder) ([]T, error) {
+	const tableChunk = 16 << 10
+	width := int64(4)
+	if _, ok := any(T(0)).(uint64); ok {
+		width = 8
+	}
+	sr := io.NewSectionReader(r, off, n*width)
+	buf := make([]byte, width*min(n, tableChunk))
+	table := make([]T, 0, n)
+	for int64(len(table)) < n {
+		p := buf[:width*min(n-int64(len(table)), tableChunk)]
+		if _, err := io.ReadFull(sr, p); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("diskfmt: reading table at offset %d: %w", off+width*int64(len(table)), err)
 		}
-		return exts
+		for i := int64(0); i < int64(len(p)); i += width {
+			if width == 4 {
+				table = append(table, T(order.Uint32(p[i:])))
+			} else {
+				table = append(table, T(order.Uint64(p[i:])))
+			}
+		}
 	}
-	return append(exts, Extent{off, n})
+	return table, nil
 }
 
 // extentReader serves a disk whose allocated extents are stored at the same

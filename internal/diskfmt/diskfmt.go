@@ -85,20 +85,20 @@ func errorf(f Format, off int64, field, format string, args ...any) error {
 	return &FormatError{Format: f, Offset: off, Field: field, Msg: fmt.Sprintf(format, args...), Err: ErrFormat}
 }
 
-// DefaultMaxVirtualSize is the limit used when Options.MaxVirtualSize is 0.
-const DefaultMaxVirtualSize int64 = 4 << 40
+// defaultMaxVirtualSize is the limit used when Options.MaxVirtualSize is 0.
+const defaultMaxVirtualSize int64 = 4 << 40
 
 // Options tune Open.
 type Options struct {
 	// MaxVirtualSize bounds the virtual disk size. 0 (or a negative value)
-	// means DefaultMaxVirtualSize, 4 TiB. Larger virtual sizes are refused
+	// means defaultMaxVirtualSize, 4 TiB. Larger virtual sizes are refused
 	// with ErrTooLarge.
 	MaxVirtualSize int64
 }
 
 func (o Options) maxVirtualSize() int64 {
 	if o.MaxVirtualSize <= 0 {
-		return DefaultMaxVirtualSize
+		return defaultMaxVirtualSize
 	}
 	return o.MaxVirtualSize
 }

@@ -8,11 +8,6 @@ import (
 	"syscall"
 )
 
-// maxFileExtents bounds the extent list built from a sparse file's holes
-// (16 bytes each). A file more fragmented than this is treated as one
-// extent: correct, only slower to copy.
-const maxFileExtents = 1 << 20
-
 // openRaw opens a raw image: the file is the disk.
 func openRaw(r io.ReaderAt, size int64, opt Options) (Disk, error) {
 	if size == 0 {
@@ -46,7 +41,7 @@ func fileExtents(r io.ReaderAt, limit int64) []Extent {
 		return whole
 	}
 	defer f.Seek(cur, io.SeekStart) //nolint:errcheck // best effort, reads use ReadAt
-	var exts []Extent
+	var exts extentList
 	for off := int64(0); off < limit; {
 		data, err := f.Seek(off, seekData)
 		if errors.Is(err, syscall.ENXIO) {
@@ -63,11 +58,8 @@ func fileExtents(r io.ReaderAt, limit int64) []Extent {
 			return whole
 		}
 		hole = min(hole, limit)
-		exts = appendExtent(exts, data, hole-data)
-		if len(exts) > maxFileExtents {
-			return whole
-		}
+		exts.add(data, hole-data)
 		off = hole
 	}
-	return exts
+	return exts.exts
 }

@@ -99,7 +99,7 @@ func openDynamicVHD(r io.ReaderAt, size int64, opt Options) (Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.bat, err = readBAT(r, hdr.tableOffset, hdr.blocks); err != nil {
+	if d.bat, err = readTable[uint32](r, hdr.tableOffset, hdr.blocks, binary.BigEndian); err != nil {
 		return nil, err
 	}
 	meta := [][2]int64{
@@ -178,38 +178,11 @@ func readDynamicHeader(r io.ReaderAt, ft *vhdFooter, dataEnd int64) (*dynamicVHD
 	return d, h, nil
 }
 
-// batChunk is how many BAT entries are read at a time.
-const batChunk = 16 << 10
-
-// readBAT reads n big-endian entries at off through a section reader, in
-// pieces of batChunk entries. The caller has checked that the entries lie
-// inside the file and that n is at most MaxVirtualSize / minVHDBlockSize,
-// so the table allocated here is bounded by both.
-func readBAT(r io.ReaderAt, off int64, n int64) ([]uint32, error) {
-	sr := io.NewSectionReader(r, off, n*4)
-	buf := make([]byte, 4*min(n, batChunk))
-	bat := make([]uint32, 0, n)
-	for int64(len(bat)) < n {
-		k := min(n-int64(len(bat)), batChunk)
-		p := buf[:4*k]
-		if _, err := io.ReadFull(sr, p); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, fmt.Errorf("diskfmt: reading vhd block allocation table at offset %d: %w", off+4*int64(len(bat)), err)
-		}
-		for i := 0; i < len(p); i += 4 {
-			bat = append(bat, binary.BigEndian.Uint32(p[i:]))
-		}
-	}
-	return bat, nil
-}
-
 // checkBlocks checks that every allocated block (bitmap and data) lies in
 // the file before the trailing footer at dataEnd and overlaps none of the
 // metadata ranges, and returns the allocated extents of the virtual disk.
 func (d *dynamicVHD) checkBlocks(h *dynHeader, meta [][2]int64, dataEnd int64) ([]Extent, error) {
-	var exts []Extent
+	var exts extentList
 	names := [...]string{"footer copy", "dynamic header", "block allocation table"}
 	for i, e := range d.bat {
 		if e == batUnused {
@@ -231,9 +204,9 @@ func (d *dynamicVHD) checkBlocks(h *dynHeader, meta [][2]int64, dataEnd int64) (
 			}
 		}
 		voff := int64(i) * d.blockSize
-		exts = appendExtent(exts, voff, min(d.blockSize, d.size-voff))
+		exts.add(voff, min(d.blockSize, d.size-voff))
 	}
-	return exts, nil
+	return exts.exts, nil
 }
 
 // readSpan reads from one block. Like QEMU, it ignores the block's sector
