@@ -99,10 +99,10 @@ func (g *schemaGen) responses(e endpoint) map[string]any {
 	if e.respType != nil {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(e.respType)}}
 	}
-	return map[string]any{itoa(e.status): ok, "default": errRef}
+	return map[string]any{strconv.Itoa(e.status): ok, "default": errRef}
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
+
 
 var (
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
