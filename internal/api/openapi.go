@@ -102,8 +102,6 @@ func (g *schemaGen) responses(e endpoint) map[string]any {
 	return map[string]any{strconv.Itoa(e.status): ok, "default": errRef}
 }
 
-
-
 var (
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 	timeType      = reflect.TypeFor[time.Time]()

@@ -152,6 +152,8 @@ func Open(r io.ReaderAt, size int64, opt Options) (Disk, error) {
 		return openDynamicVHD(r, size, opt)
 	case VHDDiff:
 		return openDiffVHD(r, size, opt)
+	case QCOW2:
+		return openQCOW2(r, size, opt)
 	}
 	return nil, &FormatError{Format: f, Err: ErrUnsupported,
 		Msg: fmt.Sprintf("%s images are not supported yet; convert the image to raw or vhd first", f)}
