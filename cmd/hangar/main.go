@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hangarvm/hangar/internal/client"
-	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 func main() {
@@ -112,7 +110,7 @@ func (g *globals) print(cmd *cobra.Command, v any, table func(w io.Writer)) erro
 		table(tw)
 		return tw.Flush()
 	}
-	return fmt.Errorf("unknown output format %q: use table or json", g.output)
+	return fmt.Errorf("unknown output format %q: use -o table or -o json (to name a downloaded file, use --file)", g.output)
 }
 
 // row writes one tab-separated table row.
@@ -141,12 +139,6 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// isNotFound reports whether err is any kind of not-found answer.
-func isNotFound(err error) bool {
-	var e *hangar.Error
-	return errors.As(err, &e) && strings.HasSuffix(string(e.Code), "NotFound")
 }
 
 func orDash(s string) string {

@@ -169,6 +169,10 @@ func (s *Server) wrap(e endpoint) http.Handler {
 			w.WriteHeader(e.status)
 			return
 		}
+		if rs, ok := resp.(responder); ok {
+			rs.respond(w, r)
+			return
+		}
 		if raw, ok := resp.([]byte); ok {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(e.status)
@@ -177,6 +181,11 @@ func (s *Server) wrap(e endpoint) http.Handler {
 		}
 		writeJSON(w, e.status, resp)
 	})
+}
+
+// responder is a response that writes itself (disk downloads).
+type responder interface {
+	respond(w http.ResponseWriter, r *http.Request)
 }
 
 // stream builds an endpoint that reads its body itself (disk files, chunks).

@@ -62,14 +62,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error hangar.Error `json:"error"`
-		}
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
-			return &hangar.Error{Code: hangar.CodeInternal, Message: fmt.Sprintf("server answered %s", resp.Status)}
-		}
-		return &e.Error
+		return decodeError(resp)
 	}
 	if out == nil {
 		io.Copy(io.Discard, resp.Body)
@@ -80,6 +73,17 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// errorFromBody decodes a JSON error document.
+func errorFromBody(status string, data []byte) error {
+	var e struct {
+		Error hangar.Error `json:"error"`
+	}
+	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+		return &hangar.Error{Code: hangar.CodeInternal, Message: fmt.Sprintf("server answered %s", status)}
+	}
+	return &e.Error
 }
 
 func esc(s string) string { return url.PathEscape(s) }

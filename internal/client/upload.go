@@ -118,7 +118,7 @@ func hashChunks(ctx context.Context, disk diskfmt.Disk) ([]chunks.Extent, error)
 		off  int64
 		data []byte
 	}
-	pool := sync.Pool{New: func() any { return make([]byte, chunks.ChunkSize) }}
+	pool := sync.Pool{New: func() any { b := make([]byte, chunks.ChunkSize); return &b }}
 	jobs := make(chan job, workers)
 	var (
 		mu  sync.Mutex
@@ -132,7 +132,8 @@ func hashChunks(ctx context.Context, disk diskfmt.Disk) ([]chunks.Extent, error)
 				mu.Lock()
 				out[j.i] = chunks.Extent{Offset: j.off, Length: int64(len(j.data)), Digest: d}
 				mu.Unlock()
-				pool.Put(j.data[:cap(j.data)])
+				full := j.data[:cap(j.data)]
+				pool.Put(&full)
 			}
 			return nil
 		})
@@ -145,7 +146,7 @@ func hashChunks(ctx context.Context, disk diskfmt.Disk) ([]chunks.Extent, error)
 		}
 		i := 0
 		return chunks.Walk(gctx, disk, disk.VirtualSize(), spans, func(off int64, data []byte) error {
-			buf := pool.Get().([]byte)[:len(data)]
+			buf := (*pool.Get().(*[]byte))[:len(data)]
 			copy(buf, data)
 			mu.Lock()
 			out = append(out, chunks.Extent{})
