@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -236,4 +238,21 @@ func (s *server) uploadDisk(key, name string, seed byte) {
 	path := filepath.Join(s.t.TempDir(), name+".raw")
 	writeDisk(s.t, path, 8<<20, seed, map[int64]int64{0: 4096, 5 << 20: 65536})
 	s.ok(key, "disk", "upload", path, "--name", name)
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// sameFile fails the test unless the two files have the same content.
+func sameFile(t *testing.T, a, b string) {
+	t.Helper()
+	x, err1 := os.ReadFile(a)
+	y, err2 := os.ReadFile(b)
+	if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+		t.Fatalf("%s and %s differ (%v, %v)", a, b, err1, err2)
+	}
 }

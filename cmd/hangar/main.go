@@ -54,7 +54,7 @@ Every command prints a readable table, or one JSON document with -o json.`,
 	root.PersistentFlags().StringVar(&g.key, "key", "", "API key (default: $HANGAR_KEY, then `hangar login`)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
-		newMarketplaceCmd(g), newVMCmd(g))
+		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
 	return root
 }
 

@@ -88,7 +88,9 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err := os.MkdirAll(staging, 0o700); err != nil {
 		return err
 	}
-	cat := catalog.New(db, &chunks.Store{Backend: backend}, catalog.Config{MaxVirtualSize: o.maxVirtualSize, StagingDir: staging}, log)
+	cat := catalog.New(db, &chunks.Store{Backend: backend}, catalog.Config{
+		MaxVirtualSize: o.maxVirtualSize, StagingDir: staging, QuarantineDir: filepath.Join(o.dataDir, "quarantine"),
+	}, log)
 	msg, err := cat.Bootstrap(ctx, os.Getenv("HANGAR_ADMIN_KEY"), filepath.Join(o.dataDir, "admin.key"))
 	if err != nil {
 		return err

@@ -44,6 +44,14 @@ func (s *Server) endpoints() []endpoint {
 			return cat.ListTenants(c.ctx, c.actor)
 		}),
 
+		// Store hygiene (admin).
+		op("POST", "/v1/admin/gc", "Remove chunks nothing references (with a grace period for uploads in flight)", func(c *call, req hangar.GCRequest) (hangar.GCReport, error) {
+			return cat.GC(c.ctx, c.actor, req)
+		}),
+		op("POST", "/v1/admin/scrub", "Re-verify every chunk; quarantine corrupt ones and name the disks they damage", func(c *call, _ noBody) (hangar.ScrubReport, error) {
+			return cat.Scrub(c.ctx, c.actor)
+		}),
+
 		// Disks and uploads.
 		op("GET", "/v1/disks", "List your disks", func(c *call, _ noBody) ([]hangar.Disk, error) {
 			return cat.ListDisks(c.ctx, c.actor)

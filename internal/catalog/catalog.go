@@ -32,6 +32,8 @@ type Config struct {
 	MaxVirtualSize int64
 	// StagingDir holds single-stream uploads while they are chunked.
 	StagingDir string
+	// QuarantineDir receives corrupt chunks found by Scrub.
+	QuarantineDir string
 }
 
 // Service is the catalog.
@@ -139,16 +141,16 @@ func (s *Service) Authenticate(ctx context.Context, key string) (hangar.Tenant, 
 // Ping checks the metadata store.
 func (s *Service) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
 
-func requireAdmin(actor *hangar.Tenant) error {
+func requireAdmin(actor *hangar.Tenant, what string) error {
 	if actor.Role != hangar.RoleAdmin {
-		return hangar.Errorf(hangar.CodeForbidden, "only an admin may manage tenants")
+		return hangar.Errorf(hangar.CodeForbidden, "only an admin may %s", what)
 	}
 	return nil
 }
 
 // CreateTenant creates a tenant and returns its key, shown this once.
 func (s *Service) CreateTenant(ctx context.Context, actor *hangar.Tenant, req hangar.TenantCreate) (hangar.TenantCreated, error) {
-	if err := requireAdmin(actor); err != nil {
+	if err := requireAdmin(actor, "manage tenants"); err != nil {
 		return hangar.TenantCreated{}, err
 	}
 	if err := req.Normalize(); err != nil {
@@ -168,7 +170,7 @@ func (s *Service) CreateTenant(ctx context.Context, actor *hangar.Tenant, req ha
 
 // ListTenants lists every tenant (admin only).
 func (s *Service) ListTenants(ctx context.Context, actor *hangar.Tenant) ([]hangar.Tenant, error) {
-	if err := requireAdmin(actor); err != nil {
+	if err := requireAdmin(actor, "manage tenants"); err != nil {
 		return nil, err
 	}
 	return s.db.ListTenants(ctx)

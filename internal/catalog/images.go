@@ -8,7 +8,8 @@ import (
 )
 
 // CreateImage creates an image with its first version, or adds a version to an
-// existing image of the same definition.
+// existing image of the same definition. The answer holds the image definition and
+// only the version created (an image may have many thousands).
 func (s *Service) CreateImage(ctx context.Context, actor *hangar.Tenant, req hangar.ImageCreate) (hangar.Image, error) {
 	if err := req.Normalize(); err != nil {
 		return hangar.Image{}, err
@@ -18,7 +19,14 @@ func (s *Service) CreateImage(ctx context.Context, actor *hangar.Tenant, req han
 		return hangar.Image{}, err
 	}
 	s.log.Info("image version created", "tenant", actor.Name, "image", req.Name, "version", req.Version, "type", req.Type)
-	return s.fullImage(ctx, actor, &im)
+	v, _ := hangar.ParseVersion(req.Version)
+	created, err := s.db.Version(ctx, &im, &v)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	out := im.Image
+	out.Versions = []hangar.ImageVersion{created}
+	return out, nil
 }
 
 // fullImage fills versions and, for the owner, shares; others never see the owner's

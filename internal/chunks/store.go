@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrNotExist is returned by Backend.Load and Store.Load when no object has the name.
@@ -17,17 +18,25 @@ var ErrCorrupt = errors.New("chunk content does not match its digest")
 // packages (dirstore, later s3) and pass the conformance suite in package chunkstest.
 type Backend interface {
 	// Save stores data under name, atomically: a reader sees the whole object or
-	// none. Saving a name that exists is not an error and leaves the object as it
-	// was (objects are immutable, so the content is the same).
+	// none. Saving a name that exists is not an error: the content stays (objects
+	// are immutable, so it is the same) and the modification time becomes now, so
+	// that garbage collection's grace period protects a chunk an upload just sent.
 	Save(ctx context.Context, name string, data []byte) error
 	// Load returns the object's bytes, or an error wrapping ErrNotExist.
 	Load(ctx context.Context, name string) ([]byte, error)
-	// Stat returns the object's size, or an error wrapping ErrNotExist.
-	Stat(ctx context.Context, name string) (int64, error)
+	// Stat describes the object, or returns an error wrapping ErrNotExist.
+	Stat(ctx context.Context, name string) (ObjectInfo, error)
 	// Remove deletes the object. Removing a missing object is not an error.
 	Remove(ctx context.Context, name string) error
 	// List calls fn for every object, in no particular order, until fn returns an error.
-	List(ctx context.Context, fn func(name string, size int64) error) error
+	List(ctx context.Context, fn func(ObjectInfo) error) error
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
 }
 
 // Store adds content addressing and verification to a Backend.
@@ -35,14 +44,11 @@ type Store struct {
 	Backend Backend
 }
 
-// Put verifies that data hashes to d and stores it. It skips the write when the
-// chunk is already stored.
+// Put verifies that data hashes to d and stores it (a chunk already stored is only
+// marked as recently saved).
 func (s *Store) Put(ctx context.Context, d Digest, data []byte) error {
 	if got := Sum(data); got != d {
 		return fmt.Errorf("%w: received %d bytes with sha256 %s, expected %s", ErrCorrupt, len(data), got.Short(), d.Short())
-	}
-	if n, err := s.Backend.Stat(ctx, d.String()); err == nil && n == int64(len(data)) {
-		return nil
 	}
 	return s.Backend.Save(ctx, d.String(), data)
 }

@@ -252,3 +252,15 @@ func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
 	var out json.RawMessage
 	return out, c.do(ctx, "GET", "/v1/openapi.json", nil, &out)
 }
+
+// GC collects unreferenced chunks (admin).
+func (c *Client) GC(ctx context.Context, req hangar.GCRequest) (hangar.GCReport, error) {
+	var out hangar.GCReport
+	return out, c.do(ctx, "POST", "/v1/admin/gc", req, &out)
+}
+
+// Scrub re-verifies every chunk (admin).
+func (c *Client) Scrub(ctx context.Context) (hangar.ScrubReport, error) {
+	var out hangar.ScrubReport
+	return out, c.do(ctx, "POST", "/v1/admin/scrub", struct{}{}, &out)
+}

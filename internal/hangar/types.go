@@ -302,3 +302,39 @@ type TermsRequest struct {
 type Whoami struct {
 	Tenant Tenant `json:"tenant"`
 }
+
+// GCRequest tunes garbage collection.
+type GCRequest struct {
+	// GracePeriod protects chunks saved more recently than this (default 1h), so
+	// that an upload in flight, whose chunks are not referenced until it commits,
+	// loses nothing.
+	GracePeriod string `json:"gracePeriod,omitempty"`
+	// UploadMaxAge forgets uploads started longer ago than this (default 168h).
+	UploadMaxAge string `json:"uploadMaxAge,omitempty"`
+	DryRun       bool   `json:"dryRun,omitempty"`
+}
+
+// GCReport says what garbage collection found and did.
+type GCReport struct {
+	Scanned        int64 `json:"scanned"`
+	Referenced     int64 `json:"referenced"`
+	TooYoung       int64 `json:"tooYoung"`
+	Removed        int64 `json:"removed"`
+	RemovedBytes   int64 `json:"removedBytes"`
+	ExpiredUploads int64 `json:"expiredUploads"`
+	DryRun         bool  `json:"dryRun"`
+}
+
+// ScrubReport says what scrubbing found.
+type ScrubReport struct {
+	Scanned      int64          `json:"scanned"`
+	ScannedBytes int64          `json:"scannedBytes"`
+	Corrupt      []CorruptChunk `json:"corrupt"`
+}
+
+// CorruptChunk is a chunk whose content no longer matches its digest.
+type CorruptChunk struct {
+	Digest      string   `json:"sha256"`
+	Quarantined string   `json:"quarantined"`
+	Disks       []string `json:"disks"` // TENANT/DISK that held it
+}

@@ -156,15 +156,22 @@ func (d *DB) DeleteUpload(ctx context.Context, tenantID, id string) error {
 	return err
 }
 
-// AddUploadChunk records that the upload delivered a verified chunk.
+// AddUploadChunk records that the upload delivered a verified chunk (which heals
+// it if scrub had lost it).
 func (d *DB) AddUploadChunk(ctx context.Context, uploadID string, dg chunks.Digest) error {
-	_, err := d.exec(ctx, d.db, `INSERT INTO upload_chunks (upload_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING`, uploadID, dg.String())
-	return err
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := d.exec(ctx, tx, `INSERT INTO upload_chunks (upload_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING`, uploadID, dg.String()); err != nil {
+			return err
+		}
+		_, err := d.exec(ctx, tx, `DELETE FROM lost_chunks WHERE digest = ?`, dg.String())
+		return err
+	})
 }
 
 // KnownChunks returns which of the digests the tenant may claim without sending:
-// those the upload delivered and those the tenant's own disks already reference.
-// Chunks other tenants hold are never reported, so dedup reveals nothing.
+// those the upload delivered and those the tenant's own disks already reference,
+// unless scrub lost them. Chunks other tenants hold are never reported, so dedup
+// reveals nothing.
 func (d *DB) KnownChunks(ctx context.Context, tenantID, uploadID string, digests []chunks.Digest) (map[chunks.Digest]bool, error) {
 	known := make(map[chunks.Digest]bool)
 	const batch = 500
@@ -180,7 +187,8 @@ func (d *DB) KnownChunks(ctx context.Context, tenantID, uploadID string, digests
 			args = append(args, dg.String())
 		}
 		rows, err := d.query(ctx, d.db, `SELECT digest FROM upload_chunks WHERE upload_id = ? AND digest IN (`+placeholders(len(part))+`)
-			UNION SELECT e.digest FROM disk_extents e JOIN disks k ON k.id = e.disk_id WHERE k.tenant_id = ? AND e.digest IN (`+placeholders(len(part))+`)`, args...)
+			UNION SELECT e.digest FROM disk_extents e JOIN disks k ON k.id = e.disk_id WHERE k.tenant_id = ? AND e.digest IN (`+placeholders(len(part))+`)
+			AND e.digest NOT IN (SELECT digest FROM lost_chunks)`, args...)
 		if err != nil {
 			return nil, err
 		}

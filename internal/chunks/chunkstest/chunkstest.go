@@ -7,6 +7,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hangarvm/hangar/internal/chunks"
 )
@@ -27,8 +28,12 @@ func Run(t *testing.T, newBackend func(t *testing.T) chunks.Backend) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("Load = %d bytes, %v; want the saved %d bytes", len(got), err, len(data))
 		}
-		if n, err := b.Stat(ctx, name); err != nil || n != int64(len(data)) {
-			t.Fatalf("Stat = %d, %v; want %d", n, err, len(data))
+		info, err := b.Stat(ctx, name)
+		if err != nil || info.Size != int64(len(data)) || info.Name != name {
+			t.Fatalf("Stat = %+v, %v; want %s of %d bytes", info, err, name, len(data))
+		}
+		if age := time.Since(info.ModTime); age < -time.Minute || age > time.Minute {
+			t.Fatalf("Stat: modification time %v is not about now", info.ModTime)
 		}
 	})
 	t.Run("Missing", func(t *testing.T) {
@@ -61,6 +66,21 @@ func Run(t *testing.T, newBackend func(t *testing.T) chunks.Backend) {
 			t.Fatalf("after concurrent saves: %d bytes, %v", len(got), err)
 		}
 	})
+	t.Run("SaveExistingRefreshesModTime", func(t *testing.T) {
+		b := newBackend(t)
+		if err := b.Save(ctx, name, data); err != nil {
+			t.Fatal(err)
+		}
+		first, _ := b.Stat(ctx, name)
+		time.Sleep(20 * time.Millisecond)
+		if err := b.Save(ctx, name, data); err != nil {
+			t.Fatal(err)
+		}
+		second, _ := b.Stat(ctx, name)
+		if !second.ModTime.After(first.ModTime) {
+			t.Fatalf("saving an existing object kept its old time %v", first.ModTime)
+		}
+	})
 	t.Run("ListRemove", func(t *testing.T) {
 		b := newBackend(t)
 		want := map[string]int64{}
@@ -73,7 +93,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) chunks.Backend) {
 			}
 		}
 		got := map[string]int64{}
-		if err := b.List(ctx, func(n string, size int64) error { got[n] = size; return nil }); err != nil {
+		if err := b.List(ctx, func(o chunks.ObjectInfo) error { got[o.Name] = o.Size; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if len(got) != len(want) {
@@ -90,7 +110,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) chunks.Backend) {
 			}
 		}
 		count := 0
-		b.List(ctx, func(string, int64) error { count++; return nil })
+		b.List(ctx, func(chunks.ObjectInfo) error { count++; return nil })
 		if count != 0 {
 			t.Fatalf("after removing all, List gave %d objects", count)
 		}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hangarvm/hangar/internal/chunks"
 )
@@ -54,7 +55,8 @@ func (d *Dir) Save(ctx context.Context, name string, data []byte) (err error) {
 	}
 	final := d.path(name)
 	if _, err := os.Stat(final); err == nil {
-		return nil
+		now := time.Now()
+		return os.Chtimes(final, now, now)
 	}
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -111,18 +113,18 @@ func (d *Dir) Load(ctx context.Context, name string) ([]byte, error) {
 }
 
 // Stat implements chunks.Backend.
-func (d *Dir) Stat(ctx context.Context, name string) (int64, error) {
+func (d *Dir) Stat(ctx context.Context, name string) (chunks.ObjectInfo, error) {
 	if err := validName(name); err != nil {
-		return 0, err
+		return chunks.ObjectInfo{}, err
 	}
 	fi, err := os.Stat(d.path(name))
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("%w: %s", chunks.ErrNotExist, name)
+		return chunks.ObjectInfo{}, fmt.Errorf("%w: %s", chunks.ErrNotExist, name)
 	}
 	if err != nil {
-		return 0, err
+		return chunks.ObjectInfo{}, err
 	}
-	return fi.Size(), nil
+	return chunks.ObjectInfo{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
 // Remove implements chunks.Backend.
@@ -138,7 +140,7 @@ func (d *Dir) Remove(ctx context.Context, name string) error {
 }
 
 // List implements chunks.Backend.
-func (d *Dir) List(ctx context.Context, fn func(name string, size int64) error) error {
+func (d *Dir) List(ctx context.Context, fn func(chunks.ObjectInfo) error) error {
 	fans, err := os.ReadDir(d.root)
 	if err != nil {
 		return err
@@ -159,7 +161,7 @@ func (d *Dir) List(ctx context.Context, fn func(name string, size int64) error) 
 			if err != nil {
 				continue // removed concurrently
 			}
-			if err := fn(e.Name(), info.Size()); err != nil {
+			if err := fn(chunks.ObjectInfo{Name: e.Name(), Size: info.Size(), ModTime: info.ModTime()}); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,160 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+func parseDuration(field, s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, hangar.Errorf(hangar.CodeInvalid, "%s %q is not a duration such as 30m or 24h", field, s)
+	}
+	return d, nil
+}
+
+// GC removes chunks no disk or live upload references and that are older than the
+// grace period. Each candidate is checked again, against the database and its
+// modification time, just before it is removed.
+func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCRequest) (hangar.GCReport, error) {
+	rep := hangar.GCReport{DryRun: req.DryRun}
+	if err := requireAdmin(actor, "collect garbage"); err != nil {
+		return rep, err
+	}
+	grace, err := parseDuration("grace period", req.GracePeriod, time.Hour)
+	if err != nil {
+		return rep, err
+	}
+	maxAge, err := parseDuration("upload max age", req.UploadMaxAge, 7*24*time.Hour)
+	if err != nil {
+		return rep, err
+	}
+	start := time.Now()
+	if !req.DryRun {
+		if rep.ExpiredUploads, err = s.db.ExpireUploads(ctx, start.Add(-maxAge).UnixMicro()); err != nil {
+			return rep, err
+		}
+	}
+	// List first, then read references: a chunk saved after the listing is not a
+	// candidate, and one referenced before the read is kept.
+	var candidates []chunks.ObjectInfo
+	err = s.chunks.Backend.List(ctx, func(o chunks.ObjectInfo) error {
+		rep.Scanned++
+		if start.Sub(o.ModTime) < grace {
+			rep.TooYoung++
+			return nil
+		}
+		candidates = append(candidates, o)
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	refs := make(map[chunks.Digest]bool)
+	if err := s.db.ReferencedChunks(ctx, func(d chunks.Digest) error { refs[d] = true; return nil }); err != nil {
+		return rep, err
+	}
+	for _, o := range candidates {
+		d, err := chunks.ParseDigest(o.Name)
+		if err != nil {
+			continue // not a chunk of ours
+		}
+		if refs[d] {
+			rep.Referenced++
+			continue
+		}
+		if removed, err := s.removeIfStillGarbage(ctx, d, start, grace, req.DryRun); err != nil {
+			return rep, err
+		} else if removed {
+			rep.Removed++
+			rep.RemovedBytes += o.Size
+		}
+	}
+	s.log.Info("garbage collection", "by", actor.Name, "scanned", rep.Scanned, "removed", rep.Removed, "bytes", rep.RemovedBytes, "dryRun", req.DryRun)
+	return rep, nil
+}
+
+func (s *Service) removeIfStillGarbage(ctx context.Context, d chunks.Digest, start time.Time, grace time.Duration, dryRun bool) (bool, error) {
+	if ref, err := s.db.IsReferenced(ctx, d); err != nil || ref {
+		return false, err
+	}
+	info, err := s.chunks.Backend.Stat(ctx, d.String())
+	if errors.Is(err, chunks.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil || start.Sub(info.ModTime) < grace {
+		return false, err
+	}
+	if dryRun {
+		return true, nil
+	}
+	return true, s.chunks.Backend.Remove(ctx, d.String())
+}
+
+// Scrub re-reads every chunk and checks it against its digest. A corrupt chunk is
+// moved out of the store into the quarantine directory (so a later upload of the
+// same content heals the store) and reported with the disks it damages.
+func (s *Service) Scrub(ctx context.Context, actor *hangar.Tenant) (hangar.ScrubReport, error) {
+	rep := hangar.ScrubReport{Corrupt: []hangar.CorruptChunk{}}
+	if err := requireAdmin(actor, "scrub the store"); err != nil {
+		return rep, err
+	}
+	var names []string
+	if err := s.chunks.Backend.List(ctx, func(o chunks.ObjectInfo) error { names = append(names, o.Name); return nil }); err != nil {
+		return rep, err
+	}
+	for _, name := range names {
+		d, err := chunks.ParseDigest(name)
+		if err != nil {
+			continue
+		}
+		data, err := s.chunks.Backend.Load(ctx, name)
+		if errors.Is(err, chunks.ErrNotExist) {
+			continue // removed since the listing
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Scanned++
+		rep.ScannedBytes += int64(len(data))
+		if chunks.Sum(data) == d {
+			continue
+		}
+		c, err := s.quarantine(ctx, d, data)
+		if err != nil {
+			return rep, err
+		}
+		rep.Corrupt = append(rep.Corrupt, c)
+	}
+	s.log.Info("scrub", "by", actor.Name, "scanned", rep.Scanned, "corrupt", len(rep.Corrupt))
+	return rep, nil
+}
+
+func (s *Service) quarantine(ctx context.Context, d chunks.Digest, data []byte) (hangar.CorruptChunk, error) {
+	c := hangar.CorruptChunk{Digest: d.String()}
+	var err error
+	if c.Disks, err = s.db.DisksWithChunk(ctx, d); err != nil {
+		return c, err
+	}
+	if err := os.MkdirAll(s.cfg.QuarantineDir, 0o700); err != nil {
+		return c, err
+	}
+	c.Quarantined = filepath.Join(s.cfg.QuarantineDir, d.String()+"."+time.Now().UTC().Format("20060102T150405"))
+	if err := writeFileAtomic(c.Quarantined, data, 0o600); err != nil {
+		return c, err
+	}
+	s.log.Error("corrupt chunk quarantined", "sha256", d.String(), "disks", c.Disks, "file", c.Quarantined)
+	if err := s.db.MarkLost(ctx, d); err != nil {
+		return c, err
+	}
+	return c, s.chunks.Backend.Remove(ctx, d.String())
+}
