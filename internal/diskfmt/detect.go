@@ -12,11 +12,13 @@ var (
 	qcow2Magic = []byte("QFI\xfb")
 	vhdxMagic  = []byte("vhdxfile")
 	vmdkMagic  = []byte("KDMV")
-	vhdCookie  = []byte("conectix")
+	// A VMDK text descriptor, which names the files holding the data.
+	vmdkDescriptorMagic = []byte("# Disk DescriptorFile")
+	vhdCookie           = []byte("conectix")
 )
 
 // Detect looks at content only, never at a file name: offset 0 for QFI\xfb,
-// vhdxfile, KDMV and conectix (a dynamic or differencing VHD, told apart by
+// vhdxfile, KDMV (or a VMDK text descriptor) and conectix (a dynamic or differencing VHD, told apart by
 // the disk type in the footer copy), then the last 512 bytes for conectix (a
 // fixed VHD, whose only footer is at the end), else raw. Detect does not fail
 // on short files: a 0-byte or 100-byte file is raw (Open then refuses it).
@@ -34,7 +36,7 @@ func Detect(r io.ReaderAt, size int64) (Format, error) {
 		return QCOW2, nil
 	case bytes.HasPrefix(head, vhdxMagic):
 		return VHDX, nil
-	case bytes.HasPrefix(head, vmdkMagic):
+	case bytes.HasPrefix(head, vmdkMagic), bytes.HasPrefix(head, vmdkDescriptorMagic):
 		return VMDK, nil
 	}
 	if len(head) == footerSize && bytes.HasPrefix(head, vhdCookie) {

@@ -49,16 +49,40 @@ func (d *disk) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n := 0
 	for n < len(p) {
-		k, err := d.spans.readSpan(p[n:], off+int64(n))
+		pos := off + int64(n)
+		i := extentAfter(d.extents, pos)
+		if i == len(d.extents) || d.extents[i].Offset > pos {
+			// A hole: zeros, without touching the file.
+			k := len(p) - n
+			if i < len(d.extents) {
+				k = int(min(int64(k), d.extents[i].Offset-pos))
+			}
+			clear(p[n : n+k])
+			n += k
+			continue
+		}
+		end := min(len(p), n+int(min(int64(len(p)-n), d.extents[i].Offset+d.extents[i].Length-pos)))
+		k, err := d.spans.readSpan(p[n:end], pos)
 		n += k
 		if err != nil {
 			return n, err
 		}
 		if k <= 0 {
-			return n, fmt.Errorf("diskfmt: internal error: no progress reading %s at %d", d.format, off+int64(n))
+			return n, fmt.Errorf("diskfmt: internal error: no progress reading %s at %d", d.format, pos)
 		}
 	}
 	return n, atEnd
+}
+
+// extentAfter returns the index of the first extent that ends after off.
+func extentAfter(exts []Extent, off int64) int {
+	i, _ := slices.BinarySearchFunc(exts, off, func(x Extent, t int64) int {
+		if x.Offset+x.Length <= t {
+			return -1
+		}
+		return 1
+	})
+	return i
 }
 
 // readData reads file bytes that the virtual disk maps at virtual offset voff.
@@ -145,13 +169,7 @@ type extentReader struct {
 }
 
 func (e *extentReader) readSpan(p []byte, off int64) (int, error) {
-	// First extent ending after off.
-	i, _ := slices.BinarySearchFunc(e.extents, off, func(x Extent, t int64) int {
-		if x.Offset+x.Length <= t {
-			return -1
-		}
-		return 1
-	})
+	i := extentAfter(e.extents, off)
 	if i == len(e.extents) || e.extents[i].Offset > off {
 		n := len(p)
 		if i < len(e.extents) {

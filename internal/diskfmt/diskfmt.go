@@ -154,7 +154,10 @@ func Open(r io.ReaderAt, size int64, opt Options) (Disk, error) {
 		return openDiffVHD(r, size, opt)
 	case QCOW2:
 		return openQCOW2(r, size, opt)
+	case VMDK:
+		return openVMDK(r, size, opt)
+	case VHDX:
+		return openVHDX(r, size, opt)
 	}
-	return nil, &FormatError{Format: f, Err: ErrUnsupported,
-		Msg: fmt.Sprintf("%s images are not supported yet; convert the image to raw or vhd first", f)}
+	return nil, fmt.Errorf("diskfmt: internal error: no reader for format %q", f)
 }

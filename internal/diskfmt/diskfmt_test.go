@@ -3,6 +3,7 @@ package diskfmt
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -156,17 +157,6 @@ func TestExtentReaderHoles(t *testing.T) {
 	checkExtents(t, d, got)
 }
 
-func TestUnsupportedFormats(t *testing.T) {
-	for _, magic := range []string{"QFI\xfb", "vhdxfile", "KDMV"} {
-		data := append([]byte(magic), make([]byte, 4096)...)
-		_, err := openBytes(data, Options{})
-		wantFormatError(t, err, ErrUnsupported)
-		if !strings.Contains(err.Error(), "not supported yet") {
-			t.Errorf("%q: %v", magic, err)
-		}
-	}
-}
-
 func TestSizeString(t *testing.T) {
 	for n, want := range map[int64]string{
 		0: "0 bytes", 511: "511 bytes", 1024: "1 KiB", 10 << 30: "10 GiB",
@@ -174,6 +164,99 @@ func TestSizeString(t *testing.T) {
 	} {
 		if got := sizeString(n); got != want {
 			t.Errorf("sizeString(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestExtentList(t *testing.T) {
+	var l extentList
+	for _, e := range []Extent{{0, 512}, {512, 512}, {2048, 100}, {2100, 100}, {4096, 0}, {8192, 512}} {
+		l.add(e.Offset, e.Length)
+	}
+	want := []Extent{{0, 1024}, {2048, 152}, {8192, 512}}
+	if fmt.Sprint(l.exts) != fmt.Sprint(want) {
+		t.Errorf("merged %v, want %v", l.exts, want)
+	}
+	// Coarsening fills gaps below the new granularity and keeps a superset.
+	l.coarsen()
+	if fmt.Sprint(l.exts) != fmt.Sprint([]Extent{{0, 8704}}) || l.gap != 1<<20 {
+		t.Errorf("coarsened to %v (gap %d)", l.exts, l.gap)
+	}
+	l.add(3<<20, 512)
+	if len(l.exts) != 2 {
+		t.Errorf("a range beyond the gap was merged: %v", l.exts)
+	}
+}
+
+// countingReader counts the ReadAt calls made on an image.
+type countingReader struct {
+	r     io.ReaderAt
+	reads int
+}
+
+func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
+	c.reads++
+	return c.r.ReadAt(p, off)
+}
+
+func TestHolesDoNotTouchTheFile(t *testing.T) {
+	q, _ := qcowBase(t)
+	images := map[string][]byte{
+		"qcow2":       q,
+		"vhd dynamic": buildDynamicVHD(dynSpec{size: 3 << 20, blocks: map[int64]byte{0: 1, 4: 4}}),
+		"vhdx":        buildCompactVHDX(3<<20, 1<<20, []uint64{batNotPresent, batZero, batUnmapped}),
+	}
+	for name, img := range images {
+		cr := &countingReader{r: bytes.NewReader(img)}
+		d, err := Open(cr, int64(len(img)), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		cr.reads = 0
+		p := make([]byte, 64<<10)
+		for off := int64(0); off < d.VirtualSize(); off += int64(len(p)) {
+			if !inExtents(d.Extents(), off) && !inExtents(d.Extents(), off+int64(len(p))-1) {
+				if _, err := d.ReadAt(p, off); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if cr.reads != 0 {
+			t.Errorf("%s: reading holes made %d reads of the file", name, cr.reads)
+		}
+	}
+}
+
+func TestConcurrentReads(t *testing.T) {
+	for _, name := range []string{"qcow2-zlib-4k.qcow2", "vmdk-stream.vmdk.gz", "vhd-fixed-8k.vhd", "qcow2-v3-4k.qcow2"} {
+		img := readSeed(t, name)
+		d, err := openBytes(img, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := readAll(t, d)
+		done := make(chan error)
+		for g := range 8 {
+			go func() {
+				p := make([]byte, 1000+g*100)
+				for off := int64(g * 37); off < d.VirtualSize(); off += int64(len(p)) {
+					n, err := d.ReadAt(p, off)
+					if err != nil && err != io.EOF {
+						done <- err
+						return
+					}
+					if !bytes.Equal(p[:n], want[off:off+int64(n)]) {
+						done <- fmt.Errorf("%s: concurrent read at %d differs", name, off)
+						return
+					}
+				}
+				done <- nil
+			}()
+		}
+		for range 8 {
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 // Package diskfmt recognises and reads virtual machine disk images uploaded
-// by users, and writes the few structures Hangar exports (the fixed VHD
-// footer).
+// by users (raw, VHD fixed and dynamic, VHDX, qcow2 versions 2 and 3,
+// VMDK monolithicSparse and streamOptimized), and writes the images Hangar
+// exports (raw, fixed and dynamic VHD, qcow2).
 //
 // It is written by hand, on the standard library only, because no maintained
 // pure-Go library reads these formats the way an image service needs: from
@@ -22,7 +23,10 @@
 //     Outside the extents the virtual disk reads as zeros. An extent may
 //     contain zeros; zeros may not lie outside the extents.
 //   - Footer, dynamic header, BAT (block allocation table), block: the
-//     structures of the VHD specification, named as it names them.
+//     structures of the VHD specification, named as it names them; likewise
+//     header, region table, metadata and BAT for VHDX, header, L1/L2
+//     tables and clusters for qcow2, header, descriptor, grain directory,
+//     grain tables and grains for VMDK.
 //   - FormatError: what was wrong, in which structure, at which file offset;
 //     it wraps ErrFormat (malformed), ErrUnsupported (recognised, refused) or
 //     ErrTooLarge (virtual size above Options.MaxVirtualSize).
@@ -32,16 +36,27 @@
 //   - Open checks every header and table against the file size (and
 //     against integer overflow) before it allocates or reads what they
 //     describe; a table is read in bounded pieces, so a lying header cannot
-//     force a large allocation. A Disk that Open returned never needs to
-//     re-validate: its reads only touch file ranges already checked.
+//     force a large allocation. A Disk's reads only touch file ranges checked
+//     the same way; a table read again at read time is checked again.
 //   - Open never follows a path or name found in an image: differencing
-//     disks are refused until their parent is chosen by the caller.
+//     disks (VHD, VHDX), qcow2 backing and external data files, and VMDK
+//     descriptors naming other files or parents are refused with
+//     ErrUnsupported, as are encrypted qcow2 images, unknown incompatible
+//     features, a VHDX whose log must be replayed, and zstd-compressed
+//     qcow2 clusters (the standard library has no zstd).
+//   - Compressed payloads (qcow2 compressed clusters, streamOptimized VMDK
+//     grains) are located and bounded by Open but decompressed only when
+//     read; a bad one makes ReadAt return a *FormatError. Decompression
+//     output is bounded by the cluster or grain size.
 //   - Disk.Extents is sorted, non-overlapping, merged where adjacent, and
 //     within [0, VirtualSize).
 //   - Disk.ReadAt behaves like os.File.ReadAt over the virtual disk, never
 //     reads the file outside the extents, and is safe for concurrent use.
 //   - A raw image is a whole number of 512-byte sectors; a VHD's virtual
 //     size is its footer's current size, never the CHS geometry.
-//   - Writers are deterministic: the same disk and parameters give the same
-//     bytes.
+//   - Writers stream to an io.Writer and are deterministic: they allocate
+//     exactly the clusters or blocks holding non-zero data, so the output
+//     depends only on the disk's content and WriteOptions, never on how
+//     the source was allocated. Exported VHD sizes are exact (never rounded
+//     to CHS geometry).
 package diskfmt

@@ -2,18 +2,21 @@ package diskfmt
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 var updateTestdata = flag.Bool("update-testdata", false, "regenerate the seed images in testdata/ (needs qemu-img)")
 
-// testdataImage is a seed image in testdata/ and how it is made.
+// testdataImage is a seed image in testdata/ and how it is made. Seeds
+// named *.gz are stored gzipped.
 type testdataImage struct {
 	name string
 	want Format // what Open must make of it ("" = Open must refuse it)
@@ -43,9 +46,53 @@ var testdataImages = []testdataImage{
 	{"vhd-differencing.vhd", "", func(t *testing.T, path string) {
 		writeFile(t, path, buildDynamicVHD(dynSpec{size: 1 << 20, diskType: diskTypeDiff}))
 	}},
-	{"qcow2-header.bin", "", func(t *testing.T, path string) {
-		writeFile(t, path, append([]byte("QFI\xfb\x00\x00\x00\x03"), make([]byte, 504)...))
+	{"qcow2-v3-4k.qcow2", QCOW2, func(t *testing.T, path string) {
+		qemuConvertSeed(t, path, "qcow2", "cluster_size=4096")
 	}},
+	{"qcow2-v2-4k.qcow2", QCOW2, func(t *testing.T, path string) {
+		qemuConvertSeed(t, path, "qcow2", "cluster_size=4096,compat=0.10")
+	}},
+	{"qcow2-zlib-4k.qcow2", QCOW2, func(t *testing.T, path string) {
+		qemuConvertSeed(t, path, "qcow2", "cluster_size=4096", "-c")
+	}},
+	{"vmdk-stream.vmdk.gz", VMDK, func(t *testing.T, path string) {
+		qemuConvertSeed(t, path, "vmdk", "subformat=streamOptimized")
+	}},
+	{"vmdk-descriptor.txt", "", func(t *testing.T, path string) {
+		writeFile(t, path, []byte("# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\n"+
+			"RW 128 FLAT \"disk-flat.vmdk\" 0\n"))
+	}},
+	{"vhdx-compact.vhdx.gz", VHDX, func(t *testing.T, path string) {
+		writeFile(t, path, buildCompactVHDX(3<<20, 1<<20, []uint64{batNotPresent, batZero, batUnmapped}))
+	}},
+}
+
+// qemuConvertSeed converts a 64 KiB raw disk with a little data to qfmt.
+func qemuConvertSeed(t *testing.T, path, qfmt, opts string, args ...string) {
+	src := path + ".src"
+	defer os.Remove(src)
+	makeQemuImage(t, src, "raw", "", 64<<10, []qemuWrite{{0, 512, 0xab}, {5000, 100, 0xcd}, {60 << 10, 4096, 0xef}})
+	run(t, "qemu-img", append(append([]string{"convert", "-f", "raw", "-O", qfmt, "-o", opts}, args...), src, path)...)
+}
+
+// readSeed reads a seed image, gunzipping it when its name ends in .gz.
+func readSeed(t testing.TB, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(name, ".gz") {
+		return b
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestTestdata regenerates testdata/ with -update-testdata, and otherwise
@@ -60,12 +107,15 @@ func TestTestdata(t *testing.T) {
 			}
 			os.Remove(path)
 			img.make(t, path)
+			if strings.HasSuffix(path, ".gz") { // mostly zeros: keep the repository small
+				var buf bytes.Buffer
+				zw := gzip.NewWriter(&buf)
+				zw.Write(mustRead(t, path))
+				zw.Close()
+				writeFile(t, path, buf.Bytes())
+			}
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := openBytes(b, Options{})
+		d, err := openBytes(readSeed(t, img.name), Options{})
 		switch {
 		case img.want == "" && err == nil:
 			t.Errorf("%s: opened, want a refusal", img.name)
@@ -77,9 +127,10 @@ func TestTestdata(t *testing.T) {
 	}
 }
 
-// FuzzOpen opens arbitrary bytes: Open must return a Disk or a *FormatError
-// wrapping a sentinel, never panic, and any Disk must keep its invariants and
-// read without error.
+// FuzzOpen opens arbitrary bytes, reaching every parser through Detect:
+// Open must return a Disk or a *FormatError wrapping a sentinel, never
+// panic, and any Disk must keep its invariants and read without error other
+// than a *FormatError for a bad compressed payload.
 //
 // The seed with an allocated dynamic VHD block is over 512 KiB, which makes
 // minimizing new inputs slow; run with a short minimize time:
@@ -87,11 +138,7 @@ func TestTestdata(t *testing.T) {
 //	go test ./internal/diskfmt/ -run '^$' -fuzz FuzzOpen -fuzztime 30s -fuzzminimizetime 2s
 func FuzzOpen(f *testing.F) {
 	for _, img := range testdataImages {
-		b, err := os.ReadFile(filepath.Join("testdata", img.name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(readSeed(f, img.name))
 	}
 	f.Add(buildDynamicVHD(dynSpec{size: 3 << 19, blocks: map[int64]byte{1: 0x5a}}))
 	f.Add(fixedVHD(make([]byte, 1024)))
@@ -108,8 +155,13 @@ func FuzzOpen(f *testing.F) {
 			return
 		}
 		checkExtents(t, d, nil)
+		// Compressed payloads are only checked when read: a bad one must
+		// give a *FormatError, like a bad header.
 		if err := readThrough(d); err != nil {
-			t.Fatal(err)
+			var fe *FormatError
+			if !errors.As(err, &fe) || !errors.Is(err, ErrFormat) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("read error %v (%T) is not a *FormatError", err, err)
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"testing"
 )
@@ -149,4 +150,63 @@ func wantFormatError(t testing.TB, err, sentinel error) *FormatError {
 		t.Fatalf("error %q wraps %v, want %v", err, fe.Err, sentinel)
 	}
 	return fe
+}
+
+// buildCompactVHDX lays out a small VHDX with no data blocks: file
+// identifier, two headers, two region tables, the metadata region at
+// 320 KiB and the BAT after it, holding states for the payload blocks.
+func buildCompactVHDX(size int64, blockSize uint32, states []uint64) []byte {
+	le := binary.LittleEndian
+	const metaOff, metaLen, batOff = vhdxHeaderArea, 68 << 10, vhdxHeaderArea + 68<<10
+	batLen := (len(states)*8 + 4095) / 4096 * 4096
+	b := make([]byte, batOff+batLen)
+	copy(b, "vhdxfile")
+	for i, off := range []int{vhdxHeader1Off, vhdxHeader2Off} {
+		h := b[off : off+vhdxHeaderSize]
+		copy(h, "head")
+		le.PutUint64(h[vxhSequence:], uint64(i+1))
+		le.PutUint16(h[vxhVersion:], 1)
+		le.PutUint32(h[4:], crc32.Checksum(h, castagnoli))
+	}
+	for _, off := range []int{vhdxRegion1Off, vhdxRegion2Off} {
+		r := b[off : off+vhdxRegionSize]
+		copy(r, "regi")
+		le.PutUint32(r[8:], 2)
+		for i, reg := range []struct {
+			id       [16]byte
+			off, len int
+		}{{vhdxRegionBAT, batOff, batLen}, {vhdxRegionMetadata, metaOff, metaLen}} {
+			e := r[16+32*i:]
+			copy(e, reg.id[:])
+			le.PutUint64(e[16:], uint64(reg.off))
+			le.PutUint32(e[24:], uint32(reg.len))
+			le.PutUint32(e[28:], 1)
+		}
+		le.PutUint32(r[4:], crc32.Checksum(r, castagnoli))
+	}
+	m := b[metaOff : metaOff+metaLen]
+	copy(m, "metadata")
+	items := []struct {
+		id    [16]byte
+		value []byte
+	}{
+		{vhdxFileParameters, le.AppendUint32(le.AppendUint32(nil, blockSize), 0)},
+		{vhdxVirtualSize, le.AppendUint64(nil, uint64(size))},
+		{vhdxLogicalSector, le.AppendUint32(nil, 512)},
+		{vhdxPhysicalSector, le.AppendUint32(nil, 4096)},
+	}
+	le.PutUint16(m[10:], uint16(len(items)))
+	at := vhdxMetaTableLen
+	for i, it := range items {
+		e := m[32+32*i:]
+		copy(e, it.id[:])
+		le.PutUint32(e[16:], uint32(at))
+		le.PutUint32(e[20:], uint32(len(it.value)))
+		le.PutUint32(e[24:], 4)
+		at += copy(m[at:], it.value)
+	}
+	for i, s := range states {
+		le.PutUint64(b[batOff+8*i:], s)
+	}
+	return b
 }

@@ -113,62 +113,97 @@ func fsHasHoles(t testing.TB, dir string) bool {
 	return err == nil && hole == 0
 }
 
+// qemuCase is an image made by qemu and what diskfmt must make of it.
+type qemuCase struct {
+	name    string
+	qfmt    string   // qemu's name of the format under test
+	opts    string   // -o options for qemu-img create or convert
+	convert bool     // write a raw image, then qemu-img convert it to qfmt
+	args    []string // more qemu-img convert arguments (e.g. -c)
+	size    int64
+	want    Format
+	writes  bool     // scattered writes
+	more    []string // more qemu-io commands
+	gran    int64    // allocation granularity to check extents against; 0 = holes only, -1 = no check
+}
+
 func TestAgainstQemu(t *testing.T) {
 	needQemu(t)
-	tests := []struct {
-		name   string
-		qfmt   string
-		opts   string
-		size   int64
-		want   Format
-		writes bool
-	}{
-		{"raw", "raw", "", 7<<20 + 512, Raw, true},
-		{"raw empty", "raw", "", 3 << 20, Raw, false},
-		{"vhd fixed", "vpc", "subformat=fixed,force_size", 7<<20 + 1536, VHDFixed, true},
-		{"vhd fixed chs-rounded", "vpc", "subformat=fixed", 10 << 20, VHDFixed, true},
-		{"vhd dynamic", "vpc", "subformat=dynamic,force_size", 9<<20 + 512, VHDDynamic, true},
-		{"vhd dynamic chs-rounded", "vpc", "subformat=dynamic", 10 << 20, VHDDynamic, true},
-		{"vhd dynamic empty", "vpc", "subformat=dynamic,force_size", 6 << 20, VHDDynamic, false},
-	}
+	runQemuCases(t, []qemuCase{
+		{name: "raw", qfmt: "raw", size: 7<<20 + 512, want: Raw, writes: true},
+		{name: "raw empty", qfmt: "raw", size: 3 << 20, want: Raw},
+		{name: "vhd fixed", qfmt: "vpc", opts: "subformat=fixed,force_size", size: 7<<20 + 1536, want: VHDFixed, writes: true},
+		{name: "vhd fixed chs-rounded", qfmt: "vpc", opts: "subformat=fixed", size: 10 << 20, want: VHDFixed, writes: true},
+		{name: "vhd dynamic", qfmt: "vpc", opts: "subformat=dynamic,force_size", size: 9<<20 + 512, want: VHDDynamic,
+			writes: true, gran: 2 << 20},
+		{name: "vhd dynamic chs-rounded", qfmt: "vpc", opts: "subformat=dynamic", size: 10 << 20, want: VHDDynamic,
+			writes: true, gran: 2 << 20},
+		{name: "vhd dynamic empty", qfmt: "vpc", opts: "subformat=dynamic,force_size", size: 6 << 20, want: VHDDynamic, gran: 2 << 20},
+	})
+}
+
+func runQemuCases(t *testing.T, cases []qemuCase) {
 	dir := t.TempDir()
 	holes := fsHasHoles(t, dir)
-	for i, tt := range tests {
+	for i, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, fmt.Sprintf("img%d", i))
 			var writes []qemuWrite
 			if tt.writes {
 				writes = scattered(tt.size)
 			}
-			makeQemuImage(t, path, tt.qfmt, tt.opts, tt.size, writes)
-			ref := path + ".raw"
-			run(t, "qemu-img", "convert", "-f", tt.qfmt, "-O", "raw", path, ref)
-			want, err := os.ReadFile(ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := openFile(t, path)
-			if d.Format() != tt.want || d.VirtualSize() != int64(len(want)) ||
-				d.VirtualSize() != qemuVirtualSize(t, tt.qfmt, path) {
-				t.Fatalf("opened %s of %d bytes; want %s of %d", d.Format(), d.VirtualSize(), tt.want, len(want))
-			}
-			if !bytes.Equal(readAll(t, d), want) {
-				t.Fatal("virtual disk differs from qemu-img convert output")
-			}
-			checkExtents(t, d, want)
-			var allocated int64
-			for _, e := range d.Extents() {
-				allocated += e.Length
-			}
-			t.Logf("%d extents, %d of %d bytes allocated", len(d.Extents()), allocated, d.VirtualSize())
-			if d.Format() == VHDDynamic {
-				if want := touchedBlocks(writes, 2<<20, d.VirtualSize()); allocated != want {
-					t.Errorf("extents %v cover %d bytes; the blocks written cover %d", d.Extents(), allocated, want)
+			if tt.convert {
+				makeQemuImage(t, path+".src", "raw", "", tt.size, writes)
+				args := []string{"convert", "-f", "raw", "-O", tt.qfmt}
+				if tt.opts != "" {
+					args = append(args, "-o", tt.opts)
 				}
-			} else if holes && allocated > d.VirtualSize()/2 {
-				t.Errorf("extents %v cover %d of %d bytes: holes not found", d.Extents(), allocated, d.VirtualSize())
+				run(t, "qemu-img", append(append(args, tt.args...), path+".src", path)...)
+			} else {
+				makeQemuImage(t, path, tt.qfmt, tt.opts, tt.size, writes)
 			}
+			for _, c := range tt.more {
+				run(t, "qemu-io", "-f", tt.qfmt, "-c", c, path)
+			}
+			checkAgainstQemu(t, tt, path, writes, holes)
 		})
+	}
+}
+
+// checkAgainstQemu opens path and compares it with qemu-img's raw conversion.
+func checkAgainstQemu(t *testing.T, tt qemuCase, path string, writes []qemuWrite, holes bool) {
+	ref := path + ".raw"
+	run(t, "qemu-img", "convert", "-f", tt.qfmt, "-O", "raw", path, ref)
+	want, err := os.ReadFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := openFile(t, path)
+	if d.Format() != tt.want || d.VirtualSize() != int64(len(want)) ||
+		d.VirtualSize() != qemuVirtualSize(t, tt.qfmt, path) {
+		t.Fatalf("opened %s of %d bytes; want %s of %d", d.Format(), d.VirtualSize(), tt.want, len(want))
+	}
+	if !bytes.Equal(readAll(t, d), want) {
+		t.Fatal("virtual disk differs from qemu-img convert output")
+	}
+	checkExtents(t, d, want)
+	var allocated int64
+	for _, e := range d.Extents() {
+		allocated += e.Length
+	}
+	t.Logf("%d extents, %d of %d bytes allocated", len(d.Extents()), allocated, d.VirtualSize())
+	switch {
+	case tt.gran < 0:
+	case tt.gran > 0 && !tt.convert && len(tt.more) == 0:
+		if want := touchedBlocks(writes, tt.gran, d.VirtualSize()); allocated != want {
+			t.Errorf("extents %v cover %d bytes; the blocks written cover %d", d.Extents(), allocated, want)
+		}
+	case tt.gran > 0:
+		if most := touchedBlocks(writes, tt.gran, d.VirtualSize()); allocated > most {
+			t.Errorf("extents %v cover %d bytes; the blocks written cover only %d", d.Extents(), allocated, most)
+		}
+	case holes && allocated > d.VirtualSize()/2:
+		t.Errorf("extents %v cover %d of %d bytes: holes not found", d.Extents(), allocated, d.VirtualSize())
 	}
 }
 
