@@ -92,7 +92,7 @@ It exits non-zero when the file cannot be used.`,
 				return perr
 			}
 			if in.Problem != "" {
-				return fmt.Errorf("%s cannot be used as a disk", args[0])
+				return fmt.Errorf("%s cannot be used as a disk: %s", args[0], in.Problem)
 			}
 			return nil
 		},
