@@ -140,6 +140,10 @@ func TestMarketplace(t *testing.T) {
 	if m.URN != "Contoso:Linux:base:1.0.0" {
 		t.Fatalf("latest = %s, want 1.0.0 (1.1.0 excluded)", m.URN)
 	}
+	s.json(alice, &m, "vm", "image", "show", "--urn", "contoso:LINUX:Base:latest")
+	if m.URN != "Contoso:Linux:base:1.0.0" {
+		t.Fatalf("URNs must match case-insensitively, as Azure's do: %s", m.URN)
+	}
 	s.json(alice, &m, "image", "show", "Contoso:Linux:base:1.1.0")
 	if m.Version != "1.1.0" {
 		t.Fatalf("explicit version = %+v", m)

@@ -76,37 +76,21 @@ func (s *Service) Marketplace(ctx context.Context, actor *hangar.Tenant, f hanga
 	if err != nil {
 		return nil, err
 	}
-	out := []hangar.MarketplaceImage{}
+	out := make([]hangar.MarketplaceImage, len(entries))
 	for i, e := range entries {
-		if f.All {
-			out = append(out, e.MarketplaceImage)
-			continue
-		}
-		// Entries are sorted by SKU then version: keep the last non-excluded of each SKU.
-		if e.ExcludeFromLatest {
-			continue
-		}
-		if n := len(out); n > 0 && sameSKU(&out[n-1], &entries[i].MarketplaceImage) {
-			out[n-1] = e.MarketplaceImage
-			continue
-		}
-		out = append(out, e.MarketplaceImage)
+		out[i] = e.MarketplaceImage
 	}
 	return s.withTerms(ctx, actor, out)
 }
 
-func sameSKU(a, b *hangar.MarketplaceImage) bool {
-	return a.Publisher == b.Publisher && a.Offer == b.Offer && a.SKU == b.SKU
-}
-
 func (s *Service) withTerms(ctx context.Context, actor *hangar.Tenant, list []hangar.MarketplaceImage) ([]hangar.MarketplaceImage, error) {
+	accepted, err := s.db.AcceptedTerms(ctx, actor.ID)
+	if err != nil {
+		return nil, err
+	}
 	for i := range list {
 		if p := list[i].Plan; p != nil {
-			at, err := s.db.TermsAccepted(ctx, actor.ID, p.Publisher, p.Product, p.Name)
-			if err != nil {
-				return nil, err
-			}
-			p.TermsAccepted = at != 0
+			p.TermsAccepted = accepted[store.TermsKey(p.Publisher, p.Product, p.Name)] != 0
 		}
 	}
 	return list, nil

@@ -25,28 +25,33 @@ func diskNotFound(name string) error {
 	return hangar.Errorf(hangar.CodeDiskNotFound, "disk %q not found; `hangar disk list` shows your disks", name)
 }
 
-// DiskByName returns the tenant's disk.
+// DiskByName returns the tenant's disk with the image versions that use it.
 func (d *DB) DiskByName(ctx context.Context, tenantID, name string) (hangar.Disk, error) {
-	return d.diskByName(ctx, d.db, tenantID, name)
+	dk, err := d.diskByName(ctx, d.db, tenantID, name)
+	if err != nil {
+		return dk, err
+	}
+	dk.UsedBy, err = d.diskUsers(ctx, d.db, dk.ID, maxUsersShown)
+	return dk, err
 }
+
+// maxUsersShown bounds the image versions listed as a disk's users (a disk may
+// back thousands of versions).
+const maxUsersShown = 100
 
 func (d *DB) diskByName(ctx context.Context, q querier, tenantID, name string) (hangar.Disk, error) {
 	dk, err := scanDisk(d.queryRow(ctx, q, `SELECT `+diskCols+` FROM disks WHERE tenant_id = ? AND name = ?`, tenantID, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return dk, diskNotFound(name)
 	}
-	if err != nil {
-		return dk, err
-	}
-	dk.UsedBy, err = d.diskUsers(ctx, q, dk.ID)
 	return dk, err
 }
 
-// diskUsers names the image versions that hold the disk, as NAME@VERSION.
-func (d *DB) diskUsers(ctx context.Context, q querier, diskID string) ([]string, error) {
+// diskUsers names up to limit image versions that hold the disk, as NAME@VERSION.
+func (d *DB) diskUsers(ctx context.Context, q querier, diskID string, limit int) ([]string, error) {
 	rows, err := d.query(ctx, q, `SELECT i.name, v.major, v.minor, v.patch FROM image_version_disks vd
 		JOIN image_versions v ON v.id = vd.version_id JOIN images i ON i.id = v.image_id
-		WHERE vd.disk_id = ? ORDER BY i.name, v.major, v.minor, v.patch`, diskID)
+		WHERE vd.disk_id = ? ORDER BY i.name, v.major, v.minor, v.patch LIMIT ?`, diskID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +94,12 @@ func (d *DB) DeleteDisk(ctx context.Context, tenantID, name string) error {
 		if err != nil {
 			return err
 		}
-		if len(dk.UsedBy) > 0 {
-			return hangar.Errorf(hangar.CodeInUse, "disk %q is used by image version %s; delete the image first (hangar image delete)", name, dk.UsedBy[0])
+		users, err := d.diskUsers(ctx, tx, dk.ID, 1)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return hangar.Errorf(hangar.CodeInUse, "disk %q is used by image version %s; delete the image first (hangar image delete)", name, users[0])
 		}
 		_, err = d.exec(ctx, tx, `DELETE FROM disks WHERE id = ?`, dk.ID)
 		return err

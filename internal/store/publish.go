@@ -70,16 +70,16 @@ type MarketplaceEntry struct {
 // The publisher name belongs to the first tenant to use it (admins may use any).
 func (d *DB) PublishMarketplace(ctx context.Context, tenantID string, admin bool, urn hangar.URN, im *Image, v hangar.Version, req *hangar.MarketplacePublish) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		if err := d.claimName(ctx, tx, "marketplace_publishers", "name", "marketplace publisher", urn.Publisher, tenantID, admin); err != nil {
+		if err := d.claimName(ctx, tx, "marketplace_publishers", "name", "marketplace publisher", strings.ToLower(urn.Publisher), tenantID, admin); err != nil {
 			return err
 		}
 		var versionID string
 		if err := d.queryRow(ctx, tx, `SELECT id FROM image_versions WHERE image_id = ? AND major = ? AND minor = ? AND patch = ?`, im.ID, v.Major, v.Minor, v.Patch).Scan(&versionID); err != nil {
 			return notFound(err)
 		}
-		_, err := d.exec(ctx, tx, `INSERT INTO marketplace_entries (publisher, offer, sku, major, minor, patch, version_id, plan, entitlement, exclude_from_latest, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			urn.Publisher, urn.Offer, urn.SKU, urn.Version.Major, urn.Version.Minor, urn.Version.Patch, versionID, req.Plan, req.Entitlement, req.ExcludeFromLatest, now())
+		_, err := d.exec(ctx, tx, `INSERT INTO marketplace_entries (publisher_key, offer_key, sku_key, publisher, offer, sku, major, minor, patch, version_id, plan, entitlement, exclude_from_latest, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			strings.ToLower(urn.Publisher), strings.ToLower(urn.Offer), strings.ToLower(urn.SKU), urn.Publisher, urn.Offer, urn.SKU, urn.Version.Major, urn.Version.Minor, urn.Version.Patch, versionID, req.Plan, req.Entitlement, req.ExcludeFromLatest, now())
 		if isUniqueViolation(err) {
 			return hangar.Errorf(hangar.CodeConflict, "%s is already published; marketplace versions are immutable, publish a higher version", urn)
 		}
@@ -90,9 +90,9 @@ func (d *DB) PublishMarketplace(ctx context.Context, tenantID string, admin bool
 // WithdrawMarketplace removes one published version; only its publisher (or an admin)
 // may.
 func (d *DB) WithdrawMarketplace(ctx context.Context, tenantID string, admin bool, urn hangar.URN) error {
-	res, err := d.exec(ctx, d.db, `DELETE FROM marketplace_entries WHERE publisher = ? AND offer = ? AND sku = ? AND major = ? AND minor = ? AND patch = ?
-		AND (? OR publisher IN (SELECT name FROM marketplace_publishers WHERE tenant_id = ?))`,
-		urn.Publisher, urn.Offer, urn.SKU, urn.Version.Major, urn.Version.Minor, urn.Version.Patch, admin, tenantID)
+	res, err := d.exec(ctx, d.db, `DELETE FROM marketplace_entries WHERE publisher_key = ? AND offer_key = ? AND sku_key = ? AND major = ? AND minor = ? AND patch = ?
+		AND (? OR publisher_key IN (SELECT name FROM marketplace_publishers WHERE tenant_id = ?))`,
+		strings.ToLower(urn.Publisher), strings.ToLower(urn.Offer), strings.ToLower(urn.SKU), urn.Version.Major, urn.Version.Minor, urn.Version.Patch, admin, tenantID)
 	if err != nil {
 		return err
 	}
@@ -131,18 +131,30 @@ func entitled(ents []string) (string, []any) {
 }
 
 // MarketplaceEntries lists the entries a tenant with the given entitlements may see,
-// filtered, ordered by publisher, offer, SKU and version.
+// filtered, ordered by publisher, offer, SKU and version. Unless f.All, only the
+// latest version of each SKU (the highest not excluded from latest) is listed.
 func (d *DB) MarketplaceEntries(ctx context.Context, ents []string, f hangar.MarketplaceFilter) ([]MarketplaceEntry, error) {
 	cond, args := entitled(ents)
 	conds := []string{cond}
-	for _, c := range []struct{ col, val string }{{"m.publisher", f.Publisher}, {"m.offer", f.Offer}, {"m.sku", f.SKU}} {
+	for _, c := range []struct{ col, val string }{{"m.publisher_key", f.Publisher}, {"m.offer_key", f.Offer}, {"m.sku_key", f.SKU}} {
 		if c.val != "" {
-			conds = append(conds, "LOWER("+c.col+") = LOWER(?)")
-			args = append(args, c.val)
+			conds = append(conds, c.col+" = ?")
+			args = append(args, strings.ToLower(c.val))
 		}
 	}
-	rows, err := d.query(ctx, d.db, `SELECT `+entryCols+entryFrom+`WHERE `+strings.Join(conds, " AND ")+
-		` ORDER BY m.publisher, m.offer, m.sku, m.major, m.minor, m.patch`, args...)
+	from := entryFrom
+	if !f.All {
+		// Number each SKU's versions from the highest; keep the first. Window
+		// functions work alike in SQLite (3.25+) and PostgreSQL.
+		conds = append(conds, "m.exclude_from_latest = ?")
+		args = append(args, false)
+		from = ` FROM (SELECT m.*, ROW_NUMBER() OVER (PARTITION BY m.publisher_key, m.offer_key, m.sku_key
+			ORDER BY m.major DESC, m.minor DESC, m.patch DESC) AS rank FROM marketplace_entries m WHERE ` + strings.Join(conds, " AND ") + `) m
+			JOIN image_versions v ON v.id = m.version_id JOIN images i ON i.id = v.image_id `
+		conds = []string{"m.rank = 1"}
+	}
+	rows, err := d.query(ctx, d.db, `SELECT `+entryCols+from+`WHERE `+strings.Join(conds, " AND ")+
+		` ORDER BY m.publisher_key, m.offer_key, m.sku_key, m.major, m.minor, m.patch`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -162,8 +174,8 @@ func (d *DB) MarketplaceEntries(ctx context.Context, ents []string, f hangar.Mar
 // entries a tenant may see.
 func (d *DB) MarketplaceEntryFor(ctx context.Context, ents []string, urn hangar.URN) (MarketplaceEntry, error) {
 	cond, args := entitled(ents)
-	args = append(args, urn.Publisher, urn.Offer, urn.SKU)
-	q := `SELECT ` + entryCols + entryFrom + `WHERE ` + cond + ` AND LOWER(m.publisher) = LOWER(?) AND LOWER(m.offer) = LOWER(?) AND LOWER(m.sku) = LOWER(?)`
+	args = append(args, strings.ToLower(urn.Publisher), strings.ToLower(urn.Offer), strings.ToLower(urn.SKU))
+	q := `SELECT ` + entryCols + entryFrom + `WHERE ` + cond + ` AND m.publisher_key = ? AND m.offer_key = ? AND m.sku_key = ?`
 	if urn.Version == nil {
 		q += ` AND m.exclude_from_latest = ? ORDER BY m.major DESC, m.minor DESC, m.patch DESC LIMIT 1`
 		args = append(args, false)
@@ -181,7 +193,7 @@ func (d *DB) MarketplaceEntryFor(ctx context.Context, ents []string, urn hangar.
 // AcceptTerms records that the tenant accepted a plan's terms.
 func (d *DB) AcceptTerms(ctx context.Context, tenantID, publisher, offer, plan string) error {
 	_, err := d.exec(ctx, d.db, `INSERT INTO terms_acceptances (tenant_id, publisher, offer, plan, accepted_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		tenantID, publisher, offer, plan, now())
+		tenantID, strings.ToLower(publisher), strings.ToLower(offer), plan, now())
 	return err
 }
 
@@ -189,9 +201,34 @@ func (d *DB) AcceptTerms(ctx context.Context, tenantID, publisher, offer, plan s
 func (d *DB) TermsAccepted(ctx context.Context, tenantID, publisher, offer, plan string) (int64, error) {
 	var at int64
 	err := d.queryRow(ctx, d.db, `SELECT accepted_at FROM terms_acceptances WHERE tenant_id = ? AND publisher = ? AND offer = ? AND plan = ?`,
-		tenantID, publisher, offer, plan).Scan(&at)
+		tenantID, strings.ToLower(publisher), strings.ToLower(offer), plan).Scan(&at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	return at, err
+}
+
+// AcceptedTerms returns every plan whose terms the tenant accepted, keyed by
+// TermsKey, with the time of acceptance (Unix microseconds).
+func (d *DB) AcceptedTerms(ctx context.Context, tenantID string) (map[string]int64, error) {
+	rows, err := d.query(ctx, d.db, `SELECT publisher, offer, plan, accepted_at FROM terms_acceptances WHERE tenant_id = ?`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var p, o, plan string
+		var at int64
+		if err := rows.Scan(&p, &o, &plan, &at); err != nil {
+			return nil, err
+		}
+		out[TermsKey(p, o, plan)] = at
+	}
+	return out, rows.Err()
+}
+
+// TermsKey names a plan's terms: publisher and offer match case-insensitively.
+func TermsKey(publisher, offer, plan string) string {
+	return strings.ToLower(publisher) + ":" + strings.ToLower(offer) + ":" + plan
 }

@@ -113,13 +113,18 @@ CREATE TABLE community_images (
 );
 
 -- A marketplace publisher name belongs to the tenant that first published under it.
+-- URN parts match case-insensitively, as Azure's do: *_key columns hold them in
+-- lower case, so lookups use the primary key index on any database.
 CREATE TABLE marketplace_publishers (
     name      TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES tenants(id)
 );
 
 CREATE TABLE marketplace_entries (
-    publisher           TEXT NOT NULL REFERENCES marketplace_publishers(name),
+    publisher_key       TEXT NOT NULL REFERENCES marketplace_publishers(name),
+    offer_key           TEXT NOT NULL,
+    sku_key             TEXT NOT NULL,
+    publisher           TEXT NOT NULL,
     offer               TEXT NOT NULL,
     sku                 TEXT NOT NULL,
     major               BIGINT NOT NULL,
@@ -130,10 +135,11 @@ CREATE TABLE marketplace_entries (
     entitlement         TEXT NOT NULL,
     exclude_from_latest BOOLEAN NOT NULL,
     created_at          BIGINT NOT NULL,
-    PRIMARY KEY (publisher, offer, sku, major, minor, patch)
+    PRIMARY KEY (publisher_key, offer_key, sku_key, major, minor, patch)
 );
 CREATE INDEX marketplace_entries_version ON marketplace_entries (version_id);
 
+-- publisher and offer in lower case (keys), plan as published.
 CREATE TABLE terms_acceptances (
     tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
     publisher   TEXT NOT NULL,

@@ -1,0 +1,101 @@
+package hangar
+
+import "time"
+
+// PowerState is a VM's power state, as Azure names them.
+type PowerState string
+
+// Power states. A generalized VM can never start again.
+const (
+	PowerCreating    PowerState = "creating"
+	PowerRunning     PowerState = "running"
+	PowerStopping    PowerState = "stopping"
+	PowerStopped     PowerState = "stopped"
+	PowerDeallocated PowerState = "deallocated"
+	PowerGeneralized PowerState = "generalized"
+	PowerFailed      PowerState = "failed"
+	PowerDeleting    PowerState = "deleting"
+)
+
+// ProvisioningState says how provisioning from the image went.
+type ProvisioningState string
+
+// Provisioning states.
+const (
+	ProvisioningCreating  ProvisioningState = "Creating"
+	ProvisioningSucceeded ProvisioningState = "Succeeded"
+	ProvisioningFailed    ProvisioningState = "Failed"
+	// ProvisioningTimedOut is Azure's OSProvisioningTimedOut: the guest never
+	// reported ready within the provisioning timeout.
+	ProvisioningTimedOut ProvisioningState = "OSProvisioningTimedOut"
+)
+
+// VMSize is a named shape of vCPUs and memory.
+type VMSize struct {
+	Name      string `json:"name"`
+	VCPUs     int    `json:"vcpus"`
+	MemoryMiB int    `json:"memoryMiB"`
+}
+
+// VMSizes are the sizes a VM can have.
+var VMSizes = []VMSize{
+	{"small", 1, 512},
+	{"medium", 2, 1024},
+	{"large", 2, 2048},
+}
+
+// SizeByName returns the named size.
+func SizeByName(name string) (VMSize, error) {
+	for _, s := range VMSizes {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return VMSize{}, Errorf(CodeInvalid, "size %q is not valid: use small (1 vCPU, 512 MiB), medium (2 vCPU, 1 GiB) or large (2 vCPU, 2 GiB)", name)
+}
+
+// VM is a virtual machine made from an image.
+type VM struct {
+	ID                  string            `json:"id"`
+	Name                string            `json:"name"`
+	Image               string            `json:"image"` // the exact reference it was created from
+	OSType              OSType            `json:"osType"`
+	OSState             OSState           `json:"osState"` // of the image it came from
+	HyperVGeneration    string            `json:"hyperVGeneration"`
+	Size                VMSize            `json:"size"`
+	ComputerName        string            `json:"computerName,omitempty"`
+	AdminUsername       string            `json:"adminUsername,omitempty"`
+	PowerState          PowerState        `json:"powerState"`
+	ProvisioningState   ProvisioningState `json:"provisioningState"`
+	ProvisioningMessage string            `json:"provisioningMessage,omitempty"`
+	SSHPort             int               `json:"sshPort,omitempty"` // 127.0.0.1 port forwarded to the guest's port 22
+	Accel               string            `json:"accel,omitempty"`   // kvm or tcg, while running
+	Disks               []VMDisk          `json:"disks"`
+	CreatedAt           time.Time         `json:"createdAt"`
+}
+
+// VMDisk is one disk of a VM: a copy-on-write overlay on a stored disk.
+type VMDisk struct {
+	LUN         int    `json:"lun"` // -1 for the OS disk
+	Source      string `json:"source,omitempty"`
+	VirtualSize int64  `json:"virtualSize"`
+}
+
+// VMCreate creates a VM.
+type VMCreate struct {
+	Name           string   `json:"name"`
+	Image          string   `json:"image"`
+	Size           string   `json:"size,omitempty"`
+	ComputerName   string   `json:"computerName,omitempty"`
+	AdminUsername  string   `json:"adminUsername,omitempty"`
+	AdminPassword  string   `json:"adminPassword,omitempty"`
+	SSHPublicKeys  []string `json:"sshPublicKeys,omitempty"`
+	CustomData     []byte   `json:"customData,omitempty"`
+	AttachDisks    []string `json:"attachDataDisks,omitempty"` // the tenant's own disks, after the image's data disks
+	ProvisionAfter string   `json:"provisioningTimeout,omitempty"`
+}
+
+// SerialLog is the tail of a VM's serial console.
+type SerialLog struct {
+	Log string `json:"log"`
+}

@@ -1,0 +1,179 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+// VM is a VM as stored: the domain view plus what only the host needs.
+type VM struct {
+	hangar.VM
+	TenantID   string
+	InstanceID string
+	PID        int
+	// DiskIDs holds the source disk of each disk, in the order of VM.Disks.
+	DiskIDs []string
+}
+
+const vmCols = `id, tenant_id, name, image_ref, os_type, os_state, hyperv_generation, size_name, vcpus, memory_mib,
+	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, created_at`
+
+func scanVM(row interface{ Scan(...any) error }) (VM, error) {
+	var v VM
+	var micro int64
+	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Image, &v.OSType, &v.OSState, &v.HyperVGeneration, &v.Size.Name, &v.Size.VCPUs,
+		&v.Size.MemoryMiB, &v.ComputerName, &v.AdminUsername, &v.PowerState, &v.ProvisioningState, &v.ProvisioningMessage,
+		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &micro)
+	v.CreatedAt = fromMicros(micro)
+	return v, err
+}
+
+func vmNotFound(name string) error {
+	return hangar.Errorf(hangar.CodeNotFound, "VM %q not found; `hangar vm list` shows your VMs", name)
+}
+
+// CreateVM stores a new VM with its disks.
+func (d *DB) CreateVM(ctx context.Context, v *VM) error {
+	v.ID = NewID()
+	at := now()
+	v.CreatedAt = fromMicros(at)
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(20)+`)`,
+			v.ID, v.TenantID, v.Name, v.Image, v.OSType, v.OSState, v.HyperVGeneration, v.Size.Name, v.Size.VCPUs, v.Size.MemoryMiB,
+			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, at)
+		if isUniqueViolation(err) {
+			return hangar.Errorf(hangar.CodeConflict, "VM %q already exists; choose another name", v.Name)
+		}
+		if err != nil {
+			return err
+		}
+		for i, dk := range v.Disks {
+			if _, err := d.exec(ctx, tx, `INSERT INTO vm_disks (vm_id, lun, source_disk_id, virtual_size) VALUES (?, ?, ?, ?)`,
+				v.ID, dk.LUN, v.DiskIDs[i], dk.VirtualSize); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (d *DB) vmDisks(ctx context.Context, v *VM) error {
+	rows, err := d.query(ctx, d.db, `SELECT lun, source_disk_id, virtual_size FROM vm_disks WHERE vm_id = ? ORDER BY lun`, v.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	v.Disks, v.DiskIDs = []hangar.VMDisk{}, nil
+	for rows.Next() {
+		var dk hangar.VMDisk
+		var id string
+		if err := rows.Scan(&dk.LUN, &id, &dk.VirtualSize); err != nil {
+			return err
+		}
+		v.Disks = append(v.Disks, dk)
+		v.DiskIDs = append(v.DiskIDs, id)
+	}
+	return rows.Err()
+}
+
+// VMByName returns the tenant's VM.
+func (d *DB) VMByName(ctx context.Context, tenantID, name string) (VM, error) {
+	v, err := scanVM(d.queryRow(ctx, d.db, `SELECT `+vmCols+` FROM vms WHERE tenant_id = ? AND name = ?`, tenantID, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, vmNotFound(name)
+	}
+	if err != nil {
+		return v, err
+	}
+	return v, d.vmDisks(ctx, &v)
+}
+
+// ListVMs lists a tenant's VMs, or every VM when tenantID is empty.
+func (d *DB) ListVMs(ctx context.Context, tenantID string) ([]VM, error) {
+	q, args := `SELECT `+vmCols+` FROM vms ORDER BY name`, []any{}
+	if tenantID != "" {
+		q, args = `SELECT `+vmCols+` FROM vms WHERE tenant_id = ? ORDER BY name`, []any{tenantID}
+	}
+	rows, err := d.query(ctx, d.db, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []VM
+	for rows.Next() {
+		v, err := scanVM(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := d.vmDisks(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// VMUpdate is a change of a VM's runtime fields; nil fields stay.
+type VMUpdate struct {
+	PowerState          *hangar.PowerState
+	ProvisioningState   *hangar.ProvisioningState
+	ProvisioningMessage *string
+	PID                 *int
+	SSHPort             *int
+	Accel               *string
+}
+
+// UpdateVM changes a VM's runtime fields.
+func (d *DB) UpdateVM(ctx context.Context, id string, u VMUpdate) error {
+	sets, args := []string{}, []any{}
+	add := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
+	if u.PowerState != nil {
+		add("power_state", string(*u.PowerState))
+	}
+	if u.ProvisioningState != nil {
+		add("provisioning_state", string(*u.ProvisioningState))
+	}
+	if u.ProvisioningMessage != nil {
+		add("provisioning_message", *u.ProvisioningMessage)
+	}
+	if u.PID != nil {
+		add("pid", *u.PID)
+	}
+	if u.SSHPort != nil {
+		add("ssh_port", *u.SSHPort)
+	}
+	if u.Accel != nil {
+		add("accel", *u.Accel)
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	q := `UPDATE vms SET ` + sets[0]
+	for _, s := range sets[1:] {
+		q += ", " + s
+	}
+	_, err := d.exec(ctx, d.db, q+` WHERE id = ?`, append(args, id)...)
+	return err
+}
+
+// DeleteVM forgets a VM.
+func (d *DB) DeleteVM(ctx context.Context, id string) error {
+	_, err := d.exec(ctx, d.db, `DELETE FROM vms WHERE id = ?`, id)
+	return err
+}
+
+// DiskUsedByVM reports whether any VM's disk sits on the stored disk.
+func (d *DB) DiskUsedByVM(ctx context.Context, diskID string) (bool, error) {
+	var n int
+	err := d.queryRow(ctx, d.db, `SELECT COUNT(*) FROM vm_disks WHERE source_disk_id = ?`, diskID).Scan(&n)
+	return n > 0, err
+}
