@@ -26,6 +26,7 @@ import (
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/chunks/dirstore"
 	"github.com/hangarvm/hangar/internal/client"
+	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
 )
@@ -62,7 +63,11 @@ func run(ctx context.Context, images, versions, skuVersions, n int) error {
 	if _, err := cat.Bootstrap(ctx, "bench-admin-key-0123456789", filepath.Join(dir, "admin.key")); err != nil {
 		return err
 	}
-	srv := httptest.NewServer(api.New(cat, log))
+	vms, err := compute.New(ctx, compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, &chunks.Store{Backend: backend}, log)
+	if err != nil {
+		return err
+	}
+	srv := httptest.NewServer(api.New(cat, vms, log))
 	defer srv.Close()
 	admin := client.New(srv.URL, "bench-admin-key-0123456789")
 	pub, err := admin.CreateTenant(ctx, hangar.TenantCreate{Name: "contoso", Role: hangar.RolePublisher})

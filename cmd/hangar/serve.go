@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/store"
 )
 
@@ -25,6 +27,9 @@ type serveOptions struct {
 	listen, dataDir, db, store string
 	maxVirtualSize             int64
 	logFormat                  string
+	accel                      string
+	provisioningTimeout        time.Duration
+	stopTimeout                time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -49,6 +54,9 @@ key to DATA_DIR/admin.key (mode 0600), unless HANGAR_ADMIN_KEY is set.`,
 	f.StringVar(&o.store, "store", "", "chunk store URL (default: directory in --data-dir)")
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&o.accel, "accel", "auto", "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
+	f.DurationVar(&o.provisioningTimeout, "provisioning-timeout", 5*time.Minute, "how long a new VM's guest may take to report ready")
+	f.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "how long a guest may take to power off before QEMU is stopped")
 	return cmd
 }
 
@@ -88,18 +96,27 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err := os.MkdirAll(staging, 0o700); err != nil {
 		return err
 	}
-	cat := catalog.New(db, &chunks.Store{Backend: backend}, catalog.Config{
+	cs := &chunks.Store{Backend: backend}
+	cat := catalog.New(db, cs, catalog.Config{
 		MaxVirtualSize: o.maxVirtualSize, StagingDir: staging, QuarantineDir: filepath.Join(o.dataDir, "quarantine"),
 	}, log)
 	msg, err := cat.Bootstrap(ctx, os.Getenv("HANGAR_ADMIN_KEY"), filepath.Join(o.dataDir, "admin.key"))
 	if err != nil {
 		return err
 	}
+	vms, err := compute.New(ctx, computeConfig(o, log), db, cat, cs, log)
+	if err != nil {
+		return err
+	}
+	defer vms.Close()
+	if err := vms.Adopt(ctx); err != nil {
+		return fmt.Errorf("adopting running VMs: %w", err)
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.New(cat, log), ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: api.New(cat, vms, log), ReadHeaderTimeout: 30 * time.Second}
 	log.Info("hangar serving", "url", "http://"+ln.Addr().String(), "dataDir", o.dataDir, "admin", msg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -115,4 +132,26 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	return nil
+}
+
+// computeConfig finds QEMU and the UEFI firmware. Without QEMU the service still
+// runs: images work, VM calls answer that the host cannot run VMs.
+func computeConfig(o *serveOptions, log *slog.Logger) compute.Config {
+	c := compute.Config{
+		Dir: filepath.Join(o.dataDir, "compute"), Accel: o.accel, Sandbox: true,
+		ProvisioningTimeout: o.provisioningTimeout, StopTimeout: o.stopTimeout,
+	}
+	c.QEMU, _ = exec.LookPath("qemu-system-x86_64")
+	c.QEMUImg, _ = exec.LookPath("qemu-img")
+	for _, fw := range []string{"/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd"} {
+		if _, err := os.Stat(fw); err == nil {
+			c.OVMF = fw
+			break
+		}
+	}
+	if c.QEMU == "" || c.QEMUImg == "" {
+		log.Warn("QEMU not found: VMs are unavailable on this host; on Debian: apt-get install qemu-system-x86 qemu-utils ovmf")
+		c.QEMU, c.QEMUImg = "", ""
+	}
+	return c
 }

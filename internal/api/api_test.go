@@ -17,6 +17,7 @@ import (
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/store"
 )
 
@@ -42,7 +43,11 @@ func newTestServer(t *testing.T) (*httptest.Server, string) {
 		t.Fatal(err)
 	}
 	key, _ := os.ReadFile(keyFile)
-	srv := httptest.NewServer(New(cat, log))
+	vms, err := compute.New(t.Context(), compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, &chunks.Store{Backend: backend}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(cat, vms, log))
 	t.Cleanup(srv.Close)
 	return srv, strings.TrimSpace(string(key))
 }

@@ -23,6 +23,8 @@ func statusOf(code hangar.Code) int {
 		return http.StatusConflict
 	case hangar.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case hangar.CodeUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

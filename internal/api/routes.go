@@ -3,6 +3,7 @@ package api
 import (
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -126,6 +127,36 @@ func (s *Server) endpoints() []endpoint {
 		op("DELETE", "/v1/images/{name}/community", "Withdraw an image from the community repository", func(c *call, _ noBody) (hangar.Image, error) {
 			return cat.UnpublishCommunity(c.ctx, c.actor, c.path("name"))
 		}),
+
+		// Virtual machines.
+		op("POST", "/v1/vms", "Create a VM from an image; it boots in the background (poll until provisioningState is not Creating)", func(c *call, req hangar.VMCreate) (hangar.VM, error) {
+			return s.vms.Create(c.ctx, c.actor, req)
+		}).withStatus(http.StatusCreated),
+		op("GET", "/v1/vms", "List your VMs", func(c *call, _ noBody) ([]hangar.VM, error) {
+			return s.vms.List(c.ctx, c.actor)
+		}),
+		op("GET", "/v1/vms/{name}", "Show a VM", func(c *call, _ noBody) (hangar.VM, error) {
+			return s.vms.Get(c.ctx, c.actor, c.path("name"))
+		}),
+		op("DELETE", "/v1/vms/{name}", "Delete a VM and its disks' overlays", func(c *call, _ noBody) (noBody, error) {
+			return noBody{}, s.vms.Delete(c.ctx, c.actor, c.path("name"))
+		}),
+		op("POST", "/v1/vms/{name}/start", "Start a stopped or deallocated VM", func(c *call, _ noBody) (hangar.VM, error) {
+			return s.vms.Start(c.ctx, c.actor, c.path("name"))
+		}),
+		op("POST", "/v1/vms/{name}/stop", "Power a VM off, keeping its host resources", func(c *call, _ noBody) (hangar.VM, error) {
+			return s.vms.Stop(c.ctx, c.actor, c.path("name"), false)
+		}),
+		op("POST", "/v1/vms/{name}/deallocate", "Power a VM off and release its host resources", func(c *call, _ noBody) (hangar.VM, error) {
+			return s.vms.Stop(c.ctx, c.actor, c.path("name"), true)
+		}),
+		op("POST", "/v1/vms/{name}/restart", "Restart a VM", func(c *call, _ noBody) (hangar.VM, error) {
+			return s.vms.Restart(c.ctx, c.actor, c.path("name"))
+		}),
+		op("GET", "/v1/vms/{name}/serial-log", "The tail of a VM's serial console (boot diagnostics)", func(c *call, _ noBody) (hangar.SerialLog, error) {
+			n, _ := strconv.ParseInt(c.query("bytes"), 10, 64)
+			return s.vms.SerialLog(c.ctx, c.actor, c.path("name"), n)
+		}).withQuery("bytes"),
 
 		// Marketplace.
 		op("GET", "/v1/marketplace/images", "List marketplace images (latest per SKU unless all=true)", func(c *call, _ noBody) ([]hangar.MarketplaceImage, error) {

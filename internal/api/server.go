@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hangarvm/hangar/internal/catalog"
+	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -31,6 +32,7 @@ const maxJSONBody = 128 << 20
 // Server serves the API.
 type Server struct {
 	cat     *catalog.Service
+	vms     *compute.Manager
 	log     *slog.Logger
 	mux     *http.ServeMux
 	reg     *prometheus.Registry
@@ -107,9 +109,9 @@ func decodeJSON(body io.Reader, v any) error {
 	return nil
 }
 
-// New returns the API server for a catalog.
-func New(cat *catalog.Service, log *slog.Logger) *Server {
-	s := &Server{cat: cat, log: log, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+// New returns the API server for a catalog and a VM manager.
+func New(cat *catalog.Service, vms *compute.Manager, log *slog.Logger) *Server {
+	s := &Server{cat: cat, vms: vms, log: log, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hangar_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"method", "route", "code"})

@@ -264,3 +264,38 @@ func (c *Client) Scrub(ctx context.Context) (hangar.ScrubReport, error) {
 	var out hangar.ScrubReport
 	return out, c.do(ctx, "POST", "/v1/admin/scrub", struct{}{}, &out)
 }
+
+// CreateVM creates a VM; it boots in the background.
+func (c *Client) CreateVM(ctx context.Context, req hangar.VMCreate) (hangar.VM, error) {
+	var out hangar.VM
+	return out, c.do(ctx, "POST", "/v1/vms", req, &out)
+}
+
+// VM shows a VM.
+func (c *Client) VM(ctx context.Context, name string) (hangar.VM, error) {
+	var out hangar.VM
+	return out, c.do(ctx, "GET", "/v1/vms/"+esc(name), nil, &out)
+}
+
+// ListVMs lists the caller's VMs.
+func (c *Client) ListVMs(ctx context.Context) ([]hangar.VM, error) {
+	var out []hangar.VM
+	return out, c.do(ctx, "GET", "/v1/vms", nil, &out)
+}
+
+// DeleteVM deletes a VM.
+func (c *Client) DeleteVM(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/vms/"+esc(name), nil, nil)
+}
+
+// VMAction runs start, stop, deallocate or restart.
+func (c *Client) VMAction(ctx context.Context, name, action string) (hangar.VM, error) {
+	var out hangar.VM
+	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/"+action, nil, &out)
+}
+
+// SerialLog returns the tail of a VM's serial console.
+func (c *Client) SerialLog(ctx context.Context, name string, maxBytes int64) (hangar.SerialLog, error) {
+	var out hangar.SerialLog
+	return out, c.do(ctx, "GET", "/v1/vms/"+esc(name)+"/serial-log?bytes="+fmt.Sprint(maxBytes), nil, &out)
+}

@@ -6,12 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
+	"slices"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -27,8 +27,9 @@ type UploadOptions struct {
 	// StateDir keeps the ID of an unfinished upload so that running the same upload
 	// again resumes it. Empty disables resuming.
 	StateDir string
-	// Progress, if set, is told the total of bytes to send once known, then each
-	// chunk's bytes as they are sent or found already stored.
+	// Progress, if set, is told the total of bytes to go through (the chunks that
+	// overlap the file's allocated extents) once the file is opened, then each
+	// chunk's bytes as it is sent, found already stored, or found to hold only zeros.
 	Progress Progress
 	// MaxVirtualSize bounds the local parse (default 4 TiB); the server applies its own.
 	MaxVirtualSize int64
@@ -42,17 +43,25 @@ type Progress interface {
 
 // UploadStats says what an upload did.
 type UploadStats struct {
-	Format      diskfmt.Format
-	VirtualSize int64
+	Format      diskfmt.Format `json:"format"`
+	VirtualSize int64          `json:"virtualSize"`
 	// DataBytes is the size of the non-zero chunks; SentBytes what went over the wire.
-	DataBytes, SentBytes int64
-	Resumed              bool
+	DataBytes int64 `json:"dataBytes"`
+	SentBytes int64 `json:"sentBytes"`
+	Resumed   bool  `json:"resumed"`
 }
 
-// UploadDisk uploads the disk file at path as disk name: it reads the file's allocated
-// extents (the format detected from content), hashes chunks in parallel, asks which
-// chunks the server lacks, sends only those over several connections and commits the
-// manifest. An interrupted upload resumes when run again with the same StateDir.
+// UploadDisk uploads the disk file at path as disk name. It opens the file as
+// untrusted input (the format detected from content) and streams its allocated
+// extents through one pipeline, each chunk read once into a buffer that stays
+// with it to the end:
+//
+//	read + hash (one worker per core) → ask which are missing (in batches) → send (Connections)
+//
+// so that reading, hashing and sending overlap, and only the chunks the server
+// lacks go over the wire. Memory is bounded: a fixed number of chunk buffers
+// circulate. The manifest is committed once every chunk is stored. An interrupted
+// upload resumes when run again with the same StateDir.
 func (c *Client) UploadDisk(ctx context.Context, path, name string, opt UploadOptions) (hangar.Disk, UploadStats, error) {
 	var st UploadStats
 	f, err := os.Open(path)
@@ -69,30 +78,17 @@ func (c *Client) UploadDisk(ctx context.Context, path, name string, opt UploadOp
 		return hangar.Disk{}, st, err
 	}
 	st.Format, st.VirtualSize = disk.Format(), disk.VirtualSize()
-	exts, err := hashChunks(ctx, disk)
-	if err != nil {
-		return hangar.Disk{}, st, err
-	}
-	for _, e := range exts {
-		st.DataBytes += e.Length
-	}
-
 	up, resumed, err := c.startUpload(ctx, path, name, disk, opt.StateDir)
 	if err != nil {
 		return hangar.Disk{}, st, err
 	}
 	st.Resumed = resumed
-	missing, err := c.missing(ctx, up.ID, exts)
+	exts, sent, err := c.uploadChunks(ctx, up.ID, disk, opt)
 	if err != nil {
 		return hangar.Disk{}, st, err
 	}
-	if opt.Progress != nil {
-		opt.Progress.Start(st.DataBytes)
-		opt.Progress.Add(st.DataBytes - sumLengths(missing))
-	}
-	if st.SentBytes, err = c.sendChunks(ctx, up.ID, disk, missing, opt); err != nil {
-		return hangar.Disk{}, st, err
-	}
+	st.SentBytes = sent
+	st.DataBytes = sumLengths(exts)
 	var dk hangar.Disk
 	if err := c.do(ctx, "POST", "/v1/uploads/"+up.ID+"/commit", hangar.UploadCommit{Extents: exts}, &dk); err != nil {
 		return dk, st, err
@@ -109,61 +105,127 @@ func sumLengths(exts []chunks.Extent) int64 {
 	return n
 }
 
-// hashChunks reads the disk's non-zero chunks in order with one reader and hashes
-// them on every core.
-func hashChunks(ctx context.Context, disk diskfmt.Disk) ([]chunks.Extent, error) {
-	workers := runtime.GOMAXPROCS(0)
-	type job struct {
-		i    int
-		off  int64
-		data []byte
+// chunkOffsets lists the offsets of the chunks that overlap the disk's allocated
+// extents, in order, and the bytes they cover. Only these are read; the rest of
+// the disk reads as zeros.
+func chunkOffsets(disk diskfmt.Disk) ([]int64, int64) {
+	size := disk.VirtualSize()
+	var offs []int64
+	var total int64
+	next := int64(0) // first chunk offset not yet listed
+	for _, e := range disk.Extents() {
+		first := max(e.Offset/chunks.ChunkSize*chunks.ChunkSize, next)
+		for off := first; off < e.Offset+e.Length; off += chunks.ChunkSize {
+			offs = append(offs, off)
+			total += chunks.ChunkLen(off, size)
+			next = off + chunks.ChunkSize
+		}
 	}
-	pool := sync.Pool{New: func() any { b := make([]byte, chunks.ChunkSize); return &b }}
-	jobs := make(chan job, workers)
-	var (
-		mu  sync.Mutex
-		out []chunks.Extent
-	)
+	return offs, total
+}
+
+// A hashed chunk travels through the pipeline with the buffer holding its bytes.
+type hashed struct {
+	ext chunks.Extent
+	buf []byte // ChunkSize bytes, data in buf[:ext.Length]
+}
+
+// bufferPool is a fixed set of chunk buffers, allocated on first use. Getting a
+// buffer blocks while all are in use, which bounds the pipeline's memory.
+type bufferPool chan []byte
+
+func newBufferPool(n int) bufferPool {
+	p := make(bufferPool, n)
+	for range n {
+		p <- nil
+	}
+	return p
+}
+
+func (p bufferPool) get(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-p:
+		if b == nil {
+			b = make([]byte, chunks.ChunkSize)
+		}
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p bufferPool) put(b []byte) { p <- b[:cap(b)] }
+
+// hashStage reads the chunks at offs with workers goroutines, each reading a chunk
+// into a buffer from pool and hashing it there, and sends the non-zero ones to out.
+// All-zero chunks are reported to zero (may be nil) and their buffers returned.
+// Chunks come out roughly, not exactly, in offset order.
+func hashStage(ctx context.Context, disk diskfmt.Disk, offs []int64, workers int, pool bufferPool, out chan<- hashed, zero func(n int64)) error {
+	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for range workers {
 		g.Go(func() error {
-			for j := range jobs {
-				d := sha256.Sum256(j.data)
-				mu.Lock()
-				out[j.i] = chunks.Extent{Offset: j.off, Length: int64(len(j.data)), Digest: d}
-				mu.Unlock()
-				full := j.data[:cap(j.data)]
-				pool.Put(&full)
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(offs)) {
+					return nil
+				}
+				buf, err := pool.get(gctx)
+				if err != nil {
+					return err
+				}
+				off := offs[i]
+				data := buf[:chunks.ChunkLen(off, disk.VirtualSize())]
+				if n, err := disk.ReadAt(data, off); n < len(data) {
+					return fmt.Errorf("read chunk at offset %d: %w", off, err)
+				}
+				if chunks.IsZero(data) {
+					pool.put(buf)
+					if zero != nil {
+						zero(int64(len(data)))
+					}
+					continue
+				}
+				h := hashed{chunks.Extent{Offset: off, Length: int64(len(data)), Digest: sha256.Sum256(data)}, buf}
+				select {
+				case out <- h:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
 			}
-			return nil
 		})
 	}
+	return g.Wait()
+}
+
+// HashDisk runs the upload pipeline's read-and-hash stage alone over the disk's
+// allocated chunks with workers goroutines (0: one per core) and returns the
+// non-zero chunks in offset order: what UploadDisk would commit.
+func HashDisk(ctx context.Context, disk diskfmt.Disk, workers int) ([]chunks.Extent, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	offs, _ := chunkOffsets(disk)
+	pool := newBufferPool(2 * workers)
+	out := make(chan hashed, workers)
+	var exts []chunks.Extent
+	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		defer close(jobs)
-		spans := make([]chunks.Span, 0, len(disk.Extents()))
-		for _, e := range disk.Extents() {
-			spans = append(spans, chunks.Span{Offset: e.Offset, Length: e.Length})
+		defer close(out)
+		return hashStage(gctx, disk, offs, workers, pool, out, nil)
+	})
+	g.Go(func() error {
+		for h := range out {
+			exts = append(exts, h.ext)
+			pool.put(h.buf)
 		}
-		i := 0
-		return chunks.Walk(gctx, disk, disk.VirtualSize(), spans, func(off int64, data []byte) error {
-			buf := (*pool.Get().(*[]byte))[:len(data)]
-			copy(buf, data)
-			mu.Lock()
-			out = append(out, chunks.Extent{})
-			mu.Unlock()
-			select {
-			case jobs <- job{i, off, buf}:
-				i++
-				return nil
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		})
+		return nil
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	slices.SortFunc(exts, func(a, b chunks.Extent) int { return int(a.Offset - b.Offset) })
+	return exts, nil
 }
 
 // uploadState is what StateDir keeps per (file, disk name).
@@ -207,82 +269,115 @@ func forgetUpload(stateDir, path, name string) {
 	}
 }
 
-// missing asks the server, in batches, which extents it needs.
-func (c *Client) missing(ctx context.Context, uploadID string, exts []chunks.Extent) ([]chunks.Extent, error) {
-	const batch = 1 << 16
-	var out []chunks.Extent
-	for start := 0; start < len(exts); start += batch {
-		part := exts[start:min(start+batch, len(exts))]
-		req := hangar.MissingChunks{Digests: make([]chunks.Digest, len(part))}
-		for i, e := range part {
-			req.Digests[i] = e.Digest
-		}
-		var res hangar.MissingChunksResult
-		if err := c.do(ctx, "POST", "/v1/uploads/"+uploadID+"/missing", req, &res); err != nil {
-			return nil, err
-		}
-		need := make(map[chunks.Digest]bool, len(res.Missing))
-		for _, d := range res.Missing {
-			need[d] = true
-		}
-		for _, e := range part {
-			if need[e.Digest] {
-				out = append(out, e)
-				delete(need, e.Digest) // identical chunks are sent once
-			}
-		}
-	}
-	return out, nil
-}
+// maxMissingBatch bounds the digests of one missing-chunks question.
+const maxMissingBatch = 4096
 
-// sendChunks sends the extents over several connections, reading each chunk again
-// from the disk and checking it still has the digest it was hashed with.
-func (c *Client) sendChunks(ctx context.Context, uploadID string, disk diskfmt.Disk, exts []chunks.Extent, opt UploadOptions) (int64, error) {
+// uploadChunks reads, hashes and sends the disk's chunks and returns the manifest
+// extents (in offset order) and the bytes sent.
+func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt.Disk, opt UploadOptions) ([]chunks.Extent, int64, error) {
+	workers := runtime.GOMAXPROCS(0)
 	conns := opt.Connections
 	if conns <= 0 {
 		conns = 4
 	}
+	offs, total := chunkOffsets(disk)
+	progress := func(int64) {}
+	if opt.Progress != nil {
+		opt.Progress.Start(total)
+		progress = opt.Progress.Add
+	}
+	// Buffers: one being hashed per worker, one being sent per connection, and as
+	// many again waiting between stages so that no stage starves.
+	pool := newBufferPool(2 * (workers + conns))
+	hashedQ := make(chan hashed, workers+conns)
+	sendQ := make(chan hashed, conns)
 	var (
-		mu   sync.Mutex
-		sent int64
+		exts []chunks.Extent
+		sent atomic.Int64
 	)
-	work := make(chan chunks.Extent)
 	g, gctx := errgroup.WithContext(ctx)
-	for range conns {
-		g.Go(func() error {
-			buf := make([]byte, chunks.ChunkSize)
-			for e := range work {
-				data := buf[:e.Length]
-				if _, err := disk.ReadAt(data, e.Offset); err != nil {
-					return fmt.Errorf("read chunk at offset %d: %w", e.Offset, err)
-				}
-				if chunks.Sum(data) != e.Digest {
-					return errors.New("the disk file changed while it was being uploaded; upload it again")
-				}
-				if err := c.do(gctx, "PUT", "/v1/uploads/"+uploadID+"/chunks/"+e.Digest.String(), bytes.NewReader(data), nil); err != nil {
-					return err
-				}
-				mu.Lock()
-				sent += e.Length
-				mu.Unlock()
-				if opt.Progress != nil {
-					opt.Progress.Add(e.Length)
+	g.Go(func() error {
+		defer close(hashedQ)
+		return hashStage(gctx, disk, offs, workers, pool, hashedQ, progress)
+	})
+	g.Go(func() error {
+		defer close(sendQ)
+		queued := make(map[chunks.Digest]bool) // asked for or sent by this run: each digest goes once
+		for h := range hashedQ {
+			batch := []hashed{h}
+		drain:
+			for len(batch) < maxMissingBatch {
+				select {
+				case h, ok := <-hashedQ:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, h)
+				default:
+					break drain
 				}
 			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(work)
-		for _, e := range exts {
-			select {
-			case work <- e:
-			case <-gctx.Done():
-				return gctx.Err()
+			var ask []chunks.Digest
+			for _, h := range batch {
+				exts = append(exts, h.ext)
+				if !queued[h.ext.Digest] {
+					queued[h.ext.Digest] = true
+					ask = append(ask, h.ext.Digest)
+				}
+			}
+			need, err := c.missing(gctx, uploadID, ask)
+			if err != nil {
+				return err
+			}
+			for _, h := range batch {
+				if !need[h.ext.Digest] {
+					progress(h.ext.Length)
+					pool.put(h.buf)
+					continue
+				}
+				delete(need, h.ext.Digest) // a repeated chunk is sent once
+				select {
+				case sendQ <- h:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
 			}
 		}
 		return nil
 	})
-	err := g.Wait()
-	return sent, err
+	for range conns {
+		g.Go(func() error {
+			for h := range sendQ {
+				data := h.buf[:h.ext.Length]
+				if err := c.do(gctx, "PUT", "/v1/uploads/"+uploadID+"/chunks/"+h.ext.Digest.String(), bytes.NewReader(data), nil); err != nil {
+					return err
+				}
+				sent.Add(h.ext.Length)
+				progress(h.ext.Length)
+				pool.put(h.buf)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, 0, err
+	}
+	slices.SortFunc(exts, func(a, b chunks.Extent) int { return int(a.Offset - b.Offset) })
+	return exts, sent.Load(), nil
+}
+
+// missing asks the server which of the digests it needs (none repeated).
+func (c *Client) missing(ctx context.Context, uploadID string, digests []chunks.Digest) (map[chunks.Digest]bool, error) {
+	need := make(map[chunks.Digest]bool)
+	if len(digests) == 0 {
+		return need, nil
+	}
+	var res hangar.MissingChunksResult
+	if err := c.do(ctx, "POST", "/v1/uploads/"+uploadID+"/missing", hangar.MissingChunks{Digests: digests}, &res); err != nil {
+		return nil, err
+	}
+	for _, d := range res.Missing {
+		need[d] = true
+	}
+	return need, nil
 }

@@ -24,6 +24,7 @@ const (
 	CodeTermsNotAccepted Code = "MarketplaceTermsNotAccepted"
 	CodeInvalidDisk      Code = "InvalidDiskImage"
 	CodeTooLarge         Code = "TooLarge"
+	CodeUnavailable      Code = "ServiceUnavailable"
 	CodeInternal         Code = "InternalError"
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/hangarvm/hangar/internal/hangar"
 )
@@ -14,20 +15,23 @@ type VM struct {
 	TenantID   string
 	InstanceID string
 	PID        int
+	// ProvisioningTimeout bounds the wait for the guest's ready report.
+	ProvisioningTimeout time.Duration
 	// DiskIDs holds the source disk of each disk, in the order of VM.Disks.
 	DiskIDs []string
 }
 
 const vmCols = `id, tenant_id, name, image_ref, os_type, os_state, hyperv_generation, size_name, vcpus, memory_mib,
-	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, created_at`
+	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, created_at`
 
 func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var v VM
-	var micro int64
+	var micro, timeoutMS int64
 	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Image, &v.OSType, &v.OSState, &v.HyperVGeneration, &v.Size.Name, &v.Size.VCPUs,
 		&v.Size.MemoryMiB, &v.ComputerName, &v.AdminUsername, &v.PowerState, &v.ProvisioningState, &v.ProvisioningMessage,
-		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &micro)
+		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &micro)
 	v.CreatedAt = fromMicros(micro)
+	v.ProvisioningTimeout = time.Duration(timeoutMS) * time.Millisecond
 	return v, err
 }
 
@@ -41,9 +45,9 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 	at := now()
 	v.CreatedAt = fromMicros(at)
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(20)+`)`,
+		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(21)+`)`,
 			v.ID, v.TenantID, v.Name, v.Image, v.OSType, v.OSState, v.HyperVGeneration, v.Size.Name, v.Size.VCPUs, v.Size.MemoryMiB,
-			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, at)
+			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), at)
 		if isUniqueViolation(err) {
 			return hangar.Errorf(hangar.CodeConflict, "VM %q already exists; choose another name", v.Name)
 		}

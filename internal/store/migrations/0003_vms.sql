@@ -18,6 +18,7 @@ CREATE TABLE vms (
     ssh_port             BIGINT NOT NULL,
     pid                  BIGINT NOT NULL,
     accel                TEXT NOT NULL,
+    provisioning_timeout BIGINT NOT NULL, -- milliseconds
     created_at           BIGINT NOT NULL,
     UNIQUE (tenant_id, name)
 );

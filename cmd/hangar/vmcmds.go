@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+func newVMCreateCmd(g *globals) *cobra.Command {
+	var (
+		req        hangar.VMCreate
+		keyValues  []string
+		customData string
+		noWait     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a VM from an image and wait until it is provisioned",
+		Long: `Create a VM from any image reference: PUBLISHER:OFFER:SKU:VERSION,
+community/PUBLICNAME/IMAGE[/VERSION], shared/TENANT/NAME[@VERSION] or your NAME[@VERSION].
+
+From a generalized image the VM is provisioned with its own computer name, admin
+user (an SSH key, a password, or both) and custom data. A specialized image is used
+as it is: no computer name, user or key may be given.
+
+The command waits until the guest reports ready (or provisioning fails or times out:
+then it says why and points at the serial log). --no-wait returns at once.`,
+		Example: `  hangar vm create --name web1 --image Contoso:Linux:base:latest \
+      --admin-username azureuser --ssh-key-value ~/.ssh/id_ed25519.pub
+  hangar vm create --name db1 --image db@2.0.0 --size medium --attach-data-disk scratch`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, v := range keyValues {
+				key, err := readKeyValue(v)
+				if err != nil {
+					return err
+				}
+				req.SSHPublicKeys = append(req.SSHPublicKeys, key)
+			}
+			if customData != "" {
+				data, err := os.ReadFile(customData)
+				if err != nil {
+					return err
+				}
+				req.CustomData = data
+			}
+			vm, err := g.client().CreateVM(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if !noWait {
+				if vm, err = waitProvisioned(cmd.Context(), g, vm.Name); err != nil {
+					return err
+				}
+			}
+			if err := g.print(cmd, vm, func(w io.Writer) { printVM(w, &vm) }); err != nil {
+				return err
+			}
+			if vm.ProvisioningState == hangar.ProvisioningTimedOut || vm.ProvisioningState == hangar.ProvisioningFailed {
+				return fmt.Errorf("VM %s: %s: %s", vm.Name, vm.ProvisioningState, vm.ProvisioningMessage)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Name, "name", "", "VM name")
+	f.StringVar(&req.Image, "image", "", "image reference")
+	f.StringVar(&req.Size, "size", "small", "small (1 vCPU, 512 MiB), medium (2 vCPU, 1 GiB) or large (2 vCPU, 2 GiB)")
+	f.StringVar(&req.ComputerName, "computer-name", "", "host name of the guest (default: the VM name)")
+	f.StringVar(&req.AdminUsername, "admin-username", "", "admin user to create in the guest")
+	f.StringVar(&req.AdminPassword, "admin-password", "", "admin password (8-123 characters, 3 of: lower, upper, digit, special)")
+	f.StringArrayVar(&keyValues, "ssh-key-value", nil, "SSH public key, or a file holding one (repeatable)")
+	f.StringVar(&customData, "custom-data", "", "file whose content the guest receives as custom data")
+	f.StringArrayVar(&req.AttachDisks, "attach-data-disk", nil, "one of your disks to attach as the next data disk (repeatable)")
+	f.StringVar(&req.ProvisionAfter, "provisioning-timeout", "", "how long the guest may take to report ready (default: the server's)")
+	f.BoolVar(&noWait, "no-wait", false, "do not wait for provisioning")
+	cmd.MarkFlagRequired("name")
+	cmd.MarkFlagRequired("image")
+	return cmd
+}
+
+func readKeyValue(v string) (string, error) {
+	if strings.HasPrefix(v, "ssh-") || strings.HasPrefix(v, "ecdsa-") || strings.HasPrefix(v, "sk-") {
+		return v, nil
+	}
+	if strings.HasPrefix(v, "~/") {
+		home, _ := os.UserHomeDir()
+		v = home + v[1:]
+	}
+	data, err := os.ReadFile(v)
+	if err != nil {
+		return "", fmt.Errorf("--ssh-key-value %q is neither a public key nor a readable file: %w", v, err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// waitProvisioned polls until the VM leaves the Creating provisioning state.
+func waitProvisioned(ctx context.Context, g *globals, name string) (hangar.VM, error) {
+	c := g.client()
+	for {
+		vm, err := c.VM(ctx, name)
+		if err != nil {
+			return vm, err
+		}
+		if vm.ProvisioningState != hangar.ProvisioningCreating || vm.PowerState == hangar.PowerFailed {
+			return vm, nil
+		}
+		select {
+		case <-ctx.Done():
+			return vm, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func printVM(w io.Writer, vm *hangar.VM) {
+	row(w, "Name:", vm.Name)
+	row(w, "Image:", vm.Image)
+	row(w, "OS:", fmt.Sprintf("%s (%s image, Hyper-V %s)", vm.OSType, vm.OSState, vm.HyperVGeneration))
+	row(w, "Size:", fmt.Sprintf("%s: %d vCPU, %d MiB", vm.Size.Name, vm.Size.VCPUs, vm.Size.MemoryMiB))
+	row(w, "Power state:", vm.PowerState)
+	row(w, "Provisioning:", vm.ProvisioningState)
+	if vm.ProvisioningMessage != "" {
+		row(w, "", vm.ProvisioningMessage)
+	}
+	if vm.ComputerName != "" {
+		row(w, "Computer name:", vm.ComputerName)
+	}
+	if vm.AdminUsername != "" {
+		row(w, "Admin user:", vm.AdminUsername)
+	}
+	if vm.SSHPort != 0 {
+		row(w, "SSH:", fmt.Sprintf("ssh -p %d %s@127.0.0.1", vm.SSHPort, firstNonEmpty(vm.AdminUsername, "USER")))
+	}
+	if vm.Accel != "" {
+		row(w, "Acceleration:", vm.Accel)
+	}
+	for _, d := range vm.Disks {
+		what := "OS disk"
+		if d.LUN >= 0 {
+			what = fmt.Sprintf("data disk LUN %d", d.LUN)
+		}
+		row(w, what+":", fmt.Sprintf("%s (%s)", humanBytes(d.VirtualSize), d.Source))
+	}
+}
+
+func newVMListCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: "List your VMs", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			vms, err := g.client().ListVMs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.print(cmd, vms, func(w io.Writer) {
+				row(w, "NAME", "POWER", "PROVISIONING", "IMAGE", "SIZE", "SSH PORT")
+				for _, v := range vms {
+					port := "-"
+					if v.SSHPort != 0 {
+						port = fmt.Sprint(v.SSHPort)
+					}
+					row(w, v.Name, v.PowerState, v.ProvisioningState, v.Image, v.Size.Name, port)
+				}
+			})
+		},
+	}
+}
+
+func newVMShowCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "show NAME", Short: "Show a VM", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vm, err := g.client().VM(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.print(cmd, vm, func(w io.Writer) { printVM(w, &vm) })
+		},
+	}
+}
+
+func newVMActionCmd(g *globals, action, short string) *cobra.Command {
+	return &cobra.Command{
+		Use: action + " NAME", Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vm, err := g.client().VMAction(cmd.Context(), args[0], action)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd, vm, func(w io.Writer) {
+				fmt.Fprintf(w, "VM %s is %s.\n", vm.Name, vm.PowerState)
+			})
+		},
+	}
+}
+
+func newVMDeleteCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "delete NAME", Short: "Delete a VM (its overlays go; the image and your disks stay)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.client().DeleteVM(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return g.done(cmd, "Deleted VM "+args[0]+".")
+		},
+	}
+}
+
+func newVMSerialLogCmd(g *globals) *cobra.Command {
+	var n int64
+	cmd := &cobra.Command{
+		Use: "serial-log NAME", Short: "Print the VM's serial console (boot diagnostics)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.client().SerialLog(cmd.Context(), args[0], n)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd, log, func(w io.Writer) { fmt.Fprint(w, log.Log) })
+		},
+	}
+	cmd.Flags().Int64Var(&n, "bytes", 256<<10, "how many bytes from the end")
+	return cmd
+}

@@ -1,0 +1,172 @@
+package compute
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hangarvm/hangar/internal/catalog"
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
+)
+
+// Config holds the host's compute settings.
+type Config struct {
+	Dir                 string // DATA_DIR/compute: bases/ and vms/
+	QEMU                string // qemu-system-x86_64
+	QEMUImg             string
+	OVMF                string // UEFI firmware image for Hyper-V generation V2
+	Accel               string // auto, kvm or tcg
+	ProvisioningTimeout time.Duration
+	StopTimeout         time.Duration // how long a guest may take to power off before QEMU quits
+	Sandbox             bool
+}
+
+// Manager creates, runs and supervises the VMs of this host.
+type Manager struct {
+	cfg   Config
+	db    *store.DB
+	cat   *catalog.Service
+	bases *bases
+	log   *slog.Logger
+	accel string
+
+	mu       sync.Mutex
+	machines map[string]*machine // running VMs by ID
+}
+
+// New returns a manager. It probes KVM when cfg.Accel is auto.
+func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs *chunks.Store, log *slog.Logger) (*Manager, error) {
+	if cfg.ProvisioningTimeout <= 0 {
+		cfg.ProvisioningTimeout = 5 * time.Minute
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 10 * time.Second
+	}
+	m := &Manager{cfg: cfg, db: db, cat: cat, log: log, machines: map[string]*machine{},
+		bases: &bases{dir: filepath.Join(cfg.Dir, "bases"), chunks: cs}}
+	switch cfg.Accel {
+	case "kvm", "tcg":
+		m.accel = cfg.Accel
+	case "auto", "":
+		m.accel = "tcg"
+		if cfg.QEMU != "" && ProbeKVM(ctx, cfg.QEMU, 10*time.Second) {
+			m.accel = "kvm"
+		}
+	default:
+		return nil, fmt.Errorf("--accel %q: use auto, kvm or tcg", cfg.Accel)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "vms"), 0o700); err != nil {
+		return nil, err
+	}
+	log.Info("compute ready", "accel", m.accel, "qemu", cfg.QEMU)
+	return m, nil
+}
+
+// Accel is the acceleration VMs get on this host.
+func (m *Manager) Accel() string { return m.accel }
+
+func (m *Manager) vmDir(id string) string { return filepath.Join(m.cfg.Dir, "vms", id) }
+
+func (m *Manager) available() error {
+	if m.cfg.QEMU == "" || m.cfg.QEMUImg == "" {
+		return hangar.Errorf(hangar.CodeUnavailable, "this host cannot run VMs: QEMU is not installed (on Debian: apt-get install qemu-system-x86 qemu-utils ovmf)")
+	}
+	return nil
+}
+
+// Create checks a VM request against the image and the rules of its kind, records
+// the VM and starts it in the background: the answer comes back in state creating.
+func (m *Manager) Create(ctx context.Context, actor *hangar.Tenant, req hangar.VMCreate) (hangar.VM, error) {
+	if err := m.available(); err != nil {
+		return hangar.VM{}, err
+	}
+	vm, medium, err := m.plan(ctx, actor, req)
+	if err != nil {
+		return hangar.VM{}, err
+	}
+	if err := m.db.CreateVM(ctx, vm); err != nil {
+		return hangar.VM{}, err
+	}
+	m.log.Info("vm created", "tenant", actor.Name, "vm", vm.Name, "image", vm.Image, "osState", vm.OSState)
+	go m.firstBoot(*vm, medium)
+	return vm.VM, nil
+}
+
+// firstBoot materializes the disks, writes the medium and boots the VM. A failure
+// leaves the VM failed with a message saying why.
+func (m *Manager) firstBoot(vm store.VM, medium []byte) {
+	ctx := context.Background()
+	if err := m.prepare(ctx, &vm, medium); err != nil {
+		m.fail(ctx, vm.ID, "preparing the VM's disks failed: "+err.Error())
+		return
+	}
+	if err := m.start(ctx, &vm); err != nil {
+		m.fail(ctx, vm.ID, "starting QEMU failed: "+err.Error())
+	}
+}
+
+func (m *Manager) fail(ctx context.Context, id, msg string) {
+	m.log.Error("vm failed", "vm", id, "reason", msg)
+	failed, state := hangar.PowerFailed, hangar.ProvisioningFailed
+	m.db.UpdateVM(ctx, id, store.VMUpdate{PowerState: &failed, ProvisioningState: &state, ProvisioningMessage: &msg})
+}
+
+// prepare makes the VM's directory: an overlay per disk on its base, and the medium.
+func (m *Manager) prepare(ctx context.Context, vm *store.VM, medium []byte) error {
+	dir := m.vmDir(vm.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for i, dk := range vm.Disks {
+		manifest, err := m.db.Manifest(ctx, vm.DiskIDs[i])
+		if err != nil {
+			return err
+		}
+		base, err := m.bases.ensure(ctx, vm.DiskIDs[i], manifest)
+		if err != nil {
+			return err
+		}
+		if err := createOverlay(ctx, m.cfg.QEMUImg, base, filepath.Join(dir, diskID(dk.LUN)+".qcow2")); err != nil {
+			return err
+		}
+	}
+	if medium != nil {
+		return os.WriteFile(filepath.Join(dir, "cidata.iso"), medium, 0o600)
+	}
+	return nil
+}
+
+func diskID(lun int) string {
+	if lun < 0 {
+		return "os"
+	}
+	return fmt.Sprintf("lun%d", lun)
+}
+
+// freePort finds a free loopback port for the VM's SSH forward.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func newInstanceID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "hangar-" + hex.EncodeToString(b[:])
+}
+
+var errNotRunning = errors.New("not running")

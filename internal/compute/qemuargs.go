@@ -1,0 +1,90 @@
+package compute
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+)
+
+// MachineConfig is everything QEMU needs to run one VM. All paths are absolute and
+// under the VM's directory or the base cache.
+type MachineConfig struct {
+	Name      string // for -name (the VM's ID)
+	Dir       string // the VM's directory: sockets, logs, pid file
+	VCPUs     int
+	MemoryMiB int
+	Accel     string // kvm or tcg
+	UEFI      bool   // Hyper-V generation V2
+	Firmware  string // OVMF image when UEFI
+	// Disks in attach order: the OS disk, then data disks by LUN.
+	Disks []MachineDisk
+	// Medium is the provisioning disc, attached read-only after every disk; "" for none.
+	Medium  string
+	SSHPort int // host loopback port forwarded to guest port 22
+	Sandbox bool
+}
+
+// MachineDisk is one qcow2 overlay.
+type MachineDisk struct {
+	ID   string // device id: os, lun0, lun1, ...
+	Path string
+}
+
+// Socket and log file names inside a VM's directory.
+const (
+	qmpSocket   = "qmp.sock"
+	agentSocket = "agent.sock"
+	serialLog   = "serial.log"
+	pidFile     = "qemu.pid"
+	qemuLog     = "qemu.log"
+	// AgentPort is the virtio-serial port name the guest agent opens.
+	AgentPort = "org.hangar.agent.0"
+)
+
+// Args returns QEMU's command line (without the program name) for c. It is a pure
+// function: the same config gives the same arguments. The VM starts paused (-S);
+// the Manager resumes it over QMP once it is supervised.
+func Args(c MachineConfig) []string {
+	a := []string{
+		"-name", c.Name,
+		"-machine", "pc,accel=" + c.Accel,
+		"-smp", strconv.Itoa(c.VCPUs),
+		"-m", strconv.Itoa(c.MemoryMiB),
+		"-nodefaults", "-no-user-config", "-display", "none", "-S",
+		"-pidfile", filepath.Join(c.Dir, pidFile),
+		"-chardev", "socket,id=qmp,path=" + filepath.Join(c.Dir, qmpSocket) + ",server=on,wait=off",
+		"-mon", "chardev=qmp,mode=control",
+		"-chardev", "file,id=serial0,path=" + filepath.Join(c.Dir, serialLog) + ",append=on",
+		"-serial", "chardev:serial0",
+		"-device", "virtio-serial-pci,id=vser0",
+		"-chardev", "socket,id=agent,path=" + filepath.Join(c.Dir, agentSocket) + ",server=on,wait=off",
+		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=" + AgentPort,
+		"-object", "rng-random,id=rng0,filename=/dev/urandom",
+		"-device", "virtio-rng-pci,rng=rng0",
+		"-nic", fmt.Sprintf("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:22", c.SSHPort),
+	}
+	if c.UEFI {
+		a = append(a, "-bios", c.Firmware)
+	}
+	for i, d := range c.Disks {
+		a = append(a,
+			"-drive", "file="+d.Path+",if=none,id=drive-"+d.ID+",format=qcow2,cache=writeback,discard=unmap",
+			"-device", "virtio-blk-pci,drive=drive-"+d.ID+",id="+d.ID+",serial="+d.ID+bootIndex(i))
+	}
+	if c.Medium != "" {
+		a = append(a,
+			"-drive", "file="+c.Medium+",if=none,id=drive-medium,format=raw,readonly=on",
+			"-device", "virtio-blk-pci,drive=drive-medium,id=medium,serial=cidata")
+	}
+	if c.Sandbox {
+		a = append(a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+	}
+	return a
+}
+
+func bootIndex(i int) string {
+	if i == 0 {
+		return ",bootindex=0"
+	}
+	return ""
+}

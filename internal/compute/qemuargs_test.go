@@ -1,0 +1,47 @@
+package compute
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestArgsGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		c    MachineConfig
+	}{
+		{"bios-generalized", MachineConfig{
+			Name: "vm1", Dir: "/data/vms/vm1", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
+			Disks:  []MachineDisk{{"os", "/data/vms/vm1/os.qcow2"}, {"lun0", "/data/vms/vm1/lun0.qcow2"}, {"lun1", "/data/vms/vm1/lun1.qcow2"}},
+			Medium: "/data/vms/vm1/cidata.iso", SSHPort: 40022, Sandbox: true,
+		}},
+		{"uefi-specialized", MachineConfig{
+			Name: "vm2", Dir: "/data/vms/vm2", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm", UEFI: true, Firmware: "/usr/share/ovmf/OVMF.fd",
+			Disks: []MachineDisk{{"os", "/data/vms/vm2/os.qcow2"}}, SSHPort: 40023,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := strings.Join(Args(tt.c), "\n") + "\n"
+			path := filepath.Join("testdata", tt.name+".args")
+			if *update {
+				os.WriteFile(path, []byte(got), 0o644)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Fatalf("QEMU arguments changed; if intended, run go test ./internal/compute -run Golden -update\ngot:\n%s", got)
+			}
+			if strings.Join(Args(tt.c), " ") != strings.Join(Args(tt.c), " ") {
+				t.Fatal("Args is not deterministic")
+			}
+		})
+	}
+}

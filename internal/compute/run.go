@@ -1,0 +1,301 @@
+package compute
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/qmp"
+	"github.com/hangarvm/hangar/internal/store"
+)
+
+// machine is a running QEMU this manager supervises.
+type machine struct {
+	id      string
+	pid     int
+	qmp     *qmp.Monitor
+	exited  chan struct{} // closed when the QEMU process is gone
+	logPath string        // QEMU's own messages
+
+	mu       sync.Mutex
+	stopping bool // an exit now is expected
+	agent    net.Conn
+}
+
+func (mc *machine) expectExit() {
+	mc.mu.Lock()
+	mc.stopping = true
+	mc.mu.Unlock()
+}
+
+func (mc *machine) exitExpected() bool {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	return mc.stopping
+}
+
+func (m *Manager) machineConfig(vm *store.VM, sshPort int) MachineConfig {
+	dir := m.vmDir(vm.ID)
+	c := MachineConfig{
+		Name: vm.ID, Dir: dir, VCPUs: vm.Size.VCPUs, MemoryMiB: vm.Size.MemoryMiB, Accel: m.accel,
+		UEFI: vm.HyperVGeneration == "V2", Firmware: m.cfg.OVMF, SSHPort: sshPort, Sandbox: m.cfg.Sandbox,
+	}
+	for _, d := range vm.Disks {
+		c.Disks = append(c.Disks, MachineDisk{ID: diskID(d.LUN), Path: filepath.Join(dir, diskID(d.LUN)+".qcow2")})
+	}
+	if medium := filepath.Join(dir, "cidata.iso"); fileExists(medium) {
+		c.Medium = medium
+	}
+	return c
+}
+
+func fileExists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// start boots a prepared VM: QEMU starts paused in its own session (so it outlives
+// a restart of hangar serve), the manager connects to QMP, resumes the guest and
+// supervises the process, the agent channel and the provisioning timeout.
+func (m *Manager) start(ctx context.Context, vm *store.VM) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	dir := m.vmDir(vm.ID)
+	for _, f := range []string{qmpSocket, agentSocket, pidFile} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	cmd := exec.Command(m.cfg.QEMU, Args(m.machineConfig(vm, port))...)
+	// QEMU's own messages go to a file, not a pipe: it must outlive hangar serve.
+	logf, err := os.OpenFile(filepath.Join(dir, qemuLog), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	mc := &machine{id: vm.ID, pid: cmd.Process.Pid, exited: make(chan struct{}), logPath: filepath.Join(dir, qemuLog)}
+	go func() { cmd.Wait(); close(mc.exited) }()
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	mon, err := dialUntilExit(qctx, filepath.Join(dir, qmpSocket), mc.exited)
+	if err != nil {
+		cmd.Process.Kill()
+		<-mc.exited
+		return fmt.Errorf("%v; QEMU said: %s", err, tailFile(mc.logPath, 2000))
+	}
+	mc.qmp = mon
+	running, accel := hangar.PowerRunning, m.accel
+	pid := mc.pid
+	if err := m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{PowerState: &running, PID: &pid, SSHPort: &port, Accel: &accel}); err != nil {
+		cmd.Process.Kill()
+		return err
+	}
+	m.mu.Lock()
+	m.machines[vm.ID] = mc
+	m.mu.Unlock()
+	go m.supervise(vm.ID, mc)
+	go m.listenAgent(vm, mc)
+	if err := mon.Cont(qctx); err != nil {
+		return err
+	}
+	m.log.Info("vm started", "vm", vm.Name, "id", vm.ID, "pid", pid, "accel", accel, "sshPort", port)
+	return nil
+}
+
+func dialUntilExit(ctx context.Context, path string, exited <-chan struct{}) (*qmp.Monitor, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	mon, err := qmp.Dial(ctx, path)
+	if err != nil {
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("QEMU exited before its monitor answered")
+		default:
+		}
+	}
+	return mon, err
+}
+
+// tailFile returns the last n bytes of a file, trimmed.
+func tailFile(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	start := max(fi.Size()-n, 0)
+	b, _ := io.ReadAll(io.NewSectionReader(f, start, fi.Size()-start))
+	return strings.TrimSpace(string(b))
+}
+
+// supervise waits for the QEMU process to end. An exit nobody asked for marks the
+// VM failed, with what QEMU said.
+func (m *Manager) supervise(id string, mc *machine) {
+	<-mc.exited
+	mc.qmp.Close()
+	m.mu.Lock()
+	if m.machines[id] == mc {
+		delete(m.machines, id)
+	}
+	m.mu.Unlock()
+	if mc.exitExpected() {
+		return
+	}
+	msg := "QEMU exited unexpectedly"
+	if out := tailFile(mc.logPath, 1000); out != "" {
+		msg += ": " + out
+	}
+	msg += "; see `hangar vm serial-log` for the guest's side"
+	ctx := context.Background()
+	failed := hangar.PowerFailed
+	zero := 0
+	m.db.UpdateVM(ctx, id, store.VMUpdate{PowerState: &failed, PID: &zero, ProvisioningMessage: &msg})
+	m.log.Error("vm died", "id", id, "reason", msg)
+}
+
+// agentMessage is one line on the agent channel (docs/guest-protocol.md).
+type agentMessage struct {
+	Type        string `json:"type"`
+	InstanceID  string `json:"instanceId"`
+	Provisioned bool   `json:"provisioned"`
+	Hostname    string `json:"hostname"`
+	Reason      string `json:"reason"`
+	ID          string `json:"id"`
+	ExitCode    int    `json:"exitCode"`
+	Stdout      string `json:"stdout"`
+	Stderr      string `json:"stderr"`
+}
+
+// listenAgent reads the agent channel for the life of the machine and turns its
+// reports into the VM's provisioning state; a VM still provisioning when the
+// timeout ends is OSProvisioningTimedOut.
+func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
+	ctx := context.Background()
+	provisioning := vm.ProvisioningState == hangar.ProvisioningCreating
+	var timeout <-chan time.Time
+	if provisioning {
+		t := time.NewTimer(vm.ProvisioningTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	lines := make(chan agentMessage)
+	go m.readAgent(vm, mc, lines)
+	lastWaiting := ""
+	for {
+		select {
+		case <-mc.exited:
+			return
+		case <-timeout:
+			timeout = nil
+			if !provisioning {
+				continue
+			}
+			state := hangar.ProvisioningTimedOut
+			msg := fmt.Sprintf("the guest did not report ready within %s. See what it printed with `hangar vm serial-log %s`. "+
+				"A generalized image created as specialized waits for provisioning forever; an image without a guest agent never reports ready", vm.ProvisioningTimeout, vm.Name)
+			if lastWaiting != "" {
+				msg += ". The agent said: " + lastWaiting
+			}
+			m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &state, ProvisioningMessage: &msg})
+			m.log.Warn("vm provisioning timed out", "vm", vm.Name)
+		case msg := <-lines:
+			switch msg.Type {
+			case "ready":
+				state, text := hangar.ProvisioningSucceeded, "the guest agent reported ready"
+				if msg.Provisioned {
+					text = "provisioned as " + msg.Hostname + "; the guest agent reported ready"
+				}
+				if vm.OSState == hangar.Specialized {
+					text = "specialized image: nothing provisioned; the guest agent reported ready"
+				}
+				if provisioning || vm.OSState == hangar.Specialized {
+					m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &state, ProvisioningMessage: &text})
+				}
+				provisioning = false
+				m.detachMedium(ctx, vm, mc)
+			case "failure":
+				state, text := hangar.ProvisioningFailed, "provisioning failed in the guest: "+msg.Reason
+				m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &state, ProvisioningMessage: &text})
+				provisioning = false
+			case "waiting":
+				lastWaiting = msg.Reason
+			}
+		}
+	}
+}
+
+// readAgent connects to the agent socket (QEMU is the server) and forwards lines.
+func (m *Manager) readAgent(vm *store.VM, mc *machine, out chan<- agentMessage) {
+	path := filepath.Join(m.vmDir(vm.ID), agentSocket)
+	var conn net.Conn
+	for {
+		var err error
+		if conn, err = net.Dial("unix", path); err == nil {
+			break
+		}
+		select {
+		case <-mc.exited:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	mc.mu.Lock()
+	mc.agent = conn
+	mc.mu.Unlock()
+	go func() { <-mc.exited; conn.Close() }()
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var msg agentMessage
+		if json.Unmarshal(bytes.TrimSpace(sc.Bytes()), &msg) != nil {
+			continue
+		}
+		select {
+		case out <- msg:
+		case <-mc.exited:
+			return
+		}
+	}
+}
+
+// detachMedium removes the provisioning disc once the guest reported ready: the
+// file (which holds the admin password) is deleted, the device unplugged if the
+// guest lets it go, and no later boot attaches it again.
+func (m *Manager) detachMedium(ctx context.Context, vm *store.VM, mc *machine) {
+	path := filepath.Join(m.vmDir(vm.ID), "cidata.iso")
+	if !fileExists(path) {
+		return
+	}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := mc.qmp.DeviceDel(qctx, "medium"); err != nil {
+		m.log.Info("provisioning medium stays plugged until the next boot", "vm", vm.Name, "err", err)
+	}
+	// QEMU keeps the open file; removing the name is enough for no later boot to see it.
+	os.Remove(path)
+}
