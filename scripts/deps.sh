@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on Debian, or says exactly what to install.
-# qemu-img (package qemu-utils) is the independent judge of every disk file Hangar
-# reads or writes, so the tests need it.
+#   qemu-utils            qemu-img: the independent judge of every disk file
+#   qemu-system-x86 ovmf  real VMs (BIOS and UEFI)
+#   fdisk e2fsprogs dosfstools mtools syslinux syslinux-common binutils cpio
+#                         the test guest image build (images/testimage/build.sh)
+#                         and offline checks of VM disks (debugfs, e2fsck)
+#   genisoimage           isoinfo, to check provisioning media
 set -euo pipefail
 
+tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OVMF.fd:ovmf
+	sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
+	/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage)
 need=()
-command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+for t in "${tools[@]}"; do
+	what=${t%%:*} pkg=${t#*:}
+	if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
+	need+=("$pkg")
+done
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing ${need[*]} (needed by the tests)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
+	echo "installing ${need[*]} (needed by the tests)" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${need[@]}" >/dev/null
 else
-  echo "the tests need: ${need[*]}; install with: sudo apt-get install ${need[*]}" >&2
-  exit 1
+	echo "the tests need: ${need[*]}; install with: sudo apt-get install ${need[*]}" >&2
+	exit 1
 fi
