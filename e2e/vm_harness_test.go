@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,12 +133,14 @@ func (s *server) qemuProcesses() []string {
 	return mine
 }
 
-// rootFS copies a stopped VM's OS disk out of its overlay into a raw file and
-// returns "file?offset=N" of its ext4 root partition, for debugfs.
+// rootFS copies a stopped VM's OS disk out of its overlay, extracts its ext4 root
+// partition into a file, checks that the file system is clean (the VM was stopped
+// cleanly) and returns the file, for debugfs.
 func (s *server) rootFS(vmID string) string {
 	s.t.Helper()
 	overlay := filepath.Join(s.dataDir, "compute", "vms", vmID, "os.qcow2")
-	raw := filepath.Join(s.t.TempDir(), "os.raw")
+	dir := s.t.TempDir()
+	raw := filepath.Join(dir, "os.raw")
 	qemuImg(s.t, "convert", "-f", "qcow2", "-O", "raw", overlay, raw)
 	out, err := exec.Command("sfdisk", "-J", raw).Output()
 	if err != nil {
@@ -145,17 +148,27 @@ func (s *server) rootFS(vmID string) string {
 	}
 	var pt struct {
 		PartitionTable struct {
-			SectorSize int `json:"sectorsize"`
 			Partitions []struct {
-				Start int64 `json:"start"`
+				Start, Size int64
 			} `json:"partitions"`
 		} `json:"partitiontable"`
 	}
 	if err := json.Unmarshal(out, &pt); err != nil || len(pt.PartitionTable.Partitions) < 2 {
 		s.t.Fatalf("partition table: %v %s", err, out)
 	}
-	sector := int64(max(pt.PartitionTable.SectorSize, 512))
-	return fmt.Sprintf("%s?offset=%d", raw, pt.PartitionTable.Partitions[1].Start*sector)
+	p := pt.PartitionTable.Partitions[1]
+	root := filepath.Join(dir, "root.ext4")
+	src, _ := os.Open(raw)
+	defer src.Close()
+	dst, _ := os.Create(root)
+	if _, err := io.Copy(dst, io.NewSectionReader(src, p.Start*512, p.Size*512)); err != nil {
+		s.t.Fatal(err)
+	}
+	dst.Close()
+	if out, err := exec.Command("e2fsck", "-fn", root).CombinedOutput(); err != nil {
+		s.t.Fatalf("the stopped VM's root file system is not clean: %v\n%s", err, out)
+	}
+	return root
 }
 
 // guestFile reads a file from a root filesystem image with debugfs.

@@ -69,6 +69,13 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return err
 	}
+	// VM overlays name their bases by absolute path, and QEMU runs in its own
+	// session: every path handed on must not depend on our working directory.
+	abs, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return err
+	}
+	o.dataDir = abs
 	dbURL := o.db
 	if dbURL == "" {
 		dbURL = "sqlite://" + filepath.Join(o.dataDir, "hangar.db")

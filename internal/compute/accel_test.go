@@ -36,3 +36,22 @@ func TestProbeSectorRunsUnderTCG(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestProbeSectorMatchesSource re-assembles testdata/probe.S when binutils are there.
+func TestProbeSectorMatchesSource(t *testing.T) {
+	if _, err := exec.LookPath("as"); err != nil {
+		t.Skip("binutils not installed")
+	}
+	dir := t.TempDir()
+	obj, bin := filepath.Join(dir, "probe.o"), filepath.Join(dir, "probe.bin")
+	if out, err := exec.Command("as", "--32", "-o", obj, "testdata/probe.S").CombinedOutput(); err != nil {
+		t.Fatalf("as: %v %s", err, out)
+	}
+	if out, err := exec.Command("ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o", bin, obj).CombinedOutput(); err != nil {
+		t.Fatalf("ld: %v %s", err, out)
+	}
+	got, _ := os.ReadFile(bin)
+	if !bytes.Equal(got, probeSector) {
+		t.Fatal("probeSector differs from testdata/probe.S; paste the new bytes into accel.go")
+	}
+}

@@ -103,7 +103,9 @@ func (m *Manager) Stop(ctx context.Context, actor *hangar.Tenant, name string, d
 	return m.Get(ctx, actor, name)
 }
 
-// halt ends a VM's QEMU: power button, wait up to grace, then quit, then kill.
+// halt ends a VM's QEMU: a clean poweroff through the guest agent (file systems
+// unmounted) or the ACPI power button, up to grace; then QEMU quits (flushing its
+// own caches); then it is killed.
 func (m *Manager) halt(ctx context.Context, id string, grace time.Duration) {
 	mc := m.machine(id)
 	if mc == nil {
@@ -111,6 +113,7 @@ func (m *Manager) halt(ctx context.Context, id string, grace time.Duration) {
 	}
 	mc.expectExit()
 	if grace > 0 {
+		mc.send(map[string]string{"type": "run", "id": "hangar-poweroff", "script": "sync; poweroff"})
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		mc.qmp.SystemPowerdown(qctx)
 		cancel()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -33,6 +34,24 @@ type machine struct {
 	stopping bool // an exit now is expected
 	agent    net.Conn
 }
+
+// send writes one message to the guest agent, if it is connected.
+func (mc *machine) send(msg any) error {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if mc.agent == nil {
+		return errNoAgent
+	}
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	mc.agent.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err = mc.agent.Write(append(data, '\n'))
+	return err
+}
+
+var errNoAgent = errors.New("the guest agent is not connected")
 
 func (mc *machine) expectExit() {
 	mc.mu.Lock()
