@@ -62,7 +62,15 @@ func freeAddr(t *testing.T) string {
 func startServer(t *testing.T) *server {
 	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir()}
 	s.start()
-	t.Cleanup(func() { s.kill() })
+	t.Cleanup(func() {
+		s.kill()
+		// A test that failed half-way may leave VMs running: end them.
+		for _, p := range s.qemuProcesses() {
+			var pid int
+			fmt.Sscan(p, &pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	return s
 }
 

@@ -190,5 +190,3 @@ func guestStat(t *testing.T, fs, path string) string {
 	}
 	return string(out)
 }
-
-func fmtSscan(s string, pid *int) { fmt.Sscan(s, pid) }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,7 +211,7 @@ func TestKill9ServerWithRunningVMs(t *testing.T) {
 		t.Fatalf("after start: %v", procs)
 	}
 	var pid int
-	fmtSscan(procs[0], &pid)
+	fmt.Sscan(procs[0], &pid)
 	syscall.Kill(pid, syscall.SIGKILL)
 	waitFor(t, func() bool {
 		var v vmJSON

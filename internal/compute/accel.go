@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -44,6 +45,7 @@ func ProbeKVM(ctx context.Context, qemu string, timeout time.Duration) bool {
 		"-serial", "stdio", "-drive", "file="+img+",format=raw,if=ide", "-m", "16")
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the probe
 	if cmd.Start() != nil {
 		return false
 	}
