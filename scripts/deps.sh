@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs on Debian, or says exactly what to install.
+# deps.sh [test|run]: installs on Debian what the tests (default) or running VMs
+# need, or says exactly what to install. For "run" a missing package is only a
+# warning: images, disks and the catalog work without QEMU.
 #   qemu-utils            qemu-img: the independent judge of every disk file
 #   qemu-system-x86 ovmf  real VMs (BIOS and UEFI)
 #   fdisk e2fsprogs dosfstools mtools syslinux syslinux-common binutils cpio
@@ -8,9 +10,12 @@
 #   genisoimage           isoinfo, to check provisioning media
 set -euo pipefail
 
-tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OVMF.fd:ovmf
-	sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
-	/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage)
+mode=${1:-test}
+tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OVMF.fd:ovmf)
+if [ "$mode" = test ]; then
+	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
+		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage)
+fi
 need=()
 for t in "${tools[@]}"; do
 	what=${t%%:*} pkg=${t#*:}
@@ -24,6 +29,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
+elif [ "$mode" = run ]; then
+	echo "VMs need: ${need[*]}; install with: sudo apt-get install ${need[*]} (images and disks work without them)" >&2
 else
 	echo "the tests need: ${need[*]}; install with: sudo apt-get install ${need[*]}" >&2
 	exit 1
