@@ -45,7 +45,7 @@ type server struct {
 	dataDir string
 	addr    string
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     *lockedBuffer
 	home    string
 }
 
@@ -76,7 +76,7 @@ func startServer(t *testing.T) *server {
 
 func (s *server) start() {
 	s.addr = freeAddr(s.t)
-	s.log = &bytes.Buffer{}
+	s.log = &lockedBuffer{}
 	s.cmd = exec.Command(hangarBin, "serve", "--listen", s.addr, "--data-dir", s.dataDir)
 	s.cmd.Stderr = s.log
 	s.cmd.Env = append(os.Environ(), "HANGAR_ADMIN_KEY=")
