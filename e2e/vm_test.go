@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -198,6 +199,16 @@ func TestKill9ServerWithRunningVMs(t *testing.T) {
 	s.json(alice, &got, "vm", "show", "v1")
 	if got.PowerState != "running" || got.ProvisioningState != "Succeeded" || got.ID != vm.ID {
 		t.Fatalf("after restart: %+v", got)
+	}
+	// The adopted VM's agent still answers: run-command through it.
+	var res struct {
+		ExitCode int    `json:"exitCode"`
+		Stdout   string `json:"stdout"`
+		Stderr   string `json:"stderr"`
+	}
+	stdout, _, err := s.hangar(alice, "vm", "run-command", "v1", "--script", "cat /etc/hostname; echo oops >&2; exit 3", "-o", "json")
+	if err == nil || json.Unmarshal([]byte(stdout), &res) != nil || res.ExitCode != 3 || strings.TrimSpace(res.Stdout) != "v1" || strings.TrimSpace(res.Stderr) != "oops" {
+		t.Fatalf("run-command: %v %+v (%s)", err, res, stdout)
 	}
 	// The adopted VM is really supervised: stopping it works.
 	s.ok(alice, "vm", "stop", "v1")

@@ -228,3 +228,46 @@ func newVMSerialLogCmd(g *globals) *cobra.Command {
 	cmd.Flags().Int64Var(&n, "bytes", 256<<10, "how many bytes from the end")
 	return cmd
 }
+
+func newVMRunCommandCmd(g *globals) *cobra.Command {
+	var req hangar.RunCommand
+	var file string
+	cmd := &cobra.Command{
+		Use:   "run-command NAME",
+		Short: "Run a shell script as root in the VM through its guest agent",
+		Long: `Run a shell script as root inside a running VM, through its guest agent (like Azure's
+Run Command): no network login needed. The script's output is printed and the command
+exits with the script's exit code.`,
+		Example: `  hangar vm run-command web1 --script 'uname -a; df -h'
+  hangar vm run-command web1 --script-file setup.sh
+  hangar vm run-command web1 --script 'hangar-agent deprovision+user'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if file != "" {
+				data, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				req.Script = string(data)
+			}
+			res, err := g.client().RunCommand(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if err := g.print(cmd, res, func(w io.Writer) {
+				fmt.Fprint(w, res.Stdout)
+				fmt.Fprint(os.Stderr, res.Stderr)
+			}); err != nil {
+				return err
+			}
+			if res.ExitCode != 0 {
+				return fmt.Errorf("the script exited with status %d", res.ExitCode)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.Script, "script", "", "the script")
+	cmd.Flags().StringVar(&file, "script-file", "", "a file holding the script")
+	cmd.Flags().StringVar(&req.Timeout, "timeout", "", "how long the script may run (default 5m)")
+	return cmd
+}

@@ -153,6 +153,9 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/vms/{name}/restart", "Restart a VM", func(c *call, _ noBody) (hangar.VM, error) {
 			return s.vms.Restart(c.ctx, c.actor, c.path("name"))
 		}),
+		op("POST", "/v1/vms/{name}/run-command", "Run a shell script as root in the guest through its agent", func(c *call, req hangar.RunCommand) (hangar.RunCommandResult, error) {
+			return s.vms.RunCommand(c.ctx, c.actor, c.path("name"), req)
+		}),
 		op("GET", "/v1/vms/{name}/serial-log", "The tail of a VM's serial console (boot diagnostics)", func(c *call, _ noBody) (hangar.SerialLog, error) {
 			n, _ := strconv.ParseInt(c.query("bytes"), 10, 64)
 			return s.vms.SerialLog(c.ctx, c.actor, c.path("name"), n)

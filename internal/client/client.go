@@ -299,3 +299,9 @@ func (c *Client) SerialLog(ctx context.Context, name string, maxBytes int64) (ha
 	var out hangar.SerialLog
 	return out, c.do(ctx, "GET", "/v1/vms/"+esc(name)+"/serial-log?bytes="+fmt.Sprint(maxBytes), nil, &out)
 }
+
+// RunCommand runs a script in a VM's guest.
+func (c *Client) RunCommand(ctx context.Context, name string, req hangar.RunCommand) (hangar.RunCommandResult, error) {
+	var out hangar.RunCommandResult
+	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/run-command", req, &out)
+}

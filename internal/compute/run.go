@@ -33,6 +33,7 @@ type machine struct {
 	mu       sync.Mutex
 	stopping bool // an exit now is expected
 	agent    net.Conn
+	pending  map[string]chan agentMessage // run requests waiting for their result
 }
 
 // send writes one message to the guest agent, if it is connected.
@@ -52,6 +53,35 @@ func (mc *machine) send(msg any) error {
 }
 
 var errNoAgent = errors.New("the guest agent is not connected")
+
+// deliver hands a run result to the caller waiting for it.
+func (mc *machine) deliver(msg agentMessage) {
+	mc.mu.Lock()
+	ch := mc.pending[msg.ID]
+	delete(mc.pending, msg.ID)
+	mc.mu.Unlock()
+	if ch != nil {
+		ch <- msg
+	}
+}
+
+// await registers a run request's ID before it is sent.
+func (mc *machine) await(id string) chan agentMessage {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if mc.pending == nil {
+		mc.pending = map[string]chan agentMessage{}
+	}
+	ch := make(chan agentMessage, 1)
+	mc.pending[id] = ch
+	return ch
+}
+
+func (mc *machine) forget(id string) {
+	mc.mu.Lock()
+	delete(mc.pending, id)
+	mc.mu.Unlock()
+}
 
 func (mc *machine) expectExit() {
 	mc.mu.Lock()
@@ -263,6 +293,8 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 				provisioning = false
 			case "waiting":
 				lastWaiting = msg.Reason
+			case "result":
+				mc.deliver(msg)
 			}
 		}
 	}

@@ -99,3 +99,16 @@ type VMCreate struct {
 type SerialLog struct {
 	Log string `json:"log"`
 }
+
+// RunCommand runs a script in a VM's guest, as root, through the guest agent.
+type RunCommand struct {
+	Script  string `json:"script"`
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// RunCommandResult is what the script did.
+type RunCommandResult struct {
+	ExitCode int    `json:"exitCode"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+}
