@@ -26,8 +26,6 @@ type Options struct {
 	// Now gives the date of the password's last change in /etc/shadow; nil is
 	// time.Now.
 	Now func() time.Time
-	// RSABits is the size of the RSA host key; 0 is 3072.
-	RSABits int
 	// Shell runs the scripts of run requests; "" is /bin/sh.
 	Shell string
 	// RescanInterval is how often a waiting agent looks for a medium again; 0 is 5s.

@@ -19,11 +19,11 @@ import (
 
 // env is a fake guest: a root filesystem, sysfs and /dev in temp directories.
 type env struct {
-	t                 *testing.T
-	root, sys, dev    string
-	console           bytes.Buffer
-	hostnames         []string
-	systemd, rsaLarge bool
+	t              *testing.T
+	root, sys, dev string
+	console        bytes.Buffer
+	hostnames      []string
+	systemd        bool
 }
 
 const shadowGID = 42
@@ -137,15 +137,11 @@ func (e *env) agent() *Agent {
 	if e.systemd {
 		os.MkdirAll(e.rootPath(systemdRunDir), 0o755)
 	}
-	bits := 2048
-	if e.rsaLarge {
-		bits = 0
-	}
 	return New(Options{
 		Root: e.root, SysDir: e.sys, DevDir: e.dev, Console: &e.console,
-		SetHostname: func(n string) error { e.hostnames = append(e.hostnames, n); return nil },
-		Now:         func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) },
-		RSABits:     bits, RescanInterval: 10 * time.Millisecond,
+		SetHostname:    func(n string) error { e.hostnames = append(e.hostnames, n); return nil },
+		Now:            func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) },
+		RescanInterval: 10 * time.Millisecond,
 	})
 }
 

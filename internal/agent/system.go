@@ -1,9 +1,10 @@
 package agent
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -27,7 +28,6 @@ const (
 	machineIDFile     = "/etc/machine-id"
 	systemdRunDir     = "/run/systemd/system"
 	uninitializedMark = "uninitialized"
-	defaultRSABits    = 3072
 )
 
 // setHostname writes /etc/hostname, points the 127.0.1.1 line of /etc/hosts at the
@@ -100,7 +100,9 @@ func (a *Agent) writeCustomData(data []byte) error {
 }
 
 // regenerateHostKeys removes every /etc/ssh/ssh_host_*_key and writes fresh ed25519
-// and RSA keys in OpenSSH format, if the image has /etc/ssh.
+// and ECDSA P-256 keys in OpenSSH format, if the image has /etc/ssh. No RSA key:
+// generating one takes seconds to tens of seconds on an emulated CPU, on the path to
+// ready, and every current OpenSSH client prefers ed25519.
 func (a *Agent) regenerateHostKeys(hostname string) error {
 	dir := a.path("/etc/ssh")
 	if !isDir(dir) {
@@ -119,11 +121,7 @@ func (a *Agent) regenerateHostKeys(hostname string) error {
 	if err != nil {
 		return err
 	}
-	bits := a.opts.RSABits
-	if bits == 0 {
-		bits = defaultRSABits
-	}
-	rsaKey, err := rsa.GenerateKey(rand.Reader, bits)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
@@ -131,7 +129,7 @@ func (a *Agent) regenerateHostKeys(hostname string) error {
 	for _, k := range []struct {
 		name string
 		key  any
-	}{{"ed25519", edKey}, {"rsa", rsaKey}} {
+	}{{"ed25519", edKey}, {"ecdsa", ecKey}} {
 		if err := writeHostKey(filepath.Join(dir, "ssh_host_"+k.name+"_key"), k.key, comment); err != nil {
 			return err
 		}

@@ -149,7 +149,7 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 	mc.qmp = mon
 	running, accel := hangar.PowerRunning, m.accel
 	pid := mc.pid
-	if err := m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{PowerState: &running, PID: &pid, SSHPort: &port, Accel: &accel}); err != nil {
+	if err := m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{PowerState: &running, PID: &pid, SSHPort: &port, Accel: &accel, Started: true}); err != nil {
 		cmd.Process.Kill()
 		return err
 	}

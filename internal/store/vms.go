@@ -17,19 +17,27 @@ type VM struct {
 	PID        int
 	// ProvisioningTimeout bounds the wait for the guest's ready report.
 	ProvisioningTimeout time.Duration
+	// LastStarted and LastBackup tell whether a backup holds the VM's latest state.
+	LastStarted, LastBackup time.Time
 	// DiskIDs holds the source disk of each disk, in the order of VM.Disks.
 	DiskIDs []string
 }
 
 const vmCols = `id, tenant_id, name, image_ref, os_type, os_state, hyperv_generation, size_name, vcpus, memory_mib,
-	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, created_at`
+	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at`
 
 func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var v VM
-	var micro, timeoutMS int64
+	var micro, timeoutMS, started, backup int64
 	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Image, &v.OSType, &v.OSState, &v.HyperVGeneration, &v.Size.Name, &v.Size.VCPUs,
 		&v.Size.MemoryMiB, &v.ComputerName, &v.AdminUsername, &v.PowerState, &v.ProvisioningState, &v.ProvisioningMessage,
-		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &micro)
+		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro)
+	if started != 0 {
+		v.LastStarted = fromMicros(started)
+	}
+	if backup != 0 {
+		v.LastBackup = fromMicros(backup)
+	}
 	v.CreatedAt = fromMicros(micro)
 	v.ProvisioningTimeout = time.Duration(timeoutMS) * time.Millisecond
 	return v, err
@@ -45,9 +53,9 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 	at := now()
 	v.CreatedAt = fromMicros(at)
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(21)+`)`,
+		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(23)+`)`,
 			v.ID, v.TenantID, v.Name, v.Image, v.OSType, v.OSState, v.HyperVGeneration, v.Size.Name, v.Size.VCPUs, v.Size.MemoryMiB,
-			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), at)
+			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at)
 		if isUniqueViolation(err) {
 			return hangar.Errorf(hangar.CodeConflict, "VM %q already exists; choose another name", v.Name)
 		}
@@ -134,6 +142,8 @@ type VMUpdate struct {
 	PID                 *int
 	SSHPort             *int
 	Accel               *string
+	Started             bool // set last_started_at to now
+	BackedUp            bool // set last_backup_at to now
 }
 
 // UpdateVM changes a VM's runtime fields.
@@ -157,6 +167,12 @@ func (d *DB) UpdateVM(ctx context.Context, id string, u VMUpdate) error {
 	}
 	if u.Accel != nil {
 		add("accel", *u.Accel)
+	}
+	if u.Started {
+		add("last_started_at", now())
+	}
+	if u.BackedUp {
+		add("last_backup_at", now())
 	}
 	if len(sets) == 0 {
 		return nil

@@ -19,6 +19,8 @@ CREATE TABLE vms (
     pid                  BIGINT NOT NULL,
     accel                TEXT NOT NULL,
     provisioning_timeout BIGINT NOT NULL, -- milliseconds
+    last_started_at      BIGINT NOT NULL, -- Unix microseconds; 0 never
+    last_backup_at       BIGINT NOT NULL, -- Unix microseconds; 0 never
     created_at           BIGINT NOT NULL,
     UNIQUE (tenant_id, name)
 );
