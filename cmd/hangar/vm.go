@@ -12,6 +12,7 @@ import (
 func newVMCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "vm", Short: "Virtual machines and the marketplace images they start from"}
 	cmd.AddCommand(newVMImageCmd(g), newVMCreateCmd(g), newVMListCmd(g), newVMShowCmd(g), newVMDeleteCmd(g), newVMSerialLogCmd(g), newVMRunCommandCmd(g),
+		newVMBackupCmd(g), newVMGeneralizeCmd(g), newVMCaptureCmd(g),
 		newVMActionCmd(g, "start", "Start a stopped or deallocated VM"),
 		newVMActionCmd(g, "stop", "Power a VM off (its host resources stay reserved)"),
 		newVMActionCmd(g, "deallocate", "Power a VM off and release its host resources"),

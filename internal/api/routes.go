@@ -153,6 +153,15 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/vms/{name}/restart", "Restart a VM", func(c *call, _ noBody) (hangar.VM, error) {
 			return s.vms.Restart(c.ctx, c.actor, c.path("name"))
 		}),
+		op("POST", "/v1/vms/{name}/backup", "Snapshot every disk of a stopped VM into disks you own", func(c *call, req hangar.VMBackup) (hangar.VMBackupResult, error) {
+			return s.vms.Backup(c.ctx, c.actor, c.path("name"), req)
+		}),
+		op("POST", "/v1/vms/{name}/generalize", "Mark a stopped, deprovisioned VM generalized (irreversible; backs it up first unless noBackup)", func(c *call, req hangar.VMGeneralize) (hangar.VM, error) {
+			return s.vms.Generalize(c.ctx, c.actor, c.path("name"), req)
+		}),
+		op("POST", "/v1/vms/{name}/capture", "Make an image version of a stopped or generalized VM", func(c *call, req hangar.VMCapture) (hangar.Image, error) {
+			return s.vms.Capture(c.ctx, c.actor, c.path("name"), req)
+		}).withStatus(http.StatusCreated),
 		op("POST", "/v1/vms/{name}/run-command", "Run a shell script as root in the guest through its agent", func(c *call, req hangar.RunCommand) (hangar.RunCommandResult, error) {
 			return s.vms.RunCommand(c.ctx, c.actor, c.path("name"), req)
 		}),

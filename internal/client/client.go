@@ -305,3 +305,21 @@ func (c *Client) RunCommand(ctx context.Context, name string, req hangar.RunComm
 	var out hangar.RunCommandResult
 	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/run-command", req, &out)
 }
+
+// Backup snapshots a stopped VM's disks.
+func (c *Client) Backup(ctx context.Context, name string, req hangar.VMBackup) (hangar.VMBackupResult, error) {
+	var out hangar.VMBackupResult
+	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/backup", req, &out)
+}
+
+// Generalize marks a stopped, deprovisioned VM generalized.
+func (c *Client) Generalize(ctx context.Context, name string, req hangar.VMGeneralize) (hangar.VM, error) {
+	var out hangar.VM
+	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/generalize", req, &out)
+}
+
+// Capture makes an image of a VM.
+func (c *Client) Capture(ctx context.Context, name string, req hangar.VMCapture) (hangar.Image, error) {
+	var out hangar.Image
+	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/capture", req, &out)
+}

@@ -112,3 +112,31 @@ type RunCommandResult struct {
 	Stdout   string `json:"stdout"`
 	Stderr   string `json:"stderr"`
 }
+
+// VMBackup names a backup.
+type VMBackup struct {
+	Name string `json:"name,omitempty"`
+}
+
+// VMBackupResult names the disks a backup made and how to restore them.
+type VMBackupResult struct {
+	Name      string         `json:"name"`
+	OSDisk    string         `json:"osDisk"`
+	DataDisks []DataDiskSpec `json:"dataDisks,omitempty"`
+	Restore   string         `json:"restore"`
+}
+
+// VMGeneralize confirms an irreversible generalization.
+type VMGeneralize struct {
+	// NoBackup skips the backup otherwise taken when none holds the VM's latest state.
+	NoBackup bool `json:"noBackup,omitempty"`
+}
+
+// VMCapture makes an image of a VM.
+type VMCapture struct {
+	ImageName string    `json:"imageName"`
+	Version   string    `json:"version,omitempty"`
+	OSState   OSState   `json:"osState,omitempty"` // default: generalized if the VM is, else specialized
+	Type      ImageType `json:"type,omitempty"`    // default vm
+	KeepVM    bool      `json:"keepVm,omitempty"`
+}

@@ -1,0 +1,210 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
+)
+
+// mapEntry is one range of `qemu-img map --output=json`.
+type mapEntry struct {
+	Start  int64  `json:"start"`
+	Length int64  `json:"length"`
+	Depth  int    `json:"depth"`
+	Zero   bool   `json:"zero"`
+	Data   bool   `json:"data"`
+	Offset *int64 `json:"offset"`
+}
+
+// overlayChanges lists the ranges a qcow2 overlay holds itself (depth 0): what the
+// VM wrote since its base. The overlay is our own file, so qemu-img may read it;
+// -U lets it read while QEMU holds the file (only for a paused or stopped guest).
+func overlayChanges(ctx context.Context, qemuImg, overlay string) ([]mapEntry, error) {
+	out, err := exec.CommandContext(ctx, qemuImg, "map", "-U", "-f", "qcow2", "--output=json", overlay).Output()
+	if err != nil {
+		return nil, fmt.Errorf("qemu-img map %s: %w", filepath.Base(overlay), err)
+	}
+	var all []mapEntry
+	if err := json.Unmarshal(out, &all); err != nil {
+		return nil, fmt.Errorf("qemu-img map: %w", err)
+	}
+	var own []mapEntry
+	for _, e := range all {
+		if e.Depth == 0 && (e.Zero || e.Data) {
+			own = append(own, e)
+		}
+	}
+	return own, nil
+}
+
+// diskManifest computes the manifest of a VM disk: its base's manifest, with every
+// chunk the overlay touched re-read (base bytes, then the overlay's own clusters on
+// top), hashed and stored. The cost grows with what the VM wrote, not with the disk.
+func (m *Manager) diskManifest(ctx context.Context, vm *store.VM, i int) (chunks.Manifest, error) {
+	base, err := m.db.Manifest(ctx, vm.DiskIDs[i])
+	if err != nil {
+		return base, err
+	}
+	overlayPath := filepath.Join(m.vmDir(vm.ID), diskID(vm.Disks[i].LUN)+".qcow2")
+	changes, err := overlayChanges(ctx, m.cfg.QEMUImg, overlayPath)
+	if err != nil {
+		return base, err
+	}
+	touched := map[int64]bool{}
+	for _, c := range changes {
+		for off := c.Start / chunks.ChunkSize * chunks.ChunkSize; off < c.Start+c.Length; off += chunks.ChunkSize {
+			touched[off] = true
+		}
+	}
+	if len(touched) == 0 {
+		return base, nil
+	}
+	baseFile, err := os.Open(m.bases.path(vm.DiskIDs[i]))
+	if err != nil {
+		return base, err
+	}
+	defer baseFile.Close()
+	overlay, err := os.Open(overlayPath)
+	if err != nil {
+		return base, err
+	}
+	defer overlay.Close()
+	extents := map[int64]chunks.Extent{}
+	for _, e := range base.Extents {
+		extents[e.Offset] = e
+	}
+	buf := make([]byte, chunks.ChunkSize)
+	for off := range touched {
+		data := buf[:chunks.ChunkLen(off, base.VirtualSize)]
+		if err := readChunk(data, off, baseFile, overlay, changes); err != nil {
+			return base, err
+		}
+		if chunks.IsZero(data) {
+			delete(extents, off)
+			continue
+		}
+		d := chunks.Sum(data)
+		if err := m.bases.chunks.Put(ctx, d, data); err != nil {
+			return base, err
+		}
+		extents[off] = chunks.Extent{Offset: off, Length: int64(len(data)), Digest: d}
+	}
+	out := chunks.Manifest{VirtualSize: base.VirtualSize}
+	for _, e := range extents {
+		out.Extents = append(out.Extents, e)
+	}
+	sort.Slice(out.Extents, func(a, b int) bool { return out.Extents[a].Offset < out.Extents[b].Offset })
+	return out, nil
+}
+
+// readChunk fills data with the disk's bytes at off: the base's, overwritten by the
+// overlay's own ranges (zeros, or data at their offset in the overlay file).
+func readChunk(data []byte, off int64, base, overlay *os.File, changes []mapEntry) error {
+	if _, err := base.ReadAt(data, off); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	end := off + int64(len(data))
+	for _, c := range changes {
+		lo, hi := max(c.Start, off), min(c.Start+c.Length, end)
+		if lo >= hi {
+			continue
+		}
+		dst := data[lo-off : hi-off]
+		if c.Zero || c.Offset == nil {
+			clear(dst)
+			continue
+		}
+		if _, err := overlay.ReadAt(dst, *c.Offset+(lo-c.Start)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshot stores every disk of a stopped VM as a disk the tenant owns, named
+// PREFIX-os, PREFIX-lun0, ..., and returns their names by LUN (-1: OS disk). The
+// disks appear only once all are stored (each commit is one transaction; a crash
+// between two leaves whole disks, never half ones).
+func (m *Manager) snapshot(ctx context.Context, vm *store.VM, prefix, format string) (map[int]string, error) {
+	names := map[int]string{}
+	for i, d := range vm.Disks {
+		manifest, err := m.diskManifest(ctx, vm, i)
+		if err != nil {
+			return nil, err
+		}
+		dk := hangar.Disk{Name: prefix + "-" + diskID(d.LUN), SourceFormat: format}
+		// A disk left by an interrupted attempt of the same operation, that no image
+		// uses yet, is replaced: the operation can simply be retried.
+		if old, err := m.db.DiskByName(ctx, vm.TenantID, dk.Name); err == nil && old.SourceFormat == format && len(old.UsedBy) == 0 {
+			if err := m.db.DeleteDisk(ctx, vm.TenantID, dk.Name); err != nil {
+				return nil, err
+			}
+		}
+		if err := m.db.CommitDisk(ctx, vm.TenantID, "", &dk, manifest); err != nil {
+			return nil, err
+		}
+		names[d.LUN] = dk.Name
+	}
+	return names, nil
+}
+
+// stoppedVM returns the actor's VM, refusing one whose QEMU runs.
+func (m *Manager) stoppedVM(ctx context.Context, actor *hangar.Tenant, name, what string) (store.VM, error) {
+	v, err := m.db.VMByName(ctx, actor.ID, name)
+	if err != nil {
+		return v, err
+	}
+	switch v.PowerState {
+	case hangar.PowerStopped, hangar.PowerDeallocated, hangar.PowerGeneralized:
+		return v, nil
+	}
+	return v, hangar.Errorf(hangar.CodeConflict, "VM %q is %s: stop it before %s (hangar vm stop %s), so the disks are consistent", name, v.PowerState, what, name)
+}
+
+// Backup snapshots every disk of a stopped VM into disks the tenant owns. Restore by
+// creating a specialized VM image of them (the answer says how).
+func (m *Manager) Backup(ctx context.Context, actor *hangar.Tenant, name string, req hangar.VMBackup) (hangar.VMBackupResult, error) {
+	v, err := m.stoppedVM(ctx, actor, name, "a backup")
+	if err != nil {
+		return hangar.VMBackupResult{}, err
+	}
+	if req.Name == "" {
+		req.Name = name + "-backup-" + time.Now().UTC().Format("20060102-150405")
+	}
+	if err := hangar.ValidateName("backup", req.Name); err != nil {
+		return hangar.VMBackupResult{}, err
+	}
+	if err := m.available(); err != nil {
+		return hangar.VMBackupResult{}, err
+	}
+	names, err := m.snapshot(ctx, &v, req.Name, "vm-backup")
+	if err != nil {
+		return hangar.VMBackupResult{}, err
+	}
+	if err := m.db.UpdateVM(ctx, v.ID, store.VMUpdate{BackedUp: true}); err != nil {
+		return hangar.VMBackupResult{}, err
+	}
+	res := hangar.VMBackupResult{Name: req.Name, OSDisk: names[-1]}
+	restore := fmt.Sprintf("hangar image create --name %s --type vm --os-type %s --os-state specialized --os-disk %s --hyperv-generation %s",
+		req.Name, v.OSType, names[-1], v.HyperVGeneration)
+	for _, d := range v.Disks {
+		if d.LUN >= 0 {
+			res.DataDisks = append(res.DataDisks, hangar.DataDiskSpec{LUN: d.LUN, Disk: names[d.LUN]})
+			restore += fmt.Sprintf(" --data-disk %d=%s", d.LUN, names[d.LUN])
+		}
+	}
+	res.Restore = restore + "; then hangar vm create --name NEW --image " + req.Name
+	m.log.Info("vm backed up", "vm", name, "backup", req.Name)
+	return res, nil
+}
