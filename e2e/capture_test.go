@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGeneralizeCaptureLoop: marketplace image → VM → customize → deprovision+user
+// in the guest → generalize → capture → two new VMs, each with its own identity,
+// keeping the customization and the data disk's content; the previous user is gone.
+func TestGeneralizeCaptureLoop(t *testing.T) {
+	img := testImage(t, "generalized")
+	s := startServer(t)
+	contoso, alice := s.tenant("contoso", "--role", "publisher"), s.tenant("alice")
+	s.ok(contoso, "disk", "upload", img, "--name", "os")
+	data := filepath.Join(t.TempDir(), "data.raw")
+	os.WriteFile(data, append([]byte("ORIGINAL-DATA"), make([]byte, 1<<20)...), 0o644)
+	s.ok(contoso, "disk", "upload", data, "--name", "data")
+	s.ok(contoso, "image", "create", "--name", "app", "--type", "vm", "--os-type", "linux", "--os-state", "generalized",
+		"--os-disk", "os", "--data-disk", "0=data")
+	s.ok(contoso, "marketplace", "publish", "--urn", "Contoso:App:std:1.0.0", "--image", "app")
+
+	if _, err := s.createVM(alice, "--name", "v1", "--image", "Contoso:App:std:latest", "--admin-username", "first", "--ssh-key-value", newSSHKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(alice, "vm", "run-command", "v1", "--script", "echo customized > /root/marker && printf CAPTURED-DATA | dd of=/dev/vdb conv=notrunc 2>/dev/null && sync")
+	if msg := s.fails(alice, "vm", "capture", "v1", "--image-name", "golden", "--os-state", "generalized"); !strings.Contains(msg, "stop it") {
+		t.Fatalf("capture of a running VM: %s", msg)
+	}
+	out := s.ok(alice, "vm", "run-command", "v1", "--script", "hangar-agent deprovision+user")
+	for _, want := range []string{"ssh_host_", "machine-id", "first"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("deprovision+user did not report %q:\n%s", want, out)
+		}
+	}
+	s.ok(alice, "vm", "stop", "v1")
+	if msg := s.fails(alice, "vm", "capture", "v1", "--image-name", "golden", "--os-state", "generalized"); !strings.Contains(msg, "not generalized") {
+		t.Fatalf("generalized capture of a VM not generalized: %s", msg)
+	}
+	if msg := s.fails(alice, "vm", "capture", "v1", "--image-name", "golden", "--type", "os"); !strings.Contains(msg, "data disks") {
+		t.Fatalf("OS-image capture of a VM with data disks: %s", msg)
+	}
+	s.ok(alice, "vm", "generalize", "v1", "--yes")
+	var disks []diskJSON
+	s.json(alice, &disks, "disk", "list")
+	if len(disks) != 2 || !strings.HasPrefix(disks[0].Name, "v1-backup-") {
+		t.Fatalf("generalize took no backup first: %+v", disks)
+	}
+	if msg := s.fails(alice, "vm", "start", "v1"); !strings.Contains(msg, "generalized and can never start") {
+		t.Fatalf("start of a generalized VM: %s", msg)
+	}
+	s.ok(alice, "vm", "capture", "v1", "--image-name", "golden")
+	if r := s.api(alice, "GET", "/v1/vms/v1", nil); r.status != 404 {
+		t.Fatalf("a generalized capture must delete the VM: %d", r.status)
+	}
+
+	fs := map[string]string{}
+	for _, name := range []string{"w1", "w2"} {
+		vm, err := s.createVM(alice, "--name", name, "--image", "golden", "--admin-username", "second", "--ssh-key-value", newSSHKey(t))
+		if err != nil || vm.ProvisioningState != "Succeeded" {
+			t.Fatalf("VM from the captured image: %v %+v\n%s", err, vm, s.serialLog(alice, name))
+		}
+		if log := s.serialLog(alice, name); !strings.Contains(log, "vdb starts with: CAPTURED-DATA") {
+			t.Fatalf("the data disk's content was not captured:\n%s", log)
+		}
+		s.ok(alice, "vm", "stop", name)
+		fs[name] = s.rootFS(vm.ID)
+	}
+	ids := map[string]bool{}
+	keys := map[string]bool{}
+	for name, f := range fs {
+		if got := strings.TrimSpace(guestFile(t, f, "/etc/hostname")); got != name {
+			t.Fatalf("%s: hostname %q", name, got)
+		}
+		passwd := guestFile(t, f, "/etc/passwd")
+		if !strings.Contains(passwd, "second:") || strings.Contains(passwd, "first:") || guestStat(t, f, "/home/first") != "" {
+			t.Fatalf("%s: users wrong, the previous user must be gone:\n%s", name, passwd)
+		}
+		if got := strings.TrimSpace(guestFile(t, f, "/root/marker")); got != "customized" {
+			t.Fatalf("%s: the customization was lost: %q", name, got)
+		}
+		ids[guestFile(t, f, "/etc/machine-id")] = true
+		keys[guestFile(t, f, "/etc/ssh/ssh_host_ed25519_key.pub")] = true
+	}
+	if len(ids) != 2 || len(keys) != 2 {
+		t.Fatalf("the two VMs share a machine-id or host key: %v %v", ids, keys)
+	}
+}
+
+// TestSpecializedCapture keeps a VM's identity: the captured image boots with the
+// same name and users and is not provisioned; the VM stays as it was.
+func TestSpecializedCapture(t *testing.T) {
+	img := testImage(t, "generalized")
+	s := startServer(t)
+	alice := s.tenant("alice")
+	s.ok(alice, "disk", "upload", img, "--name", "os")
+	osImage(s, alice, "base", "os")
+	if _, err := s.createVM(alice, "--name", "pet", "--image", "base", "--computer-name", "pet01", "--admin-username", "keeper", "--ssh-key-value", newSSHKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(alice, "vm", "run-command", "pet", "--script", "echo kept > /root/marker && sync")
+	s.ok(alice, "vm", "stop", "pet")
+	s.ok(alice, "vm", "capture", "pet", "--image-name", "pet-copy", "--os-state", "specialized")
+	var pet vmJSON
+	s.json(alice, &pet, "vm", "show", "pet")
+	if pet.PowerState != "stopped" {
+		t.Fatalf("a specialized capture changed the VM: %+v", pet)
+	}
+	vm, err := s.createVM(alice, "--name", "clone", "--image", "pet-copy")
+	if err != nil || vm.ProvisioningState != "Succeeded" {
+		t.Fatalf("VM from the specialized capture: %v %+v", err, vm)
+	}
+	if log := s.serialLog(alice, "clone"); !strings.Contains(log, "hostname pet01, nothing to provision") {
+		t.Fatalf("the clone was provisioned or lost its identity:\n%s", log)
+	}
+	res := s.ok(alice, "vm", "run-command", "clone", "--script", "cat /root/marker; grep -c '^keeper:' /etc/passwd")
+	if !strings.Contains(res, "kept") || !strings.Contains(res, "1") {
+		t.Fatalf("the clone lost the original's state: %s", res)
+	}
+	s.ok(alice, "vm", "delete", "clone")
+}
