@@ -101,13 +101,22 @@ func TestSpecializedCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ok(alice, "vm", "run-command", "pet", "--script", "echo kept > /root/marker && sync")
-	s.ok(alice, "vm", "stop", "pet")
+	// Captured while it runs: crash-consistent, and the VM keeps running.
 	s.ok(alice, "vm", "capture", "pet", "--image-name", "pet-copy", "--os-state", "specialized")
 	var pet vmJSON
 	s.json(alice, &pet, "vm", "show", "pet")
-	if pet.PowerState != "stopped" {
+	if pet.PowerState != "running" {
 		t.Fatalf("a specialized capture changed the VM: %+v", pet)
 	}
+	var backup struct {
+		OSDisk  string `json:"osDisk"`
+		Restore string `json:"restore"`
+	}
+	s.json(alice, &backup, "vm", "backup", "pet", "--name", "pet-bk")
+	if backup.OSDisk != "pet-bk-os" || !strings.Contains(backup.Restore, "--os-state specialized --os-disk pet-bk-os") {
+		t.Fatalf("backup of a running VM: %+v", backup)
+	}
+	s.ok(alice, "vm", "stop", "pet")
 	vm, err := s.createVM(alice, "--name", "clone", "--image", "pet-copy")
 	if err != nil || vm.ProvisioningState != "Succeeded" {
 		t.Fatalf("VM from the specialized capture: %v %+v", err, vm)

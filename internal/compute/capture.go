@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hangarvm/hangar/internal/chunks"
@@ -51,12 +52,11 @@ func overlayChanges(ctx context.Context, qemuImg, overlay string) ([]mapEntry, e
 // diskManifest computes the manifest of a VM disk: its base's manifest, with every
 // chunk the overlay touched re-read (base bytes, then the overlay's own clusters on
 // top), hashed and stored. The cost grows with what the VM wrote, not with the disk.
-func (m *Manager) diskManifest(ctx context.Context, vm *store.VM, i int) (chunks.Manifest, error) {
+func (m *Manager) diskManifest(ctx context.Context, vm *store.VM, i int, overlayPath string) (chunks.Manifest, error) {
 	base, err := m.db.Manifest(ctx, vm.DiskIDs[i])
 	if err != nil {
 		return base, err
 	}
-	overlayPath := filepath.Join(m.vmDir(vm.ID), diskID(vm.Disks[i].LUN)+".qcow2")
 	changes, err := overlayChanges(ctx, m.cfg.QEMUImg, overlayPath)
 	if err != nil {
 		return base, err
@@ -132,14 +132,19 @@ func readChunk(data []byte, off int64, base, overlay *os.File, changes []mapEntr
 	return nil
 }
 
-// snapshot stores every disk of a stopped VM as a disk the tenant owns, named
-// PREFIX-os, PREFIX-lun0, ..., and returns their names by LUN (-1: OS disk). The
-// disks appear only once all are stored (each commit is one transaction; a crash
-// between two leaves whole disks, never half ones).
+// snapshot stores every disk of a VM as a disk the tenant owns, named PREFIX-os,
+// PREFIX-lun0, ..., and returns their names by LUN (-1: OS disk). A stopped VM's
+// overlays are read as they are; a running VM's are first frozen at one point in
+// time for all its disks (crash-consistent). Each disk appears whole or not at all.
 func (m *Manager) snapshot(ctx context.Context, vm *store.VM, prefix, format string) (map[int]string, error) {
+	overlays, cleanup, err := m.frozenOverlays(ctx, vm)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
 	names := map[int]string{}
 	for i, d := range vm.Disks {
-		manifest, err := m.diskManifest(ctx, vm, i)
+		manifest, err := m.diskManifest(ctx, vm, i, overlays[i])
 		if err != nil {
 			return nil, err
 		}
@@ -159,8 +164,74 @@ func (m *Manager) snapshot(ctx context.Context, vm *store.VM, prefix, format str
 	return names, nil
 }
 
-// stoppedVM returns the actor's VM, refusing one whose QEMU runs.
-func (m *Manager) stoppedVM(ctx context.Context, actor *hangar.Tenant, name, what string) (store.VM, error) {
+// frozenOverlays returns, for each disk, a qcow2 file on the disk's base that holds
+// what the VM wrote: the overlays themselves when the VM is stopped; for a running
+// VM, copies of their top layer that QEMU takes in one transaction (drive-backup,
+// sync=top), all at the same instant, while the guest keeps running.
+func (m *Manager) frozenOverlays(ctx context.Context, vm *store.VM) ([]string, func(), error) {
+	dir := m.vmDir(vm.ID)
+	paths := make([]string, len(vm.Disks))
+	mc := m.machine(vm.ID)
+	if mc == nil || vm.PowerState != hangar.PowerRunning {
+		for i, d := range vm.Disks {
+			paths[i] = filepath.Join(dir, diskID(d.LUN)+".qcow2")
+		}
+		return paths, func() {}, nil
+	}
+	var actions []map[string]any
+	for i, d := range vm.Disks {
+		paths[i] = filepath.Join(dir, "freeze-"+diskID(d.LUN)+".qcow2")
+		os.Remove(paths[i])
+		actions = append(actions, map[string]any{"type": "drive-backup", "data": map[string]any{
+			"device": "drive-" + diskID(d.LUN), "job-id": "freeze-" + diskID(d.LUN), "sync": "top",
+			"target": paths[i], "format": "qcow2", "mode": "absolute-paths", "auto-dismiss": false,
+		}})
+	}
+	cleanup := func() {
+		for _, p := range paths {
+			os.Remove(p)
+		}
+	}
+	if err := mc.qmp.Transaction(ctx, actions); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("freezing the running VM's disks: %w", err)
+	}
+	for {
+		jobs, err := mc.qmp.QueryJobs(ctx)
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		pending := 0
+		for _, j := range jobs {
+			if !strings.HasPrefix(j.ID, "freeze-") {
+				continue
+			}
+			if j.Status != "concluded" {
+				pending++
+				continue
+			}
+			mc.qmp.JobDismiss(ctx, j.ID)
+			if j.Error != "" {
+				cleanup()
+				return nil, nil, fmt.Errorf("copying %s: %s", j.ID, j.Error)
+			}
+		}
+		if pending == 0 {
+			return paths, cleanup, nil
+		}
+		select {
+		case <-ctx.Done():
+			cleanup()
+			return nil, nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// settledVM returns the actor's VM if it is stopped (or, when running is true, also
+// running), not in the middle of a change of state.
+func (m *Manager) settledVM(ctx context.Context, actor *hangar.Tenant, name, what string, running bool) (store.VM, error) {
 	v, err := m.db.VMByName(ctx, actor.ID, name)
 	if err != nil {
 		return v, err
@@ -168,14 +239,19 @@ func (m *Manager) stoppedVM(ctx context.Context, actor *hangar.Tenant, name, wha
 	switch v.PowerState {
 	case hangar.PowerStopped, hangar.PowerDeallocated, hangar.PowerGeneralized:
 		return v, nil
+	case hangar.PowerRunning:
+		if running && m.machine(v.ID) != nil {
+			return v, nil
+		}
 	}
-	return v, hangar.Errorf(hangar.CodeConflict, "VM %q is %s: stop it before %s (hangar vm stop %s), so the disks are consistent", name, v.PowerState, what, name)
+	return v, hangar.Errorf(hangar.CodeConflict, "VM %q is %s: stop it before %s (hangar vm stop %s)", name, v.PowerState, what, name)
 }
 
-// Backup snapshots every disk of a stopped VM into disks the tenant owns. Restore by
-// creating a specialized VM image of them (the answer says how).
+// Backup snapshots every disk of a VM into disks the tenant owns: consistent when
+// the VM is stopped, crash-consistent (all disks at one instant) while it runs.
+// Restore by creating a specialized VM image of them (the answer says how).
 func (m *Manager) Backup(ctx context.Context, actor *hangar.Tenant, name string, req hangar.VMBackup) (hangar.VMBackupResult, error) {
-	v, err := m.stoppedVM(ctx, actor, name, "a backup")
+	v, err := m.settledVM(ctx, actor, name, "a backup", true)
 	if err != nil {
 		return hangar.VMBackupResult{}, err
 	}
@@ -192,8 +268,11 @@ func (m *Manager) Backup(ctx context.Context, actor *hangar.Tenant, name string,
 	if err != nil {
 		return hangar.VMBackupResult{}, err
 	}
-	if err := m.db.UpdateVM(ctx, v.ID, store.VMUpdate{BackedUp: true}); err != nil {
-		return hangar.VMBackupResult{}, err
+	// Only a backup of a stopped VM holds its latest state, for Generalize.
+	if v.PowerState != hangar.PowerRunning {
+		if err := m.db.UpdateVM(ctx, v.ID, store.VMUpdate{BackedUp: true}); err != nil {
+			return hangar.VMBackupResult{}, err
+		}
 	}
 	res := hangar.VMBackupResult{Name: req.Name, OSDisk: names[-1]}
 	restore := fmt.Sprintf("hangar image create --name %s --type vm --os-type %s --os-state specialized --os-disk %s --hyperv-generation %s",

@@ -13,7 +13,7 @@ import (
 // can never start again. Unless req.NoBackup, a backup is taken first when none
 // holds the VM's latest state (no backup since it last ran).
 func (m *Manager) Generalize(ctx context.Context, actor *hangar.Tenant, name string, req hangar.VMGeneralize) (hangar.VM, error) {
-	v, err := m.stoppedVM(ctx, actor, name, "generalizing it")
+	v, err := m.settledVM(ctx, actor, name, "generalizing it", false)
 	if err != nil {
 		return hangar.VM{}, err
 	}
@@ -37,10 +37,11 @@ func (m *Manager) Generalize(ctx context.Context, actor *hangar.Tenant, name str
 
 // Capture makes an image version of a VM. A generalized capture needs a generalized
 // VM and, like Azure's classic capture, deletes the VM afterwards unless KeepVM; a
-// specialized capture keeps the VM as it was. Only chunks the VM changed since its
-// image are read and stored.
+// specialized capture leaves the VM running or stopped as it was (a running VM's
+// disks are taken crash-consistent). Only chunks the VM changed since its image are
+// read and stored.
 func (m *Manager) Capture(ctx context.Context, actor *hangar.Tenant, name string, req hangar.VMCapture) (hangar.Image, error) {
-	v, err := m.stoppedVM(ctx, actor, name, "capturing it")
+	v, err := m.settledVM(ctx, actor, name, "capturing it", req.OSState != hangar.Generalized)
 	if err != nil {
 		return hangar.Image{}, err
 	}

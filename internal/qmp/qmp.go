@@ -184,3 +184,27 @@ func (m *Monitor) Quit(ctx context.Context) error {
 func (m *Monitor) DeviceDel(ctx context.Context, id string) error {
 	return m.Execute(ctx, "device_del", map[string]string{"id": id}, nil)
 }
+
+// Job is one entry of query-jobs.
+type Job struct {
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// QueryJobs lists the block jobs.
+func (m *Monitor) QueryJobs(ctx context.Context) ([]Job, error) {
+	var jobs []Job
+	return jobs, m.Execute(ctx, "query-jobs", nil, &jobs)
+}
+
+// JobDismiss forgets a concluded job.
+func (m *Monitor) JobDismiss(ctx context.Context, id string) error {
+	return m.Execute(ctx, "job-dismiss", map[string]string{"id": id}, nil)
+}
+
+// Transaction runs several actions atomically (one point in time for all of them).
+func (m *Monitor) Transaction(ctx context.Context, actions []map[string]any) error {
+	return m.Execute(ctx, "transaction", map[string]any{"actions": actions}, nil)
+}
