@@ -5,8 +5,10 @@
 //
 // Usage:
 //
-//	hangar-agent            boot service: provision once, report, serve the channel
-//	hangar-agent version    print the version
+//	hangar-agent                    boot service: provision once, report, serve the channel
+//	hangar-agent deprovision        generalize this machine before capturing its disk
+//	hangar-agent deprovision+user   the same, and remove the last provisioned user
+//	hangar-agent version            print the version
 package main
 
 import (
@@ -17,6 +19,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/hangarvm/hangar/internal/agent"
 )
@@ -45,7 +49,8 @@ func run(args []string) int {
 	case "help", "-h", "--help":
 		usage()
 		return 0
-	// case "deprovision": comes in a later issue (see internal/agent/agent.go).
+	case "deprovision", "deprovision+user":
+		return deprovision(args[0], args[1:], os.Stdin, term.IsTerminal(int(os.Stdin.Fd())), os.Stdout, os.Stderr)
 	default:
 		fmt.Fprintf(os.Stderr, "hangar-agent: unknown command %q\n", args[0])
 		usage()
@@ -55,8 +60,10 @@ func run(args []string) int {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  hangar-agent            boot service: provision once, report, serve the agent channel
-  hangar-agent version    print the version
+  hangar-agent                    boot service: provision once, report, serve the agent channel
+  hangar-agent deprovision        generalize this machine before capturing its disk [--dry-run] [--force]
+  hangar-agent deprovision+user   the same, and remove the last provisioned user [--dry-run] [--force]
+  hangar-agent version            print the version
 `)
 }
 

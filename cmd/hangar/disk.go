@@ -17,7 +17,7 @@ import (
 
 func newDiskCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "disk", Short: "Upload, list, show and delete disks"}
-	cmd.AddCommand(newDiskUploadCmd(g), newDiskDownloadCmd(g), newDiskInspectCmd(g), newDiskConvertCmd(g),
+	cmd.AddCommand(newDiskUploadCmd(g), newDiskDownloadCmd(g), newDiskInspectCmd(g), newDiskConvertCmd(g), newDiskGeneralizeCmd(g),
 		&cobra.Command{
 			Use: "list", Short: "List your disks", Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {

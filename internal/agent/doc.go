@@ -29,5 +29,6 @@
 // password login (/etc/ssh/sshd_config.d/00-hangar.conf); custom data; fresh SSH host
 // keys; /etc/machine-id when systemd will not make one; then the record.
 //
-// Deprovisioning comes in a later issue (see the end of agent.go).
+// Deprovisioning (`hangar-agent deprovision[+user]`) is Deprovision in deprovision.go; its
+// policy, PlanDeprovision, is shared with package generalize (offline).
 package agent

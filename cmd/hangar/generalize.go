@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hangarvm/hangar/internal/agent"
+	"github.com/hangarvm/hangar/internal/diskfmt"
+	"github.com/hangarvm/hangar/internal/generalize"
+)
+
+// errServerGeneralize is the answer to `hangar disk generalize DISK` until the
+// server can generalize stored disks itself.
+var errServerGeneralize = errors.New("generalizing a stored disk on the server: not yet; download it, generalize with --local, upload it")
+
+type generalizeFlags struct {
+	local      string
+	removeUser bool
+	dryRun     bool
+}
+
+func newDiskGeneralizeCmd(g *globals) *cobra.Command {
+	f := &generalizeFlags{}
+	var policy strings.Builder
+	for _, line := range agent.DeprovisionPolicy(true) {
+		policy.WriteString("  - " + line + "\n")
+	}
+	cmd := &cobra.Command{
+		Use:   "generalize --local FILE [--remove-user] [--dry-run]",
+		Short: "Generalize a stopped Linux disk image offline, like `hangar-agent deprovision` inside the VM (no server needed)",
+		Long: `Generalize a local raw disk image of a stopped Linux VM, so that it can become a
+generalized image (each VM made from it is provisioned anew: new host name, user, SSH
+host keys). It does offline what "hangar-agent deprovision" does inside the VM, with the
+same rules:
+
+` + policy.String() + `(the provisioned user only with --remove-user).
+
+The disk must be a raw image (GPT or MBR) with one ext2/3/4 root file system (the one
+holding /etc/passwd or /etc/os-release). It is edited with e2fsprogs (debugfs, e2fsck),
+without mounting it or being root: e2fsck -fy first (which replays the journal), then
+the edits, then e2fsck -fn, which must find the file system clean. The work is done on
+a copy beside the file, which replaces it only at the end: if anything fails, the file
+is left as it was. An image a running VM holds is refused, and while it works no VM can
+start on it.
+
+Disks it cannot read are refused with the reason, never guessed at. Windows disks must
+be generalized inside Windows with Sysprep; XFS, Btrfs or LVM roots inside the running
+guest with "sudo hangar-agent deprovision+user".
+
+Generalizing cannot be undone: look first with --dry-run, which changes nothing.`,
+		Example: `  hangar disk generalize --local web.raw --dry-run
+  hangar disk generalize --local web.raw --remove-user
+  hangar disk convert web.vhd web.raw --format raw && hangar disk generalize --local web.raw -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.local == "" {
+				if len(args) == 1 {
+					return errServerGeneralize
+				}
+				return errors.New("give the disk image to generalize with --local FILE (" + errServerGeneralize.Error() + ")")
+			}
+			if len(args) > 0 {
+				return fmt.Errorf("give either --local FILE or a stored disk name, not both (%q)", args[0])
+			}
+			return generalizeLocal(cmd, g, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.local, "local", "", "the raw disk image file to generalize, in place")
+	cmd.Flags().BoolVar(&f.removeUser, "remove-user", false, "also remove the last provisioned user (as deprovision+user): account, home, sudo rights")
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "list what would be removed or changed, and change nothing")
+	return cmd
+}
+
+func generalizeLocal(cmd *cobra.Command, g *globals, f *generalizeFlags) error {
+	if err := requireRawImage(f.local); err != nil {
+		return err
+	}
+	opts := generalize.Options{Image: f.local, RemoveUser: f.removeUser, DryRun: f.dryRun}
+	if g.output != "json" {
+		opts.Log = cmd.OutOrStdout() // progress, then one line per change
+	}
+	rep, err := generalize.Generalize(cmd.Context(), opts)
+	if err != nil {
+		if errors.Is(err, generalize.ErrNotRaw) {
+			return fmt.Errorf("%w; convert it first with `hangar disk convert %s OUT --format raw`", err, f.local)
+		}
+		return err
+	}
+	return g.print(cmd, rep, func(w io.Writer) {
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "Note: %s\n", n)
+		}
+		if rep.Repaired != "" {
+			fmt.Fprintf(w, "Note: e2fsck repaired the file system first: %s\n", rep.Repaired)
+		}
+		user := ""
+		if rep.User != "" {
+			user = ", user " + rep.User + " removed"
+		}
+		switch {
+		case rep.DryRun:
+			fmt.Fprintf(w, "Dry run: %s listed, %s left as it was.\n", changeCount(len(rep.Changes)), rep.Image)
+		case !rep.Replaced:
+			fmt.Fprintf(w, "Nothing to change: %s is already generalized.\n", rep.Image)
+		default:
+			fmt.Fprintf(w, "Generalized %s (partition %d, %s): %s%s.\n", rep.Image, rep.Partition.Number,
+				rep.Filesystem, changeCount(len(rep.Changes)), user)
+			fmt.Fprintf(w, "Next: hangar disk upload %s --name NAME, then hangar image create ... --os-state generalized --os-disk NAME\n", rep.Image)
+		}
+	})
+}
+
+// requireRawImage refuses a file that is not a raw disk image, naming the conversion.
+func requireRawImage(path string) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	format, err := diskfmt.Detect(file, fi.Size())
+	if err != nil {
+		return err
+	}
+	if format != diskfmt.Raw {
+		return fmt.Errorf("%s is a %s file; generalize edits raw disk images only: convert it first with "+
+			"`hangar disk convert %s OUT.raw --format raw`, generalize OUT.raw, then convert back if needed", path, format, path)
+	}
+	return nil
+}
+
+func changeCount(n int) string {
+	if n == 1 {
+		return "1 change"
+	}
+	return fmt.Sprintf("%d changes", n)
+}

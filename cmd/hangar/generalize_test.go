@@ -1,0 +1,37 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDiskGeneralizeCmd(t *testing.T) {
+	dir := t.TempDir()
+	qcow := filepath.Join(dir, "d.qcow2")
+	os.WriteFile(qcow, append([]byte("QFI\xfb\x00\x00\x00\x03"), make([]byte, 4096)...), 0o644)
+	zeros := filepath.Join(dir, "zeros.raw")
+	os.WriteFile(zeros, make([]byte, 1<<20), 0o644)
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"web-os"}, "generalizing a stored disk on the server: not yet; download it, generalize with --local, upload it"},
+		{nil, "give the disk image to generalize with --local FILE"},
+		{[]string{"--local", zeros, "web-os"}, "not both"},
+		{[]string{"--local", qcow}, "is a qcow2 file; generalize edits raw disk images only: convert it first with `hangar disk convert " + qcow + " OUT.raw --format raw`"},
+		{[]string{"--local", zeros, "--dry-run"}, "no partition table"},
+	} {
+		cmd := newDiskGeneralizeCmd(&globals{output: "table"})
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(tt.args)
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("%v: %v, want ...%s...", tt.args, err, tt.msg)
+		}
+	}
+}

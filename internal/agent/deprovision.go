@@ -1,0 +1,789 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Generalization ("deprovisioning") turns a provisioned, specialized root
+// filesystem back into a generalized one (docs/guest-protocol.md), ready to be
+// captured as an image. The policy (what is removed, emptied or rewritten) lives
+// here, once, as PlanDeprovision over a read-only Tree; two executors apply the
+// plan: Agent.Deprovision in the running guest (`hangar-agent deprovision`) and
+// package generalize offline, on the ext4 root of a stopped disk image (`hangar
+// disk generalize --local`). So both clean up exactly the same things.
+
+// HostnameGeneralized is the host name of a generalized image, as Azure's agent
+// leaves it.
+const HostnameGeneralized = "localhost.localdomain"
+
+// Limits of the planner.
+const (
+	maxLogEntries = 100000 // files and directories looked at under /var/log
+	maxLogDepth   = 32
+	maxSmallFile  = 4096 // /etc/hostname, /etc/machine-id
+)
+
+// Tree is the read side of a root filesystem a deprovision plan is made against:
+// the guest's root through Options.Root for hangar-agent, or an ext4 partition of
+// a disk image read with debugfs for package generalize. Paths are absolute guest
+// paths with "/" separators. A final symbolic link is never followed; missing
+// paths are fs.ErrNotExist.
+type Tree interface {
+	// Lstat describes path.
+	Lstat(path string) (TreeEntry, error)
+	// ReadDir lists the directory path, without "." and "..".
+	ReadDir(path string) ([]TreeEntry, error)
+	// ReadFile returns the content of the regular file path, failing beyond
+	// limit bytes.
+	ReadFile(path string, limit int64) ([]byte, error)
+}
+
+// TreeEntry is one file of a Tree.
+type TreeEntry struct {
+	Name     string      // base name
+	Mode     fs.FileMode // type and permission bits, as os.Lstat gives them
+	UID, GID int
+	Size     int64
+}
+
+// ChangeOp is what a Change does.
+type ChangeOp string
+
+// The operations of a plan.
+const (
+	// OpRemove removes a file, link or special file, or a directory with
+	// everything in it (Change.Dir).
+	OpRemove ChangeOp = "remove"
+	// OpTruncate empties a log file, keeping its owner, mode and labels.
+	OpTruncate ChangeOp = "truncate"
+	// OpWrite gives a file new content (Change.Data), keeping the owner and mode
+	// of the file it replaces, or with Mode, UID and GID for a new file.
+	OpWrite ChangeOp = "write"
+)
+
+// Change is one step of a deprovision plan.
+type Change struct {
+	Op   ChangeOp `json:"op"`
+	Path string   `json:"path"`
+	Dir  bool     `json:"dir,omitempty"` // a directory removed with its contents
+	What string   `json:"what"`          // why, for people: "SSH host key", "log"...
+
+	Data     []byte      `json:"-"` // OpWrite: the new content
+	Mode     fs.FileMode `json:"-"` // OpWrite, OpTruncate: permission bits the file keeps or gets
+	UID, GID int         `json:"-"` // OpWrite, OpTruncate: its owner
+	Exists   bool        `json:"-"` // OpWrite: a file is replaced (else created)
+}
+
+// Describe is the line printed for c: "removed /etc/ssh/ssh_host_rsa_key (SSH
+// host key)", or "would remove ..." for a dry run.
+func (c Change) Describe(dryRun bool) string {
+	verbs := map[ChangeOp][2]string{
+		OpRemove:   {"removed", "would remove"},
+		OpTruncate: {"emptied", "would empty"},
+		OpWrite:    {"rewrote", "would rewrite"},
+	}
+	i := 0
+	if dryRun {
+		i = 1
+	}
+	p := c.Path
+	if c.Dir {
+		p += "/ and everything in it"
+	}
+	return fmt.Sprintf("%s %s (%s)", verbs[c.Op][i], p, c.What)
+}
+
+// DeprovisionPlan is what deprovisioning a Tree changes.
+type DeprovisionPlan struct {
+	// User is the provisioned user removed (deprovision+user), "" if none.
+	User    string   `json:"user,omitempty"`
+	Changes []Change `json:"changes"`
+	// Notes are things left alone, and why.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// ruleKind is how a rule treats the paths it names.
+type ruleKind int
+
+const (
+	removeMatches  ruleKind = iota // remove every path matching the pattern
+	removeContents                 // empty the directory, keep it
+	resetFile                      // give the file fixed content
+	cleanLogs                      // truncate live logs, remove rotated ones (see planLogs)
+)
+
+// rule is one line of the generalization policy. Patterns are guest paths whose
+// components may hold path.Match wildcards; a wildcard matches real directories
+// only on its way down (a symbolic link is never followed).
+type rule struct {
+	kind    ruleKind
+	pattern string
+	what    string
+	content string      // resetFile
+	mode    fs.FileMode // resetFile: the mode of a new file
+}
+
+// policy is the generalization policy, in the order it is applied. It closes the
+// gaps of Azure's agent (cloud-init state, machine-id, random seed, /tmp) and, unlike
+// it, keeps /etc/resolv.conf: deleting it breaks DNS in the image. The provisioned
+// user (deprovision+user) comes after it, and the agent's own state last of all,
+// the instance-id last within it: only a fully cleaned disk reads as generalized.
+var policy = []rule{
+	{kind: removeMatches, pattern: "/etc/ssh/ssh_host_*", what: "SSH host key"},
+	{kind: resetFile, pattern: "/etc/hostname", what: "host name reset to " + HostnameGeneralized, content: HostnameGeneralized + "\n", mode: 0o644},
+	{kind: resetFile, pattern: machineIDFile, what: "machine-id reset for systemd's first boot", content: uninitializedMark + "\n", mode: 0o444},
+	{kind: removeMatches, pattern: "/var/lib/dbus/machine-id", what: "D-Bus machine-id"},
+	{kind: removeMatches, pattern: "/var/lib/systemd/random-seed", what: "random seed"},
+	{kind: removeContents, pattern: "/var/lib/dhclient", what: "DHCP lease"},
+	{kind: removeContents, pattern: "/var/lib/dhcpcd", what: "DHCP lease"},
+	{kind: removeContents, pattern: "/var/lib/dhcp", what: "DHCP lease"},
+	{kind: removeMatches, pattern: "/run/systemd/netif/leases/*", what: "DHCP lease"},
+	{kind: removeMatches, pattern: "/var/lib/NetworkManager/*.lease", what: "DHCP lease"},
+	{kind: removeMatches, pattern: "/var/lib/cloud/instance", what: "cloud-init instance state"},
+	{kind: removeMatches, pattern: "/var/lib/cloud/instances", what: "cloud-init instance state"},
+	{kind: removeMatches, pattern: "/var/lib/cloud/data", what: "cloud-init instance state"},
+	{kind: removeMatches, pattern: "/var/lib/cloud/sem", what: "cloud-init instance state"},
+	{kind: cleanLogs, pattern: "/var/log", what: "log"},
+	{kind: removeMatches, pattern: "/root/.bash_history", what: "shell history"},
+	{kind: removeMatches, pattern: "/root/.ash_history", what: "shell history"},
+	{kind: removeMatches, pattern: "/root/.zsh_history", what: "shell history"},
+	{kind: removeMatches, pattern: "/home/*/.bash_history", what: "shell history"},
+	{kind: removeMatches, pattern: "/home/*/.ash_history", what: "shell history"},
+	{kind: removeMatches, pattern: "/home/*/.zsh_history", what: "shell history"},
+	{kind: removeContents, pattern: "/tmp", what: "temporary file"},
+	{kind: removeContents, pattern: "/var/tmp", what: "temporary file"},
+}
+
+// DeprovisionPolicy describes the policy for help texts, one line per rule.
+func DeprovisionPolicy(removeUser bool) []string {
+	var out []string
+	for _, r := range policy {
+		switch r.kind {
+		case removeMatches:
+			out = append(out, fmt.Sprintf("remove %s (%s)", r.pattern, r.what))
+		case removeContents:
+			out = append(out, fmt.Sprintf("empty %s/ (%ss)", r.pattern, r.what))
+		case resetFile:
+			out = append(out, fmt.Sprintf("write %q to %s", strings.TrimSuffix(r.content, "\n"), r.pattern))
+		case cleanLogs:
+			out = append(out, fmt.Sprintf("empty the logs under %s/, remove rotated and binary ones", r.pattern))
+		}
+	}
+	if removeUser {
+		out = append(out, "remove the last provisioned user (named in "+StateOVFEnv+"): its /etc/passwd, /etc/shadow, "+
+			"/etc/group and /etc/gshadow entries, home, /etc/sudoers.d/hangar-USER and "+SSHDConfigFile)
+	}
+	out = append(out, "empty "+StateDir+"/ (the agent's state; the disk then reads as generalized)",
+		"keep /etc/resolv.conf (DNS keeps working)")
+	return out
+}
+
+// PlanDeprovision reads t and returns what deprovisioning it changes, changing
+// nothing. With removeUser it also removes the last provisioned user, named in the
+// saved ovf-env.xml. Errors are failures to read t, or a saved user it refuses to
+// remove (a system account).
+func PlanDeprovision(t Tree, removeUser bool) (*DeprovisionPlan, error) {
+	p := &planner{t: t, plan: &DeprovisionPlan{Changes: []Change{}}}
+	for _, r := range policy {
+		if err := p.apply(r); err != nil {
+			return nil, err
+		}
+	}
+	if removeUser {
+		if err := p.planUser(); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.planState(); err != nil {
+		return nil, err
+	}
+	p.prune()
+	return p.plan, nil
+}
+
+type planner struct {
+	t    Tree
+	plan *DeprovisionPlan
+}
+
+func (p *planner) add(c Change) { p.plan.Changes = append(p.plan.Changes, c) }
+
+func (p *planner) note(format string, args ...any) {
+	p.plan.Notes = append(p.plan.Notes, fmt.Sprintf(format, args...))
+}
+
+// absent reports whether err means a missing path (or a parent that is not a
+// directory).
+func absent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+func (p *planner) apply(r rule) error {
+	switch r.kind {
+	case removeMatches:
+		matches, err := p.glob(r.pattern)
+		if err != nil {
+			return err
+		}
+		for _, m := range matches {
+			p.add(Change{Op: OpRemove, Path: m.path, Dir: m.Mode.IsDir(), What: r.what})
+		}
+	case removeContents:
+		return p.planContents(r.pattern, r.what, nil)
+	case resetFile:
+		return p.planReset(r)
+	case cleanLogs:
+		return p.planLogs(r.pattern, r.what)
+	}
+	return nil
+}
+
+// match is a path found by glob.
+type match struct {
+	path string
+	TreeEntry
+}
+
+// glob returns the existing paths matching pattern, in name order.
+func (p *planner) glob(pattern string) ([]match, error) {
+	parts := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+	cur := []match{{path: "/", TreeEntry: TreeEntry{Name: "/", Mode: fs.ModeDir}}}
+	for i, part := range parts {
+		last := i == len(parts)-1
+		var next []match
+		for _, m := range cur {
+			if !strings.ContainsAny(part, `*?[\`) {
+				full := path.Join(m.path, part)
+				if !last {
+					next = append(next, match{path: full, TreeEntry: TreeEntry{Mode: fs.ModeDir}})
+					continue
+				}
+				e, err := p.t.Lstat(full)
+				if absent(err) {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				next = append(next, match{path: full, TreeEntry: e})
+				continue
+			}
+			entries, err := p.t.ReadDir(m.path)
+			if absent(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range entries {
+				if ok, _ := path.Match(part, e.Name); ok && (last || e.Mode.IsDir()) {
+					next = append(next, match{path: path.Join(m.path, e.Name), TreeEntry: e})
+				}
+			}
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// planContents removes everything in dir, a real directory; last, if given, orders
+// the names (the agent's state: instance-id last).
+func (p *planner) planContents(dir, what string, last []string) error {
+	e, err := p.t.Lstat(dir)
+	if absent(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !e.Mode.IsDir() {
+		p.note("%s left alone: not a directory", dir)
+		return nil
+	}
+	entries, err := p.t.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(entries, func(a, b TreeEntry) int {
+		ia, ib := slices.Index(last, a.Name), slices.Index(last, b.Name)
+		return ia - ib
+	})
+	for _, e := range entries {
+		p.add(Change{Op: OpRemove, Path: path.Join(dir, e.Name), Dir: e.Mode.IsDir(), What: what})
+	}
+	return nil
+}
+
+// planReset gives a file fixed content unless it has it already. A symbolic link
+// or any other non-regular file is left alone, with a note.
+func (p *planner) planReset(r rule) error {
+	e, err := p.t.Lstat(r.pattern)
+	c := Change{Op: OpWrite, Path: r.pattern, What: r.what, Data: []byte(r.content), Mode: r.mode}
+	switch {
+	case absent(err):
+		if d, err := p.t.Lstat(path.Dir(r.pattern)); err != nil || !d.Mode.IsDir() {
+			return nil // no /etc: not a root filesystem we can help
+		}
+		p.add(c)
+		return nil
+	case err != nil:
+		return err
+	case !e.Mode.IsRegular():
+		p.note("%s left alone: not a regular file (%s)", r.pattern, e.Mode.Type())
+		return nil
+	}
+	if e.Size == int64(len(r.content)) {
+		data, err := p.t.ReadFile(r.pattern, maxSmallFile)
+		if err != nil {
+			return err
+		}
+		if string(data) == r.content {
+			return nil
+		}
+	}
+	c.Mode, c.UID, c.GID, c.Exists = e.Mode.Perm(), e.UID, e.GID, true
+	p.add(c)
+	return nil
+}
+
+// rotatedLog matches the names of rotated, compressed and binary logs.
+var rotatedLog = regexp.MustCompile(`(\.[0-9]+|-[0-9]{8}|\.(gz|xz|bz2|zst|lz4|lzma|Z|zip|old|journal|journal~))$`)
+
+// planLogs walks the real directories under root: live log files are truncated,
+// which keeps their owner, mode and security labels (wtmp, btmp and lastlog must
+// exist for login accounting; daemons that open their log for appending do not
+// always create it with the right owner); rotated, compressed and binary (journald)
+// logs are removed: nothing needs them and an empty one is invalid. Directories are
+// kept, symbolic links and special files left alone.
+func (p *planner) planLogs(root, what string) error {
+	e, err := p.t.Lstat(root)
+	if absent(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !e.Mode.IsDir() {
+		p.note("%s left alone: not a directory", root)
+		return nil
+	}
+	seen := 0
+	var walk func(dir string, depth int) error
+	walk = func(dir string, depth int) error {
+		if depth > maxLogDepth {
+			p.note("%s left alone: deeper than %d directories", dir, maxLogDepth)
+			return nil
+		}
+		entries, err := p.t.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if seen++; seen > maxLogEntries {
+				return fmt.Errorf("%s holds more than %d files: clean it up first", root, maxLogEntries)
+			}
+			full := path.Join(dir, e.Name)
+			switch {
+			case e.Mode.IsDir():
+				if err := walk(full, depth+1); err != nil {
+					return err
+				}
+			case !e.Mode.IsRegular():
+			case rotatedLog.MatchString(e.Name):
+				p.add(Change{Op: OpRemove, Path: full, What: "rotated " + what})
+			case e.Size > 0:
+				p.add(Change{Op: OpTruncate, Path: full, What: what, Mode: e.Mode.Perm(), UID: e.UID, GID: e.GID})
+			}
+		}
+		return nil
+	}
+	return walk(root, 0)
+}
+
+// planState empties the agent's state directory, the instance-id last.
+func (p *planner) planState() error {
+	return p.planContents(StateDir, "agent state", []string{path.Base(StateOVFEnv), path.Base(StateInstanceID)})
+}
+
+// prune drops the changes inside a directory that is removed whole, keeping the
+// first change of each path.
+func (p *planner) prune() {
+	var dirs []string
+	for _, c := range p.plan.Changes {
+		if c.Op == OpRemove && c.Dir {
+			dirs = append(dirs, c.Path+"/")
+		}
+	}
+	seen := map[string]bool{}
+	out := p.plan.Changes[:0]
+	for _, c := range p.plan.Changes {
+		inside := slices.ContainsFunc(dirs, func(d string) bool { return strings.HasPrefix(c.Path, d) })
+		if inside || seen[c.Path] {
+			continue
+		}
+		seen[c.Path] = true
+		out = append(out, c)
+	}
+	p.plan.Changes = out
+}
+
+// Account databases edited to remove a user, and their backups (shadow-utils'
+// "-" copies hold the same entries).
+var accountFiles = []string{"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow",
+	"/etc/passwd-", "/etc/shadow-", "/etc/group-", "/etc/gshadow-"}
+
+// planUser removes the user named in the saved ovf-env.xml (read before the state
+// is removed): its account entries, personal group, group memberships, home,
+// sudoers file and the sshd drop-in the agent wrote.
+func (p *planner) planUser() error {
+	data, err := p.t.ReadFile(StateOVFEnv, maxOVFEnv)
+	if absent(err) {
+		p.note("no %s (never provisioned, or already deprovisioned): no user to remove", StateOVFEnv)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	env, err := ParseOVFEnv(data)
+	if err != nil {
+		return fmt.Errorf("reading the last provisioned user from %s: %w", StateOVFEnv, err)
+	}
+	name := env.UserName
+	if env.Windows || !safeName(name) {
+		return fmt.Errorf("%s names no Linux user to remove (%q)", StateOVFEnv, name)
+	}
+	p.plan.User = name
+
+	passwd, err := p.readAccounts("/etc/passwd")
+	if err != nil {
+		return err
+	}
+	fields, _ := passwd.find(name)
+	uid, gid, home := -1, -1, ""
+	if fields == nil {
+		p.note("user %s has no /etc/passwd entry", name)
+	} else {
+		if len(fields) < 7 {
+			return fmt.Errorf("the /etc/passwd entry of %q is malformed", name)
+		}
+		var err1, err2 error
+		uid, err1 = strconv.Atoi(fields[2])
+		gid, err2 = strconv.Atoi(fields[3])
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("the /etc/passwd entry of %q is malformed", name)
+		}
+		if uid < firstUserID {
+			return fmt.Errorf("%s names %q, a system account of this image (uid %d): not removing it", StateOVFEnv, name, uid)
+		}
+		home = fields[5]
+	}
+	personal, err := p.personalGroup(passwd, name, gid)
+	if err != nil {
+		return err
+	}
+	for _, f := range accountFiles {
+		if err := p.planAccountFile(f, name, personal); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"/etc/sudoers.d/hangar-" + name, SSHDConfigFile} {
+		e, err := p.t.Lstat(f)
+		if err != nil && !absent(err) {
+			return err
+		}
+		if err == nil {
+			p.add(Change{Op: OpRemove, Path: f, Dir: e.Mode.IsDir(), What: "written by hangar-agent for " + name})
+		}
+	}
+	if home != "" {
+		return p.planHome(name, uid, home)
+	}
+	return nil
+}
+
+// safeName accepts the user names the agent provisions; anything else is not
+// used to build paths.
+func safeName(name string) bool {
+	return name != "" && len(name) <= 32 && !strings.ContainsAny(name, "/:\n\x00 ") && name[0] != '.' && name[0] != '-'
+}
+
+// personalGroup reports whether the user has a personal group, as useradd makes
+// it: a group of the same name whose gid is the user's primary group, the primary
+// group of no other account.
+func (p *planner) personalGroup(passwd *colonFile, name string, gid int) (bool, error) {
+	if gid < 0 {
+		return false, nil
+	}
+	for _, line := range passwd.lines {
+		f := strings.Split(line, ":")
+		if len(f) > 3 && f[0] != name && f[3] == strconv.Itoa(gid) {
+			return false, nil
+		}
+	}
+	group, err := p.readAccounts("/etc/group")
+	if absent(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f, _ := group.find(name)
+	return len(f) > 2 && f[2] == strconv.Itoa(gid), nil
+}
+
+func (p *planner) readAccounts(name string) (*colonFile, error) {
+	data, err := p.t.ReadFile(name, maxDBFile)
+	if err != nil {
+		return nil, err
+	}
+	return parseColonFile(data), nil
+}
+
+// planAccountFile removes name's entry from an account database and from the
+// member lists of groups; with personal, also its personal group.
+func (p *planner) planAccountFile(file, name string, personal bool) error {
+	e, err := p.t.Lstat(file)
+	if absent(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !e.Mode.IsRegular() {
+		p.note("%s left alone: not a regular file", file)
+		return nil
+	}
+	data, err := p.t.ReadFile(file, maxDBFile)
+	if err != nil {
+		return err
+	}
+	f := parseColonFile(data)
+	isGroup := strings.HasPrefix(file, "/etc/group")
+	isGshadow := strings.HasPrefix(file, "/etc/gshadow")
+	var out []string
+	for _, line := range f.lines {
+		fields := strings.Split(line, ":")
+		switch {
+		case fields[0] == name && !isGroup && !isGshadow:
+			continue // passwd, shadow
+		case fields[0] == name && (isGroup || isGshadow) && personal:
+			continue
+		case isGroup && len(fields) > 3:
+			fields[3] = dropMember(fields[3], name)
+		case isGshadow && len(fields) > 3:
+			fields[2], fields[3] = dropMember(fields[2], name), dropMember(fields[3], name)
+		}
+		out = append(out, strings.Join(fields, ":"))
+	}
+	edited := (&colonFile{lines: out}).bytes()
+	if string(edited) == string(data) {
+		return nil
+	}
+	p.add(Change{Op: OpWrite, Path: file, What: "account of " + name + " removed", Data: edited,
+		Mode: e.Mode.Perm(), UID: e.UID, GID: e.GID, Exists: true})
+	return nil
+}
+
+// dropMember removes name from a comma-separated member list.
+func dropMember(list, name string) string {
+	if list == "" {
+		return list
+	}
+	members := strings.Split(list, ",")
+	return strings.Join(slices.DeleteFunc(members, func(m string) bool { return m == name }), ",")
+}
+
+// planHome removes the user's home when it is safely the user's: a real directory
+// at least two levels down (/home/alice), owned by the user.
+func (p *planner) planHome(name string, uid int, home string) error {
+	clean := path.Clean(home)
+	if !path.IsAbs(clean) || strings.Count(clean, "/") < 2 {
+		p.note("home %s of %s left alone: not a directory of its own", home, name)
+		return nil
+	}
+	e, err := p.t.Lstat(clean)
+	switch {
+	case absent(err):
+		return nil
+	case err != nil:
+		return err
+	case !e.Mode.IsDir():
+		p.note("home %s of %s left alone: not a directory (%s)", clean, name, e.Mode.Type())
+	case e.UID != uid:
+		p.note("home %s of %s left alone: it belongs to uid %d, not to %s (uid %d)", clean, name, e.UID, name, uid)
+	default:
+		p.add(Change{Op: OpRemove, Path: clean, Dir: true, What: "home of " + name})
+	}
+	return nil
+}
+
+// DeprovisionOptions choose what Agent.Deprovision does.
+type DeprovisionOptions struct {
+	RemoveUser bool      // deprovision+user: also the last provisioned user
+	DryRun     bool      // list the changes, make none
+	Log        io.Writer // one line per change, as it is made; nil discards
+}
+
+// geteuid is os.Geteuid; tests replace it.
+var geteuid = os.Geteuid
+
+// ErrNotRoot is returned when the agent deprovisions the running system ("/")
+// without being root.
+var ErrNotRoot = errors.New("deprovisioning changes system files and reads /etc/shadow: run it as root")
+
+// Deprovision generalizes the root filesystem (Options.Root): it makes the plan of
+// PlanDeprovision, then applies it in order, logging each change as it is made.
+// Files are rewritten atomically (keeping their owner and mode), logs truncated in
+// place, directories removed without crossing into other file systems. On error,
+// the changes logged before it were made; running it again finishes the job. On
+// the running system ("/") it must run as root.
+func (a *Agent) Deprovision(o DeprovisionOptions) (*DeprovisionPlan, error) {
+	if filepath.Clean(a.opts.Root) == "/" && geteuid() != 0 {
+		return nil, ErrNotRoot
+	}
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	plan, err := PlanDeprovision(rootTree{a.opts.Root}, o.RemoveUser)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range plan.Changes {
+		if !o.DryRun {
+			if err := a.applyChange(c); err != nil {
+				return plan, fmt.Errorf("%s %s: %w", c.Op, c.Path, err)
+			}
+		}
+		fmt.Fprintln(log, c.Describe(o.DryRun))
+	}
+	return plan, nil
+}
+
+func (a *Agent) applyChange(c Change) error {
+	p := a.path(c.Path)
+	switch c.Op {
+	case OpRemove:
+		if c.Dir {
+			return removeTree(p)
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return syncDir(filepath.Dir(p))
+	case OpTruncate:
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	case OpWrite:
+		return replaceFile(p, c.Data, c.Mode, owner{c.UID, c.GID})
+	}
+	return fmt.Errorf("unknown change %q", c.Op)
+}
+
+// removeTree removes dir and everything in it, refusing (before removing
+// anything) if a file system is mounted below it.
+func removeTree(dir string) error {
+	top, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dev := top.Sys().(*syscall.Stat_t).Dev
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Sys().(*syscall.Stat_t).Dev != dev {
+			return fmt.Errorf("%s is a mount point: unmount it first", p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+// rootTree is the Tree of a root directory on this system.
+type rootTree struct{ root string }
+
+func (t rootTree) full(p string) string { return filepath.Join(t.root, filepath.FromSlash(p)) }
+
+func entryOf(name string, fi fs.FileInfo) TreeEntry {
+	e := TreeEntry{Name: name, Mode: fi.Mode(), Size: fi.Size()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.UID, e.GID = int(st.Uid), int(st.Gid)
+	}
+	return e
+}
+
+func (t rootTree) Lstat(p string) (TreeEntry, error) {
+	fi, err := os.Lstat(t.full(p))
+	if err != nil {
+		return TreeEntry{}, err
+	}
+	return entryOf(path.Base(p), fi), nil
+}
+
+func (t rootTree) ReadDir(p string) ([]TreeEntry, error) {
+	des, err := os.ReadDir(t.full(p))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TreeEntry, 0, len(des))
+	for _, d := range des {
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // gone meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, entryOf(d.Name(), fi))
+	}
+	return out, nil
+}
+
+func (t rootTree) ReadFile(p string, limit int64) ([]byte, error) {
+	fi, err := os.Lstat(t.full(p))
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	return readFileLimit(t.full(p), limit)
+}
