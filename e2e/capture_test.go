@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -129,4 +131,66 @@ func TestSpecializedCapture(t *testing.T) {
 		t.Fatalf("the clone lost the original's state: %s", res)
 	}
 	s.ok(alice, "vm", "delete", "clone")
+}
+
+// TestKill9DuringCaptureAndBackup: the server dies while a capture and then a backup
+// store chunks; after a restart no half image is visible and both can be retried.
+func TestKill9DuringCaptureAndBackup(t *testing.T) {
+	img := testImage(t, "generalized")
+	s := startServer(t)
+	alice := s.tenant("alice")
+	grown := filepath.Join(t.TempDir(), "grown.raw")
+	s.ok(alice, "disk", "convert", img, grown, "--format", "raw", "--resize-to-mib", "1024")
+	s.ok(alice, "disk", "upload", grown, "--name", "os")
+	osImage(s, alice, "base", "os")
+	vm, err := s.createVM(alice, "--name", "v", "--image", "base", "--admin-username", "ops", "--ssh-key-value", newSSHKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ok(alice, "vm", "stop", "v")
+	overlay := filepath.Join(s.dataDir, "compute", "vms", vm.ID, "os.qcow2")
+	for n, op := range [][]string{
+		{"vm", "capture", "v", "--image-name", "snap", "--os-state", "specialized"},
+		{"vm", "backup", "v", "--name", "bk"},
+	} {
+		// What the VM "wrote": 400 MiB of chunks no store holds yet, so that storing
+		// them takes a while.
+		args := []string{"-f", "qcow2"}
+		for i := range 100 {
+			args = append(args, "-c", fmt.Sprintf("write -P %d %dM 4M", 100*n+i+1, 256+4*i))
+		}
+		if out, err := exec.Command("qemu-io", append(args, overlay)...).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-io: %v %s", err, out)
+		}
+		before := len(chunkFiles(t, s.dataDir))
+		cmd := exec.Command(hangarBin, append(op, "--server", s.url(), "--key", alice)...)
+		var out lockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool {
+			if cmd.ProcessState != nil || strings.Contains(out.String(), "error") {
+				t.Fatalf("%v ended before the crash: %s", op, out.String())
+			}
+			return len(chunkFiles(t, s.dataDir)) >= before+5
+		})
+		s.kill9()
+		cmd.Wait()
+		s.start()
+		if r := s.api(alice, "GET", "/v1/images:lookup?ref=snap", nil); n == 0 && r.status != 404 {
+			t.Fatalf("after a crash during %v the image is visible: %d %s", op, r.status, r.body)
+		}
+		s.ok(alice, op...) // the retry works
+	}
+	var im imageJSON
+	s.json(alice, &im, "image", "show", "snap")
+	if len(im.Versions) != 1 || im.Versions[0].OSDisk.Disk != "snap-1.0.0-os" {
+		t.Fatalf("captured image after the retry: %+v", im)
+	}
+	var d diskJSON
+	s.json(alice, &d, "disk", "show", "bk-os")
+	if d.StoredBytes < 400<<20 {
+		t.Fatalf("backup after the retry holds %d bytes", d.StoredBytes)
+	}
 }
