@@ -18,7 +18,7 @@ func TestGeneralizeCaptureLoop(t *testing.T) {
 	contoso, alice := s.tenant("contoso", "--role", "publisher"), s.tenant("alice")
 	s.ok(contoso, "disk", "upload", img, "--name", "os")
 	data := filepath.Join(t.TempDir(), "data.raw")
-	os.WriteFile(data, append([]byte("ORIGINAL-DATA"), make([]byte, 1<<20)...), 0o644)
+	os.WriteFile(data, append([]byte("ORIGINAL-DATA"), make([]byte, 1<<20-13)...), 0o644)
 	s.ok(contoso, "disk", "upload", data, "--name", "data")
 	s.ok(contoso, "image", "create", "--name", "app", "--type", "vm", "--os-type", "linux", "--os-state", "generalized",
 		"--os-disk", "os", "--data-disk", "0=data")
