@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -193,4 +194,40 @@ func TestKill9DuringCaptureAndBackup(t *testing.T) {
 	if d.StoredBytes < 400<<20 {
 		t.Fatalf("backup after the retry holds %d bytes", d.StoredBytes)
 	}
+}
+
+// TestOfflineGeneralizeThenProvision generalizes a specialized disk image offline
+// (no boot), uploads it as a generalized OS image, and provisions a VM from it.
+func TestOfflineGeneralizeThenProvision(t *testing.T) {
+	img := testImage(t, "specialized")
+	s := startServer(t)
+	alice := s.tenant("alice")
+	local := filepath.Join(t.TempDir(), "disk.raw")
+	data, _ := os.ReadFile(img)
+	os.WriteFile(local, data, 0o644)
+	var rep struct {
+		Changes []struct{ Path string } `json:"changes"`
+	}
+	out := s.ok(alice, "disk", "generalize", "--local", local, "-o", "json")
+	json.Unmarshal([]byte(out), &rep)
+	paths := map[string]bool{}
+	for _, c := range rep.Changes {
+		paths[c.Path] = true
+	}
+	if !paths["/var/lib/hangar-agent/instance-id"] || !paths["/etc/hostname"] {
+		t.Fatalf("offline generalize report: %s", out)
+	}
+	if msg := s.fails(alice, "disk", "generalize", "--local", filepath.Join(t.TempDir(), "missing.raw")); msg == "" {
+		t.Fatal("no message for a missing file")
+	}
+	s.ok(alice, "disk", "upload", local, "--name", "gen")
+	osImage(s, alice, "gen", "gen")
+	vm, err := s.createVM(alice, "--name", "fresh", "--image", "gen", "--computer-name", "fresh01", "--admin-username", "ops", "--ssh-key-value", newSSHKey(t))
+	if err != nil || vm.ProvisioningState != "Succeeded" {
+		t.Fatalf("provisioning from the offline-generalized image: %v %+v\n%s", err, vm, s.serialLog(alice, "fresh"))
+	}
+	if log := s.serialLog(alice, "fresh"); !strings.Contains(log, "hostname fresh01, provisioned") {
+		t.Fatalf("not provisioned:\n%s", log)
+	}
+	s.ok(alice, "vm", "delete", "fresh")
 }

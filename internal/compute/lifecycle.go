@@ -161,6 +161,7 @@ func (m *Manager) Delete(ctx context.Context, actor *hangar.Tenant, name string)
 	if err := os.RemoveAll(m.vmDir(v.ID)); err != nil {
 		return err
 	}
+	os.RemoveAll(filepath.Dir(m.socketPath(v.ID, qmpSocket)))
 	if err := m.db.DeleteVM(ctx, v.ID); err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func (m *Manager) adopt(ctx context.Context, v *store.VM) error {
 	}()
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	mon, err := qmp.Dial(qctx, filepath.Join(m.vmDir(v.ID), qmpSocket))
+	mon, err := qmp.Dial(qctx, m.socketPath(v.ID, qmpSocket))
 	if err != nil {
 		return err
 	}

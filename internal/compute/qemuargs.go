@@ -9,13 +9,16 @@ import (
 // MachineConfig is everything QEMU needs to run one VM. All paths are absolute and
 // under the VM's directory or the base cache.
 type MachineConfig struct {
-	Name      string // for -name (the VM's ID)
-	Dir       string // the VM's directory: sockets, logs, pid file
-	VCPUs     int
-	MemoryMiB int
-	Accel     string // kvm or tcg
-	UEFI      bool   // Hyper-V generation V2
-	Firmware  string // OVMF image when UEFI
+	Name string // for -name (the VM's ID)
+	Dir  string // the VM's directory: logs, pid file
+	// QMPSocket and AgentSocket are unix sockets: usually in Dir, elsewhere when Dir
+	// is too long for a socket path (108 bytes).
+	QMPSocket, AgentSocket string
+	VCPUs                  int
+	MemoryMiB              int
+	Accel                  string // kvm or tcg
+	UEFI                   bool   // Hyper-V generation V2
+	Firmware               string // OVMF image when UEFI
 	// Disks in attach order: the OS disk, then data disks by LUN.
 	Disks []MachineDisk
 	// Medium is the provisioning disc, attached read-only after every disk; "" for none.
@@ -52,12 +55,12 @@ func Args(c MachineConfig) []string {
 		"-m", strconv.Itoa(c.MemoryMiB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-S",
 		"-pidfile", filepath.Join(c.Dir, pidFile),
-		"-chardev", "socket,id=qmp,path=" + filepath.Join(c.Dir, qmpSocket) + ",server=on,wait=off",
+		"-chardev", "socket,id=qmp,path=" + c.QMPSocket + ",server=on,wait=off",
 		"-mon", "chardev=qmp,mode=control",
 		"-chardev", "file,id=serial0,path=" + filepath.Join(c.Dir, serialLog) + ",append=on",
 		"-serial", "chardev:serial0",
 		"-device", "virtio-serial-pci,id=vser0",
-		"-chardev", "socket,id=agent,path=" + filepath.Join(c.Dir, agentSocket) + ",server=on,wait=off",
+		"-chardev", "socket,id=agent,path=" + c.AgentSocket + ",server=on,wait=off",
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=" + AgentPort,
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
 		"-device", "virtio-rng-pci,rng=rng0",

@@ -16,12 +16,12 @@ func TestArgsGolden(t *testing.T) {
 		c    MachineConfig
 	}{
 		{"bios-generalized", MachineConfig{
-			Name: "vm1", Dir: "/data/vms/vm1", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
+			Name: "vm1", Dir: "/data/vms/vm1", QMPSocket: "/data/vms/vm1/qmp.sock", AgentSocket: "/data/vms/vm1/agent.sock", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
 			Disks:  []MachineDisk{{"os", "/data/vms/vm1/os.qcow2"}, {"lun0", "/data/vms/vm1/lun0.qcow2"}, {"lun1", "/data/vms/vm1/lun1.qcow2"}},
 			Medium: "/data/vms/vm1/cidata.iso", SSHPort: 40022, Sandbox: true,
 		}},
 		{"uefi-specialized", MachineConfig{
-			Name: "vm2", Dir: "/data/vms/vm2", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm", UEFI: true, Firmware: "/usr/share/ovmf/OVMF.fd",
+			Name: "vm2", Dir: "/data/vms/vm2", QMPSocket: "/run/hangar-1a2b3c/vm2/qmp.sock", AgentSocket: "/run/hangar-1a2b3c/vm2/agent.sock", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm", UEFI: true, Firmware: "/usr/share/ovmf/OVMF.fd",
 			Disks: []MachineDisk{{"os", "/data/vms/vm2/os.qcow2"}}, SSHPort: 40023,
 		}},
 	}
@@ -43,5 +43,18 @@ func TestArgsGolden(t *testing.T) {
 				t.Fatal("Args is not deterministic")
 			}
 		})
+	}
+}
+
+func TestSocketPathFitsUnixLimit(t *testing.T) {
+	id := "9869894ace47381d586f84be560883a7"
+	short := &Manager{cfg: Config{Dir: "/var/lib/hangar/compute"}}
+	if got := short.socketPath(id, agentSocket); got != "/var/lib/hangar/compute/vms/"+id+"/agent.sock" {
+		t.Fatalf("short data dir: %s", got)
+	}
+	long := &Manager{cfg: Config{Dir: "/tmp/TestOfflineGeneralizeThenProvision1899957606/001/compute"}}
+	a, b := long.socketPath(id, agentSocket), long.socketPath(id, agentSocket)
+	if len(a) >= 108 || a != b || !strings.HasSuffix(a, "/agent.sock") {
+		t.Fatalf("long data dir: %q (%d bytes), stable %v", a, len(a), a == b)
 	}
 }

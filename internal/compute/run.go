@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,9 +97,23 @@ func (mc *machine) exitExpected() bool {
 	return mc.stopping
 }
 
+// socketPath places a VM's unix socket: in its directory, unless that path would
+// pass the 108-byte limit of socket paths (a long data dir); then in a short
+// directory under the system's temp dir, derived from the data dir and the VM's ID
+// so a restarted server finds it again.
+func (m *Manager) socketPath(id, name string) string {
+	p := filepath.Join(m.vmDir(id), name)
+	if len(p) < 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(m.cfg.Dir))
+	return filepath.Join(os.TempDir(), "hangar-"+hex.EncodeToString(sum[:4]), id[:min(16, len(id))], name)
+}
+
 func (m *Manager) machineConfig(vm *store.VM, sshPort int) MachineConfig {
 	dir := m.vmDir(vm.ID)
 	c := MachineConfig{
+		QMPSocket: m.socketPath(vm.ID, qmpSocket), AgentSocket: m.socketPath(vm.ID, agentSocket),
 		Name: vm.ID, Dir: dir, VCPUs: vm.Size.VCPUs, MemoryMiB: vm.Size.MemoryMiB, Accel: m.accel,
 		UEFI: vm.HyperVGeneration == "V2", Firmware: m.cfg.OVMF, SSHPort: sshPort, Sandbox: m.cfg.Sandbox,
 	}
@@ -121,10 +137,14 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 		return err
 	}
 	dir := m.vmDir(vm.ID)
-	for _, f := range []string{qmpSocket, agentSocket, pidFile} {
-		os.Remove(filepath.Join(dir, f))
+	mcfg := m.machineConfig(vm, port)
+	for _, f := range []string{mcfg.QMPSocket, mcfg.AgentSocket, filepath.Join(dir, pidFile)} {
+		os.Remove(f)
 	}
-	cmd := exec.Command(m.cfg.QEMU, Args(m.machineConfig(vm, port))...)
+	if err := os.MkdirAll(filepath.Dir(mcfg.QMPSocket), 0o700); err != nil {
+		return err
+	}
+	cmd := exec.Command(m.cfg.QEMU, Args(mcfg)...)
 	// QEMU's own messages go to a file, not a pipe: it must outlive hangar serve.
 	logf, err := os.OpenFile(filepath.Join(dir, qemuLog), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -140,7 +160,7 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 	go func() { cmd.Wait(); close(mc.exited) }()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	mon, err := dialUntilExit(qctx, filepath.Join(dir, qmpSocket), mc.exited)
+	mon, err := dialUntilExit(qctx, mcfg.QMPSocket, mc.exited)
 	if err != nil {
 		cmd.Process.Kill()
 		<-mc.exited
@@ -302,7 +322,7 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 
 // readAgent connects to the agent socket (QEMU is the server) and forwards lines.
 func (m *Manager) readAgent(vm *store.VM, mc *machine, out chan<- agentMessage) {
-	path := filepath.Join(m.vmDir(vm.ID), agentSocket)
+	path := m.socketPath(vm.ID, agentSocket)
 	var conn net.Conn
 	for {
 		var err error
