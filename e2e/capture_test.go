@@ -222,6 +222,23 @@ func TestOfflineGeneralizeThenProvision(t *testing.T) {
 	}
 	s.ok(alice, "disk", "upload", local, "--name", "gen")
 	osImage(s, alice, "gen", "gen")
+
+	// The same on the server: a stored specialized disk into a new generalized disk.
+	s.ok(alice, "disk", "upload", img, "--name", "spec")
+	var res struct {
+		Disk    struct{ Name string } `json:"disk"`
+		Changes []string              `json:"changes"`
+	}
+	s.json(alice, &res, "disk", "generalize", "spec")
+	if res.Disk.Name != "spec-generalized" || len(res.Changes) != len(rep.Changes) {
+		t.Fatalf("server-side generalize: %+v, want the %d changes of the local run", res, len(rep.Changes))
+	}
+	var a, b diskJSON
+	s.json(alice, &a, "disk", "show", "gen")
+	s.json(alice, &b, "disk", "show", "spec-generalized")
+	if a.StoredBytes != b.StoredBytes {
+		t.Fatalf("local and server generalization differ: %d vs %d stored bytes", a.StoredBytes, b.StoredBytes)
+	}
 	vm, err := s.createVM(alice, "--name", "fresh", "--image", "gen", "--computer-name", "fresh01", "--admin-username", "ops", "--ssh-key-value", newSSHKey(t))
 	if err != nil || vm.ProvisioningState != "Succeeded" {
 		t.Fatalf("provisioning from the offline-generalized image: %v %+v\n%s", err, vm, s.serialLog(alice, "fresh"))

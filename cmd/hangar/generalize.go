@@ -12,14 +12,15 @@ import (
 	"github.com/hangarvm/hangar/internal/agent"
 	"github.com/hangarvm/hangar/internal/diskfmt"
 	"github.com/hangarvm/hangar/internal/generalize"
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 // errServerGeneralize is the answer to `hangar disk generalize DISK` until the
 // server can generalize stored disks itself.
-var errServerGeneralize = errors.New("generalizing a stored disk on the server: not yet; download it, generalize with --local, upload it")
 
 type generalizeFlags struct {
 	local      string
+	name       string
 	removeUser bool
 	dryRun     bool
 }
@@ -31,14 +32,17 @@ func newDiskGeneralizeCmd(g *globals) *cobra.Command {
 		policy.WriteString("  - " + line + "\n")
 	}
 	cmd := &cobra.Command{
-		Use:   "generalize --local FILE [--remove-user] [--dry-run]",
-		Short: "Generalize a stopped Linux disk image offline, like `hangar-agent deprovision` inside the VM (no server needed)",
-		Long: `Generalize a local raw disk image of a stopped Linux VM, so that it can become a
-generalized image (each VM made from it is provisioned anew: new host name, user, SSH
-host keys). It does offline what "hangar-agent deprovision" does inside the VM, with the
-same rules:
+		Use:   "generalize DISK [--name NEW] | --local FILE [--remove-user] [--dry-run]",
+		Short: "Generalize a stopped Linux disk offline, like `hangar-agent deprovision` inside the VM",
+		Long: `Generalize a Linux disk without booting it, so that it can become a generalized
+image (each VM made from it is provisioned anew: new host name, user, SSH host keys).
+It does offline what "hangar-agent deprovision" does inside the VM, with the same rules:
 
 ` + policy.String() + `(the provisioned user only with --remove-user).
+
+A stored disk (DISK) is generalized on the server into a new disk (--name, default
+DISK-generalized); the original stays as it was. A local file (--local FILE, no server
+needed) is generalized in place.
 
 The disk must be a raw image (GPT or MBR) with one ext2/3/4 root file system (the one
 holding /etc/passwd or /etc/os-release). It is edited with e2fsprogs (debugfs, e2fsck),
@@ -53,16 +57,17 @@ be generalized inside Windows with Sysprep; XFS, Btrfs or LVM roots inside the r
 guest with "sudo hangar-agent deprovision+user".
 
 Generalizing cannot be undone: look first with --dry-run, which changes nothing.`,
-		Example: `  hangar disk generalize --local web.raw --dry-run
+		Example: `  hangar disk generalize web-os --name web-os-gen --remove-user
+  hangar disk generalize --local web.raw --dry-run
   hangar disk generalize --local web.raw --remove-user
   hangar disk convert web.vhd web.raw --format raw && hangar disk generalize --local web.raw -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.local == "" {
-				if len(args) == 1 {
-					return errServerGeneralize
+				if len(args) == 0 {
+					return errors.New("name a stored disk, or a local raw file with --local FILE")
 				}
-				return errors.New("give the disk image to generalize with --local FILE (" + errServerGeneralize.Error() + ")")
+				return generalizeStored(cmd, g, f, args[0])
 			}
 			if len(args) > 0 {
 				return fmt.Errorf("give either --local FILE or a stored disk name, not both (%q)", args[0])
@@ -71,6 +76,7 @@ Generalizing cannot be undone: look first with --dry-run, which changes nothing.
 		},
 	}
 	cmd.Flags().StringVar(&f.local, "local", "", "the raw disk image file to generalize, in place")
+	cmd.Flags().StringVar(&f.name, "name", "", "the new disk, for a stored DISK (default: DISK-generalized)")
 	cmd.Flags().BoolVar(&f.removeUser, "remove-user", false, "also remove the last provisioned user (as deprovision+user): account, home, sudo rights")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "list what would be removed or changed, and change nothing")
 	return cmd
@@ -142,4 +148,26 @@ func changeCount(n int) string {
 		return "1 change"
 	}
 	return fmt.Sprintf("%d changes", n)
+}
+
+// generalizeStored asks the server to generalize a stored disk into a new disk.
+func generalizeStored(cmd *cobra.Command, g *globals, f *generalizeFlags, name string) error {
+	res, err := g.client().GeneralizeDisk(cmd.Context(), name, hangar.DiskGeneralize{Name: f.name, RemoveUser: f.removeUser, DryRun: f.dryRun})
+	if err != nil {
+		return err
+	}
+	return g.print(cmd, res, func(w io.Writer) {
+		for _, c := range res.Changes {
+			fmt.Fprintln(w, c)
+		}
+		for _, n := range res.Notes {
+			fmt.Fprintf(w, "Note: %s\n", n)
+		}
+		if res.Disk == nil {
+			fmt.Fprintf(w, "Dry run: %s listed, disk %s left as it was.\n", changeCount(len(res.Changes)), name)
+			return
+		}
+		fmt.Fprintf(w, "Generalized disk %s into %s (%s). Next: hangar image create --name NAME --type os --os-type linux --os-state generalized --os-disk %s\n",
+			name, res.Disk.Name, changeCount(len(res.Changes)), res.Disk.Name)
+	})
 }

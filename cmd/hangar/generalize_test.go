@@ -18,8 +18,7 @@ func TestDiskGeneralizeCmd(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"web-os"}, "generalizing a stored disk on the server: not yet; download it, generalize with --local, upload it"},
-		{nil, "give the disk image to generalize with --local FILE"},
+		{nil, "name a stored disk, or a local raw file with --local FILE"},
 		{[]string{"--local", zeros, "web-os"}, "not both"},
 		{[]string{"--local", qcow}, "is a qcow2 file; generalize edits raw disk images only: convert it first with `hangar disk convert " + qcow + " OUT.raw --format raw`"},
 		{[]string{"--local", zeros, "--dry-run"}, "no partition table"},

@@ -70,6 +70,9 @@ func (s *Server) endpoints() []endpoint {
 			ex, err := cat.ExportDisk(c.ctx, c.actor, c.path("name"), c.query("format"))
 			return diskContent{ex}, err
 		}).withQuery("format"),
+		op("POST", "/v1/disks/{name}/generalize", "Generalize a stored Linux disk offline into a new disk (host keys, machine-id, agent state, logs, ...)", func(c *call, req hangar.DiskGeneralize) (hangar.DiskGeneralized, error) {
+			return s.vms.GeneralizeDisk(c.ctx, c.actor, c.path("name"), req)
+		}),
 		op("POST", "/v1/uploads", "Start a resumable chunked upload", func(c *call, req hangar.UploadCreate) (hangar.Upload, error) {
 			return cat.CreateUpload(c.ctx, c.actor, req)
 		}).withStatus(http.StatusCreated),

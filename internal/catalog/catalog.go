@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -42,6 +43,10 @@ type Service struct {
 	chunks *chunks.Store
 	cfg    Config
 	log    *slog.Logger
+	// buffers recycles what PutChunk reads chunks into: a chunk and a byte, so that
+	// one read tells a whole chunk from an oversized body. A recycled buffer instead
+	// of a growing one keeps the server's memory flat under many uploads.
+	buffers sync.Pool
 }
 
 // New returns a catalog over a metadata store and a chunk store.
@@ -49,7 +54,9 @@ func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service 
 	if cfg.MaxVirtualSize <= 0 {
 		cfg.MaxVirtualSize = DefaultMaxVirtualSize
 	}
-	return &Service{db: db, chunks: cs, cfg: cfg, log: log}
+	s := &Service{db: db, chunks: cs, cfg: cfg, log: log}
+	s.buffers.New = func() any { b := make([]byte, chunks.ChunkSize+1); return &b }
+	return s
 }
 
 // AdminTenant is the name of the tenant created on first start.

@@ -107,14 +107,16 @@ func (s *Service) PutChunk(ctx context.Context, actor *hangar.Tenant, uploadID s
 	if _, err := s.db.Upload(ctx, actor.ID, uploadID); err != nil {
 		return err
 	}
-	data, err := io.ReadAll(io.LimitReader(body, chunks.ChunkSize+1))
-	if err != nil {
+	bp := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(bp)
+	n, err := io.ReadFull(body, *bp)
+	switch {
+	case err == nil:
+		return hangar.Errorf(hangar.CodeTooLarge, "chunk %s is larger than the chunk size of %d bytes", d.Short(), chunks.ChunkSize)
+	case err != io.EOF && err != io.ErrUnexpectedEOF:
 		return hangar.Errorf(hangar.CodeInvalid, "reading chunk %s: %v; send it again", d.Short(), err)
 	}
-	if len(data) > chunks.ChunkSize {
-		return hangar.Errorf(hangar.CodeTooLarge, "chunk %s is larger than the chunk size of %d bytes", d.Short(), chunks.ChunkSize)
-	}
-	if err := s.chunks.Put(ctx, d, data); err != nil {
+	if err := s.chunks.Put(ctx, d, (*bp)[:n]); err != nil {
 		if errors.Is(err, chunks.ErrCorrupt) {
 			return hangar.Errorf(hangar.CodeInvalid, "%v; the chunk was damaged in transit or read wrongly, send it again", err)
 		}
@@ -185,7 +187,7 @@ func (s *Service) ImportDisk(ctx context.Context, actor *hangar.Tenant, name str
 	if err != nil {
 		return hangar.Disk{}, diskError(err)
 	}
-	m, err := s.storeChunks(ctx, disk)
+	m, err := s.StoreChunks(ctx, disk)
 	if err != nil {
 		return hangar.Disk{}, err
 	}
@@ -208,8 +210,9 @@ func diskError(err error) error {
 	return err
 }
 
-// storeChunks writes the non-zero chunks of disk to the chunk store.
-func (s *Service) storeChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Manifest, error) {
+// StoreChunks writes the non-zero chunks of disk to the chunk store and returns its
+// manifest.
+func (s *Service) StoreChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Manifest, error) {
 	m := chunks.Manifest{VirtualSize: disk.VirtualSize()}
 	if err := s.checkVirtualSize(m.VirtualSize); err != nil {
 		return m, err

@@ -323,3 +323,9 @@ func (c *Client) Capture(ctx context.Context, name string, req hangar.VMCapture)
 	var out hangar.Image
 	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/capture", req, &out)
 }
+
+// GeneralizeDisk generalizes a stored disk offline into a new disk.
+func (c *Client) GeneralizeDisk(ctx context.Context, name string, req hangar.DiskGeneralize) (hangar.DiskGeneralized, error) {
+	var out hangar.DiskGeneralized
+	return out, c.do(ctx, "POST", "/v1/disks/"+esc(name)+"/generalize", req, &out)
+}

@@ -48,16 +48,29 @@ func (b *bases) ensure(ctx context.Context, diskID string, m chunks.Manifest) (s
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(b.dir, ".tmp-"+diskID+"-*")
+	tmp, err := b.writeRaw(ctx, b.dir, m)
+	if err != nil {
+		return "", fmt.Errorf("materialize disk %s: %w", diskID, err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Chmod(tmp, 0o400); err != nil {
+		return "", err
+	}
+	return final, os.Rename(tmp, final)
+}
+
+// writeRaw writes a manifest's chunks into a new sparse raw file in dir (only the
+// chunks: holes stay holes), synced, and returns its path.
+func (b *bases) writeRaw(ctx context.Context, dir string, m chunks.Manifest) (string, error) {
+	f, err := os.CreateTemp(dir, ".tmp-disk-*.raw")
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(f.Name())
 	defer f.Close()
 	for _, e := range m.Extents {
 		data, err := b.chunks.Load(ctx, e.Digest)
 		if err != nil {
-			return "", fmt.Errorf("materialize disk %s: %w", diskID, err)
+			return "", err
 		}
 		if _, err := f.WriteAt(data, e.Offset); err != nil {
 			return "", err
@@ -66,16 +79,10 @@ func (b *bases) ensure(ctx context.Context, diskID string, m chunks.Manifest) (s
 	if err := f.Truncate(m.VirtualSize); err != nil {
 		return "", err
 	}
-	if err := f.Chmod(0o400); err != nil {
-		return "", err
-	}
 	if err := f.Sync(); err != nil {
 		return "", err
 	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	return final, os.Rename(f.Name(), final)
+	return f.Name(), f.Close()
 }
 
 // remove deletes a base no VM uses any more.

@@ -140,3 +140,17 @@ type VMCapture struct {
 	Type      ImageType `json:"type,omitempty"`    // default vm
 	KeepVM    bool      `json:"keepVm,omitempty"`
 }
+
+// DiskGeneralize generalizes a stored Linux disk offline into a new disk.
+type DiskGeneralize struct {
+	Name       string `json:"name,omitempty"` // the new disk (default: DISK-generalized)
+	RemoveUser bool   `json:"removeUser,omitempty"`
+	DryRun     bool   `json:"dryRun,omitempty"`
+}
+
+// DiskGeneralized is what an offline generalization did.
+type DiskGeneralized struct {
+	Disk    *Disk    `json:"disk,omitempty"` // nil for a dry run
+	Changes []string `json:"changes"`
+	Notes   []string `json:"notes,omitempty"`
+}
