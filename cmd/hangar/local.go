@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -206,7 +205,6 @@ func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) er
 type countingDisk struct {
 	diskfmt.Disk
 	progress *progressbar.ProgressBar
-	read     atomic.Int64
 }
 
 func (c *countingDisk) ReadAt(p []byte, off int64) (int, error) {

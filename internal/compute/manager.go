@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -168,5 +167,3 @@ func newInstanceID() string {
 	rand.Read(b[:])
 	return "hangar-" + hex.EncodeToString(b[:])
 }
-
-var errNotRunning = errors.New("not running")

@@ -60,7 +60,7 @@ type Report struct {
 // Errors Generalize refuses a disk with, wrapped with the details.
 var (
 	ErrNotRaw      = errors.New("not a raw disk image")
-	ErrWindows     = errors.New("Windows disks must be generalized inside Windows with Sysprep: run `C:\\Windows\\System32\\Sysprep\\sysprep.exe /generalize /oobe /shutdown`")
+	ErrWindows     = errors.New("a Windows disk must be generalized inside Windows with Sysprep: run `C:\\Windows\\System32\\Sysprep\\sysprep.exe /generalize /oobe /shutdown`")
 	ErrNoRoot      = errors.New("no Linux root file system found")
 	ErrSeveralRoot = errors.New("several Linux root file systems")
 	ErrInUse       = errors.New("the image is in use")

@@ -210,7 +210,7 @@ func TestGeneralizeRefusals(t *testing.T) {
 		{"an NTFS partition", func(t *testing.T) string {
 			return makeDisk(t, "gpt", false, part{sizeMiB: 1, typ: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"},
 				part{sizeMiB: 8, typ: "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", head: ntfsHead})
-		}, ErrWindows, "Windows disks must be generalized inside Windows with Sysprep"},
+		}, ErrWindows, "a Windows disk must be generalized inside Windows with Sysprep"},
 		{"no root", func(t *testing.T) string {
 			return makeDisk(t, "gpt", false, part{sizeMiB: 8, typ: linuxFS, image: makeExt4(t, "", nil, 8, "x", "")})
 		}, ErrNoRoot, "no ext2/3/4 partition holds /etc/passwd"},

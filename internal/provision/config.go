@@ -310,7 +310,7 @@ func parseSSHKey(keys []string, i int) (sshKey, error) {
 
 func checkKeyStrength(pub ssh.PublicKey) error {
 	switch pub.Type() {
-	case ssh.KeyAlgoDSA:
+	case "ssh-dss": // DSA; not ssh.KeyAlgoDSA, which is deprecated
 		return errors.New("DSA keys are refused by current OpenSSH; use an ed25519 or RSA key")
 	case ssh.KeyAlgoRSA:
 		ck, ok := pub.(ssh.CryptoPublicKey)
