@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -56,7 +58,7 @@ type UploadStats struct {
 // extents through one pipeline, each chunk read once into a buffer that stays
 // with it to the end:
 //
-//	read + hash (one worker per core) → ask which are missing (in batches) → send (Connections)
+//	read + hash (two workers per core) → ask which are missing (in batches) → send (Connections)
 //
 // so that reading, hashing and sending overlap, and only the chunks the server
 // lacks go over the wire. Memory is bounded: a fixed number of chunk buffers
@@ -176,17 +178,18 @@ func hashStage(ctx context.Context, disk diskfmt.Disk, offs []int64, workers int
 				}
 				off := offs[i]
 				data := buf[:chunks.ChunkLen(off, disk.VirtualSize())]
-				if n, err := disk.ReadAt(data, off); n < len(data) {
-					return fmt.Errorf("read chunk at offset %d: %w", off, err)
+				d, nonZero, err := readHash(disk, data, off)
+				if err != nil {
+					return err
 				}
-				if chunks.IsZero(data) {
+				if !nonZero {
 					pool.put(buf)
 					if zero != nil {
 						zero(int64(len(data)))
 					}
 					continue
 				}
-				h := hashed{chunks.Extent{Offset: off, Length: int64(len(data)), Digest: sha256.Sum256(data)}, buf}
+				h := hashed{chunks.Extent{Offset: off, Length: int64(len(data)), Digest: d}, buf}
 				select {
 				case out <- h:
 				case <-gctx.Done():
@@ -198,15 +201,51 @@ func hashStage(ctx context.Context, disk diskfmt.Disk, offs []int64, workers int
 	return g.Wait()
 }
 
+// hashPiece is how much of a chunk is read at a time; each piece is tested for
+// zeros and hashed right after it is read, while it is still in the core's cache.
+const hashPiece = 256 << 10
+
+// readHash fills data with the disk's bytes at off and returns their SHA-256,
+// unless they are all zeros (nonZero false), which are not hashed at all.
+func readHash(disk diskfmt.Disk, data []byte, off int64) (d chunks.Digest, nonZero bool, err error) {
+	h := sha256.New()
+	for done := 0; done < len(data); {
+		p := data[done:min(done+hashPiece, len(data))]
+		if n, err := disk.ReadAt(p, off+int64(done)); n < len(p) {
+			return d, false, fmt.Errorf("read chunk at offset %d: %w", off+int64(done+n), err)
+		}
+		if !nonZero && !chunks.IsZero(p) {
+			nonZero = true
+			h.Write(data[:done]) // the zeros before the first non-zero piece
+		}
+		if nonZero {
+			h.Write(p)
+		}
+		done += len(p)
+	}
+	h.Sum(d[:0])
+	return d, nonZero, nil
+}
+
+// hashWorkers is how many chunks are read and hashed at once: two per core, so
+// that a core whose goroutine waits (for a read, for a free buffer, to hand a
+// chunk on) has another to run, and a cold disk has several reads to serve.
+// Measured on 2 cores (bench/hashing): 1.54x the single-core SHA-256 rate with
+// one worker per core, 1.63x with two.
+func hashWorkers() int {
+	return min(max(2*runtime.GOMAXPROCS(0), 4), 16)
+}
+
 // HashDisk runs the upload pipeline's read-and-hash stage alone over the disk's
-// allocated chunks with workers goroutines (0: one per core) and returns the
-// non-zero chunks in offset order: what UploadDisk would commit.
+// allocated chunks with workers goroutines (0: as UploadDisk does, two per core)
+// and returns the non-zero chunks in offset order: what UploadDisk would commit.
+// bench/hashing measures it.
 func HashDisk(ctx context.Context, disk diskfmt.Disk, workers int) ([]chunks.Extent, error) {
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = hashWorkers()
 	}
 	offs, _ := chunkOffsets(disk)
-	pool := newBufferPool(2 * workers)
+	pool := newBufferPool(workers + 2)
 	out := make(chan hashed, workers)
 	var exts []chunks.Extent
 	g, gctx := errgroup.WithContext(ctx)
@@ -224,7 +263,7 @@ func HashDisk(ctx context.Context, disk diskfmt.Disk, workers int) ([]chunks.Ext
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(exts, func(a, b chunks.Extent) int { return int(a.Offset - b.Offset) })
+	slices.SortFunc(exts, func(a, b chunks.Extent) int { return cmp.Compare(a.Offset, b.Offset) })
 	return exts, nil
 }
 
@@ -275,7 +314,7 @@ const maxMissingBatch = 4096
 // uploadChunks reads, hashes and sends the disk's chunks and returns the manifest
 // extents (in offset order) and the bytes sent.
 func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt.Disk, opt UploadOptions) ([]chunks.Extent, int64, error) {
-	workers := runtime.GOMAXPROCS(0)
+	workers := hashWorkers()
 	conns := opt.Connections
 	if conns <= 0 {
 		conns = 4
@@ -284,11 +323,16 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 	progress := func(int64) {}
 	if opt.Progress != nil {
 		opt.Progress.Start(total)
-		progress = opt.Progress.Add
+		var mu sync.Mutex // the stages report from several goroutines
+		progress = func(n int64) {
+			mu.Lock()
+			opt.Progress.Add(n)
+			mu.Unlock()
+		}
 	}
-	// Buffers: one being hashed per worker, one being sent per connection, and as
-	// many again waiting between stages so that no stage starves.
-	pool := newBufferPool(2 * (workers + conns))
+	// Buffers: one being hashed per worker, one being sent per connection, and one
+	// waiting per connection so that the senders never starve.
+	pool := newBufferPool(workers + 2*conns)
 	hashedQ := make(chan hashed, workers+conns)
 	sendQ := make(chan hashed, conns)
 	var (
@@ -362,7 +406,7 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 	if err := g.Wait(); err != nil {
 		return nil, 0, err
 	}
-	slices.SortFunc(exts, func(a, b chunks.Extent) int { return int(a.Offset - b.Offset) })
+	slices.SortFunc(exts, func(a, b chunks.Extent) int { return cmp.Compare(a.Offset, b.Offset) })
 	return exts, sent.Load(), nil
 }
 

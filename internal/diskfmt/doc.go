@@ -3,7 +3,8 @@
 // VMDK monolithicSparse and streamOptimized), and writes the images Hangar
 // exports (raw, fixed and dynamic VHD, qcow2).
 //
-// It is written by hand, on the standard library only, because no maintained
+// It is written by hand, on the standard library (and, for zstd-compressed
+// qcow2 clusters, github.com/klauspost/compress/zstd), because no maintained
 // pure-Go library reads these formats the way an image service needs: from
 // untrusted bytes, as a virtual disk plus its allocated extents (so that
 // sparse images stay sparse), validating every header and table before the
@@ -42,12 +43,12 @@
 //     disks (VHD, VHDX), qcow2 backing and external data files, and VMDK
 //     descriptors naming other files or parents are refused with
 //     ErrUnsupported, as are encrypted qcow2 images, unknown incompatible
-//     features, a VHDX whose log must be replayed, and zstd-compressed
-//     qcow2 clusters (the standard library has no zstd).
-//   - Compressed payloads (qcow2 compressed clusters, streamOptimized VMDK
-//     grains) are located and bounded by Open but decompressed only when
-//     read; a bad one makes ReadAt return a *FormatError. Decompression
-//     output is bounded by the cluster or grain size.
+//     features, and a VHDX whose log must be replayed.
+//   - Compressed payloads (qcow2 compressed clusters, deflate or zstd;
+//     streamOptimized VMDK grains) are located and bounded by Open but
+//     decompressed only when read; a bad one makes ReadAt return a
+//     *FormatError. Decompression output is bounded by the cluster or grain
+//     size, and a zstd frame's window by 4 MiB, whatever the payload claims.
 //   - Disk.Extents is sorted, non-overlapping, merged where adjacent, and
 //     within [0, VirtualSize).
 //   - Disk.ReadAt behaves like os.File.ReadAt over the virtual disk, never
@@ -59,4 +60,9 @@
 //     depends only on the disk's content and WriteOptions, never on how
 //     the source was allocated. Exported VHD sizes are exact (never rounded
 //     to CHS geometry).
+//   - Writers read only the source's extents, and raw and fixed VHD writers
+//     read them in parallel (a few chunks of 4 MiB in flight) while writing
+//     in order; memory stays bounded by those chunks. Writing to a file,
+//     they start its writeback to disk as they go (sync_file_range on
+//     Linux) so that the caller's fsync is short.
 package diskfmt

@@ -55,6 +55,9 @@ var testdataImages = []testdataImage{
 	{"qcow2-zlib-4k.qcow2", QCOW2, func(t *testing.T, path string) {
 		qemuConvertSeed(t, path, "qcow2", "cluster_size=4096", "-c")
 	}},
+	{"qcow2-zstd-4k.qcow2", QCOW2, func(t *testing.T, path string) {
+		qemuConvertSeed(t, path, "qcow2", "cluster_size=4096,compression_type=zstd", "-c")
+	}},
 	{"vmdk-stream.vmdk.gz", VMDK, func(t *testing.T, path string) {
 		qemuConvertSeed(t, path, "vmdk", "subformat=streamOptimized")
 	}},

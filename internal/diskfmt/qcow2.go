@@ -197,7 +197,7 @@ func (q *qcow2) checkV3Header(hdr []byte) (int64, error) {
 		switch t := hdr[qhCompression]; t {
 		case 0:
 		case 1:
-			q.zstd = true // refused when a compressed cluster is found
+			q.zstd = true // compressed clusters hold zstd frames
 		default:
 			return 0, qcowRefuse(qhCompression, "compression type", "unknown compression type %d", t)
 		}

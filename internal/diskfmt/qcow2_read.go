@@ -16,7 +16,7 @@ const (
 	clusterUnallocated clusterKind = iota // reads as zeros (no backing file)
 	clusterZero                           // zero flag: reads as zeros
 	clusterData                           // stored at a host offset
-	clusterCompressed                     // stored deflated at a host offset
+	clusterCompressed                     // stored compressed (deflate or zstd) at a host offset
 )
 
 // clusters is the number of clusters of the virtual disk.
@@ -40,7 +40,7 @@ func (q *qcow2) l2Offset(i int64) (int64, error) {
 
 // classify checks L2 entry e of virtual cluster c, found at file offset
 // entryOff, and says where its data is. For compressed clusters clen is the
-// number of deflated bytes to read (clipped to the end of the file).
+// number of compressed bytes to read (clipped to the end of the file).
 func (q *qcow2) classify(e uint64, c, entryOff int64) (kind clusterKind, host, clen int64, err error) {
 	field := func() string { return fmt.Sprintf("l2 entry for virtual offset %d", c*q.clusterSize) }
 	if e&qcowCompressed != 0 {
@@ -49,10 +49,6 @@ func (q *qcow2) classify(e uint64, c, entryOff int64) (kind clusterKind, host, c
 		if host >= q.fileSize {
 			return 0, 0, 0, qcowError(entryOff, field(), "compressed cluster at offset %d is past the end of the file at %d",
 				host, q.fileSize)
-		}
-		if q.zstd {
-			return 0, 0, 0, qcowRefuse(entryOff, field(), "the image has zstd-compressed clusters, which this "+
-				"reader does not decompress; convert it with qemu-img convert -f qcow2 -O qcow2 -o compression_type=zlib")
 		}
 		clen = min(sectors*sectorSize-host%sectorSize, q.fileSize-host)
 		return clusterCompressed, host, clen, nil
@@ -153,7 +149,10 @@ func (q *qcow2) l2Entry(c int64) (uint64, int64, error) {
 	return binary.BigEndian.Uint64(table[8*j:]), l2 + 8*j, nil
 }
 
-// inflate decompresses the raw-deflate cluster of clen bytes at host. The
+// inflate decompresses the cluster of clen bytes at host: raw deflate, or
+// with the zstd compression type one zstd frame. The compressed length is
+// only known to the sector, so bytes after the deflate stream or the frame
+// (the start of the next compressed cluster) are ignored, as qemu does. The
 // output is bounded by the cluster size whatever the input claims.
 func (q *qcow2) inflate(host, clen, c int64) ([]byte, error) {
 	in := make([]byte, clen)
@@ -161,10 +160,18 @@ func (q *qcow2) inflate(host, clen, c int64) ([]byte, error) {
 		return nil, err
 	}
 	out := make([]byte, q.clusterSize)
-	n, err := io.ReadFull(flate.NewReader(bytes.NewReader(in)), out)
+	method := "deflate"
+	var n int
+	var err error
+	if q.zstd {
+		method = "zstd"
+		n, err = unzstd(in, out)
+	} else {
+		n, err = io.ReadFull(flate.NewReader(bytes.NewReader(in)), out)
+	}
 	if need := min(q.clusterSize, q.size-c*q.clusterSize); int64(n) < need {
-		return nil, qcowError(host, "compressed cluster", "deflate data for virtual offset %d gives %d of %d bytes: %v",
-			c*q.clusterSize, n, need, err)
+		return nil, qcowError(host, "compressed cluster", "%s data for virtual offset %d gives %d of %d bytes: %v",
+			method, c*q.clusterSize, n, need, err)
 	}
 	return out, nil
 }

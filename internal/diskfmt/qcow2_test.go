@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestQCOW2AgainstQemu(t *testing.T) {
@@ -30,6 +33,14 @@ func TestQCOW2AgainstQemu(t *testing.T) {
 			size: size, want: QCOW2, writes: true, gran: 2 << 20},
 		{name: "zstd type, nothing compressed", qfmt: "qcow2", opts: "compression_type=zstd", size: size, want: QCOW2,
 			writes: true, gran: 64 << 10},
+		{name: "zstd compressed", qfmt: "qcow2", opts: "compression_type=zstd", convert: true, args: []string{"-c"},
+			size: size, want: QCOW2, writes: true, gran: 64 << 10},
+		{name: "zstd compressed 512-byte clusters", qfmt: "qcow2", opts: "compression_type=zstd,cluster_size=512", convert: true,
+			args: []string{"-c"}, size: size, want: QCOW2, writes: true, gran: 512},
+		{name: "zstd compressed 2 MiB clusters", qfmt: "qcow2", opts: "compression_type=zstd,cluster_size=2M", convert: true,
+			args: []string{"-c"}, size: size, want: QCOW2, writes: true, gran: 2 << 20},
+		{name: "zstd compressed unaligned size", qfmt: "qcow2", opts: "compression_type=zstd", convert: true, args: []string{"-c"},
+			size: 5<<20 + 3*512, want: QCOW2, writes: true, gran: 64 << 10},
 		{name: "unaligned size", qfmt: "qcow2", size: 5<<20 + 3*512, want: QCOW2, writes: true, gran: 64 << 10},
 		{name: "compressed unaligned size", qfmt: "qcow2", convert: true, args: []string{"-c"}, size: 5<<20 + 3*512,
 			want: QCOW2, writes: true, gran: 64 << 10},
@@ -59,11 +70,6 @@ func TestQCOW2Refusals(t *testing.T) {
 			run(t, "qemu-img", "create", "-q", "--object", "secret,id=sec0,data=123456", "-f", "qcow2",
 				"-o", "encrypt.format=aes,encrypt.key-secret=sec0", p, "4M")
 		}, "encrypt"},
-		{"zstd compressed", func(p string) {
-			src := p + ".raw"
-			makeQemuImage(t, src, "raw", "", 4<<20, []qemuWrite{{0, 65536, 0xab}})
-			run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type=zstd", src, p)
-		}, "zstd"},
 		{"extended l2", func(p string) {
 			run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", p, "4M")
 		}, "extended L2"},
@@ -191,9 +197,10 @@ func TestQCOW2Acceptable(t *testing.T) {
 func TestQCOW2BadCompressedData(t *testing.T) {
 	base, l := qcowBase(t)
 	// Point cluster 0 at "compressed" bytes that are not deflate data: the
-	// header cluster. Open cannot see it; the read must fail cleanly.
+	// header cluster (host offset 0, 4 sectors). Open cannot see it; the read
+	// must fail cleanly.
 	b := patch(base, func(b []byte) {
-		binary.BigEndian.PutUint64(b[l.l2Start*wqCluster:], qcowCompressed|1<<(62-8)*3|0)
+		binary.BigEndian.PutUint64(b[l.l2Start*wqCluster:], qcowCompressed|1<<(62-8)*3)
 	})
 	d, err := openBytes(b, Options{})
 	if err != nil {
@@ -202,4 +209,144 @@ func TestQCOW2BadCompressedData(t *testing.T) {
 	_, err = d.ReadAt(make([]byte, 4096), 0)
 	wantFormatError(t, err, ErrFormat)
 	t.Log(err)
+}
+
+// compressedClusters counts the compressed clusters of an opened qcow2 image.
+func compressedClusters(t testing.TB, d Disk) int {
+	q := d.(*disk).spans.(*qcow2)
+	n := 0
+	for c := range q.clusters() {
+		e, _, err := q.l2Entry(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e&qcowCompressed != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// TestQCOW2ZstdClusters checks that zstd images made by qemu really hold
+// zstd-compressed clusters (so the comparisons above exercise them), and
+// reads one cluster by cluster and in odd pieces, in parallel, as uploads do.
+func TestQCOW2ZstdClusters(t *testing.T) {
+	needQemu(t)
+	dir := t.TempDir()
+	src, img := filepath.Join(dir, "src.raw"), filepath.Join(dir, "zstd.qcow2")
+	makeQemuImage(t, src, "raw", "", 8<<20, []qemuWrite{{0, 3 << 20, 0x5a}, {5<<20 + 1000, 70000, 0xc3}})
+	run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type=zstd", src, img)
+	d := openFile(t, img)
+	if n := compressedClusters(t, d); n < 40 {
+		t.Fatalf("%d compressed clusters; qemu should have compressed every written one", n)
+	}
+	want := mustRead(t, src)
+	var wg sync.WaitGroup
+	for _, piece := range []int{512, 4096, 65536 + 512, 1 << 20} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got := make([]byte, len(want))
+			for off := 0; off < len(got); off += piece {
+				if _, err := d.ReadAt(got[off:min(off+piece, len(got))], int64(off)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("reading in pieces of %d bytes gives other bytes than qemu", piece)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// zstdBase is qcowBase switched to the zstd compression type (a 112-byte
+// header whose compression type field says zstd), with cluster 0 made a
+// compressed cluster holding payload (placed in the header cluster, past the
+// header, which nothing else reads).
+func zstdBase(t testing.TB, payload []byte) []byte {
+	base, l := qcowBase(t)
+	be := binary.BigEndian
+	const at = 1024 // inside the first cluster, past the header
+	if len(payload) > wqCluster-at {
+		t.Fatalf("payload of %d bytes does not fit", len(payload))
+	}
+	return patch(base, func(b []byte) {
+		be.PutUint32(b[qhHeaderLength:], qcowV3HeaderLen+8)
+		be.PutUint64(b[qhIncompatible:], qcowIncCompression)
+		b[qhCompression] = 1
+		copy(b[at:], payload)
+		sectors := uint64((at%512+len(payload)+511)/512 - 1)
+		be.PutUint64(b[l.l2Start*wqCluster:], qcowCompressed|sectors<<(62-(wqClusterBits-8))|at)
+	})
+}
+
+// zstdRawFrame is a zstd frame with the given window descriptor byte and
+// blocks (each a 3-byte block header and its content).
+func zstdRawFrame(window byte, blocks ...[]byte) []byte {
+	f := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, window} // magic, no content size, no checksum, window
+	for _, b := range blocks {
+		f = append(f, b...)
+	}
+	return f
+}
+
+// zstdBlock is a block header (type 0 raw, 1 RLE) and its content.
+func zstdBlock(last bool, typ, size int, content []byte) []byte {
+	h := size<<3 | typ<<1
+	if last {
+		h |= 1
+	}
+	return append([]byte{byte(h), byte(h >> 8), byte(h >> 16)}, content...)
+}
+
+func TestQCOW2ZstdHostile(t *testing.T) {
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := bytes.Repeat([]byte("hangar"), wqCluster/6+1)[:wqCluster]
+	good := enc.EncodeAll(full, nil)
+	const window128K = 7 << 3 // windowLog 17
+	sevens := bytes.Repeat([]byte{7}, wqCluster)
+	tests := []struct {
+		name    string
+		payload []byte
+		want    []byte // nil: reading must fail
+	}{
+		{"valid frame", good, full},
+		{"valid frame, garbage after it", append(append([]byte{}, good...), "garbage that is no zstd frame"...), full},
+		// An RLE bomb: two blocks of 128 KiB of one byte from a few bytes. Only
+		// one cluster is ever decoded.
+		{"frame larger than a cluster", zstdRawFrame(window128K,
+			zstdBlock(false, 1, 128<<10, []byte{7}), zstdBlock(true, 1, 128<<10, []byte{7})), sevens},
+		{"frame shorter than a cluster", enc.EncodeAll(full[:1000], nil), nil},
+		{"not zstd", []byte("this is not a zstd frame at all"), nil},
+		{"truncated frame", good[:len(good)/2], nil},
+		{"window of 1 GiB", zstdRawFrame(20<<3, zstdBlock(true, 0, 4, []byte("abcd"))), nil},
+		{"block larger than its window", zstdRawFrame(0, zstdBlock(true, 1, 128<<10, []byte{7})), nil},
+		{"empty", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := openBytes(zstdBase(t, tt.payload), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, wqCluster)
+			_, err = d.ReadAt(buf, 0)
+			if tt.want == nil {
+				wantFormatError(t, err, ErrFormat)
+				t.Log(err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf, tt.want) {
+				t.Error("cluster reads other bytes than were compressed")
+			}
+		})
+	}
 }

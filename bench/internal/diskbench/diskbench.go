@@ -8,6 +8,7 @@ package diskbench
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
@@ -130,7 +131,7 @@ func Layout(size, count, length, align int64, seed uint64) ([]Extent, error) {
 			exts = append(exts, Extent{off, length})
 		}
 	}
-	slices.SortFunc(exts, func(a, b Extent) int { return int(a.Offset - b.Offset) })
+	slices.SortFunc(exts, func(a, b Extent) int { return cmp.Compare(a.Offset, b.Offset) })
 	return exts, nil
 }
 
