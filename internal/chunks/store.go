@@ -21,6 +21,7 @@ type Backend interface {
 	// none. Saving a name that exists is not an error: the content stays (objects
 	// are immutable, so it is the same) and the modification time becomes now, so
 	// that garbage collection's grace period protects a chunk an upload just sent.
+	// Save must not keep data after it returns: callers reuse the buffer.
 	Save(ctx context.Context, name string, data []byte) error
 	// Load returns the object's bytes, or an error wrapping ErrNotExist.
 	Load(ctx context.Context, name string) ([]byte, error)
