@@ -161,7 +161,7 @@ func (m *Manager) Delete(ctx context.Context, actor *hangar.Tenant, name string)
 	if err := os.RemoveAll(m.vmDir(v.ID)); err != nil {
 		return err
 	}
-	os.RemoveAll(filepath.Dir(m.socketPath(v.ID, qmpSocket)))
+	os.RemoveAll(m.socketDir(v.ID))
 	if err := m.db.DeleteVM(ctx, v.ID); err != nil {
 		return err
 	}

@@ -54,4 +54,12 @@ func TestSocketPathFitsUnixLimit(t *testing.T) {
 	if len(a) >= 108 || a != b || !strings.HasSuffix(a, "/agent.sock") {
 		t.Fatalf("long data dir: %q (%d bytes), stable %v", a, len(a), a == b)
 	}
+	// A data dir where only the longer socket name passes the limit: both sockets
+	// must still share one directory.
+	for n := 40; n < 70; n++ {
+		m := &Manager{cfg: Config{Dir: "/" + strings.Repeat("d", n)}}
+		if filepath.Dir(m.socketPath(id, qmpSocket)) != filepath.Dir(m.socketPath(id, agentSocket)) {
+			t.Fatalf("data dir of %d bytes splits the sockets over two directories", n+1)
+		}
+	}
 }

@@ -97,18 +97,20 @@ func (mc *machine) exitExpected() bool {
 	return mc.stopping
 }
 
-// socketPath places a VM's unix socket: in its directory, unless that path would
-// pass the 108-byte limit of socket paths (a long data dir); then in a short
-// directory under the system's temp dir, derived from the data dir and the VM's ID
-// so a restarted server finds it again.
-func (m *Manager) socketPath(id, name string) string {
-	p := filepath.Join(m.vmDir(id), name)
-	if len(p) < 100 {
-		return p
+// socketDir is where a VM's unix sockets live: its directory, unless a socket path
+// there would pass the 108-byte limit of socket paths (a long data dir); then a
+// short directory under the system's temp dir, derived from the data dir and the
+// VM's ID so a restarted server finds it again. One directory for all of a VM's
+// sockets, decided by the longest socket name.
+func (m *Manager) socketDir(id string) string {
+	if dir := m.vmDir(id); len(filepath.Join(dir, agentSocket)) < 100 {
+		return dir
 	}
 	sum := sha256.Sum256([]byte(m.cfg.Dir))
-	return filepath.Join(os.TempDir(), "hangar-"+hex.EncodeToString(sum[:4]), id[:min(16, len(id))], name)
+	return filepath.Join(os.TempDir(), "hangar-"+hex.EncodeToString(sum[:4]), id[:min(16, len(id))])
 }
+
+func (m *Manager) socketPath(id, name string) string { return filepath.Join(m.socketDir(id), name) }
 
 func (m *Manager) machineConfig(vm *store.VM, sshPort int) MachineConfig {
 	dir := m.vmDir(vm.ID)
@@ -141,7 +143,7 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 	for _, f := range []string{mcfg.QMPSocket, mcfg.AgentSocket, filepath.Join(dir, pidFile)} {
 		os.Remove(f)
 	}
-	if err := os.MkdirAll(filepath.Dir(mcfg.QMPSocket), 0o700); err != nil {
+	if err := os.MkdirAll(m.socketDir(vm.ID), 0o700); err != nil {
 		return err
 	}
 	cmd := exec.Command(m.cfg.QEMU, Args(mcfg)...)
