@@ -3,12 +3,13 @@
 //  1. `vm create` until the VM runs, for the same image at 1 GiB and at 64 GiB of
 //     virtual size: bases are sparse and VM disks are overlays, so the two must be
 //     the same within noise.
+//
 //  2. Boot to ready: `vm create` until the guest agent reported ready, against a
 //     bare qemu-system-x86_64 run of the same disk with the same machine and the
 //     same provisioning medium, timed to the agent's ready line on the serial
 //     console. Target: ratio at most 1.2.
 //
-//	make testimage && go run ./bench/vm [-image images/testimage/out/testimage.raw] [-runs 3]
+//     make testimage && go run ./bench/vm [-image images/testimage/out/testimage.raw] [-runs 3]
 package main
 
 import (
