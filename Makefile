@@ -2,7 +2,7 @@
 # default (SQLite + a chunk directory in ./hangar-data); `make test` runs every test.
 GO ?= go
 
-.PHONY: build serve test deps fuzz bench testimage
+.PHONY: build serve test deps fuzz bench testimage lint
 
 build:
 	$(GO) build -o bin/hangar ./cmd/hangar
@@ -21,15 +21,21 @@ testimage: build
 
 # Every test (unit, end-to-end with real QEMU, qemu-img as judge), then every fuzz
 # target for FUZZTIME each.
-test: deps
-	$(GO) vet ./...
+test: deps lint
 	$(GO) test -count=1 -timeout 60m ./...
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 FUZZTIME ?= 5s
 
+# gofmt, go vet and staticcheck must all be clean.
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on these"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-bench: build
-	$(GO) run ./bench/catalog
+# The benchmarks of docs/BENCHMARKS.md (minutes each; VM ones need make testimage).
+bench: build testimage
+	for b in catalog convert upload reupload hashing serverrss vm capture; do $(GO) run ./bench/$$b || exit 1; done
