@@ -62,24 +62,12 @@ func run(parent string, size, count, extLen, align int64, runs int, seed uint64)
 	if err := diskbench.NeedTool("qemu-img"); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(parent, "hangar-bench-convert-")
+	ws, err := diskbench.NewWorkspace(parent, "convert", *prebuilt, size, count, extLen, align, seed)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	fmt.Println("machine:", diskbench.Machine(dir))
-	bin, err := diskbench.Hangar(dir, *prebuilt)
-	if err != nil {
-		return err
-	}
-	exts, err := diskbench.Layout(size, count, extLen, align, seed)
-	if err != nil {
-		return err
-	}
-	in := filepath.Join(dir, "in.raw")
-	if err := diskbench.WriteSparse(in, size, exts, seed); err != nil {
-		return err
-	}
+	defer os.RemoveAll(ws.Dir)
+	dir, bin, in := ws.Dir, ws.Bin, ws.Input
 	alloc, _ := diskbench.Allocated(in)
 	fmt.Printf("input: raw, %d MiB virtual, %d MiB allocated in %d extents of %d MiB (offsets multiples of %d bytes, seed %d)\n",
 		size>>20, alloc>>20, count, extLen>>20, align, seed)

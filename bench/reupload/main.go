@@ -50,24 +50,12 @@ func main() {
 }
 
 func run(parent string, size, count, extLen, align int64, nRegions int, percent float64, runs int, seed uint64) error {
-	dir, err := os.MkdirTemp(parent, "hangar-bench-reupload-")
+	ws, err := diskbench.NewWorkspace(parent, "reupload", *prebuilt, size, count, extLen, align, seed)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	fmt.Println("machine:", diskbench.Machine(dir))
-	bin, err := diskbench.Hangar(dir, *prebuilt)
-	if err != nil {
-		return err
-	}
-	exts, err := diskbench.Layout(size, count, extLen, align, seed)
-	if err != nil {
-		return err
-	}
-	in := filepath.Join(dir, "in.raw")
-	if err := diskbench.WriteSparse(in, size, exts, seed); err != nil {
-		return err
-	}
+	defer os.RemoveAll(ws.Dir)
+	dir, bin, in, exts := ws.Dir, ws.Bin, ws.Input, ws.Extents
 	data := count * extLen
 	regions, err := pickRegions(exts, nRegions, int64(float64(data)*percent/100), seed)
 	if err != nil {

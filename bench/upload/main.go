@@ -55,24 +55,12 @@ func run(parent string, size, count, extLen, align int64, runs, conns int, seed 
 	if err := diskbench.NeedTool("qemu-img"); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(parent, "hangar-bench-upload-")
+	ws, err := diskbench.NewWorkspace(parent, "upload", *prebuilt, size, count, extLen, align, seed)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	fmt.Println("machine:", diskbench.Machine(dir))
-	bin, err := diskbench.Hangar(dir, *prebuilt)
-	if err != nil {
-		return err
-	}
-	exts, err := diskbench.Layout(size, count, extLen, align, seed)
-	if err != nil {
-		return err
-	}
-	in := filepath.Join(dir, "in.raw")
-	if err := diskbench.WriteSparse(in, size, exts, seed); err != nil {
-		return err
-	}
+	defer os.RemoveAll(ws.Dir)
+	dir, bin, in := ws.Dir, ws.Bin, ws.Input
 	alloc, err := diskbench.Allocated(in)
 	if err != nil {
 		return err

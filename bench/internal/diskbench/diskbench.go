@@ -316,3 +316,33 @@ func RatioOf(r, target float64, atMost bool) string {
 	}
 	return fmt.Sprintf("%.2fx (target %s %.2fx: %s)", r, op, target, verdict)
 }
+
+// Workspace is a benchmark's temporary directory with a hangar binary and its seeded
+// sparse raw input.
+type Workspace struct {
+	Dir, Bin, Input string
+	Extents         []Extent
+}
+
+// NewWorkspace makes a temporary directory under parent named for the benchmark,
+// prints the machine, finds or builds hangar (prebuilt, else ./cmd/hangar), and
+// writes a size-byte raw input with count extents of extLen bytes at offsets that are
+// multiples of align, from seed. Remove Dir when done.
+func NewWorkspace(parent, name, prebuilt string, size, count, extLen, align int64, seed uint64) (*Workspace, error) {
+	dir, err := os.MkdirTemp(parent, "hangar-bench-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	w := &Workspace{Dir: dir, Input: filepath.Join(dir, "in.raw")}
+	fmt.Println("machine:", Machine(dir))
+	if w.Bin, err = Hangar(dir, prebuilt); err == nil {
+		if w.Extents, err = Layout(size, count, extLen, align, seed); err == nil {
+			err = WriteSparse(w.Input, size, w.Extents, seed)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return w, nil
+}
