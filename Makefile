@@ -19,10 +19,11 @@ deps:
 testimage: build
 	images/testimage/build.sh --agent bin/hangar-agent --out images/testimage/out/testimage.raw
 
-# Every test (unit, end-to-end with real QEMU, qemu-img as judge), then every fuzz
-# target for FUZZTIME each.
+# Every test (unit, end-to-end with real QEMU, qemu-img as judge), the end-to-end
+# suite once more on PostgreSQL, then every fuzz target for FUZZTIME each.
 test: deps lint
 	$(GO) test -count=1 -timeout 60m ./...
+	HANGAR_E2E_DB=postgres $(GO) test -count=1 -timeout 60m ./e2e
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 FUZZTIME ?= 5s

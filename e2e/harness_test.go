@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/hangarvm/hangar/internal/store/pgtest"
 	"io"
 	"net"
 	"net/http"
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -47,6 +49,7 @@ type server struct {
 	cmd     *exec.Cmd
 	log     *lockedBuffer
 	home    string
+	db      string // --db, "" for the embedded SQLite
 }
 
 func freeAddr(t *testing.T) string {
@@ -61,6 +64,10 @@ func freeAddr(t *testing.T) string {
 // startServer starts hangar serve on a fresh data dir.
 func startServer(t *testing.T) *server {
 	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir()}
+	// HANGAR_E2E_DB=postgres runs the suite on a real PostgreSQL (package pgtest).
+	if os.Getenv("HANGAR_E2E_DB") == "postgres" {
+		s.db = pgtest.DSN(t)
+	}
 	s.start()
 	t.Cleanup(func() {
 		s.kill()
@@ -77,7 +84,11 @@ func startServer(t *testing.T) *server {
 func (s *server) start() {
 	s.addr = freeAddr(s.t)
 	s.log = &lockedBuffer{}
-	s.cmd = exec.Command(hangarBin, "serve", "--listen", s.addr, "--data-dir", s.dataDir)
+	args := []string{"serve", "--listen", s.addr, "--data-dir", s.dataDir}
+	if s.db != "" {
+		args = append(args, "--db", s.db)
+	}
+	s.cmd = exec.Command(hangarBin, args...)
 	s.cmd.Stderr = s.log
 	s.cmd.Env = append(os.Environ(), "HANGAR_ADMIN_KEY=")
 	if err := s.cmd.Start(); err != nil {

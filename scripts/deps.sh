@@ -8,18 +8,20 @@
 #                         the test guest image build (images/testimage/build.sh)
 #                         and offline checks of VM disks (debugfs, e2fsck)
 #   genisoimage           isoinfo, to check provisioning media
+#   postgresql            a throwaway PostgreSQL server for the metadata-store tests
 set -euo pipefail
 
 mode=${1:-test}
 tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OVMF.fd:ovmf)
 if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
-		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage)
+		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage
+		'/usr/lib/postgresql/*/bin/initdb:postgresql')
 fi
 need=()
 for t in "${tools[@]}"; do
 	what=${t%%:*} pkg=${t#*:}
-	if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
+	if [[ $what == /* ]]; then compgen -G "$what" >/dev/null && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
 	need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

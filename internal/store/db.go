@@ -26,7 +26,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // SQLite driver, pure Go: the binary stays static.
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver.
+	_ "modernc.org/sqlite"             // SQLite driver, pure Go: the binary stays static.
 )
 
 //go:embed migrations/*.sql
@@ -45,7 +46,8 @@ type dialect struct {
 }
 
 // Open connects to the database named by dsn and applies pending migrations.
-// dsn is "sqlite:///path/to/file.db" (or a plain file path) for SQLite.
+// dsn is "sqlite:///path/to/file.db" (or a plain file path) for SQLite, or a
+// "postgres://" URL.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	var (
 		d   *DB
@@ -53,7 +55,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	)
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, fmt.Errorf("PostgreSQL metadata is not available in this build yet; use the embedded SQLite default")
+		d, err = openPostgres(dsn)
 	default:
 		d, err = openSQLite(strings.TrimPrefix(dsn, "sqlite://"))
 	}
@@ -81,16 +83,29 @@ func openSQLite(path string) (*DB, error) {
 	return &DB{db: db, dialect: dialect{name: "sqlite"}}, nil
 }
 
+func openPostgres(dsn string) (*DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(16)
+	return &DB{db: db, dialect: dialect{name: "postgres", numbered: true}}, nil
+}
+
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 
 // Ping checks the connection.
 func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 
+// migrationLock is the PostgreSQL advisory lock that serializes migrations when
+// several nodes start at once.
+const migrationLock = 0x68616e676172 // "hangar"
+
+// migrate applies each pending migration in its own transaction. On PostgreSQL the
+// transaction first takes an advisory lock, so nodes starting together apply each
+// migration once; SQLite's write transactions are serialized already.
 func (d *DB) migrate(ctx context.Context) error {
-	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
 	files, err := fs.Glob(migrationFS, "migrations/*.sql")
 	if err != nil {
 		return err
@@ -104,6 +119,14 @@ func (d *DB) migrate(ctx context.Context) error {
 		}
 		body, _ := migrationFS.ReadFile(f)
 		err = d.tx(ctx, func(tx *sql.Tx) error {
+			if d.dialect.name == "postgres" {
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+					return fmt.Errorf("migrations: lock: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+				return fmt.Errorf("migrations: %w", err)
+			}
 			var done int
 			if err := tx.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), n).Scan(&done); err != nil {
 				return err

@@ -1,14 +1,72 @@
 package store
 
 import (
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store/pgtest"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+// databases gives each test a fresh database of every kind Hangar supports.
+func databases(t *testing.T) map[string]string {
+	return map[string]string{
+		"sqlite":   filepath.Join(t.TempDir(), "db"),
+		"postgres": pgtest.DSN(t),
+	}
+}
+
+// TestConcurrentMigrations starts several stores on one new PostgreSQL database at
+// once, as several nodes would: every migration must be applied exactly once.
+func TestConcurrentMigrations(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := Open(t.Context(), dsn)
+			if err == nil {
+				db.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	db.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n)
+	files, _ := migrationFS.ReadDir("migrations")
+	if n != len(files) {
+		t.Fatalf("%d migrations recorded, want %d", n, len(files))
+	}
+}
+
 func TestMigrationsRunOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "db")
+	for kind, path := range databases(t) {
+		t.Run(kind, func(t *testing.T) { migrateTwice(t, path) })
+	}
+}
+
+func migrateTwice(t *testing.T, path string) {
 	for range 2 {
 		db, err := Open(t.Context(), path)
 		if err != nil {
@@ -45,7 +103,13 @@ func TestSplitSQL(t *testing.T) {
 }
 
 func TestTenantKeysAndScoping(t *testing.T) {
-	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "db"))
+	for kind, dsn := range databases(t) {
+		t.Run(kind, func(t *testing.T) { tenantKeysAndScoping(t, dsn) })
+	}
+}
+
+func tenantKeysAndScoping(t *testing.T, dsn string) {
+	db, err := Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
