@@ -19,12 +19,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/hangarvm/hangar/bench/internal/diskbench"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -43,18 +42,14 @@ func main() {
 	}
 }
 
+// env runs the CLI against the benchmark's server.
 type env struct {
-	bin, dir, url, key string
+	bin string
+	srv *diskbench.Server
 }
 
 func (e *env) hangar(args ...string) ([]byte, error) {
-	cmd := exec.Command(e.bin, args...)
-	cmd.Env = append(os.Environ(), "HANGAR_SERVER="+e.url, "HANGAR_KEY="+e.key, "XDG_CACHE_HOME="+e.dir+"/cache")
-	out, err := cmd.Output()
-	if err != nil {
-		return out, fmt.Errorf("hangar %s: %v", strings.Join(args, " "), err)
-	}
-	return out, nil
+	return diskbench.Run(e.srv.Env(), e.bin, args...)
 }
 
 func run(image string, runs int) error {
@@ -63,31 +58,16 @@ func run(image string, runs int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	e := &env{bin: filepath.Join(dir, "hangar"), dir: dir}
-	if out, err := exec.Command("go", "build", "-o", e.bin, "./cmd/hangar").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v %s", err, out)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	e.url = "http://" + addr
-	srv := exec.Command(e.bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--stop-timeout", "1s")
-	if err := srv.Start(); err != nil {
+	bin, err := diskbench.BuildHangar(dir)
+	if err != nil {
 		return err
 	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	for i := 0; ; i++ {
-		if resp, err := http.Get(e.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i > 300 {
-			return fmt.Errorf("server did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
+	srv, err := diskbench.StartServer(bin, filepath.Join(dir, "data"))
+	if err != nil {
+		return err
 	}
-	key, _ := os.ReadFile(filepath.Join(dir, "data", "admin.key"))
-	e.key = strings.TrimSpace(string(key))
+	defer srv.Stop()
+	e := &env{bin: bin, srv: srv}
 
 	for _, c := range []struct{ name, mib string }{{"g1", "1024"}, {"g64", "65536"}} {
 		file := filepath.Join(dir, c.name+".raw")
@@ -128,7 +108,7 @@ func run(image string, runs int) error {
 			e.hangar("vm", "delete", name)
 		}
 	}
-	m1, m64 := median(toRunning[0]), median(toRunning[1])
+	m1, m64 := diskbench.Median(toRunning[0]), diskbench.Median(toRunning[1])
 	fmt.Printf("%-44s %10s %10s %10.2f\n", "vm create until running", round(m1), round(m64), float64(m64)/float64(m1))
 
 	var bare []time.Duration
@@ -139,7 +119,7 @@ func run(image string, runs int) error {
 		}
 		bare = append(bare, d)
 	}
-	h, b := median(toReady), median(bare)
+	h, b := diskbench.Median(toReady), diskbench.Median(bare)
 	fmt.Printf("%-44s %10s\n", "hangar: vm create until the agent is ready", round(h))
 	fmt.Printf("%-44s %10s\n", "bare qemu-system: start until ready line", round(b))
 	fmt.Printf("%-44s %10.2f  (target <= 1.2)\n", "ratio hangar / bare", float64(h)/float64(b))
@@ -147,12 +127,6 @@ func run(image string, runs int) error {
 }
 
 func round(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
 
 // waitVM polls until the VM runs and until it is provisioned.
 func (e *env) waitVM(name string, start time.Time) (running, ready time.Duration, err error) {

@@ -65,8 +65,7 @@ type endpoint struct {
 
 // op builds an endpoint whose request body (unless Req is noBody) is strict JSON.
 func op[Req, Resp any](method, pattern, summary string, fn func(c *call, req Req) (Resp, error)) endpoint {
-	e := endpoint{method: method, pattern: pattern, summary: summary, status: http.StatusOK,
-		respType: reflect.TypeFor[Resp]()}
+	e := newEndpoint[Resp](method, pattern, summary)
 	if reflect.TypeFor[Req]() != reflect.TypeFor[noBody]() {
 		e.reqType = reflect.TypeFor[Req]()
 	}
@@ -79,6 +78,12 @@ func op[Req, Resp any](method, pattern, summary string, fn func(c *call, req Req
 		}
 		return fn(c, req)
 	}
+	return e
+}
+
+// newEndpoint sets what the response type decides: its schema, and 204 for noBody.
+func newEndpoint[Resp any](method, pattern, summary string) endpoint {
+	e := endpoint{method: method, pattern: pattern, summary: summary, status: http.StatusOK, respType: reflect.TypeFor[Resp]()}
 	if e.respType == reflect.TypeFor[noBody]() {
 		e.respType, e.status = nil, http.StatusNoContent
 	}
@@ -192,7 +197,7 @@ type responder interface {
 
 // stream builds an endpoint that reads its body itself (disk files, chunks).
 func stream[Resp any](method, pattern, summary string, fn func(c *call, body io.Reader) (Resp, error)) endpoint {
-	e := op(method, pattern, summary, func(*call, noBody) (Resp, error) { panic("unused") })
+	e := newEndpoint[Resp](method, pattern, summary)
 	e.rawBody = true
 	e.serve = func(c *call, body io.Reader) (any, error) { return fn(c, body) }
 	return e

@@ -217,7 +217,7 @@ func (s *Service) StoreChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Ma
 	if err := s.checkVirtualSize(m.VirtualSize); err != nil {
 		return m, err
 	}
-	err := chunks.Walk(ctx, disk, m.VirtualSize, Spans(disk.Extents()), func(off int64, data []byte) error {
+	err := chunks.Walk(ctx, disk, m.VirtualSize, spans(disk.Extents()), func(off int64, data []byte) error {
 		d := chunks.Sum(data)
 		if err := s.chunks.Put(ctx, d, data); err != nil {
 			return err
@@ -235,8 +235,8 @@ func (s *Service) StoreChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Ma
 	return m, nil
 }
 
-// Spans converts a disk's allocated extents for chunks.Walk.
-func Spans(exts []diskfmt.Extent) []chunks.Span {
+// spans converts a disk's allocated extents for chunks.Walk.
+func spans(exts []diskfmt.Extent) []chunks.Span {
 	out := make([]chunks.Span, len(exts))
 	for i, e := range exts {
 		out[i] = chunks.Span{Offset: e.Offset, Length: e.Length}

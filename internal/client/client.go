@@ -88,11 +88,6 @@ func errorFromBody(status string, data []byte) error {
 
 func esc(s string) string { return url.PathEscape(s) }
 
-// Health checks the server without a key.
-func (c *Client) Health(ctx context.Context) error {
-	return c.do(ctx, "GET", "/healthz", nil, nil)
-}
-
 // Whoami returns the tenant of the key.
 func (c *Client) Whoami(ctx context.Context) (hangar.Whoami, error) {
 	var out hangar.Whoami

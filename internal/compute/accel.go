@@ -30,6 +30,12 @@ func ProbeKVM(ctx context.Context, qemu string, timeout time.Duration) bool {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
 		return false
 	}
+	return probeBoot(ctx, qemu, "kvm", timeout)
+}
+
+// probeBoot boots the probe sector with the given accelerator and reports whether
+// it printed OK before the timeout (or an accelerator failure).
+func probeBoot(ctx context.Context, qemu, accel string, timeout time.Duration) bool {
 	dir, err := os.MkdirTemp("", "hangar-kvm-probe")
 	if err != nil {
 		return false
@@ -41,7 +47,7 @@ func ProbeKVM(ctx context.Context, qemu string, timeout time.Duration) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, qemu, "-machine", "pc,accel=kvm", "-nodefaults", "-no-user-config", "-display", "none",
+	cmd := exec.CommandContext(ctx, qemu, "-machine", "pc,accel="+accel, "-nodefaults", "-no-user-config", "-display", "none",
 		"-serial", "stdio", "-drive", "file="+img+",format=raw,if=ide", "-m", "16")
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -288,16 +288,3 @@ func (m *Manager) Close() {
 		mc.qmp.Close()
 	}
 }
-
-// StopAll stops every VM (tests and an operator's shutdown --stop-vms).
-func (m *Manager) StopAll(ctx context.Context) {
-	m.mu.Lock()
-	ids := make([]string, 0, len(m.machines))
-	for id := range m.machines {
-		ids = append(ids, id)
-	}
-	m.mu.Unlock()
-	for _, id := range ids {
-		m.halt(ctx, id, 0)
-	}
-}

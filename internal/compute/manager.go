@@ -71,9 +71,6 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 	return m, nil
 }
 
-// Accel is the acceleration VMs get on this host.
-func (m *Manager) Accel() string { return m.accel }
-
 func (m *Manager) vmDir(id string) string { return filepath.Join(m.cfg.Dir, "vms", id) }
 
 func (m *Manager) available() error {
