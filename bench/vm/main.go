@@ -179,7 +179,8 @@ func bareBoot(image, dir, sshKey string) (time.Duration, error) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	args := compute.Args(compute.MachineConfig{Name: "bare", Dir: vmDir, VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
+	args := compute.Args(compute.MachineConfig{Name: "bare", Dir: vmDir,
+		QMPSocket: filepath.Join(vmDir, "qmp.sock"), AgentSocket: filepath.Join(vmDir, "agent.sock"), VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
 		Disks: []compute.MachineDisk{{ID: "os", Path: overlay}}, Medium: medium, SSHPort: port, Sandbox: true})
 	start := time.Now()
 	cmd := exec.Command("qemu-system-x86_64", args...)
