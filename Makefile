@@ -20,10 +20,10 @@ testimage: build
 	images/testimage/build.sh --agent bin/hangar-agent --out images/testimage/out/testimage.raw
 
 # Every test (unit, end-to-end with real QEMU, qemu-img as judge), the end-to-end
-# suite once more on PostgreSQL, then every fuzz target for FUZZTIME each.
+# suite once more on PostgreSQL + S3 (versitygw), then every fuzz target for FUZZTIME each.
 test: deps lint
 	$(GO) test -count=1 -timeout 60m ./...
-	HANGAR_E2E_DB=postgres $(GO) test -count=1 -timeout 60m ./e2e
+	HANGAR_E2E_DB=postgres HANGAR_E2E_STORE=s3 $(GO) test -count=1 -timeout 60m ./e2e
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 FUZZTIME ?= 5s

@@ -163,7 +163,7 @@ func TestKill9DuringCaptureAndBackup(t *testing.T) {
 		if out, err := exec.Command("qemu-io", append(args, overlay)...).CombinedOutput(); err != nil {
 			t.Fatalf("qemu-io: %v %s", err, out)
 		}
-		before := len(chunkFiles(t, s.dataDir))
+		before := len(s.chunkFiles())
 		cmd := exec.Command(hangarBin, append(op, "--server", s.url(), "--key", alice)...)
 		var out lockedBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -174,7 +174,7 @@ func TestKill9DuringCaptureAndBackup(t *testing.T) {
 			if cmd.ProcessState != nil || strings.Contains(out.String(), "error") {
 				t.Fatalf("%v ended before the crash: %s", op, out.String())
 			}
-			return len(chunkFiles(t, s.dataDir)) >= before+5
+			return len(s.chunkFiles()) >= before+5
 		})
 		s.kill9()
 		cmd.Wait()

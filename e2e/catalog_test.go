@@ -9,6 +9,7 @@ import (
 
 type imageJSON struct {
 	Name       string   `json:"name"`
+	ETag       string   `json:"etag"`
 	Owner      string   `json:"owner"`
 	Type       string   `json:"type"`
 	OSState    string   `json:"osState"`

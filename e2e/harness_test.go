@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/hangarvm/hangar/internal/store/pgtest"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +18,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hangarvm/hangar/internal/chunks/s3store"
+	"github.com/hangarvm/hangar/internal/chunks/s3store/s3test"
+	"github.com/hangarvm/hangar/internal/store/pgtest"
 )
 
 var hangarBin string
@@ -37,6 +40,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	pgtest.Stop()
+	s3test.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -50,6 +54,13 @@ type server struct {
 	log     *lockedBuffer
 	home    string
 	db      string // --db, "" for the embedded SQLite
+	s3      *s3test.Server
+	store   s3store.Config // the bucket of --store s3://..., when s3 is set
+	// Nodes of a cluster: a chunk directory shared with other nodes (when not on
+	// S3), the admin key all nodes share, and more serve flags.
+	chunkDir       string
+	sharedAdminKey string
+	extraArgs      []string
 }
 
 func freeAddr(t *testing.T) string {
@@ -68,6 +79,11 @@ func startServer(t *testing.T) *server {
 	if os.Getenv("HANGAR_E2E_DB") == "postgres" {
 		s.db = pgtest.DSN(t)
 	}
+	// HANGAR_E2E_STORE=s3 keeps the chunks in a real S3-compatible server (package s3test).
+	if os.Getenv("HANGAR_E2E_STORE") == "s3" {
+		s.s3 = s3test.Shared(t)
+		s.store = s.s3.NewBucket(t)
+	}
 	s.start()
 	t.Cleanup(func() {
 		s.kill()
@@ -82,29 +98,46 @@ func startServer(t *testing.T) *server {
 }
 
 func (s *server) start() {
+	s.spawn()
+	s.waitHealthy()
+}
+
+// spawn starts the server process without waiting for it to serve.
+func (s *server) spawn() {
 	s.addr = freeAddr(s.t)
 	s.log = &lockedBuffer{}
 	args := []string{"serve", "--listen", s.addr, "--data-dir", s.dataDir}
 	if s.db != "" {
 		args = append(args, "--db", s.db)
 	}
-	s.cmd = exec.Command(hangarBin, args...)
+	env := append(os.Environ(), "HANGAR_ADMIN_KEY="+s.sharedAdminKey)
+	switch {
+	case s.s3 != nil:
+		args = append(args, "--store", "s3://"+s.store.Bucket+"/"+s.store.Prefix)
+		env = append(env, s.s3.Env()...)
+	case s.chunkDir != "":
+		args = append(args, "--store", "file://"+s.chunkDir)
+	}
+	s.cmd = exec.Command(hangarBin, append(args, s.extraArgs...)...)
 	s.cmd.Stderr = s.log
-	s.cmd.Env = append(os.Environ(), "HANGAR_ADMIN_KEY=")
+	s.cmd.Env = env
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+func (s *server) waitHealthy() {
+	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.url() + "/healthz")
-		if err == nil {
+		if resp, err := http.Get(s.url() + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("server did not become healthy; log:\n%s", s.log)
+			s.t.Fatalf("server %s did not become healthy; log:\n%s", s.addr, s.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -127,6 +160,23 @@ func (s *server) kill() {
 			s.kill9()
 		}
 	}
+}
+
+// chunkFiles lists the files that hold the server's chunks, wherever the store is.
+func (s *server) chunkFiles() []string {
+	s.t.Helper()
+	pattern := filepath.Join(s.dataDir, "chunks", "??", "*")
+	if s.chunkDir != "" {
+		pattern = filepath.Join(s.chunkDir, "??", "*")
+	}
+	if s.s3 != nil {
+		pattern = s.s3.ObjectPath(s.store, "*")
+	}
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return files
 }
 
 func (s *server) url() string { return "http://" + s.addr }

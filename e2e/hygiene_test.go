@@ -8,15 +8,6 @@ import (
 	"testing"
 )
 
-func chunkFiles(t *testing.T, dataDir string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dataDir, "chunks", "??", "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 func TestGarbageCollection(t *testing.T) {
 	s := startServer(t)
 	admin, alice := s.adminKey(), s.tenant("alice")
@@ -27,7 +18,7 @@ func TestGarbageCollection(t *testing.T) {
 	s.ok(alice, "disk", "upload", keep, "--name", "keep")
 	s.ok(alice, "disk", "upload", drop, "--name", "drop")
 	s.ok(alice, "disk", "delete", "drop")
-	if n := len(chunkFiles(t, s.dataDir)); n != 3 {
+	if n := len(s.chunkFiles()); n != 3 {
 		t.Fatalf("%d chunk files before gc, want 3", n)
 	}
 
@@ -54,8 +45,8 @@ func TestGarbageCollection(t *testing.T) {
 		t.Fatalf("gc within the grace period removed chunks: %+v", rep)
 	}
 	s.json(admin, &rep, "admin", "gc", "--grace", "0s", "--dry-run")
-	if rep.Removed != 2 || len(chunkFiles(t, s.dataDir)) != 4 {
-		t.Fatalf("dry run: %+v, files %d", rep, len(chunkFiles(t, s.dataDir)))
+	if rep.Removed != 2 || len(s.chunkFiles()) != 4 {
+		t.Fatalf("dry run: %+v, files %d", rep, len(s.chunkFiles()))
 	}
 	s.json(admin, &rep, "admin", "gc", "--grace", "0s")
 	if rep.Removed != 2 || rep.RemovedBytes != 8<<20 || rep.Referenced != 2 {
@@ -90,7 +81,7 @@ func TestScrubQuarantinesCorruptChunks(t *testing.T) {
 		t.Fatalf("clean store: %+v", rep)
 	}
 	// Rot one byte of the stored chunk.
-	files := chunkFiles(t, s.dataDir)
+	files := s.chunkFiles()
 	data, _ := os.ReadFile(files[0])
 	data[100] ^= 0xff
 	os.WriteFile(files[0], data, 0o600)

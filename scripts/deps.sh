@@ -9,7 +9,18 @@
 #                         and offline checks of VM disks (debugfs, e2fsck)
 #   genisoimage           isoinfo, to check provisioning media
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
+# and, for the tests, versitygw (the Versity S3 Gateway, Apache-2.0) built from its Go
+# module into GOPATH/bin: the real S3-compatible server the object-store tests start.
 set -euo pipefail
+
+VERSITYGW=github.com/versity/versitygw/cmd/versitygw@v1.8.0
+install_versitygw() {
+	local bin
+	bin="$(go env GOPATH)/bin/versitygw"
+	command -v versitygw >/dev/null 2>&1 || [ -x "$bin" ] && return 0
+	echo "building versitygw (the S3 server the tests use) from $VERSITYGW" >&2
+	go install "$VERSITYGW"
+}
 
 mode=${1:-test}
 tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OVMF.fd:ovmf)
@@ -24,13 +35,17 @@ for t in "${tools[@]}"; do
 	if [[ $what == /* ]]; then compgen -G "$what" >/dev/null && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
 	need+=("$pkg")
 done
-[ ${#need[@]} -eq 0 ] && exit 0
+if [ ${#need[@]} -eq 0 ]; then
+	[ "$mode" = test ] && install_versitygw
+	exit 0
+fi
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "installing ${need[*]} (needed by the tests)" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
+	[ "$mode" = test ] && install_versitygw
 elif [ "$mode" = run ]; then
 	echo "VMs need: ${need[*]}; install with: sudo apt-get install ${need[*]} (images and disks work without them)" >&2
 else

@@ -10,7 +10,7 @@ import (
 )
 
 func newAdminCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "admin", Short: "Store hygiene (admin): garbage collection and scrubbing"}
+	cmd := &cobra.Command{Use: "admin", Short: "Administration: garbage collection, scrubbing, compute hosts, store migration"}
 	var req hangar.GCRequest
 	gc := &cobra.Command{
 		Use:   "gc",
@@ -62,6 +62,6 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 			return nil
 		},
 	}
-	cmd.AddCommand(gc, scrub)
+	cmd.AddCommand(gc, scrub, newAdminHostsCmd(g), newMigrateStoreCmd(g))
 	return cmd
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -39,6 +40,7 @@ Restore by making a specialized VM image of them; the command prints how.`,
 func newVMGeneralizeCmd(g *globals) *cobra.Command {
 	var req hangar.VMGeneralize
 	var yes bool
+	var ifMatch func() client.RequestOption
 	cmd := &cobra.Command{
 		Use:   "generalize NAME",
 		Short: "Mark a stopped, deprovisioned VM generalized: irreversible, it can never start again",
@@ -59,7 +61,7 @@ with --no-backup). It asks for confirmation unless --yes.`,
 					return fmt.Errorf("not confirmed; nothing was changed (use --yes to skip the question)")
 				}
 			}
-			vm, err := g.client().Generalize(cmd.Context(), args[0], req)
+			vm, err := g.client().Generalize(cmd.Context(), args[0], req, ifMatch())
 			if err != nil {
 				return err
 			}
@@ -70,6 +72,7 @@ with --no-backup). It asks for confirmation unless --yes.`,
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&req.NoBackup, "no-backup", false, "do not back the VM up first")
+	ifMatch = ifMatchFlag(cmd, "VM")
 	return cmd
 }
 

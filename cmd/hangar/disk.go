@@ -51,15 +51,22 @@ func newDiskCmd(g *globals) *cobra.Command {
 				})
 			},
 		},
-		&cobra.Command{
-			Use: "delete NAME", Short: "Delete a disk that no image uses", Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := g.client().DeleteDisk(cmd.Context(), args[0]); err != nil {
-					return err
-				}
-				return g.done(cmd, "Deleted disk "+args[0]+".")
-			},
-		})
+		newDiskDeleteCmd(g))
+	return cmd
+}
+
+func newDiskDeleteCmd(g *globals) *cobra.Command {
+	var ifMatch func() client.RequestOption
+	cmd := &cobra.Command{
+		Use: "delete NAME", Short: "Delete a disk that no image uses", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.client().DeleteDisk(cmd.Context(), args[0], ifMatch()); err != nil {
+				return err
+			}
+			return g.done(cmd, "Deleted disk "+args[0]+".")
+		},
+	}
+	ifMatch = ifMatchFlag(cmd, "disk")
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -28,7 +29,7 @@ An image reference is one of:
 	}
 	cmd.AddCommand(newImageCreateCmd(g), newImageListCmd(g), newImageShowCmd(g), newImageDeleteCmd(g),
 		newImageShareCmd(g, true), newImageShareCmd(g, false), newImageUpdateVersionCmd(g),
-		newPublishCommunityCmd(g), newUnpublishCommunityCmd(g))
+		newPublishCommunityCmd(g), newUnpublishCommunityCmd(g), newImageReplicateCmd(g))
 	return cmd
 }
 
@@ -175,19 +176,23 @@ func printImage(w io.Writer, im *hangar.Image) {
 }
 
 func newImageDeleteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var ifMatch func() client.RequestOption
+	cmd := &cobra.Command{
 		Use: "delete NAME", Short: "Delete one of your images with all its versions", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.client().DeleteImage(cmd.Context(), args[0]); err != nil {
+			if err := g.client().DeleteImage(cmd.Context(), args[0], ifMatch()); err != nil {
 				return err
 			}
 			return g.done(cmd, "Deleted image "+args[0]+". Its disks remain; delete them with `hangar disk delete`.")
 		},
 	}
+	ifMatch = ifMatchFlag(cmd, "image")
+	return cmd
 }
 
 func newImageShareCmd(g *globals, share bool) *cobra.Command {
 	var tenant string
+	var ifMatch func() client.RequestOption
 	use, short := "share NAME", "Let another tenant use one of your images"
 	if !share {
 		use, short = "unshare NAME", "Stop sharing an image with a tenant"
@@ -196,7 +201,7 @@ func newImageShareCmd(g *globals, share bool) *cobra.Command {
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		Example: "  hangar image " + strings.Fields(use)[0] + " web --tenant bob",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im, err := g.client().Share(cmd.Context(), args[0], tenant, share)
+			im, err := g.client().Share(cmd.Context(), args[0], tenant, share, ifMatch())
 			if err != nil {
 				return err
 			}
@@ -211,16 +216,19 @@ func newImageShareCmd(g *globals, share bool) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant name")
 	cmd.MarkFlagRequired("tenant")
+	ifMatch = ifMatchFlag(cmd, "image")
 	return cmd
 }
 
 func newImageUpdateVersionCmd(g *globals) *cobra.Command {
 	var exclude, eol string
+	var ifMatch func() client.RequestOption
 	cmd := &cobra.Command{
-		Use:     "update-version NAME VERSION",
-		Short:   "Change a version's exclude-from-latest flag or end-of-life date",
-		Example: "  hangar image update-version web 2.0.0 --exclude-from-latest true",
-		Args:    cobra.ExactArgs(2),
+		Use:   "update-version NAME VERSION",
+		Short: "Change a version's exclude-from-latest flag or end-of-life date",
+		Example: `  hangar image update-version web 2.0.0 --exclude-from-latest true
+  hangar image update-version web 2.0.0 --end-of-life 2027-01-01 --if-match "$(hangar image show web -o json | jq -r .etag)"`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var u hangar.ImageVersionUpdate
 			if cmd.Flags().Changed("exclude-from-latest") {
@@ -233,7 +241,7 @@ func newImageUpdateVersionCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("end-of-life") {
 				u.EndOfLife = &eol
 			}
-			im, err := g.client().UpdateVersion(cmd.Context(), args[0], args[1], u)
+			im, err := g.client().UpdateVersion(cmd.Context(), args[0], args[1], u, ifMatch())
 			if err != nil {
 				return err
 			}
@@ -242,11 +250,13 @@ func newImageUpdateVersionCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&exclude, "exclude-from-latest", "", "true or false")
 	cmd.Flags().StringVar(&eol, "end-of-life", "", "YYYY-MM-DD, or empty to clear")
+	ifMatch = ifMatchFlag(cmd, "image")
 	return cmd
 }
 
 func newPublishCommunityCmd(g *globals) *cobra.Command {
 	var c hangar.Community
+	var ifMatch func() client.RequestOption
 	cmd := &cobra.Command{
 		Use:   "publish-community NAME",
 		Short: "Publish an image to the community repository, for every tenant",
@@ -258,7 +268,7 @@ change the details; withdraw with unpublish-community.`,
       --publisher-email images@acme.example --eula https://acme.example/eula`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im, err := g.client().PublishCommunity(cmd.Context(), args[0], c)
+			im, err := g.client().PublishCommunity(cmd.Context(), args[0], c, ifMatch())
 			if err != nil {
 				return err
 			}
@@ -275,17 +285,21 @@ change the details; withdraw with unpublish-community.`,
 	for _, n := range []string{"public-name", "publisher-uri", "publisher-email", "eula"} {
 		cmd.MarkFlagRequired(n)
 	}
+	ifMatch = ifMatchFlag(cmd, "image")
 	return cmd
 }
 
 func newUnpublishCommunityCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var ifMatch func() client.RequestOption
+	cmd := &cobra.Command{
 		Use: "unpublish-community NAME", Short: "Withdraw an image from the community repository", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := g.client().UnpublishCommunity(cmd.Context(), args[0]); err != nil {
+			if _, err := g.client().UnpublishCommunity(cmd.Context(), args[0], ifMatch()); err != nil {
 				return err
 			}
 			return g.done(cmd, "Image "+args[0]+" is no longer in the community repository.")
 		},
 	}
+	ifMatch = ifMatchFlag(cmd, "image")
+	return cmd
 }

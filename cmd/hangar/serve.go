@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -18,8 +19,8 @@ import (
 	"github.com/hangarvm/hangar/internal/api"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
-	"github.com/hangarvm/hangar/internal/chunks/dirstore"
 	"github.com/hangarvm/hangar/internal/compute"
+	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
 )
 
@@ -30,6 +31,13 @@ type serveOptions struct {
 	accel                      string
 	provisioningTimeout        time.Duration
 	stopTimeout                time.Duration
+	s3                         s3Flags
+	// Several nodes: role, compute host identity and capacity, regions.
+	role, hostName, advertiseURL string
+	vcpus, memoryMiB             int64
+	heartbeat, hostDownAfter     time.Duration
+	region, primaryRegion        string
+	regionStores                 []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -40,10 +48,15 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the Hangar service: the REST API, the image catalog and the disk store.
 
 With no flags it uses the embedded default: SQLite metadata and a chunk directory,
-both under --data-dir. On first start it creates the admin tenant and writes its API
+both under --data-dir. Several nodes can share PostgreSQL metadata (--db postgres://...)
+and an S3-compatible object store (--store s3://bucket/prefix); the S3 endpoint, region
+and credentials come from the --s3-* flags or the standard AWS environment variables
+(AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). On first start it creates the admin tenant and writes its API
 key to DATA_DIR/admin.key (mode 0600), unless HANGAR_ADMIN_KEY is set.`,
 		Example: `  hangar serve
-  hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar`,
+  hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar
+  AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
+    hangar serve --db postgres://hangar@db/hangar --store s3://hangar-chunks/prod`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), o) },
 	}
@@ -51,12 +64,24 @@ key to DATA_DIR/admin.key (mode 0600), unless HANGAR_ADMIN_KEY is set.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7070", "address to listen on")
 	f.StringVar(&o.dataDir, "data-dir", "./hangar-data", "directory for the database, chunks and keys")
 	f.StringVar(&o.db, "db", "", "metadata database URL (default: sqlite in --data-dir)")
-	f.StringVar(&o.store, "store", "", "chunk store URL (default: directory in --data-dir)")
+	f.StringVar(&o.store, "store", "", "chunk store: file:///PATH or s3://BUCKET[/PREFIX] (default: directory in --data-dir)")
+	o.s3.register(f)
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&o.accel, "accel", "auto", "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
 	f.DurationVar(&o.provisioningTimeout, "provisioning-timeout", 5*time.Minute, "how long a new VM's guest may take to report ready")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "how long a guest may take to power off before QEMU is stopped")
+	host, _ := os.Hostname()
+	f.StringVar(&o.role, "role", "all", "what this node does: all (API and VMs), api (API only: VMs run on compute hosts) or compute (runs VMs; answers the API calls forwarded to it)")
+	f.StringVar(&o.hostName, "host-name", host, "this compute host's name, unique among the nodes")
+	f.StringVar(&o.advertiseURL, "advertise-url", "", "URL other nodes reach this node at (default: http://LISTEN)")
+	f.Int64Var(&o.vcpus, "vcpus", int64(runtime.NumCPU()), "vCPUs this compute host offers to VMs")
+	f.Int64Var(&o.memoryMiB, "memory-mib", hostMemoryMiB(), "memory in MiB this compute host offers to VMs")
+	f.DurationVar(&o.heartbeat, "heartbeat", 2*time.Second, "how often a compute host reports that it is alive")
+	f.DurationVar(&o.hostDownAfter, "host-down-after", 15*time.Second, "how long a silent compute host is taken as down (its running VMs become unknown)")
+	f.StringVar(&o.primaryRegion, "primary-region", catalog.DefaultRegion, "name of the region of --store, where every disk lands")
+	f.StringVar(&o.region, "region", "", "the region this node is in (default: the primary region); a compute host reads chunks from its region's store")
+	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL (repeatable; the same list on every node)")
 	return cmd
 }
 
@@ -76,6 +101,11 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	o.dataDir = abs
+	lock, err := lockDataDir(o.dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	dbURL := o.db
 	if dbURL == "" {
 		dbURL = "sqlite://" + filepath.Join(o.dataDir, "hangar.db")
@@ -85,14 +115,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return fmt.Errorf("open metadata store: %w", err)
 	}
 	defer db.Close()
-	if o.store != "" && !strings.HasPrefix(o.store, "file://") {
-		return fmt.Errorf("chunk store %q: only a local directory (file:///path) is available in this build", o.store)
-	}
-	chunkDir := strings.TrimPrefix(o.store, "file://")
-	if chunkDir == "" {
-		chunkDir = filepath.Join(o.dataDir, "chunks")
-	}
-	backend, err := dirstore.Open(chunkDir)
+	backend, err := openChunkStore(ctx, o.store, o.dataDir, o.s3)
 	if err != nil {
 		return fmt.Errorf("open chunk store: %w", err)
 	}
@@ -104,27 +127,52 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	cs := &chunks.Store{Backend: backend}
+	regions, err := openRegions(ctx, o)
+	if err != nil {
+		return err
+	}
+	nodeID, err := readNodeID(o.dataDir)
+	if err != nil {
+		return err
+	}
 	cat := catalog.New(db, cs, catalog.Config{
 		MaxVirtualSize: o.maxVirtualSize, StagingDir: staging, QuarantineDir: filepath.Join(o.dataDir, "quarantine"),
+		PrimaryRegion: o.primaryRegion, Regions: regions, Node: o.hostName + "/" + nodeID,
 	}, log)
 	msg, err := cat.Bootstrap(ctx, os.Getenv("HANGAR_ADMIN_KEY"), filepath.Join(o.dataDir, "admin.key"))
 	if err != nil {
 		return err
 	}
-	vms, err := compute.New(ctx, computeConfig(o, log), db, cat, cs, log)
-	if err != nil {
-		return err
-	}
-	defer vms.Close()
-	if err := vms.Adopt(ctx); err != nil {
-		return fmt.Errorf("adopting running VMs: %w", err)
-	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
 	}
+	cfg, err := computeConfig(o, log, nodeID, ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	// A compute host in another region makes its VMs' disks from that region's copy.
+	vmChunks := cs
+	if r, ok := regions[cfg.Host.Region]; ok {
+		vmChunks = r
+	}
+	vms, err := compute.New(ctx, cfg, db, cat, vmChunks, log)
+	if err != nil {
+		return err
+	}
+	defer vms.Close()
+	if err := vms.Register(ctx); err != nil {
+		return err
+	}
+	if err := vms.Adopt(ctx); err != nil {
+		return fmt.Errorf("adopting running VMs: %w", err)
+	}
+	bg, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	go vms.Watch(bg)
+	go cat.RunReplication(bg)
 	srv := &http.Server{Handler: api.New(cat, vms, log), ReadHeaderTimeout: 30 * time.Second}
-	log.Info("hangar serving", "url", "http://"+ln.Addr().String(), "dataDir", o.dataDir, "admin", msg)
+	log.Info("hangar serving", "url", "http://"+ln.Addr().String(), "role", o.role, "host", cfg.Host.Name, "dataDir", o.dataDir, "admin", msg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -141,12 +189,33 @@ func serve(ctx context.Context, o *serveOptions) error {
 	return nil
 }
 
-// computeConfig finds QEMU and the UEFI firmware. Without QEMU the service still
-// runs: images work, VM calls answer that the host cannot run VMs.
-func computeConfig(o *serveOptions, log *slog.Logger) compute.Config {
+// computeConfig finds QEMU and the UEFI firmware, and says what this node offers as a
+// compute host. Without QEMU the node still serves: images work, and VMs run on
+// other hosts, if there are any.
+func computeConfig(o *serveOptions, log *slog.Logger, nodeID, listenAddr string) (compute.Config, error) {
 	c := compute.Config{
 		Dir: filepath.Join(o.dataDir, "compute"), Accel: o.accel, Sandbox: true,
 		ProvisioningTimeout: o.provisioningTimeout, StopTimeout: o.stopTimeout,
+		Host: compute.HostConfig{
+			Name: o.hostName, NodeID: nodeID, URL: o.advertiseURL, Region: firstNonEmpty(o.region, o.primaryRegion),
+			VCPUs: o.vcpus, MemoryMiB: o.memoryMiB, Heartbeat: o.heartbeat, DownAfter: o.hostDownAfter,
+		},
+	}
+	if c.Host.URL == "" {
+		c.Host.URL = "http://" + listenAddr
+	}
+	switch o.role {
+	case "all", "compute":
+		if err := hangar.ValidateName("host", o.hostName); err != nil {
+			return c, fmt.Errorf("--host-name: %w", err)
+		}
+	case "api":
+		c.Host.Name = ""
+	default:
+		return c, fmt.Errorf("--role %q: use all, api or compute", o.role)
+	}
+	if o.heartbeat <= 0 || o.hostDownAfter < 2*o.heartbeat {
+		return c, fmt.Errorf("--host-down-after (%s) must be at least twice --heartbeat (%s)", o.hostDownAfter, o.heartbeat)
 	}
 	c.QEMU, _ = exec.LookPath("qemu-system-x86_64")
 	c.QEMUImg, _ = exec.LookPath("qemu-img")
@@ -157,8 +226,63 @@ func computeConfig(o *serveOptions, log *slog.Logger) compute.Config {
 		}
 	}
 	if c.QEMU == "" || c.QEMUImg == "" {
-		log.Warn("QEMU not found: VMs are unavailable on this host; on Debian: apt-get install qemu-system-x86 qemu-utils ovmf")
-		c.QEMU, c.QEMUImg = "", ""
+		if o.role == "compute" {
+			return c, fmt.Errorf("--role compute needs QEMU; on Debian: apt-get install qemu-system-x86 qemu-utils ovmf")
+		}
+		if c.Host.Name != "" {
+			log.Warn("QEMU not found: this node runs no VMs; on Debian: apt-get install qemu-system-x86 qemu-utils ovmf")
+		}
+		c.QEMU, c.QEMUImg, c.Host.Name = "", "", ""
 	}
-	return c
+	return c, nil
+}
+
+// openRegions opens the other regions' chunk stores named by --region-store.
+func openRegions(ctx context.Context, o *serveOptions) (map[string]*chunks.Store, error) {
+	regions := map[string]*chunks.Store{}
+	for _, rs := range o.regionStores {
+		name, url, ok := strings.Cut(rs, "=")
+		if !ok || url == "" {
+			return nil, fmt.Errorf("--region-store %q: want NAME=URL, as in westeurope=s3://bucket/prefix", rs)
+		}
+		if err := hangar.ValidateName("region", name); err != nil {
+			return nil, fmt.Errorf("--region-store: %w", err)
+		}
+		if name == o.primaryRegion || regions[name] != nil {
+			return nil, fmt.Errorf("--region-store: region %q is named twice (the primary region's store is --store)", name)
+		}
+		b, err := openChunkStore(ctx, url, o.dataDir, o.s3)
+		if err != nil {
+			return nil, fmt.Errorf("region %s: %w", name, err)
+		}
+		regions[name] = &chunks.Store{Backend: b}
+	}
+	if o.region != "" && o.region != o.primaryRegion && regions[o.region] == nil {
+		return nil, fmt.Errorf("--region %q has no store: add --region-store %s=URL", o.region, o.region)
+	}
+	return regions, nil
+}
+
+// readNodeID returns the identity of this data dir, made on first start: it tells a
+// restarted node from another node that took the same host name.
+func readNodeID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "node.id")
+	if data, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	id := store.NewID()
+	return id, os.WriteFile(path, []byte(id+"\n"), 0o600)
+}
+
+// hostMemoryMiB is the machine's memory, the default a compute host offers.
+func hostMemoryMiB() int64 {
+	data, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			var kib int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kib)
+			return kib / 1024
+		}
+	}
+	return 1024
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -80,6 +81,7 @@ then it says why and points at the serial log). --no-wait returns at once.`,
 	f.StringVar(&customData, "custom-data", "", "file whose content the guest receives as custom data")
 	f.StringArrayVar(&req.AttachDisks, "attach-data-disk", nil, "one of your disks to attach as the next data disk (repeatable)")
 	f.StringVar(&req.ProvisionAfter, "provisioning-timeout", "", "how long the guest may take to report ready (default: the server's)")
+	f.StringVar(&req.Location, "location", "", "region to run in (default: the primary region); the image version must be replicated there")
 	f.BoolVar(&noWait, "no-wait", false, "do not wait for provisioning")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("image")
@@ -126,6 +128,9 @@ func printVM(w io.Writer, vm *hangar.VM) {
 	row(w, "OS:", fmt.Sprintf("%s (%s image, Hyper-V %s)", vm.OSType, vm.OSState, vm.HyperVGeneration))
 	row(w, "Size:", fmt.Sprintf("%s: %d vCPU, %d MiB", vm.Size.Name, vm.Size.VCPUs, vm.Size.MemoryMiB))
 	row(w, "Power state:", vm.PowerState)
+	if vm.Host != "" {
+		row(w, "Host:", vm.Host)
+	}
 	row(w, "Provisioning:", vm.ProvisioningState)
 	if vm.ProvisioningMessage != "" {
 		row(w, "", vm.ProvisioningMessage)
@@ -160,13 +165,13 @@ func newVMListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return g.print(cmd, vms, func(w io.Writer) {
-				row(w, "NAME", "POWER", "PROVISIONING", "IMAGE", "SIZE", "SSH PORT")
+				row(w, "NAME", "POWER", "PROVISIONING", "IMAGE", "SIZE", "HOST", "SSH PORT")
 				for _, v := range vms {
 					port := "-"
 					if v.SSHPort != 0 {
 						port = fmt.Sprint(v.SSHPort)
 					}
-					row(w, v.Name, v.PowerState, v.ProvisioningState, v.Image, v.Size.Name, port)
+					row(w, v.Name, v.PowerState, v.ProvisioningState, v.Image, v.Size.Name, orDash(v.Host), port)
 				}
 			})
 		},
@@ -187,10 +192,11 @@ func newVMShowCmd(g *globals) *cobra.Command {
 }
 
 func newVMActionCmd(g *globals, action, short string) *cobra.Command {
-	return &cobra.Command{
+	var ifMatch func() client.RequestOption
+	cmd := &cobra.Command{
 		Use: action + " NAME", Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			vm, err := g.client().VMAction(cmd.Context(), args[0], action)
+			vm, err := g.client().VMAction(cmd.Context(), args[0], action, ifMatch())
 			if err != nil {
 				return err
 			}
@@ -199,18 +205,23 @@ func newVMActionCmd(g *globals, action, short string) *cobra.Command {
 			})
 		},
 	}
+	ifMatch = ifMatchFlag(cmd, "VM")
+	return cmd
 }
 
 func newVMDeleteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var ifMatch func() client.RequestOption
+	cmd := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a VM (its overlays go; the image and your disks stay)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.client().DeleteVM(cmd.Context(), args[0]); err != nil {
+			if err := g.client().DeleteVM(cmd.Context(), args[0], ifMatch()); err != nil {
 				return err
 			}
 			return g.done(cmd, "Deleted VM "+args[0]+".")
 		},
 	}
+	ifMatch = ifMatchFlag(cmd, "VM")
+	return cmd
 }
 
 func newVMSerialLogCmd(g *globals) *cobra.Command {

@@ -2,10 +2,13 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 
+	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
 )
 
 // statusOf maps error codes to HTTP statuses: the one place where this is decided.
@@ -21,6 +24,8 @@ func statusOf(code hangar.Code) int {
 		return http.StatusNotFound
 	case hangar.CodeConflict, hangar.CodeInUse, hangar.CodeTermsNotAccepted:
 		return http.StatusConflict
+	case hangar.CodePreconditionFailed:
+		return http.StatusPreconditionFailed
 	case hangar.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case hangar.CodeUnavailable:
@@ -39,9 +44,29 @@ type errorBody struct {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := hangar.ErrorCode(err)
 	if code == hangar.CodeInternal {
+		if msg := unavailable(err); msg != "" {
+			log.Warn("backend unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "5")
+			err = hangar.Errorf(hangar.CodeUnavailable, "%s", msg)
+			code = hangar.CodeUnavailable
+		}
+	}
+	if code == hangar.CodeInternal {
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, statusOf(code), errorBody{Error: hangar.Error{Code: code, Message: hangar.ErrorMessage(err)}})
+}
+
+// unavailable says which backend an error shows to be down for now, or "" when the
+// error is not of that kind: the user is told to retry rather than that Hangar broke.
+func unavailable(err error) string {
+	switch {
+	case errors.Is(err, chunks.ErrUnavailable):
+		return "the chunk store is unavailable right now; nothing was lost: retry in a few seconds (an interrupted upload resumes where it stopped)"
+	case store.IsUnavailable(err):
+		return "the metadata database is unavailable right now; nothing was lost: retry in a few seconds"
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 // OpenAPI returns the OpenAPI 3.0 document of the API, generated from the route table
@@ -33,6 +35,10 @@ func (s *Server) OpenAPI() ([]byte, error) {
 		}
 		for _, q := range e.query {
 			params = append(params, map[string]any{"name": q, "in": "query", "required": false, "schema": map[string]any{"type": "string"}})
+		}
+		if e.ifMatch {
+			params = append(params, map[string]any{"name": "If-Match", "in": "header", "required": false, "schema": map[string]any{"type": "string"},
+				"description": `Apply the change only if the resource still has this entity tag (its etag field, e.g. "3-..." with the quotes), or * if it exists; else 412 PreconditionFailed and nothing changes.`})
 		}
 		if params != nil {
 			opn["parameters"] = params
@@ -101,8 +107,19 @@ func (g *schemaGen) responses(e endpoint) map[string]any {
 	} else if e.respType != nil {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(e.respType)}}
 	}
-	return map[string]any{strconv.Itoa(e.status): ok, "default": errRef}
+	if e.method == http.MethodGet && etagged[e.respType] {
+		ok["headers"] = map[string]any{"ETag": map[string]any{"description": "The resource's entity tag, for If-Match on a later change", "schema": map[string]any{"type": "string"}}}
+	}
+	out := map[string]any{strconv.Itoa(e.status): ok, "default": errRef}
+	if e.ifMatch {
+		out["412"] = map[string]any{"description": "PreconditionFailed: the resource changed since it was read (If-Match does not hold)", "content": map[string]any{
+			"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	}
+	return out
 }
+
+// etagged are the response types that carry an entity tag (see etagOf).
+var etagged = map[reflect.Type]bool{reflect.TypeFor[hangar.Image](): true, reflect.TypeFor[hangar.Disk](): true, reflect.TypeFor[hangar.VM](): true}
 
 var (
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()

@@ -49,6 +49,9 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/admin/gc", "Remove chunks nothing references (with a grace period for uploads in flight)", func(c *call, req hangar.GCRequest) (hangar.GCReport, error) {
 			return cat.GC(c.ctx, c.actor, req)
 		}),
+		op("GET", "/v1/admin/hosts", "List the compute hosts with their capacity and heartbeat", func(c *call, _ noBody) ([]hangar.ComputeHost, error) {
+			return s.vms.Hosts(c.ctx, c.actor)
+		}),
 		op("POST", "/v1/admin/scrub", "Re-verify every chunk; quarantine corrupt ones and name the disks they damage", func(c *call, _ noBody) (hangar.ScrubReport, error) {
 			return cat.Scrub(c.ctx, c.actor)
 		}),
@@ -61,8 +64,8 @@ func (s *Server) endpoints() []endpoint {
 			return cat.Disk(c.ctx, c.actor, c.path("name"))
 		}),
 		op("DELETE", "/v1/disks/{name}", "Delete a disk not used by any image", func(c *call, _ noBody) (noBody, error) {
-			return noBody{}, cat.DeleteDisk(c.ctx, c.actor, c.path("name"))
-		}),
+			return noBody{}, cat.DeleteDisk(c.ctx, c.actor, c.path("name"), c.pre)
+		}).withIfMatch(),
 		stream("PUT", "/v1/disks/{name}", "Upload a whole disk file in one stream (raw or VHD; format detected from content)", func(c *call, body io.Reader) (hangar.Disk, error) {
 			return cat.ImportDisk(c.ctx, c.actor, c.path("name"), body)
 		}).withStatus(http.StatusCreated),
@@ -113,28 +116,35 @@ func (s *Server) endpoints() []endpoint {
 			return cat.Image(c.ctx, c.actor, c.path("name"))
 		}),
 		op("DELETE", "/v1/images/{name}", "Delete one of your images with all its versions", func(c *call, _ noBody) (noBody, error) {
-			return noBody{}, cat.DeleteImage(c.ctx, c.actor, c.path("name"))
-		}),
+			return noBody{}, cat.DeleteImage(c.ctx, c.actor, c.path("name"), c.pre)
+		}).withIfMatch(),
 		op("PATCH", "/v1/images/{name}/versions/{version}", "Change a version's excludeFromLatest or endOfLife", func(c *call, req hangar.ImageVersionUpdate) (hangar.Image, error) {
-			return cat.UpdateVersion(c.ctx, c.actor, c.path("name"), c.path("version"), req)
-		}),
+			return cat.UpdateVersion(c.ctx, c.actor, c.path("name"), c.path("version"), req, c.pre)
+		}).withIfMatch(),
 		op("POST", "/v1/images/{name}/shares", "Share an image with another tenant", func(c *call, req hangar.ShareRequest) (hangar.Image, error) {
-			return cat.Share(c.ctx, c.actor, c.path("name"), req.Tenant, true)
-		}),
+			return cat.Share(c.ctx, c.actor, c.path("name"), req.Tenant, true, c.pre)
+		}).withIfMatch(),
 		op("DELETE", "/v1/images/{name}/shares/{tenant}", "Stop sharing an image with a tenant", func(c *call, _ noBody) (hangar.Image, error) {
-			return cat.Share(c.ctx, c.actor, c.path("name"), c.path("tenant"), false)
-		}),
+			return cat.Share(c.ctx, c.actor, c.path("name"), c.path("tenant"), false, c.pre)
+		}).withIfMatch(),
 		op("PUT", "/v1/images/{name}/community", "Publish an image to the community repository, or update its publisher details", func(c *call, req hangar.Community) (hangar.Image, error) {
-			return cat.PublishCommunity(c.ctx, c.actor, c.path("name"), req)
-		}),
+			return cat.PublishCommunity(c.ctx, c.actor, c.path("name"), req, c.pre)
+		}).withIfMatch(),
 		op("DELETE", "/v1/images/{name}/community", "Withdraw an image from the community repository", func(c *call, _ noBody) (hangar.Image, error) {
-			return cat.UnpublishCommunity(c.ctx, c.actor, c.path("name"))
+			return cat.UnpublishCommunity(c.ctx, c.actor, c.path("name"), c.pre)
+		}).withIfMatch(),
+
+		op("POST", "/v1/images/{name}/versions/{version}/replication", "Replicate an image version to more regions (copies only the chunks a region lacks)", func(c *call, req hangar.ImageReplicate) ([]hangar.ReplicationStatus, error) {
+			return cat.Replicate(c.ctx, c.actor, c.path("name"), c.path("version"), req)
+		}).withStatus(http.StatusAccepted),
+		op("GET", "/v1/images/{name}/versions/{version}/replication", "Where an image version is, and how far its copies are; usable in a region once Completed", func(c *call, _ noBody) ([]hangar.ReplicationStatus, error) {
+			return cat.Replication(c.ctx, c.actor, c.path("name"), c.path("version"))
 		}),
 
 		// Virtual machines.
 		op("POST", "/v1/vms", "Create a VM from an image; it boots in the background (poll until provisioningState is not Creating)", func(c *call, req hangar.VMCreate) (hangar.VM, error) {
 			return s.vms.Create(c.ctx, c.actor, req)
-		}).withStatus(http.StatusCreated),
+		}).withStatus(http.StatusCreated).routedBy(s.placeVM),
 		op("GET", "/v1/vms", "List your VMs", func(c *call, _ noBody) ([]hangar.VM, error) {
 			return s.vms.List(c.ctx, c.actor)
 		}),
@@ -142,36 +152,36 @@ func (s *Server) endpoints() []endpoint {
 			return s.vms.Get(c.ctx, c.actor, c.path("name"))
 		}),
 		op("DELETE", "/v1/vms/{name}", "Delete a VM and its disks' overlays", func(c *call, _ noBody) (noBody, error) {
-			return noBody{}, s.vms.Delete(c.ctx, c.actor, c.path("name"))
-		}),
+			return noBody{}, s.vms.Delete(c.ctx, c.actor, c.path("name"), c.pre)
+		}).routedBy(s.vmHost).withIfMatch(),
 		op("POST", "/v1/vms/{name}/start", "Start a stopped or deallocated VM", func(c *call, _ noBody) (hangar.VM, error) {
-			return s.vms.Start(c.ctx, c.actor, c.path("name"))
-		}),
+			return s.vms.Start(c.ctx, c.actor, c.path("name"), c.pre)
+		}).routedBy(s.vmHost).withIfMatch(),
 		op("POST", "/v1/vms/{name}/stop", "Power a VM off, keeping its host resources", func(c *call, _ noBody) (hangar.VM, error) {
-			return s.vms.Stop(c.ctx, c.actor, c.path("name"), false)
-		}),
+			return s.vms.Stop(c.ctx, c.actor, c.path("name"), false, c.pre)
+		}).routedBy(s.vmHost).withIfMatch(),
 		op("POST", "/v1/vms/{name}/deallocate", "Power a VM off and release its host resources", func(c *call, _ noBody) (hangar.VM, error) {
-			return s.vms.Stop(c.ctx, c.actor, c.path("name"), true)
-		}),
+			return s.vms.Stop(c.ctx, c.actor, c.path("name"), true, c.pre)
+		}).routedBy(s.vmHost).withIfMatch(),
 		op("POST", "/v1/vms/{name}/restart", "Restart a VM", func(c *call, _ noBody) (hangar.VM, error) {
-			return s.vms.Restart(c.ctx, c.actor, c.path("name"))
-		}),
+			return s.vms.Restart(c.ctx, c.actor, c.path("name"), c.pre)
+		}).routedBy(s.vmHost).withIfMatch(),
 		op("POST", "/v1/vms/{name}/backup", "Snapshot every disk of a stopped VM into disks you own", func(c *call, req hangar.VMBackup) (hangar.VMBackupResult, error) {
 			return s.vms.Backup(c.ctx, c.actor, c.path("name"), req)
-		}),
+		}).routedBy(s.vmHost),
 		op("POST", "/v1/vms/{name}/generalize", "Mark a stopped, deprovisioned VM generalized (irreversible; backs it up first unless noBackup)", func(c *call, req hangar.VMGeneralize) (hangar.VM, error) {
-			return s.vms.Generalize(c.ctx, c.actor, c.path("name"), req)
-		}),
+			return s.vms.Generalize(c.ctx, c.actor, c.path("name"), req, c.pre)
+		}).routedBy(s.vmHost).withIfMatch(),
 		op("POST", "/v1/vms/{name}/capture", "Make an image version of a stopped or generalized VM", func(c *call, req hangar.VMCapture) (hangar.Image, error) {
 			return s.vms.Capture(c.ctx, c.actor, c.path("name"), req)
-		}).withStatus(http.StatusCreated),
+		}).routedBy(s.vmHost).withStatus(http.StatusCreated),
 		op("POST", "/v1/vms/{name}/run-command", "Run a shell script as root in the guest through its agent", func(c *call, req hangar.RunCommand) (hangar.RunCommandResult, error) {
 			return s.vms.RunCommand(c.ctx, c.actor, c.path("name"), req)
-		}),
+		}).routedBy(s.vmHost),
 		op("GET", "/v1/vms/{name}/serial-log", "The tail of a VM's serial console (boot diagnostics)", func(c *call, _ noBody) (hangar.SerialLog, error) {
 			n, _ := strconv.ParseInt(c.query("bytes"), 10, 64)
 			return s.vms.SerialLog(c.ctx, c.actor, c.path("name"), n)
-		}).withQuery("bytes"),
+		}).routedBy(s.vmHost).withQuery("bytes"),
 
 		// Marketplace.
 		op("GET", "/v1/marketplace/images", "List marketplace images (latest per SKU unless all=true)", func(c *call, _ noBody) ([]hangar.MarketplaceImage, error) {

@@ -40,11 +40,13 @@ type Server struct {
 	latency *prometheus.HistogramVec
 }
 
-// call is what a handler gets: the request, its context and the authenticated tenant.
+// call is what a handler gets: the request, its context, the authenticated tenant
+// and, on endpoints that take one, the request's If-Match.
 type call struct {
 	ctx   context.Context
 	r     *http.Request
 	actor *hangar.Tenant
+	pre   hangar.Precondition
 }
 
 func (c *call) path(name string) string { return c.r.PathValue(name) }
@@ -56,10 +58,14 @@ func (c *call) query(name string) string {
 type endpoint struct {
 	method, pattern, summary string
 	public                   bool     // no API key needed
+	// route, when set, says which node serves the call: "" for this one, else the
+	// URL of the compute host it is forwarded to.
+	route func(c *call) (string, error)
 	query                    []string // documented query parameters
 	status                   int      // success status
 	reqType, respType        reflect.Type
 	rawBody                  bool // the body is streamed to the handler, not decoded
+	ifMatch                  bool // honors If-Match (see withIfMatch)
 	serve                    func(c *call, body io.Reader) (any, error)
 }
 
@@ -94,6 +100,41 @@ type noBody struct{}
 
 func (e endpoint) withStatus(s int) endpoint      { e.status = s; return e }
 func (e endpoint) withQuery(q ...string) endpoint { e.query = q; return e }
+func (e endpoint) routedBy(route func(c *call) (string, error)) endpoint {
+	e.route = route
+	return e
+}
+
+// withIfMatch marks an endpoint that changes an image, disk or VM and honors
+// If-Match: the handler passes c.pre down to where the change is made.
+func (e endpoint) withIfMatch() endpoint { e.ifMatch = true; return e }
+
+// precondition reads the request's If-Match. Endpoints that do not honor it refuse
+// it rather than ignore it: a client asking for a conditional change must not get an
+// unconditional one.
+func precondition(e endpoint, r *http.Request) (hangar.Precondition, error) {
+	values := r.Header.Values("If-Match")
+	if len(values) == 0 {
+		return hangar.Precondition{}, nil
+	}
+	if !e.ifMatch {
+		return hangar.Precondition{}, hangar.Errorf(hangar.CodeInvalid, "%s %s does not take If-Match; it is honored where an image, disk or VM is changed", e.method, e.pattern)
+	}
+	return hangar.ParseIfMatch(strings.Join(values, ", "))
+}
+
+// etagOf returns the entity tag of a response that is one image, disk or VM.
+func etagOf(resp any) string {
+	switch v := resp.(type) {
+	case hangar.Image:
+		return v.ETag
+	case hangar.Disk:
+		return v.ETag
+	case hangar.VM:
+		return v.ETag
+	}
+	return ""
+}
 
 // decodeJSON decodes exactly one JSON object, refusing unknown fields and trailing data.
 func decodeJSON(body io.Reader, v any) error {
@@ -167,10 +208,33 @@ func (s *Server) wrap(e endpoint) http.Handler {
 			}
 			c.actor, tenant = &actor, actor.Name
 		}
+		pre, err := precondition(e, r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		c.pre = pre
+		if e.route != nil {
+			target, err := e.route(c)
+			if err == nil && target != "" && r.Header.Get(forwardedHeader) != "" {
+				err = hangar.Errorf(hangar.CodeUnavailable, "this node was asked to act for another compute host (placement changed meanwhile): retry the request")
+			}
+			if err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			if target != "" {
+				s.forward(w, r, target)
+				return
+			}
+		}
 		resp, err := e.serve(c, r.Body)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
+		}
+		if tag := etagOf(resp); tag != "" && e.method == http.MethodGet {
+			w.Header().Set("ETag", tag)
 		}
 		if e.status == http.StatusNoContent {
 			w.WriteHeader(e.status)

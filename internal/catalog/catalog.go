@@ -35,7 +35,16 @@ type Config struct {
 	StagingDir string
 	// QuarantineDir receives corrupt chunks found by Scrub.
 	QuarantineDir string
+	// PrimaryRegion names the region of the chunk store every disk lands in;
+	// Regions are the other regions' stores, which image versions are replicated to.
+	PrimaryRegion string
+	Regions       map[string]*chunks.Store
+	// Node names this node in the jobs it holds (replication).
+	Node string
 }
+
+// DefaultRegion names the primary region when the configuration names none.
+const DefaultRegion = "local"
 
 // Service is the catalog.
 type Service struct {
@@ -53,6 +62,9 @@ type Service struct {
 func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service {
 	if cfg.MaxVirtualSize <= 0 {
 		cfg.MaxVirtualSize = DefaultMaxVirtualSize
+	}
+	if cfg.PrimaryRegion == "" {
+		cfg.PrimaryRegion = DefaultRegion
 	}
 	s := &Service{db: db, chunks: cs, cfg: cfg, log: log}
 	s.buffers.New = func() any { b := make([]byte, chunks.ChunkSize+1); return &b }
@@ -80,15 +92,25 @@ func hashKey(key string) string {
 // registered for it; otherwise, on first start, a new key is written to keyFile
 // (mode 0600). It returns a line for the operator's log.
 func (s *Service) Bootstrap(ctx context.Context, envKey, keyFile string) (string, error) {
+	if envKey != "" && len(envKey) < 16 {
+		return "", errors.New("HANGAR_ADMIN_KEY must be at least 16 characters")
+	}
+	msg, err := s.bootstrap(ctx, envKey, keyFile)
+	if hangar.ErrorCode(err) == hangar.CodeConflict {
+		// Nodes starting together on a new database race to create the admin
+		// tenant; the loser finds the winner's on a second look.
+		msg, err = s.bootstrap(ctx, envKey, keyFile)
+	}
+	return msg, err
+}
+
+func (s *Service) bootstrap(ctx context.Context, envKey, keyFile string) (string, error) {
 	admin, err := s.db.TenantByName(ctx, AdminTenant)
 	exists := err == nil
 	if err != nil && hangar.ErrorCode(err) != hangar.CodeTenantNotFound {
 		return "", err
 	}
 	if envKey != "" {
-		if len(envKey) < 16 {
-			return "", errors.New("HANGAR_ADMIN_KEY must be at least 16 characters")
-		}
 		if !exists {
 			admin = hangar.Tenant{Name: AdminTenant, Role: hangar.RoleAdmin}
 			return "admin key taken from HANGAR_ADMIN_KEY", s.db.CreateTenant(ctx, &admin, hashKey(envKey))
@@ -96,6 +118,10 @@ func (s *Service) Bootstrap(ctx context.Context, envKey, keyFile string) (string
 		return "admin key taken from HANGAR_ADMIN_KEY", s.db.AddKey(ctx, admin.ID, hashKey(envKey))
 	}
 	if exists {
+		if _, err := os.Stat(keyFile); err != nil {
+			// Another node (or an earlier start with another data dir) created it.
+			return "the admin tenant exists but its key is not in " + keyFile + "; set HANGAR_ADMIN_KEY to register one", nil
+		}
 		return "admin key in " + keyFile, nil
 	}
 	key, hash := newKey()
@@ -104,6 +130,8 @@ func (s *Service) Bootstrap(ctx context.Context, envKey, keyFile string) (string
 	}
 	admin = hangar.Tenant{Name: AdminTenant, Role: hangar.RoleAdmin}
 	if err := s.db.CreateTenant(ctx, &admin, hash); err != nil {
+		// A key file naming a key nobody registered would only mislead.
+		os.Remove(keyFile)
 		return "", err
 	}
 	return "created the admin tenant; its key is in " + keyFile, nil

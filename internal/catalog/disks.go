@@ -25,12 +25,13 @@ func (s *Service) Disk(ctx context.Context, actor *hangar.Tenant, name string) (
 	return s.db.DiskByName(ctx, actor.ID, name)
 }
 
-// DeleteDisk deletes one of the actor's disks unless an image version holds it.
-func (s *Service) DeleteDisk(ctx context.Context, actor *hangar.Tenant, name string) error {
+// DeleteDisk deletes one of the actor's disks unless an image version holds it, and
+// only if pre holds.
+func (s *Service) DeleteDisk(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) error {
 	if err := hangar.ValidateName("disk", name); err != nil {
 		return err
 	}
-	return s.db.DeleteDisk(ctx, actor.ID, name)
+	return s.db.DeleteDisk(ctx, actor.ID, name, pre)
 }
 
 func (s *Service) checkVirtualSize(size int64) error {

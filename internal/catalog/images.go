@@ -94,17 +94,18 @@ func (s *Service) ownImage(ctx context.Context, actor *hangar.Tenant, name strin
 	return s.db.ImageByName(ctx, actor.ID, name)
 }
 
-// DeleteImage deletes one of the actor's images with all its versions.
-func (s *Service) DeleteImage(ctx context.Context, actor *hangar.Tenant, name string) error {
+// DeleteImage deletes one of the actor's images with all its versions. Like every
+// change of an image, it applies only if pre holds (see hangar.Precondition).
+func (s *Service) DeleteImage(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) error {
 	im, err := s.ownImage(ctx, actor, name)
 	if err != nil {
 		return err
 	}
-	return s.db.DeleteImage(ctx, &im)
+	return s.db.DeleteImage(ctx, &im, pre)
 }
 
 // UpdateVersion changes a version's exclude-from-latest flag or end-of-life date.
-func (s *Service) UpdateVersion(ctx context.Context, actor *hangar.Tenant, name, version string, u hangar.ImageVersionUpdate) (hangar.Image, error) {
+func (s *Service) UpdateVersion(ctx context.Context, actor *hangar.Tenant, name, version string, u hangar.ImageVersionUpdate, pre hangar.Precondition) (hangar.Image, error) {
 	im, err := s.ownImage(ctx, actor, name)
 	if err != nil {
 		return hangar.Image{}, err
@@ -118,14 +119,14 @@ func (s *Service) UpdateVersion(ctx context.Context, actor *hangar.Tenant, name,
 			return hangar.Image{}, err
 		}
 	}
-	if err := s.db.UpdateVersion(ctx, &im, v, u); err != nil {
+	if err := s.db.UpdateVersion(ctx, &im, v, u, pre); err != nil {
 		return hangar.Image{}, err
 	}
 	return s.fullImage(ctx, actor, &im)
 }
 
 // Share lets another tenant use one of the actor's images.
-func (s *Service) Share(ctx context.Context, actor *hangar.Tenant, name, tenant string, share bool) (hangar.Image, error) {
+func (s *Service) Share(ctx context.Context, actor *hangar.Tenant, name, tenant string, share bool, pre hangar.Precondition) (hangar.Image, error) {
 	im, err := s.ownImage(ctx, actor, name)
 	if err != nil {
 		return hangar.Image{}, err
@@ -141,9 +142,9 @@ func (s *Service) Share(ctx context.Context, actor *hangar.Tenant, name, tenant 
 		return hangar.Image{}, hangar.Errorf(hangar.CodeInvalid, "an image is always available to its owner; name another tenant")
 	}
 	if share {
-		err = s.db.Share(ctx, im.ID, t.ID)
+		err = s.db.Share(ctx, &im, t.ID, pre)
 	} else {
-		err = s.db.Unshare(ctx, im.ID, t.ID)
+		err = s.db.Unshare(ctx, &im, t.ID, pre)
 	}
 	if err != nil {
 		return hangar.Image{}, err
@@ -153,7 +154,7 @@ func (s *Service) Share(ctx context.Context, actor *hangar.Tenant, name, tenant 
 
 // PublishCommunity makes one of the actor's images public in the community repository
 // as community/PUBLICNAME/IMAGE, or updates its publisher details.
-func (s *Service) PublishCommunity(ctx context.Context, actor *hangar.Tenant, name string, c hangar.Community) (hangar.Image, error) {
+func (s *Service) PublishCommunity(ctx context.Context, actor *hangar.Tenant, name string, c hangar.Community, pre hangar.Precondition) (hangar.Image, error) {
 	im, err := s.ownImage(ctx, actor, name)
 	if err != nil {
 		return hangar.Image{}, err
@@ -161,7 +162,7 @@ func (s *Service) PublishCommunity(ctx context.Context, actor *hangar.Tenant, na
 	if err := c.Validate(); err != nil {
 		return hangar.Image{}, err
 	}
-	if err := s.db.PublishCommunity(ctx, &im, &c); err != nil {
+	if err := s.db.PublishCommunity(ctx, &im, &c, pre); err != nil {
 		return hangar.Image{}, err
 	}
 	s.log.Info("image published to the community", "tenant", actor.Name, "image", name, "publicName", c.PublicName)
@@ -169,12 +170,12 @@ func (s *Service) PublishCommunity(ctx context.Context, actor *hangar.Tenant, na
 }
 
 // UnpublishCommunity withdraws one of the actor's images from the community repository.
-func (s *Service) UnpublishCommunity(ctx context.Context, actor *hangar.Tenant, name string) (hangar.Image, error) {
+func (s *Service) UnpublishCommunity(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) (hangar.Image, error) {
 	im, err := s.ownImage(ctx, actor, name)
 	if err != nil {
 		return hangar.Image{}, err
 	}
-	if err := s.db.UnpublishCommunity(ctx, im.ID); err != nil {
+	if err := s.db.UnpublishCommunity(ctx, &im, pre); err != nil {
 		return hangar.Image{}, err
 	}
 	return s.fullImage(ctx, actor, &im)

@@ -14,8 +14,13 @@ var ErrNotExist = errors.New("chunk does not exist")
 // ErrCorrupt is returned when a chunk's content does not match its digest.
 var ErrCorrupt = errors.New("chunk content does not match its digest")
 
+// ErrUnavailable is wrapped by backend errors that say the store cannot be reached or
+// is failing for now (a stopped object store, a network partition): the request may
+// be retried later and will find the store as it was.
+var ErrUnavailable = errors.New("chunk store unavailable; retry later")
+
 // Backend stores named, immutable byte objects. Implementations live in their own
-// packages (dirstore, later s3) and pass the conformance suite in package chunkstest.
+// packages (dirstore, s3store) and pass the conformance suite in package chunkstest.
 type Backend interface {
 	// Save stores data under name, atomically: a reader sees the whole object or
 	// none. Saving a name that exists is not an error: the content stays (objects
@@ -73,6 +78,19 @@ func (s *Store) Load(ctx context.Context, d Digest) ([]byte, error) {
 		return nil, fmt.Errorf("%w: chunk %s", ErrCorrupt, d.Short())
 	}
 	return data, nil
+}
+
+// Copy copies chunk d from src to dst unless dst has it, verifying it on the way,
+// and returns the bytes it copied.
+func Copy(ctx context.Context, src, dst *Store, d Digest) (int64, error) {
+	if has, err := dst.Has(ctx, d); err != nil || has {
+		return 0, err
+	}
+	data, err := src.Load(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(data)), dst.Backend.Save(ctx, d.String(), data)
 }
 
 // IsZero reports whether every byte of data is zero. Such chunks are never stored.

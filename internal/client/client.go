@@ -30,9 +30,25 @@ func New(base, key string) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Transport: tr}}
 }
 
+// RequestOption adjusts one request.
+type RequestOption func(*http.Request)
+
+// IfMatch makes a change conditional: the server applies it only if the resource
+// still has entity tag etag (its ETag field as last read), and otherwise answers a
+// *hangar.Error with code PreconditionFailed, changing nothing. "*" requires only
+// that the resource exists; "" adds no condition.
+func IfMatch(etag string) RequestOption {
+	pre := hangar.IfMatch(etag)
+	return func(r *http.Request) {
+		if !pre.IsZero() {
+			r.Header.Set("If-Match", pre.String())
+		}
+	}
+}
+
 // do sends a request with an optional JSON body (or a raw io.Reader) and decodes a
 // JSON answer into out (unless nil). A non-2xx answer becomes a *hangar.Error.
-func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, body, out any, opts ...RequestOption) error {
 	var rd io.Reader
 	ctype := ""
 	switch b := body.(type) {
@@ -55,6 +71,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	if c.key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	for _, o := range opts {
+		o(req)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -119,8 +138,8 @@ func (c *Client) Disk(ctx context.Context, name string) (hangar.Disk, error) {
 }
 
 // DeleteDisk deletes a disk.
-func (c *Client) DeleteDisk(ctx context.Context, name string) error {
-	return c.do(ctx, "DELETE", "/v1/disks/"+esc(name), nil, nil)
+func (c *Client) DeleteDisk(ctx context.Context, name string, opts ...RequestOption) error {
+	return c.do(ctx, "DELETE", "/v1/disks/"+esc(name), nil, nil, opts...)
 }
 
 // ImportDisk sends a whole disk file in one stream; the server detects its format.
@@ -154,35 +173,35 @@ func (c *Client) Resolve(ctx context.Context, ref string) (hangar.ResolvedImage,
 }
 
 // DeleteImage deletes an image with all its versions.
-func (c *Client) DeleteImage(ctx context.Context, name string) error {
-	return c.do(ctx, "DELETE", "/v1/images/"+esc(name), nil, nil)
+func (c *Client) DeleteImage(ctx context.Context, name string, opts ...RequestOption) error {
+	return c.do(ctx, "DELETE", "/v1/images/"+esc(name), nil, nil, opts...)
 }
 
 // UpdateVersion changes a version's flags.
-func (c *Client) UpdateVersion(ctx context.Context, name, version string, u hangar.ImageVersionUpdate) (hangar.Image, error) {
+func (c *Client) UpdateVersion(ctx context.Context, name, version string, u hangar.ImageVersionUpdate, opts ...RequestOption) (hangar.Image, error) {
 	var out hangar.Image
-	return out, c.do(ctx, "PATCH", "/v1/images/"+esc(name)+"/versions/"+esc(version), u, &out)
+	return out, c.do(ctx, "PATCH", "/v1/images/"+esc(name)+"/versions/"+esc(version), u, &out, opts...)
 }
 
 // Share shares an image with a tenant, or stops sharing it.
-func (c *Client) Share(ctx context.Context, name, tenant string, share bool) (hangar.Image, error) {
+func (c *Client) Share(ctx context.Context, name, tenant string, share bool, opts ...RequestOption) (hangar.Image, error) {
 	var out hangar.Image
 	if share {
-		return out, c.do(ctx, "POST", "/v1/images/"+esc(name)+"/shares", hangar.ShareRequest{Tenant: tenant}, &out)
+		return out, c.do(ctx, "POST", "/v1/images/"+esc(name)+"/shares", hangar.ShareRequest{Tenant: tenant}, &out, opts...)
 	}
-	return out, c.do(ctx, "DELETE", "/v1/images/"+esc(name)+"/shares/"+esc(tenant), nil, &out)
+	return out, c.do(ctx, "DELETE", "/v1/images/"+esc(name)+"/shares/"+esc(tenant), nil, &out, opts...)
 }
 
 // PublishCommunity publishes an image to the community repository.
-func (c *Client) PublishCommunity(ctx context.Context, name string, req hangar.Community) (hangar.Image, error) {
+func (c *Client) PublishCommunity(ctx context.Context, name string, req hangar.Community, opts ...RequestOption) (hangar.Image, error) {
 	var out hangar.Image
-	return out, c.do(ctx, "PUT", "/v1/images/"+esc(name)+"/community", req, &out)
+	return out, c.do(ctx, "PUT", "/v1/images/"+esc(name)+"/community", req, &out, opts...)
 }
 
 // UnpublishCommunity withdraws an image from the community repository.
-func (c *Client) UnpublishCommunity(ctx context.Context, name string) (hangar.Image, error) {
+func (c *Client) UnpublishCommunity(ctx context.Context, name string, opts ...RequestOption) (hangar.Image, error) {
 	var out hangar.Image
-	return out, c.do(ctx, "DELETE", "/v1/images/"+esc(name)+"/community", nil, &out)
+	return out, c.do(ctx, "DELETE", "/v1/images/"+esc(name)+"/community", nil, &out, opts...)
 }
 
 // Marketplace lists marketplace images.
@@ -279,14 +298,14 @@ func (c *Client) ListVMs(ctx context.Context) ([]hangar.VM, error) {
 }
 
 // DeleteVM deletes a VM.
-func (c *Client) DeleteVM(ctx context.Context, name string) error {
-	return c.do(ctx, "DELETE", "/v1/vms/"+esc(name), nil, nil)
+func (c *Client) DeleteVM(ctx context.Context, name string, opts ...RequestOption) error {
+	return c.do(ctx, "DELETE", "/v1/vms/"+esc(name), nil, nil, opts...)
 }
 
 // VMAction runs start, stop, deallocate or restart.
-func (c *Client) VMAction(ctx context.Context, name, action string) (hangar.VM, error) {
+func (c *Client) VMAction(ctx context.Context, name, action string, opts ...RequestOption) (hangar.VM, error) {
 	var out hangar.VM
-	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/"+action, nil, &out)
+	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/"+action, nil, &out, opts...)
 }
 
 // SerialLog returns the tail of a VM's serial console.
@@ -308,9 +327,9 @@ func (c *Client) Backup(ctx context.Context, name string, req hangar.VMBackup) (
 }
 
 // Generalize marks a stopped, deprovisioned VM generalized.
-func (c *Client) Generalize(ctx context.Context, name string, req hangar.VMGeneralize) (hangar.VM, error) {
+func (c *Client) Generalize(ctx context.Context, name string, req hangar.VMGeneralize, opts ...RequestOption) (hangar.VM, error) {
 	var out hangar.VM
-	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/generalize", req, &out)
+	return out, c.do(ctx, "POST", "/v1/vms/"+esc(name)+"/generalize", req, &out, opts...)
 }
 
 // Capture makes an image of a VM.

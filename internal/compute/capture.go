@@ -152,7 +152,7 @@ func (m *Manager) snapshot(ctx context.Context, vm *store.VM, prefix, format str
 		// A disk left by an interrupted attempt of the same operation, that no image
 		// uses yet, is replaced: the operation can simply be retried.
 		if old, err := m.db.DiskByName(ctx, vm.TenantID, dk.Name); err == nil && old.SourceFormat == format && len(old.UsedBy) == 0 {
-			if err := m.db.DeleteDisk(ctx, vm.TenantID, dk.Name); err != nil {
+			if err := m.db.DeleteDisk(ctx, vm.TenantID, dk.Name, hangar.Precondition{}); err != nil {
 				return nil, err
 			}
 		}

@@ -18,7 +18,7 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 		return nil, nil, err
 	}
 	if req.Size == "" {
-		req.Size = "small"
+		req.Size = hangar.DefaultVMSize
 	}
 	size, err := hangar.SizeByName(req.Size)
 	if err != nil {
@@ -60,6 +60,10 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 		vm.Disks = append(vm.Disks, hangar.VMDisk{LUN: next, Source: "disk/" + d.Name, VirtualSize: d.VirtualSize})
 		vm.DiskIDs = append(vm.DiskIDs, d.ID)
 		next++
+	}
+	// A host outside the primary region makes the disks from its region's copy.
+	if err := m.cat.UsableIn(ctx, m.cfg.Host.Region, vm.DiskIDs); err != nil {
+		return nil, nil, err
 	}
 	if img.OSState == hangar.Specialized {
 		if req.AdminUsername != "" || req.AdminPassword != "" || len(req.SSHPublicKeys) > 0 || req.ComputerName != "" || req.CustomData != nil {

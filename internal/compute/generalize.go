@@ -11,14 +11,24 @@ import (
 // Generalize marks a stopped VM generalized: its OS disk was deprovisioned in the
 // guest (hangar-agent deprovision) and it can now only be captured as an image; it
 // can never start again. Unless req.NoBackup, a backup is taken first when none
-// holds the VM's latest state (no backup since it last ran).
-func (m *Manager) Generalize(ctx context.Context, actor *hangar.Tenant, name string, req hangar.VMGeneralize) (hangar.VM, error) {
+// holds the VM's latest state (no backup since it last ran). With a precondition,
+// the VM is claimed (its revision moved under pre) before the backup, so of two
+// callers holding the same ETag only one goes on.
+func (m *Manager) Generalize(ctx context.Context, actor *hangar.Tenant, name string, req hangar.VMGeneralize, pre hangar.Precondition) (hangar.VM, error) {
 	v, err := m.settledVM(ctx, actor, name, "generalizing it", false)
 	if err != nil {
 		return hangar.VM{}, err
 	}
 	if v.PowerState == hangar.PowerGeneralized {
+		if err := checkVM(pre, &v); err != nil {
+			return hangar.VM{}, err
+		}
 		return view(v), nil
+	}
+	if !pre.IsZero() {
+		if err := m.db.UpdateVM(ctx, v.ID, store.VMUpdate{IfMatch: pre}); err != nil {
+			return hangar.VM{}, err
+		}
 	}
 	if !req.NoBackup && (v.LastBackup.IsZero() || v.LastBackup.Before(v.LastStarted)) {
 		res, err := m.Backup(ctx, actor, name, hangar.VMBackup{})
@@ -90,7 +100,7 @@ func (m *Manager) Capture(ctx context.Context, actor *hangar.Tenant, name string
 	}
 	m.log.Info("vm captured", "vm", name, "image", req.ImageName, "version", req.Version, "osState", req.OSState)
 	if req.OSState == hangar.Generalized && !req.KeepVM {
-		if err := m.Delete(ctx, actor, name); err != nil {
+		if err := m.Delete(ctx, actor, name, hangar.Precondition{}); err != nil {
 			return im, err
 		}
 	}

@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,12 @@ import (
 	"github.com/hangarvm/hangar/internal/qmp"
 	"github.com/hangarvm/hangar/internal/store"
 )
+
+// checkVM answers an action that has nothing to do: it still fails if pre does not
+// hold, as the caller's view of the VM is stale either way.
+func checkVM(pre hangar.Precondition, v *store.VM) error {
+	return pre.Check(fmt.Sprintf("VM %q", v.Name), v.ETag)
+}
 
 // view is what a tenant sees of a VM.
 func view(v store.VM) hangar.VM {
@@ -47,7 +54,9 @@ func (m *Manager) machine(id string) *machine {
 }
 
 // Start boots a stopped or deallocated VM. A generalized VM can never start again.
-func (m *Manager) Start(ctx context.Context, actor *hangar.Tenant, name string) (hangar.VM, error) {
+// With a precondition, the VM is claimed (its revision moved under pre) before QEMU
+// starts, so of two starts holding the same ETag only one boots it.
+func (m *Manager) Start(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) (hangar.VM, error) {
 	if err := m.available(); err != nil {
 		return hangar.VM{}, err
 	}
@@ -57,12 +66,20 @@ func (m *Manager) Start(ctx context.Context, actor *hangar.Tenant, name string) 
 	}
 	switch v.PowerState {
 	case hangar.PowerRunning, hangar.PowerCreating:
+		if err := checkVM(pre, &v); err != nil {
+			return hangar.VM{}, err
+		}
 		return view(v), nil
 	case hangar.PowerGeneralized:
 		return hangar.VM{}, hangar.Errorf(hangar.CodeConflict, "VM %q is generalized and can never start again; capture it as an image and create new VMs from that", name)
 	case hangar.PowerStopped, hangar.PowerDeallocated, hangar.PowerFailed:
 	default:
 		return hangar.VM{}, hangar.Errorf(hangar.CodeConflict, "VM %q is %s; wait until it is stopped", name, v.PowerState)
+	}
+	if !pre.IsZero() {
+		if err := m.db.UpdateVM(ctx, v.ID, store.VMUpdate{IfMatch: pre}); err != nil {
+			return hangar.VM{}, err
+		}
 	}
 	if err := m.start(ctx, &v); err != nil {
 		m.fail(ctx, v.ID, "starting QEMU failed: "+err.Error())
@@ -73,17 +90,22 @@ func (m *Manager) Start(ctx context.Context, actor *hangar.Tenant, name string) 
 
 // Stop powers a VM off: the ACPI power button first, then, after the stop timeout,
 // QEMU quits (flushing its disks). deallocate also gives up the VM's host resources
-// (its SSH port); disks are kept either way.
-func (m *Manager) Stop(ctx context.Context, actor *hangar.Tenant, name string, deallocate bool) (hangar.VM, error) {
+// (its SSH port); disks are kept either way. pre applies to the move to stopping.
+func (m *Manager) Stop(ctx context.Context, actor *hangar.Tenant, name string, deallocate bool, pre hangar.Precondition) (hangar.VM, error) {
 	v, err := m.db.VMByName(ctx, actor.ID, name)
 	if err != nil {
 		return hangar.VM{}, err
 	}
 	if v.PowerState == hangar.PowerGeneralized {
+		if err := checkVM(pre, &v); err != nil {
+			return hangar.VM{}, err
+		}
 		return view(v), nil
 	}
 	stopping := hangar.PowerStopping
-	m.db.UpdateVM(ctx, v.ID, store.VMUpdate{PowerState: &stopping})
+	if err := m.db.UpdateVM(ctx, v.ID, store.VMUpdate{PowerState: &stopping, IfMatch: pre}); err != nil && !pre.IsZero() {
+		return hangar.VM{}, err
+	}
 	m.halt(ctx, v.ID, m.cfg.StopTimeout)
 	state, zero := hangar.PowerStopped, 0
 	u := store.VMUpdate{PowerState: &state, PID: &zero}
@@ -134,29 +156,33 @@ func (m *Manager) halt(ctx context.Context, id string, grace time.Duration) {
 	}
 }
 
-// Restart resets a running VM, or starts a stopped one.
-func (m *Manager) Restart(ctx context.Context, actor *hangar.Tenant, name string) (hangar.VM, error) {
+// Restart resets a running VM, or starts a stopped one. pre applies to its first
+// step; the second one follows from it.
+func (m *Manager) Restart(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) (hangar.VM, error) {
 	v, err := m.db.VMByName(ctx, actor.ID, name)
 	if err != nil {
 		return hangar.VM{}, err
 	}
 	if mc := m.machine(v.ID); mc != nil && v.PowerState == hangar.PowerRunning {
-		if _, err := m.Stop(ctx, actor, name, false); err != nil {
+		if _, err := m.Stop(ctx, actor, name, false, pre); err != nil {
 			return hangar.VM{}, err
 		}
+		pre = hangar.Precondition{}
 	}
-	return m.Start(ctx, actor, name)
+	return m.Start(ctx, actor, name, pre)
 }
 
 // Delete stops a VM and removes it with its disks' overlays. Bases no other VM uses
-// are removed too.
-func (m *Manager) Delete(ctx context.Context, actor *hangar.Tenant, name string) error {
+// are removed too. pre applies to the move to deleting.
+func (m *Manager) Delete(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) error {
 	v, err := m.db.VMByName(ctx, actor.ID, name)
 	if err != nil {
 		return err
 	}
 	deleting := hangar.PowerDeleting
-	m.db.UpdateVM(ctx, v.ID, store.VMUpdate{PowerState: &deleting})
+	if err := m.db.UpdateVM(ctx, v.ID, store.VMUpdate{PowerState: &deleting, IfMatch: pre}); err != nil && !pre.IsZero() {
+		return err
+	}
 	m.halt(ctx, v.ID, 0)
 	if err := os.RemoveAll(m.vmDir(v.ID)); err != nil {
 		return err
@@ -197,18 +223,21 @@ func (m *Manager) SerialLog(ctx context.Context, actor *hangar.Tenant, name stri
 	return hangar.SerialLog{Log: strings.ToValidUTF8(string(data), "?")}, err
 }
 
-// Adopt runs when hangar serve starts: VMs whose QEMU still runs are supervised
-// again; VMs whose QEMU is gone are marked stopped (or failed, if they were being
+// Adopt runs when hangar serve starts on a compute host: its VMs whose QEMU still
+// runs are supervised again; VMs whose QEMU is gone are marked stopped (or failed, if they were being
 // created). No QEMU process and no disk is left without an owner.
 func (m *Manager) Adopt(ctx context.Context) error {
-	vms, err := m.db.ListVMs(ctx, "")
+	if !m.RunsVMs() {
+		return nil
+	}
+	vms, err := m.db.VMsOnHost(ctx, m.cfg.Host.Name)
 	if err != nil {
 		return err
 	}
 	for i := range vms {
 		v := &vms[i]
 		switch v.PowerState {
-		case hangar.PowerRunning, hangar.PowerCreating, hangar.PowerStopping, hangar.PowerDeleting:
+		case hangar.PowerRunning, hangar.PowerCreating, hangar.PowerStopping, hangar.PowerDeleting, hangar.PowerUnknown:
 		default:
 			continue
 		}

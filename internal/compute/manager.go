@@ -28,6 +28,7 @@ type Config struct {
 	ProvisioningTimeout time.Duration
 	StopTimeout         time.Duration // how long a guest may take to power off before QEMU quits
 	Sandbox             bool
+	Host                HostConfig
 }
 
 // Manager creates, runs and supervises the VMs of this host.
@@ -50,6 +51,12 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.Host.Heartbeat <= 0 {
+		cfg.Host.Heartbeat = 2 * time.Second
+	}
+	if cfg.Host.DownAfter <= 0 {
+		cfg.Host.DownAfter = 15 * time.Second
 	}
 	m := &Manager{cfg: cfg, db: db, cat: cat, log: log, machines: map[string]*machine{},
 		bases: &bases{dir: filepath.Join(cfg.Dir, "bases"), chunks: cs}}
@@ -90,6 +97,7 @@ func (m *Manager) Create(ctx context.Context, actor *hangar.Tenant, req hangar.V
 	if err != nil {
 		return hangar.VM{}, err
 	}
+	vm.Host = m.cfg.Host.Name
 	if err := m.db.CreateVM(ctx, vm); err != nil {
 		return hangar.VM{}, err
 	}

@@ -11,21 +11,22 @@ type Code string
 
 // Error codes. The names follow the Azure style (PascalCase) that users of the model know.
 const (
-	CodeInvalid          Code = "InvalidArgument"
-	CodeUnauthenticated  Code = "Unauthenticated"
-	CodeForbidden        Code = "Forbidden"
-	CodeNotFound         Code = "NotFound"
-	CodeDiskNotFound     Code = "DiskNotFound"
-	CodeImageNotFound    Code = "ImageNotFound"
-	CodeTenantNotFound   Code = "TenantNotFound"
-	CodeUploadNotFound   Code = "UploadNotFound"
-	CodeConflict         Code = "Conflict"
-	CodeInUse            Code = "ResourceInUse"
-	CodeTermsNotAccepted Code = "MarketplaceTermsNotAccepted"
-	CodeInvalidDisk      Code = "InvalidDiskImage"
-	CodeTooLarge         Code = "TooLarge"
-	CodeUnavailable      Code = "ServiceUnavailable"
-	CodeInternal         Code = "InternalError"
+	CodeInvalid            Code = "InvalidArgument"
+	CodeUnauthenticated    Code = "Unauthenticated"
+	CodeForbidden          Code = "Forbidden"
+	CodeNotFound           Code = "NotFound"
+	CodeDiskNotFound       Code = "DiskNotFound"
+	CodeImageNotFound      Code = "ImageNotFound"
+	CodeTenantNotFound     Code = "TenantNotFound"
+	CodeUploadNotFound     Code = "UploadNotFound"
+	CodeConflict           Code = "Conflict"
+	CodeInUse              Code = "ResourceInUse"
+	CodePreconditionFailed Code = "PreconditionFailed" // If-Match no longer holds; nothing changed
+	CodeTermsNotAccepted   Code = "MarketplaceTermsNotAccepted"
+	CodeInvalidDisk        Code = "InvalidDiskImage"
+	CodeTooLarge           Code = "TooLarge"
+	CodeUnavailable        Code = "ServiceUnavailable"
+	CodeInternal           Code = "InternalError"
 )
 
 // Error is an error with a code and a message that is safe to show to the user.

@@ -46,3 +46,27 @@ func FuzzParseVersion(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseIfMatch checks that any If-Match header either fails with InvalidArgument
+// or parses into a precondition that reads back as itself and asks a revision of no
+// resource it does not name.
+func FuzzParseIfMatch(f *testing.F) {
+	for _, s := range []string{"", "*", `"3-abc"`, `W/"3-abc"`, `"3-abc", "4-abc"`, `"-"`, `"9223372036854775808-abc"`, `"01-abc"`, `"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseIfMatch(s)
+		if err != nil {
+			if ErrorCode(err) != CodeInvalid {
+				t.Fatalf("ParseIfMatch(%q): error without InvalidArgument code: %v", s, err)
+			}
+			return
+		}
+		if p2, err := ParseIfMatch(p.String()); err != nil || p2 != p {
+			t.Fatalf("ParseIfMatch(%q) = %q does not parse back: %v", s, p, err)
+		}
+		if rev, ok := p.Revision("abc"); ok && rev != 0 && p.String() != ETag("abc", rev) {
+			t.Fatalf("%q asks for revision %d of a resource it does not name", s, rev)
+		}
+	})
+}

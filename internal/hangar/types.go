@@ -54,9 +54,12 @@ type TenantCreated struct {
 	Key    string `json:"key"`
 }
 
-// Disk is a stored virtual disk, described by a chunk manifest.
+// Disk is a stored virtual disk, described by a chunk manifest. Its content never
+// changes, so its ETag serves a conditional delete; UsedBy is derived from the
+// images and does not move it.
 type Disk struct {
 	ID           string    `json:"id"`
+	ETag         string    `json:"etag"`
 	Name         string    `json:"name"`
 	VirtualSize  int64     `json:"virtualSize"`
 	StoredBytes  int64     `json:"storedBytes"`
@@ -124,9 +127,11 @@ const (
 	Specialized OSState = "specialized"
 )
 
-// Image is an image definition with its versions.
+// Image is an image definition with its versions. Its ETag covers the whole
+// aggregate: definition, versions, shares and community publication.
 type Image struct {
 	ID               string         `json:"id"`
+	ETag             string         `json:"etag"`
 	Name             string         `json:"name"`
 	Owner            string         `json:"owner"`
 	Type             ImageType      `json:"type"`
@@ -337,4 +342,35 @@ type CorruptChunk struct {
 	Digest      string   `json:"sha256"`
 	Quarantined string   `json:"quarantined"`
 	Disks       []string `json:"disks"` // TENANT/DISK that held it
+}
+
+// Replication states, as Azure names them.
+const (
+	ReplicationReplicating = "Replicating"
+	ReplicationCompleted   = "Completed"
+	ReplicationFailed      = "Failed"
+)
+
+// ReplicaTarget is a region an image version is replicated to.
+type ReplicaTarget struct {
+	Region       string `json:"region"`
+	ReplicaCount int    `json:"replicaCount"`
+}
+
+// ImageReplicate asks for an image version in more regions.
+type ImageReplicate struct {
+	TargetRegions []ReplicaTarget `json:"targetRegions"`
+}
+
+// ReplicationStatus is a version's copy in one region. The version is usable for VMs
+// in the region once State is Completed.
+type ReplicationStatus struct {
+	Region       string    `json:"region"`
+	ReplicaCount int       `json:"replicaCount"`
+	State        string    `json:"state"`
+	Message      string    `json:"message,omitempty"`
+	TotalBytes   int64     `json:"totalBytes"`
+	DoneBytes    int64     `json:"doneBytes"`   // present in the region
+	CopiedBytes  int64     `json:"copiedBytes"` // copied there by replication
+	UpdatedAt    time.Time `json:"updatedAt"`
 }

@@ -15,6 +15,9 @@ const (
 	PowerGeneralized PowerState = "generalized"
 	PowerFailed      PowerState = "failed"
 	PowerDeleting    PowerState = "deleting"
+	// PowerUnknown is the state of a VM whose host stopped heartbeating: it may or
+	// may not still run, so it is never started anywhere else.
+	PowerUnknown PowerState = "unknown"
 )
 
 // ProvisioningState says how provisioning from the image went.
@@ -44,6 +47,9 @@ var VMSizes = []VMSize{
 	{"large", 2, 2048},
 }
 
+// DefaultVMSize is the size of a VM created without one.
+const DefaultVMSize = "small"
+
 // SizeByName returns the named size.
 func SizeByName(name string) (VMSize, error) {
 	for _, s := range VMSizes {
@@ -57,6 +63,7 @@ func SizeByName(name string) (VMSize, error) {
 // VM is a virtual machine made from an image.
 type VM struct {
 	ID                  string            `json:"id"`
+	ETag                string            `json:"etag"`
 	Name                string            `json:"name"`
 	Image               string            `json:"image"` // the exact reference it was created from
 	OSType              OSType            `json:"osType"`
@@ -65,6 +72,7 @@ type VM struct {
 	Size                VMSize            `json:"size"`
 	ComputerName        string            `json:"computerName,omitempty"`
 	AdminUsername       string            `json:"adminUsername,omitempty"`
+	Host                string            `json:"host,omitempty"` // the compute host it is placed on
 	PowerState          PowerState        `json:"powerState"`
 	ProvisioningState   ProvisioningState `json:"provisioningState"`
 	ProvisioningMessage string            `json:"provisioningMessage,omitempty"`
@@ -93,6 +101,9 @@ type VMCreate struct {
 	CustomData     []byte   `json:"customData,omitempty"`
 	AttachDisks    []string `json:"attachDataDisks,omitempty"` // the tenant's own disks, after the image's data disks
 	ProvisionAfter string   `json:"provisioningTimeout,omitempty"`
+	// Location is the region to run in (default: the primary region); the image
+	// version must be replicated there.
+	Location string `json:"location,omitempty"`
 }
 
 // SerialLog is the tail of a VM's serial console.

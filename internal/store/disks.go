@@ -9,15 +9,16 @@ import (
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
-const diskCols = `id, name, virtual_size, stored_bytes, source_format, created_at`
+const diskCols = `id, name, virtual_size, stored_bytes, source_format, created_at, revision`
 
 func scanDisk(row interface{ Scan(...any) error }) (hangar.Disk, error) {
 	var (
-		dk    hangar.Disk
-		micro int64
+		dk         hangar.Disk
+		micro, rev int64
 	)
-	err := row.Scan(&dk.ID, &dk.Name, &dk.VirtualSize, &dk.StoredBytes, &dk.SourceFormat, &micro)
+	err := row.Scan(&dk.ID, &dk.Name, &dk.VirtualSize, &dk.StoredBytes, &dk.SourceFormat, &micro, &rev)
 	dk.CreatedAt = fromMicros(micro)
+	dk.ETag = hangar.ETag(dk.ID, rev)
 	return dk, err
 }
 
@@ -88,10 +89,13 @@ func (d *DB) ListDisks(ctx context.Context, tenantID string) ([]hangar.Disk, err
 
 // DeleteDisk drops the tenant's disk and its manifest. A disk held by an image version
 // cannot be deleted. Its chunks stay until garbage collection.
-func (d *DB) DeleteDisk(ctx context.Context, tenantID, name string) error {
+func (d *DB) DeleteDisk(ctx context.Context, tenantID, name string, pre hangar.Precondition) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		dk, err := d.diskByName(ctx, tx, tenantID, name)
 		if err != nil {
+			return err
+		}
+		if _, err := d.bump(ctx, tx, target{table: "disks", kind: "disk", id: dk.ID, missing: diskNotFound(name)}, pre, ""); err != nil {
 			return err
 		}
 		users, err := d.diskUsers(ctx, tx, dk.ID, 1)
@@ -231,6 +235,7 @@ func (d *DB) CommitDisk(ctx context.Context, tenantID, uploadID string, dk *hang
 	dk.CreatedAt = fromMicros(at)
 	dk.VirtualSize = m.VirtualSize
 	dk.StoredBytes = m.StoredBytes()
+	dk.ETag = hangar.ETag(dk.ID, 1)
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		_, err := d.exec(ctx, tx, `INSERT INTO disks (id, tenant_id, name, virtual_size, stored_bytes, source_format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			dk.ID, tenantID, dk.Name, dk.VirtualSize, dk.StoredBytes, dk.SourceFormat, at)

@@ -14,17 +14,18 @@ type Image struct {
 	TenantID string
 }
 
-const imageCols = `i.id, i.tenant_id, t.name, i.name, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.description, i.eula, i.created_at`
+const imageCols = `i.id, i.tenant_id, t.name, i.name, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.description, i.eula, i.created_at, i.revision`
 const imageFrom = ` FROM images i JOIN tenants t ON t.id = i.tenant_id `
 
 func scanImage(row interface{ Scan(...any) error }) (Image, error) {
 	var (
-		im    Image
-		micro int64
+		im         Image
+		micro, rev int64
 	)
 	err := row.Scan(&im.ID, &im.TenantID, &im.Owner, &im.Name, &im.Type, &im.OSType, &im.OSState,
-		&im.HyperVGeneration, &im.Architecture, &im.Description, &im.EULA, &micro)
+		&im.HyperVGeneration, &im.Architecture, &im.Description, &im.EULA, &micro, &rev)
 	im.CreatedAt = fromMicros(micro)
+	im.ETag = hangar.ETag(im.ID, rev)
 	return im, err
 }
 
@@ -63,8 +64,8 @@ func (d *DB) ImageByID(ctx context.Context, id string) (Image, error) {
 }
 
 // CreateImageVersion creates the image if it does not exist (or checks that the
-// existing definition matches) and adds the requested version with its disks, in one
-// transaction. req must be normalized.
+// existing definition matches, and moves it to its next revision) and adds the
+// requested version with its disks, in one transaction. req must be normalized.
 func (d *DB) CreateImageVersion(ctx context.Context, tenantID string, req *hangar.ImageCreate) (Image, error) {
 	var im Image
 	err := d.tx(ctx, func(tx *sql.Tx) error {
@@ -79,10 +80,15 @@ func (d *DB) CreateImageVersion(ctx context.Context, tenantID string, req *hanga
 			}
 		}
 		im, err = d.image(ctx, tx, req.Name, `WHERE i.tenant_id = ? AND i.name = ?`, tenantID, req.Name)
-		if hangar.ErrorCode(err) == hangar.CodeImageNotFound {
+		switch {
+		case hangar.ErrorCode(err) == hangar.CodeImageNotFound:
 			im, err = d.insertImage(ctx, tx, tenantID, req)
-		} else if err == nil {
-			err = sameDefinition(&im, req)
+		case err == nil:
+			if err = sameDefinition(&im, req); err == nil {
+				var rev int64
+				rev, err = d.bump(ctx, tx, imageTarget(&im), hangar.Precondition{}, "")
+				im.ETag = hangar.ETag(im.ID, rev)
+			}
 		}
 		if err != nil {
 			return err
@@ -240,26 +246,38 @@ func (d *DB) Version(ctx context.Context, im *Image, v *hangar.Version) (hangar.
 }
 
 // UpdateVersion changes a version's exclude-from-latest flag and end-of-life date.
-func (d *DB) UpdateVersion(ctx context.Context, im *Image, v hangar.Version, u hangar.ImageVersionUpdate) error {
-	cur, err := d.Version(ctx, im, &v)
-	if err != nil {
+func (d *DB) UpdateVersion(ctx context.Context, im *Image, v hangar.Version, u hangar.ImageVersionUpdate, pre hangar.Precondition) error {
+	return d.changeImage(ctx, im, pre, func(tx *sql.Tx) error {
+		var exclude bool
+		var eol string
+		err := d.queryRow(ctx, tx, `SELECT exclude_from_latest, end_of_life FROM image_versions WHERE image_id = ? AND major = ? AND minor = ? AND patch = ?`,
+			im.ID, v.Major, v.Minor, v.Patch).Scan(&exclude, &eol)
+		if errors.Is(err, sql.ErrNoRows) {
+			return hangar.Errorf(hangar.CodeImageNotFound, "image %q has no version %s", im.Name, v)
+		}
+		if err != nil {
+			return err
+		}
+		newExclude, newEOL := exclude, eol
+		if u.ExcludeFromLatest != nil {
+			newExclude = *u.ExcludeFromLatest
+		}
+		if u.EndOfLife != nil {
+			newEOL = *u.EndOfLife
+		}
+		if newExclude == exclude && newEOL == eol {
+			return errUnchanged
+		}
+		_, err = d.exec(ctx, tx, `UPDATE image_versions SET exclude_from_latest = ?, end_of_life = ? WHERE image_id = ? AND major = ? AND minor = ? AND patch = ?`,
+			newExclude, newEOL, im.ID, v.Major, v.Minor, v.Patch)
 		return err
-	}
-	if u.ExcludeFromLatest != nil {
-		cur.ExcludeFromLatest = *u.ExcludeFromLatest
-	}
-	if u.EndOfLife != nil {
-		cur.EndOfLife = *u.EndOfLife
-	}
-	_, err = d.exec(ctx, d.db, `UPDATE image_versions SET exclude_from_latest = ?, end_of_life = ? WHERE image_id = ? AND major = ? AND minor = ? AND patch = ?`,
-		cur.ExcludeFromLatest, cur.EndOfLife, im.ID, v.Major, v.Minor, v.Patch)
-	return err
+	})
 }
 
 // DeleteImage deletes an image with its versions, shares and community publication.
 // An image with a version in the marketplace cannot be deleted.
-func (d *DB) DeleteImage(ctx context.Context, im *Image) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+func (d *DB) DeleteImage(ctx context.Context, im *Image, pre hangar.Precondition) error {
+	return d.changeImage(ctx, im, pre, func(tx *sql.Tx) error {
 		var urn struct{ p, o, s string }
 		err := d.queryRow(ctx, tx, `SELECT m.publisher, m.offer, m.sku FROM marketplace_entries m JOIN image_versions v ON v.id = m.version_id WHERE v.image_id = ? LIMIT 1`, im.ID).
 			Scan(&urn.p, &urn.o, &urn.s)
@@ -275,15 +293,17 @@ func (d *DB) DeleteImage(ctx context.Context, im *Image) error {
 }
 
 // Share lets tenantID use the image.
-func (d *DB) Share(ctx context.Context, imageID, tenantID string) error {
-	_, err := d.exec(ctx, d.db, `INSERT INTO image_shares (image_id, tenant_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, imageID, tenantID)
-	return err
+func (d *DB) Share(ctx context.Context, im *Image, tenantID string, pre hangar.Precondition) error {
+	return d.changeImage(ctx, im, pre, func(tx *sql.Tx) error {
+		return unchangedIfNone(d.exec(ctx, tx, `INSERT INTO image_shares (image_id, tenant_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, im.ID, tenantID))
+	})
 }
 
 // Unshare withdraws a share.
-func (d *DB) Unshare(ctx context.Context, imageID, tenantID string) error {
-	_, err := d.exec(ctx, d.db, `DELETE FROM image_shares WHERE image_id = ? AND tenant_id = ?`, imageID, tenantID)
-	return err
+func (d *DB) Unshare(ctx context.Context, im *Image, tenantID string, pre hangar.Precondition) error {
+	return d.changeImage(ctx, im, pre, func(tx *sql.Tx) error {
+		return unchangedIfNone(d.exec(ctx, tx, `DELETE FROM image_shares WHERE image_id = ? AND tenant_id = ?`, im.ID, tenantID))
+	})
 }
 
 // Shares names the tenants an image is shared with.
@@ -337,14 +357,15 @@ func (d *DB) ListImages(ctx context.Context, scope, tenantID string) ([]ImageSum
 	var out []ImageSummary
 	for rows.Next() {
 		var s ImageSummary
-		var micro int64
+		var micro, rev int64
 		err := rows.Scan(&s.ID, &s.TenantID, &s.Owner, &s.Name, &s.Type, &s.OSType, &s.OSState,
-			&s.HyperVGeneration, &s.Architecture, &s.Description, &s.EULA, &micro, &s.Versions)
+			&s.HyperVGeneration, &s.Architecture, &s.Description, &s.EULA, &micro, &rev, &s.Versions)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
 		s.CreatedAt = fromMicros(micro)
+		s.ETag = hangar.ETag(s.ID, rev)
 		out = append(out, s)
 	}
 	rows.Close()

@@ -28,12 +28,19 @@ func (d *DB) claimName(ctx context.Context, tx *sql.Tx, table, keyCol, kind, nam
 
 // PublishCommunity publishes (or updates the publication of) an image in the community
 // repository under c.PublicName. The public name belongs to the first tenant to use it.
-func (d *DB) PublishCommunity(ctx context.Context, im *Image, c *hangar.Community) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+func (d *DB) PublishCommunity(ctx context.Context, im *Image, c *hangar.Community, pre hangar.Precondition) error {
+	return d.changeImage(ctx, im, pre, func(tx *sql.Tx) error {
 		if err := d.claimName(ctx, tx, "community_names", "public_name", "community public", c.PublicName, im.TenantID, false); err != nil {
 			return err
 		}
-		_, err := d.exec(ctx, tx, `INSERT INTO community_images (image_id, public_name, image_name, publisher_uri, publisher_email, eula) VALUES (?, ?, ?, ?, ?, ?)
+		cur, err := d.community(ctx, tx, im.ID)
+		if err != nil {
+			return err
+		}
+		if cur != nil && *cur == *c {
+			return errUnchanged
+		}
+		_, err = d.exec(ctx, tx, `INSERT INTO community_images (image_id, public_name, image_name, publisher_uri, publisher_email, eula) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (image_id) DO UPDATE SET public_name = excluded.public_name, image_name = excluded.image_name,
 			publisher_uri = excluded.publisher_uri, publisher_email = excluded.publisher_email, eula = excluded.eula`,
 			im.ID, c.PublicName, im.Name, c.PublisherURI, c.PublisherEmail, c.EULA)
@@ -42,15 +49,20 @@ func (d *DB) PublishCommunity(ctx context.Context, im *Image, c *hangar.Communit
 }
 
 // UnpublishCommunity withdraws an image from the community repository.
-func (d *DB) UnpublishCommunity(ctx context.Context, imageID string) error {
-	_, err := d.exec(ctx, d.db, `DELETE FROM community_images WHERE image_id = ?`, imageID)
-	return err
+func (d *DB) UnpublishCommunity(ctx context.Context, im *Image, pre hangar.Precondition) error {
+	return d.changeImage(ctx, im, pre, func(tx *sql.Tx) error {
+		return unchangedIfNone(d.exec(ctx, tx, `DELETE FROM community_images WHERE image_id = ?`, im.ID))
+	})
 }
 
 // Community returns an image's community publication, or nil.
 func (d *DB) Community(ctx context.Context, imageID string) (*hangar.Community, error) {
+	return d.community(ctx, d.db, imageID)
+}
+
+func (d *DB) community(ctx context.Context, q querier, imageID string) (*hangar.Community, error) {
 	var c hangar.Community
-	err := d.queryRow(ctx, d.db, `SELECT public_name, publisher_uri, publisher_email, eula FROM community_images WHERE image_id = ?`, imageID).
+	err := d.queryRow(ctx, q, `SELECT public_name, publisher_uri, publisher_email, eula FROM community_images WHERE image_id = ?`, imageID).
 		Scan(&c.PublicName, &c.PublisherURI, &c.PublisherEmail, &c.EULA)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

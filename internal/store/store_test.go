@@ -1,10 +1,17 @@
 package store
 
 import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store/pgtest"
@@ -132,5 +139,25 @@ func tenantKeysAndScoping(t *testing.T, dsn string) {
 	}
 	if _, err := db.DiskByName(ctx, a.ID, "nope"); hangar.ErrorCode(err) != hangar.CodeDiskNotFound {
 		t.Fatalf("missing disk: %v", err)
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("constraint failed"), false},
+		{&pgconn.PgError{Code: "23505"}, false}, // unique violation: the request's fault
+		{&pgconn.PgError{Code: "57P01"}, true},  // admin shutdown
+		{&pgconn.PgError{Code: "08006"}, true},  // connection failure
+		{fmt.Errorf("query: %w", driver.ErrBadConn), true},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+	}
+	for _, tt := range tests {
+		if got := IsUnavailable(tt.err); got != tt.want {
+			t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -24,14 +25,18 @@ type VM struct {
 }
 
 const vmCols = `id, tenant_id, name, image_ref, os_type, os_state, hyperv_generation, size_name, vcpus, memory_mib,
-	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at`
+	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at, host_name`
+
+// vmSelect reads vmCols and the revision, which a new row takes from its default.
+const vmSelect = `SELECT ` + vmCols + `, revision FROM vms `
 
 func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var v VM
-	var micro, timeoutMS, started, backup int64
+	var micro, timeoutMS, started, backup, rev int64
 	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Image, &v.OSType, &v.OSState, &v.HyperVGeneration, &v.Size.Name, &v.Size.VCPUs,
 		&v.Size.MemoryMiB, &v.ComputerName, &v.AdminUsername, &v.PowerState, &v.ProvisioningState, &v.ProvisioningMessage,
-		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro)
+		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &rev)
+	v.ETag = hangar.ETag(v.ID, rev)
 	if started != 0 {
 		v.LastStarted = fromMicros(started)
 	}
@@ -52,10 +57,14 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 	v.ID = NewID()
 	at := now()
 	v.CreatedAt = fromMicros(at)
+	v.ETag = hangar.ETag(v.ID, 1)
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(23)+`)`,
+		if err := d.checkCapacity(ctx, tx, v); err != nil {
+			return err
+		}
+		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(24)+`)`,
 			v.ID, v.TenantID, v.Name, v.Image, v.OSType, v.OSState, v.HyperVGeneration, v.Size.Name, v.Size.VCPUs, v.Size.MemoryMiB,
-			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at)
+			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at, v.Host)
 		if isUniqueViolation(err) {
 			return hangar.Errorf(hangar.CodeConflict, "VM %q already exists; choose another name", v.Name)
 		}
@@ -93,7 +102,7 @@ func (d *DB) vmDisks(ctx context.Context, v *VM) error {
 
 // VMByName returns the tenant's VM.
 func (d *DB) VMByName(ctx context.Context, tenantID, name string) (VM, error) {
-	v, err := scanVM(d.queryRow(ctx, d.db, `SELECT `+vmCols+` FROM vms WHERE tenant_id = ? AND name = ?`, tenantID, name))
+	v, err := scanVM(d.queryRow(ctx, d.db, vmSelect+`WHERE tenant_id = ? AND name = ?`, tenantID, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, vmNotFound(name)
 	}
@@ -105,9 +114,9 @@ func (d *DB) VMByName(ctx context.Context, tenantID, name string) (VM, error) {
 
 // ListVMs lists a tenant's VMs, or every VM when tenantID is empty.
 func (d *DB) ListVMs(ctx context.Context, tenantID string) ([]VM, error) {
-	q, args := `SELECT `+vmCols+` FROM vms ORDER BY name`, []any{}
+	q, args := vmSelect+`ORDER BY name`, []any{}
 	if tenantID != "" {
-		q, args = `SELECT `+vmCols+` FROM vms WHERE tenant_id = ? ORDER BY name`, []any{tenantID}
+		q, args = vmSelect+`WHERE tenant_id = ? ORDER BY name`, []any{tenantID}
 	}
 	rows, err := d.query(ctx, d.db, q, args...)
 	if err != nil {
@@ -136,6 +145,9 @@ func (d *DB) ListVMs(ctx context.Context, tenantID string) ([]VM, error) {
 
 // VMUpdate is a change of a VM's runtime fields; nil fields stay.
 type VMUpdate struct {
+	// IfMatch makes the update conditional; with it, an update that sets nothing
+	// still moves the revision, claiming the VM for an action about to start.
+	IfMatch             hangar.Precondition
 	PowerState          *hangar.PowerState
 	ProvisioningState   *hangar.ProvisioningState
 	ProvisioningMessage *string
@@ -146,7 +158,9 @@ type VMUpdate struct {
 	BackedUp            bool // set last_backup_at to now
 }
 
-// UpdateVM changes a VM's runtime fields.
+// UpdateVM changes a VM's runtime fields and moves its revision. Without IfMatch,
+// an update of a VM deleted meanwhile does nothing: the goroutines that watch a VM
+// may report on it after it is gone.
 func (d *DB) UpdateVM(ctx context.Context, id string, u VMUpdate) error {
 	sets, args := []string{}, []any{}
 	add := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
@@ -174,14 +188,14 @@ func (d *DB) UpdateVM(ctx context.Context, id string, u VMUpdate) error {
 	if u.BackedUp {
 		add("last_backup_at", now())
 	}
-	if len(sets) == 0 {
+	if len(sets) == 0 && u.IfMatch.IsZero() {
 		return nil
 	}
-	q := `UPDATE vms SET ` + sets[0]
-	for _, s := range sets[1:] {
-		q += ", " + s
+	t := target{table: "vms", kind: "VM", id: id}
+	if !u.IfMatch.IsZero() {
+		t.missing = hangar.Errorf(hangar.CodeNotFound, "the VM was deleted meanwhile; `hangar vm list` shows your VMs")
 	}
-	_, err := d.exec(ctx, d.db, q+` WHERE id = ?`, append(args, id)...)
+	_, err := d.bump(ctx, d.db, t, u.IfMatch, strings.Join(sets, ", "), args...)
 	return err
 }
 

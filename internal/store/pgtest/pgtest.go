@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -50,52 +51,90 @@ func DSN(t testing.TB) string {
 	return u.String()
 }
 
-// server starts the cluster, or returns $HANGAR_TEST_POSTGRES.
+// server starts the shared cluster, or returns $HANGAR_TEST_POSTGRES.
 func server() (string, error) {
 	if dsn := os.Getenv("HANGAR_TEST_POSTGRES"); dsn != "" {
 		return dsn, nil
 	}
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	if len(bins) == 0 {
-		return "", fmt.Errorf("initdb not found")
-	}
-	bin := filepath.Dir(bins[len(bins)-1])
-	dir, err := os.MkdirTemp("", "hangar-pg")
+	c, err := startCluster()
 	if err != nil {
 		return "", err
 	}
+	stopAtExit(c.remove)
+	return c.DSN(), nil
+}
+
+// Cluster is a PostgreSQL server of the tests' own.
+type Cluster struct {
+	bin, dir, data string
+	runAs          []string
+}
+
+// NewCluster starts a cluster for one test, which may stop and start it (to test
+// what happens when the database goes away); it is removed when the test ends.
+func NewCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := startCluster()
+	if err != nil {
+		t.Fatalf("PostgreSQL for tests: %v (install it with scripts/deps.sh)", err)
+	}
+	t.Cleanup(c.remove)
+	return c
+}
+
+// DSN is the URL of the cluster's postgres database.
+func (c *Cluster) DSN() string { return "postgres://postgres@/postgres?host=" + url.QueryEscape(c.dir) }
+
+func startCluster() (*Cluster, error) {
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(bins) == 0 {
+		return nil, fmt.Errorf("initdb not found")
+	}
+	dir, err := os.MkdirTemp("", "hangar-pg")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{bin: filepath.Dir(bins[len(bins)-1]), dir: dir, data: filepath.Join(dir, "data")}
 	// PostgreSQL refuses to run as root: run it as the postgres user then.
-	var runAs []string
 	if os.Geteuid() == 0 {
 		pg, err := user.Lookup("postgres")
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		uid, _ := strconv.Atoi(pg.Uid)
 		gid, _ := strconv.Atoi(pg.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", err
+			return nil, err
 		}
-		runAs = []string{"runuser", "-u", "postgres", "--"}
+		c.runAs = []string{"runuser", "-u", "postgres", "--"}
 	}
-	data := filepath.Join(dir, "data")
-	run := func(args ...string) error {
-		cmd := exec.Command(runAs[0], append(runAs[1:], args...)...)
-		if len(runAs) == 0 {
-			cmd = exec.Command(args[0], args[1:]...)
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %v: %s", filepath.Base(args[0]), err, out)
-		}
-		return nil
+	if err := c.run(filepath.Join(c.bin, "initdb"), "-D", c.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
+		return nil, err
 	}
-	if err := run(filepath.Join(bin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
-		return "", err
+	return c, c.Start()
+}
+
+func (c *Cluster) run(args ...string) error {
+	args = append(slices.Clone(c.runAs), args...)
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v: %s", filepath.Base(args[len(c.runAs)]), err, out)
 	}
-	opts := fmt.Sprintf("-k %s -c listen_addresses='' -F -c max_connections=200", dir)
-	if err := run(filepath.Join(bin, "pg_ctl"), "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
-		return "", err
-	}
-	stopAtExit(func() { run(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop"); os.RemoveAll(dir) })
-	return "postgres://postgres@/postgres?host=" + url.QueryEscape(dir), nil
+	return nil
+}
+
+// Start starts the server (again) and waits until it accepts connections.
+func (c *Cluster) Start() error {
+	opts := fmt.Sprintf("-k %s -c listen_addresses='' -F -c max_connections=200", c.dir)
+	return c.run(filepath.Join(c.bin, "pg_ctl"), "-D", c.data, "-o", opts, "-l", filepath.Join(c.dir, "log"), "-w", "start")
+}
+
+// Stop shuts the server down at once, as a crash or an operator's restart would:
+// every connection is cut.
+func (c *Cluster) Stop() error {
+	return c.run(filepath.Join(c.bin, "pg_ctl"), "-D", c.data, "-m", "immediate", "-w", "stop")
+}
+
+func (c *Cluster) remove() {
+	c.Stop()
+	os.RemoveAll(c.dir)
 }
