@@ -57,16 +57,16 @@ func (c *call) query(name string) string {
 // endpoint is one route of the table.
 type endpoint struct {
 	method, pattern, summary string
-	public                   bool     // no API key needed
+	public                   bool // no API key needed
 	// route, when set, says which node serves the call: "" for this one, else the
 	// URL of the compute host it is forwarded to.
-	route func(c *call) (string, error)
-	query                    []string // documented query parameters
-	status                   int      // success status
-	reqType, respType        reflect.Type
-	rawBody                  bool // the body is streamed to the handler, not decoded
-	ifMatch                  bool // honors If-Match (see withIfMatch)
-	serve                    func(c *call, body io.Reader) (any, error)
+	route             func(c *call) (string, error)
+	query             []string // documented query parameters
+	status            int      // success status
+	reqType, respType reflect.Type
+	rawBody           bool // the body is streamed to the handler, not decoded
+	ifMatch           bool // honors If-Match (see withIfMatch)
+	serve             func(c *call, body io.Reader) (any, error)
 }
 
 // op builds an endpoint whose request body (unless Req is noBody) is strict JSON.
