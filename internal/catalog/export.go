@@ -124,6 +124,13 @@ func (s *Service) ExportDisk(ctx context.Context, actor *hangar.Tenant, name, fo
 	if err != nil {
 		return nil, err
 	}
+	// Once the answer's status is sent, a failure can only cut the stream short:
+	// ask the store first, so that a store that is down gets a clear 503 instead.
+	if len(m.Extents) > 0 {
+		if _, err := s.chunks.Has(ctx, m.Extents[0].Digest); err != nil {
+			return nil, err
+		}
+	}
 	disk := &manifestDisk{ctx: ctx, store: s.chunks, m: m}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00", dk.ID, format, m.VirtualSize)
