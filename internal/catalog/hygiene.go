@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,10 +45,31 @@ func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCReq
 			return rep, err
 		}
 	}
-	// List first, then read references: a chunk saved after the listing is not a
-	// candidate, and one referenced before the read is kept.
+	// The primary store keeps what any disk or upload references; a region's store
+	// what the versions replicated there reference.
+	err = s.collect(ctx, s.chunks.Backend, s.db.ReferencedChunks, s.db.IsReferenced, start, grace, req.DryRun, &rep)
+	if err != nil {
+		return rep, err
+	}
+	for region, rs := range s.cfg.Regions {
+		refs := func(ctx context.Context, fn func(chunks.Digest) error) error { return s.db.RegionChunks(ctx, region, fn) }
+		isRef := func(ctx context.Context, d chunks.Digest) (bool, error) { return s.db.IsReferencedInRegion(ctx, region, d) }
+		if err := s.collect(ctx, rs.Backend, refs, isRef, start, grace, req.DryRun, &rep); err != nil {
+			return rep, fmt.Errorf("region %s: %w", region, err)
+		}
+	}
+	s.log.Info("garbage collection", "by", actor.Name, "scanned", rep.Scanned, "removed", rep.Removed, "bytes", rep.RemovedBytes, "dryRun", req.DryRun)
+	return rep, nil
+}
+
+// collect removes from one store the chunks refs does not name and that are older
+// than the grace period. It lists first, then reads references: a chunk saved after
+// the listing is not a candidate, and one referenced before the read is kept. Each
+// candidate is checked again, against the database and its time, just before it goes.
+func (s *Service) collect(ctx context.Context, b chunks.Backend, refs func(context.Context, func(chunks.Digest) error) error,
+	isRef func(context.Context, chunks.Digest) (bool, error), start time.Time, grace time.Duration, dryRun bool, rep *hangar.GCReport) error {
 	var candidates []chunks.ObjectInfo
-	err = s.chunks.Backend.List(ctx, func(o chunks.ObjectInfo) error {
+	err := b.List(ctx, func(o chunks.ObjectInfo) error {
 		rep.Scanned++
 		if start.Sub(o.ModTime) < grace {
 			rep.TooYoung++
@@ -57,47 +79,48 @@ func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCReq
 		return nil
 	})
 	if err != nil {
-		return rep, err
+		return err
 	}
-	refs := make(map[chunks.Digest]bool)
-	if err := s.db.ReferencedChunks(ctx, func(d chunks.Digest) error { refs[d] = true; return nil }); err != nil {
-		return rep, err
+	keep := make(map[chunks.Digest]bool)
+	if err := refs(ctx, func(d chunks.Digest) error { keep[d] = true; return nil }); err != nil {
+		return err
 	}
 	for _, o := range candidates {
 		d, err := chunks.ParseDigest(o.Name)
 		if err != nil {
 			continue // not a chunk of ours
 		}
-		if refs[d] {
+		if keep[d] {
 			rep.Referenced++
 			continue
 		}
-		if removed, err := s.removeIfStillGarbage(ctx, d, start, grace, req.DryRun); err != nil {
-			return rep, err
-		} else if removed {
-			rep.Removed++
-			rep.RemovedBytes += o.Size
+		if ref, err := isRef(ctx, d); err != nil || ref {
+			if err != nil {
+				return err
+			}
+			rep.Referenced++
+			continue
 		}
+		info, err := b.Stat(ctx, d.String())
+		if errors.Is(err, chunks.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if start.Sub(info.ModTime) < grace {
+			rep.TooYoung++
+			continue
+		}
+		if !dryRun {
+			if err := b.Remove(ctx, d.String()); err != nil {
+				return err
+			}
+		}
+		rep.Removed++
+		rep.RemovedBytes += o.Size
 	}
-	s.log.Info("garbage collection", "by", actor.Name, "scanned", rep.Scanned, "removed", rep.Removed, "bytes", rep.RemovedBytes, "dryRun", req.DryRun)
-	return rep, nil
-}
-
-func (s *Service) removeIfStillGarbage(ctx context.Context, d chunks.Digest, start time.Time, grace time.Duration, dryRun bool) (bool, error) {
-	if ref, err := s.db.IsReferenced(ctx, d); err != nil || ref {
-		return false, err
-	}
-	info, err := s.chunks.Backend.Stat(ctx, d.String())
-	if errors.Is(err, chunks.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil || start.Sub(info.ModTime) < grace {
-		return false, err
-	}
-	if dryRun {
-		return true, nil
-	}
-	return true, s.chunks.Backend.Remove(ctx, d.String())
+	return nil
 }
 
 // Scrub re-reads every chunk and checks it against its digest. A corrupt chunk is

@@ -34,6 +34,11 @@ func (f *flaky) Save(ctx context.Context, name string, data []byte) error {
 }
 
 func newRegionService(t *testing.T) (*Service, *hangar.Tenant, *flaky) {
+	s, alice, region, _ := newRegionServiceAdmin(t)
+	return s, alice, region
+}
+
+func newRegionServiceAdmin(t *testing.T) (*Service, *hangar.Tenant, *flaky, *hangar.Tenant) {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
@@ -53,7 +58,7 @@ func newRegionService(t *testing.T) (*Service, *hangar.Tenant, *flaky) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, newTenant(t, s, &admin, "alice"), region
+	return s, newTenant(t, s, &admin, "alice"), region, &admin
 }
 
 // storeDisk stores a disk of n chunks; chunk i's content is fill(i).
@@ -171,4 +176,39 @@ func diskIDs(t *testing.T, s *Service, actor *hangar.Tenant, version string) []s
 		t.Fatal(err)
 	}
 	return []string{r.OSDisk.DiskID}
+}
+
+// Garbage collection of a region's store keeps what the versions replicated there
+// hold, and removes it once no such version is left.
+func TestGCOfRegionStore(t *testing.T) {
+	s, alice, region, admin := newRegionServiceAdmin(t)
+	ctx := t.Context()
+	storeDisk(t, s, alice, "d", 2, func(i int) byte { return byte(i + 1) })
+	if _, err := s.CreateImage(ctx, alice, hangar.ImageCreate{Name: "img", Version: "1.0.0", Type: hangar.ImageTypeVM,
+		OSType: hangar.OSLinux, OSState: hangar.Specialized, OSDisk: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Replicate(ctx, alice, "img", "1.0.0", hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicated(t, s, alice, "1.0.0")
+	count := func() int {
+		n := 0
+		region.List(ctx, func(chunks.ObjectInfo) error { n++; return nil })
+		return n
+	}
+	if rep, err := s.GC(ctx, admin, hangar.GCRequest{GracePeriod: "0s"}); err != nil || rep.Removed != 0 || count() != 2 {
+		t.Fatalf("GC while the version is replicated: %+v, %v; %d chunks in the region", rep, err, count())
+	}
+	if err := s.DeleteImage(ctx, alice, "img", hangar.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.GC(ctx, admin, hangar.GCRequest{GracePeriod: "0s"})
+	if err != nil || rep.Removed != 2 || count() != 0 {
+		t.Fatalf("GC after the image was deleted: %+v, %v; %d chunks left in the region", rep, err, count())
+	}
+	// The disk itself is still there: its chunks stay in the primary store.
+	if _, err := s.ExportDisk(ctx, alice, "d", "raw"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/hangarvm/hangar/internal/chunks"
 )
@@ -13,6 +14,11 @@ func (d *DB) ReferencedChunks(ctx context.Context, fn func(chunks.Digest) error)
 	if err != nil {
 		return err
 	}
+	return scanDigests(rows, fn)
+}
+
+// scanDigests calls fn for each digest the rows hold, and closes them.
+func scanDigests(rows *sql.Rows, fn func(chunks.Digest) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		var s string

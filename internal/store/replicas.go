@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -156,22 +157,21 @@ func (d *DB) DiskInRegion(ctx context.Context, diskID, region string) (bool, err
 
 // RegionChunks calls fn for every chunk of every version replicated (or being
 // replicated) to the region: what garbage collection of that region's store keeps.
-func (d *DB) RegionChunks(ctx context.Context, region string, fn func(digest string) error) error {
+func (d *DB) RegionChunks(ctx context.Context, region string, fn func(chunks.Digest) error) error {
 	rows, err := d.query(ctx, d.db, `SELECT DISTINCT e.digest FROM disk_extents e
 		JOIN image_version_disks vd ON vd.disk_id = e.disk_id
 		JOIN version_replicas r ON r.version_id = vd.version_id WHERE r.region = ?`, region)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var dg string
-		if err := rows.Scan(&dg); err != nil {
-			return err
-		}
-		if err := fn(dg); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return scanDigests(rows, fn)
+}
+
+// IsReferencedInRegion reports whether a version replicated to the region holds the chunk.
+func (d *DB) IsReferencedInRegion(ctx context.Context, region string, dg chunks.Digest) (bool, error) {
+	var n int
+	err := d.queryRow(ctx, d.db, `SELECT COUNT(*) FROM disk_extents e
+		JOIN image_version_disks vd ON vd.disk_id = e.disk_id
+		JOIN version_replicas r ON r.version_id = vd.version_id WHERE r.region = ? AND e.digest = ?`, region, dg.String()).Scan(&n)
+	return n > 0, err
 }
