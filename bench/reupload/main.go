@@ -13,14 +13,10 @@
 package main
 
 import (
-	"cmp"
 	"flag"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -57,7 +53,7 @@ func run(parent string, size, count, extLen, align int64, nRegions int, percent 
 	defer os.RemoveAll(ws.Dir)
 	dir, bin, in, exts := ws.Dir, ws.Bin, ws.Input, ws.Extents
 	data := count * extLen
-	regions, err := pickRegions(exts, nRegions, int64(float64(data)*percent/100), seed)
+	regions, err := diskbench.PickRegions(exts, nRegions, int64(float64(data)*percent/100), seed)
 	if err != nil {
 		return err
 	}
@@ -82,7 +78,7 @@ func run(parent string, size, count, extLen, align int64, nRegions int, percent 
 		first, _, err := srv.Upload(bin, in, "v1")
 		if err == nil {
 			var saved [][]byte
-			if saved, err = rewrite(in, regions, seed+uint64(i)+1); err == nil {
+			if saved, err = diskbench.Rewrite(in, regions, seed+uint64(i)+1); err == nil {
 				var second diskbench.UploadResult
 				var d time.Duration
 				second, d, err = srv.Upload(bin, in, "v2")
@@ -92,7 +88,7 @@ func run(parent string, size, count, extLen, align int64, nRegions int, percent 
 					fmt.Printf("  run %d: first upload sent %d bytes; second upload sent %d bytes in %s (loadavg %s)\n",
 						i+1, first.Upload.SentBytes, sent, diskbench.Sec(d), diskbench.LoadAvg())
 				}
-				if rerr := restore(in, regions, saved); err == nil {
+				if rerr := diskbench.Restore(in, regions, saved); err == nil {
 					err = rerr
 				}
 			}
@@ -118,73 +114,6 @@ func run(parent string, size, count, extLen, align int64, nRegions int, percent 
 	}
 	fmt.Println()
 	return nil
-}
-
-// pickRegions places n non-overlapping regions totalling about total bytes at
-// random 4 KiB-aligned offsets inside the data extents, no two in one chunk.
-func pickRegions(exts []diskbench.Extent, n int, total int64, seed uint64) ([]diskbench.Extent, error) {
-	const block = 4096
-	length := total / int64(n) / block * block
-	rng := rand.New(rand.NewPCG(seed, 0x7e6))
-	var out []diskbench.Extent
-	used := map[int64]bool{} // chunks holding a region
-	for tries := 0; len(out) < n; tries++ {
-		if tries > 100000 {
-			return nil, fmt.Errorf("cannot place %d regions of %d bytes", n, length)
-		}
-		e := exts[rng.IntN(len(exts))]
-		if e.Length < length {
-			continue
-		}
-		off := e.Offset + rng.Int64N((e.Length-length)/block+1)*block
-		first, last := off/chunks.ChunkSize, (off+length-1)/chunks.ChunkSize
-		if used[first] || used[last] {
-			continue
-		}
-		used[first], used[last] = true, true
-		out = append(out, diskbench.Extent{Offset: off, Length: length})
-	}
-	slices.SortFunc(out, func(a, b diskbench.Extent) int { return cmp.Compare(a.Offset, b.Offset) })
-	return out, nil
-}
-
-// rewrite writes new pseudo-random bytes over the regions and returns what was there.
-func rewrite(path string, regions []diskbench.Extent, seed uint64) ([][]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	src := diskbench.Stream(seed)
-	var saved [][]byte
-	for _, r := range regions {
-		old := make([]byte, r.Length)
-		if _, err := f.ReadAt(old, r.Offset); err != nil {
-			return nil, err
-		}
-		saved = append(saved, old)
-		buf := make([]byte, r.Length)
-		io.ReadFull(src, buf) //nolint:errcheck // never fails
-		if _, err := f.WriteAt(buf, r.Offset); err != nil {
-			return nil, err
-		}
-	}
-	return saved, f.Sync()
-}
-
-// restore puts the saved bytes back.
-func restore(path string, regions []diskbench.Extent, saved [][]byte) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	for i, r := range regions[:len(saved)] {
-		if _, err := f.WriteAt(saved[i], r.Offset); err != nil {
-			return err
-		}
-	}
-	return f.Sync()
 }
 
 // roundOut is the bytes of the chunks of chunkSize that the regions touch.

@@ -95,6 +95,8 @@ func parseReplicaTarget(s string) (hangar.ReplicaTarget, error) {
 // until every region is Completed.
 func waitReplication(cmd *cobra.Command, g *globals, name, version string, st []hangar.ReplicationStatus) ([]hangar.ReplicationStatus, error) {
 	var bar *progressbar.ProgressBar
+	// Poll soon at first (a small delta completes in a moment), then less often.
+	delay := 50 * time.Millisecond
 	for {
 		var total, done int64
 		complete := true
@@ -120,8 +122,9 @@ func waitReplication(cmd *cobra.Command, g *globals, name, version string, st []
 		select {
 		case <-cmd.Context().Done():
 			return st, cmd.Context().Err()
-		case <-time.After(300 * time.Millisecond):
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, 500*time.Millisecond)
 		var err error
 		if st, err = g.client().Replication(cmd.Context(), name, version); err != nil {
 			return st, err

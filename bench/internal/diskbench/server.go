@@ -27,8 +27,8 @@ type Server struct {
 }
 
 // StartServer starts bin serve with a fresh data directory dataDir (which must
-// not exist yet, or be empty) and waits until /healthz answers.
-func StartServer(bin, dataDir string) (*Server, error) {
+// not exist yet, or be empty) and more serve flags, and waits until /healthz answers.
+func StartServer(bin, dataDir string, extra ...string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func StartServer(bin, dataDir string) (*Server, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dataDir)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, extra...)...)
 	cmd.Env = append(os.Environ(), "HANGAR_ADMIN_KEY="+AdminKey)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
