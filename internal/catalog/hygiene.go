@@ -52,8 +52,12 @@ func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCReq
 		return rep, err
 	}
 	for region, rs := range s.cfg.Regions {
-		refs := func(ctx context.Context, fn func(chunks.Digest) error) error { return s.db.RegionChunks(ctx, region, fn) }
-		isRef := func(ctx context.Context, d chunks.Digest) (bool, error) { return s.db.IsReferencedInRegion(ctx, region, d) }
+		refs := func(ctx context.Context, fn func(chunks.Digest) error) error {
+			return s.db.RegionChunks(ctx, region, fn)
+		}
+		isRef := func(ctx context.Context, d chunks.Digest) (bool, error) {
+			return s.db.IsReferencedInRegion(ctx, region, d)
+		}
 		if err := s.collect(ctx, rs.Backend, refs, isRef, start, grace, req.DryRun, &rep); err != nil {
 			return rep, fmt.Errorf("region %s: %w", region, err)
 		}
