@@ -104,6 +104,7 @@ type convertFlags struct {
 	format      string
 	resizeToMiB int64
 	noProgress  bool
+	sync        bool
 }
 
 var writers = map[string]func(io.Writer, diskfmt.Disk, diskfmt.WriteOptions) (int64, error){
@@ -121,8 +122,11 @@ func newDiskConvertCmd(g *globals) *cobra.Command {
 		Long: `Convert a local disk file. The input format is detected from the content and the
 input is read as untrusted (no backing files, no paths inside it are ever followed).
 Only allocated extents are read; raw and fixed VHD outputs are sparse files. The
-output appears only once complete. A fixed VHD keeps the exact virtual size: use
---resize-to-mib to grow the disk to a whole number of MiB, as Azure requires.`,
+output appears only once complete: an interrupted convert leaves no partial OUT.
+Like cp and qemu-img, the command leaves writing the output to disk to the kernel;
+--sync waits until it is on disk (survives a power loss) before returning. A fixed
+VHD keeps the exact virtual size: use --resize-to-mib to grow the disk to a whole
+number of MiB, as Azure requires.`,
 		Example: `  hangar disk convert disk.qcow2 disk.vhd --format vhd
   hangar disk convert disk.raw disk.vhd --format vhd --resize-to-mib 10240`,
 		Args: cobra.ExactArgs(2),
@@ -131,6 +135,7 @@ output appears only once complete. A fixed VHD keeps the exact virtual size: use
 	cmd.Flags().StringVar(&f.format, "format", "vhd", "raw, vhd (fixed), vhd-dynamic or qcow2")
 	cmd.Flags().Int64Var(&f.resizeToMiB, "resize-to-mib", 0, "new virtual size in MiB (grow only over allocated data)")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not show a progress bar")
+	cmd.Flags().BoolVar(&f.sync, "sync", false, "return only once the output is on disk (fsync)")
 	return cmd
 }
 
@@ -159,14 +164,13 @@ func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) er
 	for _, e := range d.Extents() {
 		total += e.Length
 	}
-	counted := &countingDisk{Disk: d}
+	opt := diskfmt.WriteOptions{Sparse: f.format == "raw" || f.format == "vhd", Durable: f.sync}
 	var bar *progressbar.ProgressBar
 	if !f.noProgress && g.output != "json" && term.IsTerminal(int(os.Stderr.Fd())) {
 		bar = progressbar.DefaultBytes(total, "converting")
-		counted.progress = bar
+		opt.Progress = func(n int64) { bar.Add64(n) }
 	}
-	sparse := f.format == "raw" || f.format == "vhd"
-	n, err := write(tmp, counted, diskfmt.WriteOptions{Sparse: sparse})
+	n, err := write(tmp, d, opt)
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(os.Stderr)
@@ -174,11 +178,18 @@ func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) er
 	if err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
+	if f.sync {
+		if err := tmp.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return err
+	}
+	if f.sync {
+		if err := syncDir(filepath.Dir(out)); err != nil {
+			return err
+		}
 	}
 	res := struct {
 		File        string `json:"file"`
@@ -202,15 +213,12 @@ func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) er
 }
 
 // countingDisk reports bytes read from allocated extents to a progress bar.
-type countingDisk struct {
-	diskfmt.Disk
-	progress *progressbar.ProgressBar
-}
-
-func (c *countingDisk) ReadAt(p []byte, off int64) (int, error) {
-	n, err := c.Disk.ReadAt(p, off)
-	if c.progress != nil {
-		c.progress.Add(n)
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
-	return n, err
+	defer d.Close()
+	return d.Sync()
 }

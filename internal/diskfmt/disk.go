@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 )
 
@@ -31,6 +32,20 @@ type disk struct {
 func (d *disk) Format() Format     { return d.format }
 func (d *disk) VirtualSize() int64 { return d.size }
 func (d *disk) Extents() []Extent  { return slices.Clone(d.extents) }
+
+// file returns the file of a disk whose bytes are the file's at the same offsets
+// (raw and fixed VHD read from an *os.File).
+func (d *disk) file() (*os.File, bool) {
+	if d.format != Raw && d.format != VHDFixed {
+		return nil, false
+	}
+	er, ok := d.spans.(*extentReader)
+	if !ok {
+		return nil, false
+	}
+	f, ok := er.r.(*os.File)
+	return f, ok
+}
 
 var errNegativeOffset = errors.New("diskfmt: negative offset")
 

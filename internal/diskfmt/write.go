@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 )
 
@@ -19,6 +20,32 @@ type WriteOptions struct {
 	// Derive them from the disk's identity.
 	UniqueID  [16]byte
 	Timestamp uint32
+	// Durable says the caller will fsync the output file: its writeback to disk is
+	// then started as the copy goes, so that the fsync has little left to wait for.
+	// Without it the copy leaves its output to the page cache, as cp does.
+	Durable bool
+	// Progress, when set, is told of the bytes of the disk's data read (or copied
+	// by the kernel) as the copy goes.
+	Progress func(n int64)
+}
+
+// progressDisk tells fn of the bytes read through it.
+type progressDisk struct {
+	Disk
+	fn func(n int64)
+}
+
+func (p progressDisk) ReadAt(b []byte, off int64) (int, error) {
+	n, err := p.Disk.ReadAt(b, off)
+	p.fn(int64(n))
+	return n, err
+}
+
+func withProgress(d Disk, fn func(int64)) Disk {
+	if fn == nil {
+		return d
+	}
+	return progressDisk{d, fn}
 }
 
 // sparseWriter is what Sparse needs of the writer.
@@ -44,7 +71,7 @@ var errNotSeekable = errors.New("diskfmt: sparse output needs an *os.File (io.Wr
 // number of bytes of the image (the virtual size).
 func WriteRaw(w io.Writer, d Disk, opt WriteOptions) (int64, error) {
 	if !opt.Sparse {
-		return copyVirtual(w, d, 0, d.VirtualSize(), nil)
+		return copyVirtual(w, d, 0, d.VirtualSize(), nil, opt)
 	}
 	sw, ok := w.(sparseWriter)
 	if !ok {
@@ -54,7 +81,7 @@ func WriteRaw(w io.Writer, d Disk, opt WriteOptions) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := copyVirtual(w, d, 0, d.VirtualSize(), sw)
+	n, err := copyVirtual(w, d, 0, d.VirtualSize(), sw, opt)
 	if err != nil {
 		return n, err
 	}
@@ -77,7 +104,7 @@ func WriteFixedVHD(w io.Writer, d Disk, opt WriteOptions) (int64, error) {
 			return 0, errNotSeekable
 		}
 	}
-	n, err := copyVirtual(w, d, 0, d.VirtualSize(), sw)
+	n, err := copyVirtual(w, d, 0, d.VirtualSize(), sw, opt)
 	if err != nil {
 		return n, err
 	}
@@ -102,9 +129,20 @@ type span struct {
 // overlap. Between extents nothing is read: the writer seeks over the hole
 // with sw, or writes zeros without sw. Within extents, with sw, runs of zeros
 // of holeChunk bytes are skipped by seeking too, so the output's holes depend
-// only on the content. When w is a file, its writeback to disk is started as
-// the copy goes, so that a caller's final fsync has little left to do.
-func copyVirtual(w io.Writer, d Disk, from, to int64, sw sparseWriter) (int64, error) {
+// only on the content. When opt.Durable and w is a file, its writeback to disk is
+// started as the copy goes, so that the caller's final fsync has little left to do.
+// A file-backed disk (raw, fixed VHD) going to a sparse file is copied by the
+// kernel instead, where it can (cloneExtents).
+func copyVirtual(w io.Writer, d Disk, from, to int64, sw sparseWriter, opt WriteOptions) (int64, error) {
+	if fd, ok := d.(*disk); ok && sw != nil {
+		src, srcOK := fd.file()
+		dst, dstOK := sw.(*os.File)
+		if srcOK && dstOK {
+			if n, done, err := cloneExtents(dst, src, fd.extents, from, to, opt); done {
+				return n, err
+			}
+		}
+	}
 	order := make(chan chan span, 2*copyReaders)
 	stop := make(chan struct{})
 	defer close(stop)
@@ -114,7 +152,10 @@ func copyVirtual(w io.Writer, d Disk, from, to int64, sw sparseWriter) (int64, e
 	}
 	go readSpans(d, from, to, order, free, stop)
 
-	wb := startWriteback(w)
+	wb := &writeback{}
+	if opt.Durable {
+		wb = startWriteback(w)
+	}
 	defer wb.stop()
 	var written int64
 	pending := int64(0) // bytes skipped by seeking and not yet sought over
@@ -131,6 +172,9 @@ func copyVirtual(w io.Writer, d Disk, from, to int64, sw sparseWriter) (int64, e
 			}
 			written += s.n
 			continue
+		}
+		if opt.Progress != nil {
+			opt.Progress(s.n)
 		}
 		p := s.buf[:s.n]
 		for len(p) > 0 {

@@ -76,6 +76,7 @@ func (l *qcowLayout) hasData(set bitset, i int64) bool {
 // refcount table, L1 table, refcount blocks, L2 tables, data clusters in
 // virtual order; every refcount is 1.
 func WriteQCOW2(w io.Writer, d Disk, opt WriteOptions) (int64, error) {
+	d = withProgress(d, opt.Progress)
 	size := d.VirtualSize()
 	set, count, err := nonZeroUnits(d, wqCluster)
 	if err != nil {

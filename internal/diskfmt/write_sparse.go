@@ -52,6 +52,7 @@ const dynamicVHDBlock = 2 << 20
 // allocated; d is read twice (once to find them). Laid out as footer copy,
 // dynamic header, BAT, blocks (bitmap of all ones, then data), footer.
 func WriteDynamicVHD(w io.Writer, d Disk, opt WriteOptions) (int64, error) {
+	d = withProgress(d, opt.Progress)
 	const bs = dynamicVHDBlock
 	size := d.VirtualSize()
 	blocks := unitsOf(size, bs)
