@@ -1,17 +1,20 @@
 package e2e
 
 import (
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hangarvm/hangar/internal/chunks/s3store/s3test"
 )
 
 // regionStore returns the URL of a new chunk store for another region: a bucket of
 // the cluster's S3 server, or a directory.
 func (c *cluster) regionStore() string {
 	if c.s3 != nil {
-		b := c.s3.NewBucket(c.t)
-		return "s3://" + b.Bucket + "/" + b.Prefix
+		return c.s3.URL(c.s3.NewBucket(c.t))
 	}
 	return "file://" + c.t.TempDir()
 }
@@ -27,6 +30,7 @@ type hostJSON struct {
 type replicaJSON struct {
 	Region      string `json:"region"`
 	State       string `json:"state"`
+	Message     string `json:"message"`
 	TotalBytes  int64  `json:"totalBytes"`
 	DoneBytes   int64  `json:"doneBytes"`
 	CopiedBytes int64  `json:"copiedBytes"`
@@ -146,5 +150,77 @@ func TestClusterComputeHostAndRegions(t *testing.T) {
 	api1.json(c.adminKey, &hosts, "admin", "hosts")
 	if hosts[0].UsedVCPUs != 0 {
 		t.Fatalf("deleted VM still counted on its host: %+v", hosts[0])
+	}
+}
+
+// TestReplicationSurvivesItsNode kills the node copying a version to another region
+// while the copy cannot finish (that region's object store is down): once the store
+// is back, another node takes the job over and completes it.
+func TestReplicationSurvivesItsNode(t *testing.T) {
+	c := newCluster(t)
+	west := s3test.New(t)
+	westStore := west.NewBucket(t)
+	// The region's URL names its endpoint; the credentials come from the environment.
+	t.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
+	args := []string{"--role", "api", "--region-store", "west=" + west.URL(westStore)}
+	a, b := c.launch("a", args...), c.launch("b", args...)
+	a.waitHealthy()
+	b.waitHealthy()
+	var created struct {
+		Key string `json:"key"`
+	}
+	a.json(c.adminKey, &created, "tenant", "create", "alice")
+	alice := created.Key
+	src := filepath.Join(t.TempDir(), "os.raw")
+	writeDisk(t, src, 32<<20, 4, map[int64]int64{0: 6 << 20, 16 << 20: 5 << 20})
+	a.ok(alice, "disk", "upload", src, "--name", "os")
+	osImage(a, alice, "web", "os", "--version", "1.0.0")
+
+	west.Stop()
+	var st []replicaJSON
+	a.json(alice, &st, "image", "replicate", "web", "1.0.0", "--region", "west", "--no-wait")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		st = nil // a field left out of the answer must not keep an old value
+		b.json(alice, &st, "image", "replicate", "web", "1.0.0")
+		if st[1].Message != "" {
+			break // node a tried, failed, and recorded why
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replication during the outage: %+v", st)
+		}
+	}
+	if st[1].State != "Replicating" || !strings.Contains(st[1].Message, "unavailable") {
+		t.Fatalf("replication while the region's store is down: %+v", st[1])
+	}
+	a.kill9()
+	if err := west.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		st = nil
+		b.json(alice, &st, "image", "replicate", "web", "1.0.0")
+		if st[1].State == "Completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node b never completed the replication node a held: %+v", st[1])
+		}
+	}
+	// Every chunk of the primary store (the one disk's) is in the region now, and the
+	// message is gone.
+	names := func(files []string) []string {
+		out := make([]string, len(files))
+		for i, f := range files {
+			out[i] = filepath.Base(f)
+		}
+		slices.Sort(out)
+		return out
+	}
+	primary := names(b.chunkFiles())
+	region, _ := filepath.Glob(west.ObjectPath(westStore, "*"))
+	if len(primary) == 0 || !slices.Equal(primary, names(region)) || st[1].TotalBytes != int64(len(primary))*(4<<20) ||
+		st[1].DoneBytes != st[1].TotalBytes || st[1].Message != "" {
+		t.Fatalf("primary chunks %v, region west %v; replication %+v", primary, names(region), st[1])
 	}
 }

@@ -64,7 +64,7 @@ key to DATA_DIR/admin.key (mode 0600), unless HANGAR_ADMIN_KEY is set.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7070", "address to listen on")
 	f.StringVar(&o.dataDir, "data-dir", "./hangar-data", "directory for the database, chunks and keys")
 	f.StringVar(&o.db, "db", "", "metadata database URL (default: sqlite in --data-dir)")
-	f.StringVar(&o.store, "store", "", "chunk store: file:///PATH or s3://BUCKET[/PREFIX] (default: directory in --data-dir)")
+	f.StringVar(&o.store, "store", "", "chunk store: file:///PATH or s3://BUCKET[/PREFIX][?endpoint=URL&region=NAME] (default: directory in --data-dir)")
 	o.s3.register(f)
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
@@ -81,7 +81,7 @@ key to DATA_DIR/admin.key (mode 0600), unless HANGAR_ADMIN_KEY is set.`,
 	f.DurationVar(&o.hostDownAfter, "host-down-after", 15*time.Second, "how long a silent compute host is taken as down (its running VMs become unknown)")
 	f.StringVar(&o.primaryRegion, "primary-region", catalog.DefaultRegion, "name of the region of --store, where every disk lands")
 	f.StringVar(&o.region, "region", "", "the region this node is in (default: the primary region); a compute host reads chunks from its region's store")
-	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL (repeatable; the same list on every node)")
+	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL, e.g. westeurope=s3://bucket/prefix?endpoint=https://s3.westeurope.example (repeatable; the same list on every node)")
 	return cmd
 }
 

@@ -27,7 +27,8 @@ func (f *s3Flags) register(fs *pflag.FlagSet) {
 }
 
 // openChunkStore opens a chunk store URL: file:///PATH, a plain path, or
-// s3://BUCKET[/PREFIX]. An empty URL is the chunks directory in dataDir.
+// s3://BUCKET[/PREFIX][?endpoint=URL&region=NAME]. An empty URL is the chunks
+// directory in dataDir.
 func openChunkStore(ctx context.Context, raw, dataDir string, s3 s3Flags) (chunks.Backend, error) {
 	switch {
 	case raw == "":
@@ -37,7 +38,8 @@ func openChunkStore(ctx context.Context, raw, dataDir string, s3 s3Flags) (chunk
 		if err != nil {
 			return nil, err
 		}
-		c.Endpoint, c.Region, c.AccessKeyID, c.SecretAccessKey = s3.endpoint, s3.region, s3.accessKeyID, s3.secretAccessKey
+		c.Endpoint, c.Region = firstNonEmpty(c.Endpoint, s3.endpoint), firstNonEmpty(c.Region, s3.region)
+		c.AccessKeyID, c.SecretAccessKey = s3.accessKeyID, s3.secretAccessKey
 		return s3store.Open(ctx, c.WithEnv())
 	case strings.HasPrefix(raw, "file://"):
 		return dirstore.Open(strings.TrimPrefix(raw, "file://"))

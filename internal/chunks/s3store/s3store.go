@@ -39,13 +39,21 @@ type Config struct {
 	SecretAccessKey string
 }
 
-// ParseURL reads s3://bucket/prefix into a Config.
+// ParseURL reads s3://bucket/prefix[?endpoint=URL&region=NAME] into a Config. The
+// query names the object store of this one URL, as another region's store needs;
+// what it leaves out comes from flags and the environment.
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "s3" || u.Host == "" {
-		return Config{}, fmt.Errorf("chunk store %q: want s3://BUCKET[/PREFIX]", raw)
+		return Config{}, fmt.Errorf("chunk store %q: want s3://BUCKET[/PREFIX][?endpoint=URL&region=NAME]", raw)
 	}
-	return Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}, nil
+	q := u.Query()
+	for k := range q {
+		if k != "endpoint" && k != "region" {
+			return Config{}, fmt.Errorf("chunk store %q: unknown parameter %q (endpoint and region are known)", raw, k)
+		}
+	}
+	return Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/"), Endpoint: q.Get("endpoint"), Region: q.Get("region")}, nil
 }
 
 // WithEnv fills the fields left empty from AWS_ENDPOINT_URL, AWS_REGION (or

@@ -120,7 +120,11 @@ func TestParseURLAndEnv(t *testing.T) {
 	if err != nil || c.Bucket != "images" || c.Prefix != "hangar/prod" {
 		t.Fatalf("ParseURL = %+v, %v", c, err)
 	}
-	for _, bad := range []string{"s3://", "http://bucket/x", "images/x"} {
+	c2, err := s3store.ParseURL("s3://west/chunks?endpoint=http://10.0.0.9:9000&region=westeurope")
+	if err != nil || c2.Bucket != "west" || c2.Prefix != "chunks" || c2.Endpoint != "http://10.0.0.9:9000" || c2.Region != "westeurope" {
+		t.Fatalf("ParseURL with a query = %+v, %v", c2, err)
+	}
+	for _, bad := range []string{"s3://", "http://bucket/x", "images/x", "s3://b/p?endpiont=http://x"} {
 		if _, err := s3store.ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) accepted", bad)
 		}

@@ -178,6 +178,12 @@ func (s *Server) NewBucket(t testing.TB) s3store.Config {
 	}
 }
 
+// URL is the chunk store URL of the bucket, naming this server, so that a process
+// reaches it whatever its environment says.
+func (s *Server) URL(c s3store.Config) string {
+	return "s3://" + c.Bucket + "/" + c.Prefix + "?endpoint=" + s.Endpoint + "&region=" + Region
+}
+
 // ObjectPath is the file that holds an object of the bucket, for tests that damage it.
 func (s *Server) ObjectPath(c s3store.Config, name string) string {
 	return filepath.Join(s.Root, c.Bucket, filepath.FromSlash(strings.Trim(c.Prefix+"/"+name, "/")))
