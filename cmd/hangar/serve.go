@@ -34,6 +34,7 @@ type serveOptions struct {
 	s3                         s3Flags
 	// Several nodes: role, compute host identity and capacity, regions.
 	role, hostName, advertiseURL string
+	hostNameGiven                bool // --host-name was on the command line
 	vcpus, memoryMiB             int64
 	heartbeat, hostDownAfter     time.Duration
 	region, primaryRegion        string
@@ -58,7 +59,10 @@ key to DATA_DIR/admin.key (mode 0600), unless HANGAR_ADMIN_KEY is set.`,
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
     hangar serve --db postgres://hangar@db/hangar --store s3://hangar-chunks/prod`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.hostNameGiven = cmd.Flags().Changed("host-name")
+			return serve(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7070", "address to listen on")
@@ -133,6 +137,9 @@ func serve(ctx context.Context, o *serveOptions) error {
 	}
 	nodeID, err := readNodeID(o.dataDir)
 	if err != nil {
+		return err
+	}
+	if o.hostName, err = stableHostName(o.dataDir, o.hostName, o.hostNameGiven); err != nil {
 		return err
 	}
 	cat := catalog.New(db, cs, catalog.Config{
@@ -272,6 +279,19 @@ func readNodeID(dataDir string) (string, error) {
 	}
 	id := store.NewID()
 	return id, os.WriteFile(path, []byte(id+"\n"), 0o600)
+}
+
+// stableHostName is the host name this data dir registers under: the one given,
+// else the one it used before, else the machine's. A machine whose name changes
+// (a container's, say) must not lose track of the VMs placed on it.
+func stableHostName(dataDir, name string, given bool) (string, error) {
+	path := filepath.Join(dataDir, "host.name")
+	if !given {
+		if data, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(data)) != "" {
+			return strings.TrimSpace(string(data)), nil
+		}
+	}
+	return name, os.WriteFile(path, []byte(name+"\n"), 0o600)
 }
 
 // hostMemoryMiB is the machine's memory, the default a compute host offers.
