@@ -72,14 +72,11 @@ func (m *Manager) Watch(ctx context.Context) {
 }
 
 func (m *Manager) reclaimUnknown(ctx context.Context) {
-	vms, err := m.db.VMsOnHost(ctx, m.cfg.Host.Name)
+	vms, err := m.db.VMsOnHost(ctx, m.cfg.Host.Name, hangar.PowerUnknown)
 	if err != nil {
 		return
 	}
 	for _, v := range vms {
-		if v.PowerState != hangar.PowerUnknown {
-			continue
-		}
 		state := hangar.PowerStopped
 		if m.machine(v.ID) != nil {
 			state = hangar.PowerRunning

@@ -137,15 +137,3 @@ func (d *DB) checkCapacity(ctx context.Context, tx *sql.Tx, v *VM) error {
 	}
 	return nil
 }
-
-// VMsOnHost lists the VMs placed on a host.
-func (d *DB) VMsOnHost(ctx context.Context, host string) ([]VM, error) {
-	vms, err := d.ListVMs(ctx, "")
-	var out []VM
-	for _, v := range vms {
-		if v.Host == host {
-			out = append(out, v)
-		}
-	}
-	return out, err
-}

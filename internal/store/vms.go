@@ -114,10 +114,26 @@ func (d *DB) VMByName(ctx context.Context, tenantID, name string) (VM, error) {
 
 // ListVMs lists a tenant's VMs, or every VM when tenantID is empty.
 func (d *DB) ListVMs(ctx context.Context, tenantID string) ([]VM, error) {
-	q, args := vmSelect+`ORDER BY name`, []any{}
-	if tenantID != "" {
-		q, args = vmSelect+`WHERE tenant_id = ? ORDER BY name`, []any{tenantID}
+	if tenantID == "" {
+		return d.listVMs(ctx, vmSelect+`ORDER BY name`)
 	}
+	return d.listVMs(ctx, vmSelect+`WHERE tenant_id = ? ORDER BY name`, tenantID)
+}
+
+// VMsOnHost lists the VMs placed on a host, only those in the given power states
+// when any are given.
+func (d *DB) VMsOnHost(ctx context.Context, host string, states ...hangar.PowerState) ([]VM, error) {
+	q, args := vmSelect+`WHERE host_name = ?`, []any{host}
+	if len(states) > 0 {
+		q += ` AND power_state IN (` + placeholders(len(states)) + `)`
+		for _, st := range states {
+			args = append(args, string(st))
+		}
+	}
+	return d.listVMs(ctx, q+` ORDER BY name`, args...)
+}
+
+func (d *DB) listVMs(ctx context.Context, q string, args ...any) ([]VM, error) {
 	rows, err := d.query(ctx, d.db, q, args...)
 	if err != nil {
 		return nil, err
