@@ -49,11 +49,17 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the Hangar service: the REST API, the image catalog and the disk store.
 
 With no flags it uses the embedded default: SQLite metadata and a chunk directory,
-both under --data-dir. Several nodes can share PostgreSQL metadata (--db postgres://...)
-and an S3-compatible object store (--store s3://bucket/prefix); the S3 endpoint, region
-and credentials come from the --s3-* flags or the standard AWS environment variables
-(AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). On first start it creates the admin tenant and writes its API
-key to DATA_DIR/admin.key (mode 0600), unless HANGAR_ADMIN_KEY is set.`,
+both under --data-dir, and runs VMs on this machine. On first start it creates the
+admin tenant and writes its API key to DATA_DIR/admin.key (mode 0600), unless
+HANGAR_ADMIN_KEY is set (give every node of a cluster the same one).
+
+Several nodes share PostgreSQL metadata (--db postgres://...) and an S3-compatible
+object store (--store s3://bucket/prefix); the S3 endpoint, region and credentials
+come from the --s3-* flags or the standard AWS environment variables
+(AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). A node with
+--role api runs no VMs; --role compute nodes run them, each under its --host-name,
+and any node forwards the calls for a VM to its host. Other regions' stores, for
+hangar image replicate, are named with --region-store NAME=URL on every node.`,
 		Example: `  hangar serve
   hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
