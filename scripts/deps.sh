@@ -19,7 +19,7 @@ install_versitygw() {
 	bin="$(go env GOPATH)/bin/versitygw"
 	command -v versitygw >/dev/null 2>&1 || [ -x "$bin" ] && return 0
 	echo "building versitygw (the S3 server the tests use) from $VERSITYGW" >&2
-	go install "$VERSITYGW"
+	GOBIN="$(go env GOPATH)/bin" go install "$VERSITYGW"
 }
 
 mode=${1:-test}
