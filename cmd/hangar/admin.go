@@ -41,7 +41,7 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 	gc.Flags().BoolVar(&req.DryRun, "dry-run", false, "only report what would be removed")
 	scrub := &cobra.Command{
 		Use:   "scrub",
-		Short: "Re-verify every chunk; quarantine corrupt ones and name the disks they damage",
+		Short: "Re-verify every chunk, in every region; quarantine corrupt ones and name the disks they damage",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := g.client().Scrub(cmd.Context())
@@ -51,6 +51,10 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 			if err := g.print(cmd, rep, func(w io.Writer) {
 				fmt.Fprintf(w, "Verified %d chunks (%s): %d corrupt.\n", rep.Scanned, humanBytes(rep.ScannedBytes), len(rep.Corrupt))
 				for _, c := range rep.Corrupt {
+					if c.Region != "" {
+						fmt.Fprintf(w, "  %s in region %s moved to %s; its replicas there are being copied again\n", c.Digest[:12], c.Region, c.Quarantined)
+						continue
+					}
 					fmt.Fprintf(w, "  %s moved to %s; damaged disks: %v (upload them again to heal)\n", c.Digest[:12], c.Quarantined, c.Disks)
 				}
 			}); err != nil {

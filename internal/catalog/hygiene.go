@@ -128,46 +128,61 @@ func (s *Service) collect(ctx context.Context, b chunks.Backend, refs func(conte
 }
 
 // Scrub re-reads every chunk and checks it against its digest. A corrupt chunk is
-// moved out of the store into the quarantine directory (so a later upload of the
-// same content heals the store) and reported with the disks it damages.
+// moved out of the store into the quarantine directory and reported with the disks
+// it damages. In the primary store, a later upload of the same content heals it; in
+// another region's store, the replicas holding it go back to Replicating, and
+// replication copies a good copy from the primary store again.
 func (s *Service) Scrub(ctx context.Context, actor *hangar.Tenant) (hangar.ScrubReport, error) {
 	rep := hangar.ScrubReport{Corrupt: []hangar.CorruptChunk{}}
 	if err := requireAdmin(actor, "scrub the store"); err != nil {
 		return rep, err
 	}
-	var names []string
-	if err := s.chunks.Backend.List(ctx, func(o chunks.ObjectInfo) error { names = append(names, o.Name); return nil }); err != nil {
+	if err := s.scrub(ctx, s.chunks.Backend, "", &rep); err != nil {
 		return rep, err
+	}
+	for region, rs := range s.cfg.Regions {
+		if err := s.scrub(ctx, rs.Backend, region, &rep); err != nil {
+			return rep, fmt.Errorf("region %s: %w", region, err)
+		}
+	}
+	s.log.Info("scrub", "by", actor.Name, "scanned", rep.Scanned, "corrupt", len(rep.Corrupt))
+	return rep, nil
+}
+
+// scrub verifies one store: the primary's when region is "".
+func (s *Service) scrub(ctx context.Context, b chunks.Backend, region string, rep *hangar.ScrubReport) error {
+	var names []string
+	if err := b.List(ctx, func(o chunks.ObjectInfo) error { names = append(names, o.Name); return nil }); err != nil {
+		return err
 	}
 	for _, name := range names {
 		d, err := chunks.ParseDigest(name)
 		if err != nil {
 			continue
 		}
-		data, err := s.chunks.Backend.Load(ctx, name)
+		data, err := b.Load(ctx, name)
 		if errors.Is(err, chunks.ErrNotExist) {
 			continue // removed since the listing
 		}
 		if err != nil {
-			return rep, err
+			return err
 		}
 		rep.Scanned++
 		rep.ScannedBytes += int64(len(data))
 		if chunks.Sum(data) == d {
 			continue
 		}
-		c, err := s.quarantine(ctx, d, data)
+		c, err := s.quarantine(ctx, b, region, d, data)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		rep.Corrupt = append(rep.Corrupt, c)
 	}
-	s.log.Info("scrub", "by", actor.Name, "scanned", rep.Scanned, "corrupt", len(rep.Corrupt))
-	return rep, nil
+	return nil
 }
 
-func (s *Service) quarantine(ctx context.Context, d chunks.Digest, data []byte) (hangar.CorruptChunk, error) {
-	c := hangar.CorruptChunk{Digest: d.String()}
+func (s *Service) quarantine(ctx context.Context, b chunks.Backend, region string, d chunks.Digest, data []byte) (hangar.CorruptChunk, error) {
+	c := hangar.CorruptChunk{Digest: d.String(), Region: region}
 	var err error
 	if c.Disks, err = s.db.DisksWithChunk(ctx, d); err != nil {
 		return c, err
@@ -175,13 +190,24 @@ func (s *Service) quarantine(ctx context.Context, d chunks.Digest, data []byte) 
 	if err := os.MkdirAll(s.cfg.QuarantineDir, 0o700); err != nil {
 		return c, err
 	}
-	c.Quarantined = filepath.Join(s.cfg.QuarantineDir, d.String()+"."+time.Now().UTC().Format("20060102T150405"))
+	name := d.String() + "." + time.Now().UTC().Format("20060102T150405")
+	if region != "" {
+		name = region + "." + name
+	}
+	c.Quarantined = filepath.Join(s.cfg.QuarantineDir, name)
 	if err := writeFileAtomic(c.Quarantined, data, 0o600); err != nil {
 		return c, err
 	}
-	s.log.Error("corrupt chunk quarantined", "sha256", d.String(), "disks", c.Disks, "file", c.Quarantined)
-	if err := s.db.MarkLost(ctx, d); err != nil {
+	s.log.Error("corrupt chunk quarantined", "sha256", d.String(), "region", region, "disks", c.Disks, "file", c.Quarantined)
+	// The database learns first: a crash before the removal leaves the corrupt chunk
+	// in place to be found by the next scrub, never a chunk gone unnoticed.
+	if region != "" {
+		_, err = s.db.ReopenReplicas(ctx, region, d, "scrub found a corrupt chunk here; copying it again")
+	} else {
+		err = s.db.MarkLost(ctx, d)
+	}
+	if err != nil {
 		return c, err
 	}
-	return c, s.chunks.Backend.Remove(ctx, d.String())
+	return c, b.Remove(ctx, d.String())
 }

@@ -49,7 +49,7 @@ func newRegionServiceAdmin(t *testing.T) (*Service, *hangar.Tenant, *flaky, *han
 	primary, _ := dirstore.Open(filepath.Join(dir, "primary"))
 	west, _ := dirstore.Open(filepath.Join(dir, "west"))
 	region := &flaky{Backend: west}
-	s := New(db, &chunks.Store{Backend: primary}, Config{StagingDir: dir, Node: "test",
+	s := New(db, &chunks.Store{Backend: primary}, Config{StagingDir: dir, QuarantineDir: filepath.Join(dir, "quarantine"), Node: "test",
 		Regions: map[string]*chunks.Store{"west": {Backend: region}}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := s.Bootstrap(t.Context(), "", filepath.Join(dir, "admin.key")); err != nil {
 		t.Fatal(err)
@@ -210,5 +210,53 @@ func TestGCOfRegionStore(t *testing.T) {
 	// The disk itself is still there: its chunks stay in the primary store.
 	if _, err := s.ExportDisk(ctx, alice, "d", "raw"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Scrub finds a corrupt chunk in a region's store, removes it and sends the replica
+// back to Replicating; replication then copies a good copy from the primary store.
+func TestScrubHealsRegionStore(t *testing.T) {
+	s, alice, region, admin := newRegionServiceAdmin(t)
+	ctx := t.Context()
+	storeDisk(t, s, alice, "d", 2, func(i int) byte { return byte(i + 1) })
+	if _, err := s.CreateImage(ctx, alice, hangar.ImageCreate{Name: "img", Version: "1.0.0", Type: hangar.ImageTypeVM,
+		OSType: hangar.OSLinux, OSState: hangar.Specialized, OSDisk: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Replicate(ctx, alice, "img", "1.0.0", hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicated(t, s, alice, "1.0.0")
+	good := bytes.Repeat([]byte{1}, chunks.ChunkSize)
+	rotten := bytes.Clone(good)
+	rotten[12345] ^= 0xff
+	name := chunks.Sum(good).String()
+	// The region's copy rots (a backend keeps what it has: replace it).
+	if err := region.Backend.Remove(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := region.Backend.Save(ctx, name, rotten); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Scrub(ctx, admin)
+	if err != nil || len(rep.Corrupt) != 1 || rep.Corrupt[0].Region != "west" || rep.Corrupt[0].Digest != name || rep.Scanned != 4 {
+		t.Fatalf("scrub: %+v, %v", rep, err)
+	}
+	st, _ := s.Replication(ctx, alice, "img", "1.0.0")
+	if st[1].State != hangar.ReplicationReplicating {
+		t.Fatalf("replica after scrub found it damaged: %+v", st[1])
+	}
+	if err := s.UsableIn(ctx, "west", diskIDs(t, s, alice, "1.0.0")); err == nil {
+		t.Fatal("a damaged replica is still usable")
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.RunReplication(runCtx)
+	waitReplicated(t, s, alice, "1.0.0")
+	if got, err := region.Backend.Load(ctx, name); err != nil || !bytes.Equal(got, good) {
+		t.Fatalf("the region's copy after healing: %v", err)
+	}
+	if rep, err := s.Scrub(ctx, admin); err != nil || len(rep.Corrupt) != 0 {
+		t.Fatalf("scrub after healing: %+v, %v", rep, err)
 	}
 }

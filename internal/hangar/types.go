@@ -340,6 +340,7 @@ type ScrubReport struct {
 // CorruptChunk is a chunk whose content no longer matches its digest.
 type CorruptChunk struct {
 	Digest      string   `json:"sha256"`
+	Region      string   `json:"region,omitempty"` // another region's store; "" for the primary
 	Quarantined string   `json:"quarantined"`
 	Disks       []string `json:"disks"` // TENANT/DISK that held it
 }

@@ -175,3 +175,17 @@ func (d *DB) IsReferencedInRegion(ctx context.Context, region string, dg chunks.
 		JOIN version_replicas r ON r.version_id = vd.version_id WHERE r.region = ? AND e.digest = ?`, region, dg.String()).Scan(&n)
 	return n > 0, err
 }
+
+// ReopenReplicas sends the completed replicas in region of the versions holding the
+// chunk back to Replicating, free for any node to take: the region's copy of the
+// chunk was found corrupt and removed, and replication copies it again.
+func (d *DB) ReopenReplicas(ctx context.Context, region string, dg chunks.Digest, why string) (int64, error) {
+	res, err := d.exec(ctx, d.db, `UPDATE version_replicas SET state = ?, message = ?, lease_until = 0, updated_at = ?
+		WHERE region = ? AND version_id IN (SELECT vd.version_id FROM image_version_disks vd
+			JOIN disk_extents e ON e.disk_id = vd.disk_id WHERE e.digest = ?)`,
+		hangar.ReplicationReplicating, why, now(), region, dg.String())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
