@@ -85,16 +85,19 @@ func startServer(t *testing.T) *server {
 		s.store = s.s3.NewBucket(t)
 	}
 	s.start()
-	t.Cleanup(func() {
-		s.kill()
-		// A test that failed half-way may leave VMs running: end them.
-		for _, p := range s.qemuProcesses() {
-			var pid int
-			fmt.Sscan(p, &pid)
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
+	t.Cleanup(s.stop)
 	return s
+}
+
+// stop ends the server and, as a test that failed half-way may leave VMs running,
+// their QEMU processes.
+func (s *server) stop() {
+	s.kill()
+	for _, p := range s.qemuProcesses() {
+		var pid int
+		fmt.Sscan(p, &pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
 
 func (s *server) start() {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/hangarvm/hangar/internal/chunks/s3store"
@@ -47,14 +46,7 @@ func (c *cluster) launch(name string, args ...string) *server {
 		s.chunkDir = c.dir
 	}
 	s.spawn()
-	c.t.Cleanup(func() {
-		s.kill()
-		for _, p := range s.qemuProcesses() {
-			var pid int
-			fmt.Sscan(p, &pid)
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
+	c.t.Cleanup(s.stop)
 	return s
 }
 

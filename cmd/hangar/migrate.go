@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"sync"
 	"syscall"
 
 	"github.com/schollz/progressbar/v3"
@@ -138,62 +136,36 @@ type migrateSummary struct {
 	Next          string           `json:"next"`
 }
 
-// copyChunks copies every chunk dst lacks, each verified on the way, in parallel.
+// copyChunks copies every chunk dst lacks, each verified on the way, a few at once.
 func copyChunks(ctx context.Context, cmd *cobra.Command, g *globals, src, dst *chunks.Store) (copied, skipped int, err error) {
-	var objs []chunks.ObjectInfo
+	todo := map[chunks.Digest]int64{}
 	var total int64
-	if err := src.Backend.List(ctx, func(o chunks.ObjectInfo) error {
-		if _, err := chunks.ParseDigest(o.Name); err == nil {
-			objs = append(objs, o)
+	err = src.Backend.List(ctx, func(o chunks.ObjectInfo) error {
+		if d, err := chunks.ParseDigest(o.Name); err == nil {
+			todo[d] = o.Size
 			total += o.Size
 		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return 0, 0, err
 	}
-	sort.Slice(objs, func(i, j int) bool { return objs[i].Name < objs[j].Name })
 	var bar *progressbar.ProgressBar
 	if g.output != "json" {
 		bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionShowBytes(true),
 			progressbar.OptionSetDescription("copying chunks"), progressbar.OptionShowCount())
 		defer fmt.Fprintln(cmd.ErrOrStderr())
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan chunks.ObjectInfo)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for o := range work {
-				d, _ := chunks.ParseDigest(o.Name)
-				n, cerr := chunks.Copy(ctx, src, dst, d)
-				mu.Lock()
-				switch {
-				case cerr != nil && err == nil:
-					err = fmt.Errorf("chunk %s: %w", d.Short(), cerr)
-					cancel()
-				case n > 0:
-					copied++
-				case cerr == nil:
-					skipped++
-				}
-				mu.Unlock()
-				if bar != nil {
-					bar.Add64(o.Size)
-				}
-			}
-		}()
-	}
-	for _, o := range objs {
-		select {
-		case work <- o:
-		case <-ctx.Done():
+	err = chunks.CopyMissing(ctx, src, dst, todo, 4, func(size, n int64) error {
+		if n > 0 {
+			copied++
+		} else {
+			skipped++
 		}
-	}
-	close(work)
-	wg.Wait()
+		if bar != nil {
+			bar.Add64(size)
+		}
+		return nil
+	})
 	return copied, skipped, err
 }

@@ -279,25 +279,25 @@ func openRegions(ctx context.Context, o *serveOptions) (map[string]*chunks.Store
 // readNodeID returns the identity of this data dir, made on first start: it tells a
 // restarted node from another node that took the same host name.
 func readNodeID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, "node.id")
-	if data, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(data)), nil
-	}
-	id := store.NewID()
-	return id, os.WriteFile(path, []byte(id+"\n"), 0o600)
+	return remembered(filepath.Join(dataDir, "node.id"), store.NewID(), false)
 }
 
 // stableHostName is the host name this data dir registers under: the one given,
 // else the one it used before, else the machine's. A machine whose name changes
 // (a container's, say) must not lose track of the VMs placed on it.
 func stableHostName(dataDir, name string, given bool) (string, error) {
-	path := filepath.Join(dataDir, "host.name")
-	if !given {
+	return remembered(filepath.Join(dataDir, "host.name"), name, given)
+}
+
+// remembered returns the value the file holds, or, when it holds none or override
+// is set, value, which it then holds.
+func remembered(path, value string, override bool) (string, error) {
+	if !override {
 		if data, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(data)) != "" {
 			return strings.TrimSpace(string(data)), nil
 		}
 	}
-	return name, os.WriteFile(path, []byte(name+"\n"), 0o600)
+	return value, os.WriteFile(path, []byte(value+"\n"), 0o600)
 }
 
 // hostMemoryMiB is the machine's memory, the default a compute host offers.

@@ -17,6 +17,13 @@ import (
 func newService(t *testing.T) (*Service, *hangar.Tenant) {
 	t.Helper()
 	dir := t.TempDir()
+	return newServiceIn(t, dir, Config{StagingDir: dir})
+}
+
+// newServiceIn makes a service on a new database and chunk directory in dir, and
+// returns it with its admin tenant.
+func newServiceIn(t *testing.T, dir string, cfg Config) (*Service, *hangar.Tenant) {
+	t.Helper()
 	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +33,7 @@ func newService(t *testing.T) (*Service, *hangar.Tenant) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(db, &chunks.Store{Backend: backend}, Config{StagingDir: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(db, &chunks.Store{Backend: backend}, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := s.Bootstrap(t.Context(), "", filepath.Join(dir, "admin.key")); err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package catalog
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hangarvm/hangar/internal/chunks"
@@ -19,8 +17,7 @@ const (
 	// replicaRetry is how long a job that hit an error waits before any node
 	// takes it up again.
 	replicaRetry = 5 * time.Second
-	// replicaWorkers copy chunks in parallel: object stores answer each request
-	// slowly but many at once.
+	// replicaWorkers is how many chunks are copied at once.
 	replicaWorkers = 4
 )
 
@@ -150,8 +147,6 @@ func (s *Service) RunReplication(ctx context.Context) {
 // goes; on an error the job is given back to be retried, and since chunks already
 // copied are found present, a retry costs only what is still missing.
 func (s *Service) replicate(ctx context.Context, j store.ReplicaJob) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	dst := s.cfg.Regions[j.Region]
 	st := hangar.ReplicationStatus{State: hangar.ReplicationReplicating}
 	if dst == nil {
@@ -167,63 +162,41 @@ func (s *Service) replicate(ctx context.Context, j store.ReplicaJob) {
 	for _, size := range todo {
 		st.TotalBytes += size
 	}
-	var done, copied atomic.Int64
-	report := func(state, msg string, lease time.Time) bool {
-		st.State, st.Message, st.DoneBytes, st.CopiedBytes = state, msg, done.Load(), copied.Load()
+	report := func(state string, lease time.Time) bool {
+		st.State = state
 		ours, err := s.db.ReplicaProgress(ctx, j, s.cfg.Node, st, lease)
 		return err == nil && ours
 	}
-	if !report(hangar.ReplicationReplicating, "", time.Now().Add(replicaLease)) {
+	if !report(hangar.ReplicationReplicating, time.Now().Add(replicaLease)) {
 		return
 	}
-	digests := make(chan chunks.Digest)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var firstErr error
-	for range replicaWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range digests {
-				n, err := chunks.Copy(ctx, s.chunks, dst, d)
-				if err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-					return
-				}
-				copied.Add(n)
-				done.Add(todo[d])
-			}
-		}()
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-feed:
-	for d := range todo {
-		for sent := false; !sent; {
-			select {
-			case digests <- d:
-				sent = true
-			case <-ctx.Done():
-				break feed
-			case <-tick.C:
-				if !report(hangar.ReplicationReplicating, "", time.Now().Add(replicaLease)) {
-					cancel() // the job is no longer ours
-					break feed
-				}
-			}
+	// Progress is saved, and the lease renewed, about once a second.
+	saved := time.Now()
+	err = chunks.CopyMissing(ctx, s.chunks, dst, todo, replicaWorkers, func(size, copied int64) error {
+		st.DoneBytes += size
+		st.CopiedBytes += copied
+		if time.Since(saved) < time.Second {
+			return nil
 		}
-	}
-	close(digests)
-	wg.Wait()
-	if firstErr != nil || ctx.Err() != nil {
-		if firstErr != nil {
-			s.giveBack(context.WithoutCancel(ctx), j, st, firstErr)
+		saved = time.Now()
+		if !report(hangar.ReplicationReplicating, saved.Add(replicaLease)) {
+			return errNotOurs
 		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNotOurs) || ctx.Err() != nil:
+		return
+	case err != nil:
+		s.giveBack(ctx, j, st, err)
 		return
 	}
-	report(hangar.ReplicationCompleted, "", time.Time{})
+	report(hangar.ReplicationCompleted, time.Time{})
 	s.log.Info("replication completed", "version", j.VersionID, "region", j.Region, "bytes", st.TotalBytes, "copied", st.CopiedBytes)
 }
+
+// errNotOurs stops a replication whose job another node has taken over.
+var errNotOurs = errors.New("the replication job is no longer this node's")
 
 // giveBack records the error and lets the lease lapse soon, so that this node or
 // another retries the job.

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/chunks/dirstore"
 	"github.com/hangarvm/hangar/internal/hangar"
-	"github.com/hangarvm/hangar/internal/store"
 )
 
 // flaky fails every Save with ErrUnavailable while down is set, as a region's object
@@ -33,32 +30,43 @@ func (f *flaky) Save(ctx context.Context, name string, data []byte) error {
 	return f.Backend.Save(ctx, name, data)
 }
 
-func newRegionService(t *testing.T) (*Service, *hangar.Tenant, *flaky) {
-	s, alice, region, _ := newRegionServiceAdmin(t)
-	return s, alice, region
+// regionFixture is a service with a second region, west, whose store can fail.
+type regionFixture struct {
+	s            *Service
+	admin, alice *hangar.Tenant
+	west         *flaky
 }
 
-func newRegionServiceAdmin(t *testing.T) (*Service, *hangar.Tenant, *flaky, *hangar.Tenant) {
+func newRegionService(t *testing.T) *regionFixture {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
+	west, err := dirstore.Open(filepath.Join(dir, "west"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	primary, _ := dirstore.Open(filepath.Join(dir, "primary"))
-	west, _ := dirstore.Open(filepath.Join(dir, "west"))
-	region := &flaky{Backend: west}
-	s := New(db, &chunks.Store{Backend: primary}, Config{StagingDir: dir, QuarantineDir: filepath.Join(dir, "quarantine"), Node: "test",
-		Regions: map[string]*chunks.Store{"west": {Backend: region}}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if _, err := s.Bootstrap(t.Context(), "", filepath.Join(dir, "admin.key")); err != nil {
+	f := &regionFixture{west: &flaky{Backend: west}}
+	f.s, f.admin = newServiceIn(t, dir, Config{StagingDir: dir, QuarantineDir: filepath.Join(dir, "quarantine"), Node: "test",
+		Regions: map[string]*chunks.Store{"west": {Backend: f.west}}})
+	f.alice = newTenant(t, f.s, f.admin, "alice")
+	return f
+}
+
+// version makes disk version VERSION of alice's VM image img.
+func (f *regionFixture) version(t *testing.T, version, disk string) {
+	t.Helper()
+	if _, err := f.s.CreateImage(t.Context(), f.alice, hangar.ImageCreate{Name: "img", Version: version, Type: hangar.ImageTypeVM,
+		OSType: hangar.OSLinux, OSState: hangar.Specialized, OSDisk: disk}); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := db.TenantByName(t.Context(), AdminTenant)
-	if err != nil {
+}
+
+// replicate asks for version of img in west.
+func (f *regionFixture) replicate(t *testing.T, version string, count int) {
+	t.Helper()
+	req := hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west", ReplicaCount: count}}}
+	if _, err := f.s.Replicate(t.Context(), f.alice, "img", version, req); err != nil {
 		t.Fatal(err)
 	}
-	return s, newTenant(t, s, &admin, "alice"), region, &admin
 }
 
 // storeDisk stores a disk of n chunks; chunk i's content is fill(i).
@@ -99,7 +107,8 @@ func waitReplicated(t *testing.T, s *Service, actor *hangar.Tenant, version stri
 }
 
 func TestReplicationCopiesOnlyMissingChunks(t *testing.T) {
-	s, alice, region := newRegionService(t)
+	f := newRegionService(t)
+	s, alice, region := f.s, f.alice, f.west
 	ctx := t.Context()
 	storeDisk(t, s, alice, "v1", 6, func(i int) byte { return byte(i + 1) })
 	// v2 rewrites one chunk of six.
@@ -109,18 +118,12 @@ func TestReplicationCopiesOnlyMissingChunks(t *testing.T) {
 		}
 		return byte(i + 1)
 	})
-	for _, v := range []struct{ version, disk string }{{"1.0.0", "v1"}, {"2.0.0", "v2"}} {
-		if _, err := s.CreateImage(ctx, alice, hangar.ImageCreate{Name: "img", Version: v.version, Type: hangar.ImageTypeVM,
-			OSType: hangar.OSLinux, OSState: hangar.Specialized, OSDisk: v.disk}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.version(t, "1.0.0", "v1")
+	f.version(t, "2.0.0", "v2")
 	if err := s.UsableIn(ctx, "west", diskIDs(t, s, alice, "1.0.0")); hangar.ErrorCode(err) != hangar.CodeConflict {
 		t.Fatalf("version usable in west before replication: %v", err)
 	}
-	if _, err := s.Replicate(ctx, alice, "img", "1.0.0", hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west"}}}); err != nil {
-		t.Fatal(err)
-	}
+	f.replicate(t, "1.0.0", 0)
 	first := waitReplicated(t, s, alice, "1.0.0")
 	if first.TotalBytes != 6*chunks.ChunkSize || first.CopiedBytes != first.TotalBytes || first.DoneBytes != first.TotalBytes {
 		t.Fatalf("first replication: %+v", first)
@@ -129,9 +132,7 @@ func TestReplicationCopiesOnlyMissingChunks(t *testing.T) {
 		t.Fatalf("completed version not usable in west: %v", err)
 	}
 	before := region.saved.Load()
-	if _, err := s.Replicate(ctx, alice, "img", "2.0.0", hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west", ReplicaCount: 3}}}); err != nil {
-		t.Fatal(err)
-	}
+	f.replicate(t, "2.0.0", 3)
 	second := waitReplicated(t, s, alice, "2.0.0")
 	if second.CopiedBytes != chunks.ChunkSize || second.ReplicaCount != 3 || region.saved.Load()-before != 1 {
 		t.Fatalf("second replication copied %d bytes in %d saves, want the one changed chunk: %+v", second.CopiedBytes, region.saved.Load()-before, second)
@@ -139,17 +140,13 @@ func TestReplicationCopiesOnlyMissingChunks(t *testing.T) {
 }
 
 func TestReplicationRetriesAfterOutage(t *testing.T) {
-	s, alice, region := newRegionService(t)
+	f := newRegionService(t)
+	s, alice, region := f.s, f.alice, f.west
 	ctx := t.Context()
 	storeDisk(t, s, alice, "d", 3, func(i int) byte { return byte(i + 7) })
-	if _, err := s.CreateImage(ctx, alice, hangar.ImageCreate{Name: "img", Version: "1.0.0", Type: hangar.ImageTypeVM,
-		OSType: hangar.OSLinux, OSState: hangar.Specialized, OSDisk: "d"}); err != nil {
-		t.Fatal(err)
-	}
+	f.version(t, "1.0.0", "d")
 	region.down.Store(true)
-	if _, err := s.Replicate(ctx, alice, "img", "1.0.0", hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west"}}}); err != nil {
-		t.Fatal(err)
-	}
+	f.replicate(t, "1.0.0", 0)
 	for {
 		st, _ := s.Replication(ctx, alice, "img", "1.0.0")
 		if st[1].Message != "" {
@@ -181,16 +178,12 @@ func diskIDs(t *testing.T, s *Service, actor *hangar.Tenant, version string) []s
 // Garbage collection of a region's store keeps what the versions replicated there
 // hold, and removes it once no such version is left.
 func TestGCOfRegionStore(t *testing.T) {
-	s, alice, region, admin := newRegionServiceAdmin(t)
+	f := newRegionService(t)
+	s, alice, region, admin := f.s, f.alice, f.west, f.admin
 	ctx := t.Context()
 	storeDisk(t, s, alice, "d", 2, func(i int) byte { return byte(i + 1) })
-	if _, err := s.CreateImage(ctx, alice, hangar.ImageCreate{Name: "img", Version: "1.0.0", Type: hangar.ImageTypeVM,
-		OSType: hangar.OSLinux, OSState: hangar.Specialized, OSDisk: "d"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Replicate(ctx, alice, "img", "1.0.0", hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west"}}}); err != nil {
-		t.Fatal(err)
-	}
+	f.version(t, "1.0.0", "d")
+	f.replicate(t, "1.0.0", 0)
 	waitReplicated(t, s, alice, "1.0.0")
 	count := func() int {
 		n := 0
@@ -216,16 +209,12 @@ func TestGCOfRegionStore(t *testing.T) {
 // Scrub finds a corrupt chunk in a region's store, removes it and sends the replica
 // back to Replicating; replication then copies a good copy from the primary store.
 func TestScrubHealsRegionStore(t *testing.T) {
-	s, alice, region, admin := newRegionServiceAdmin(t)
+	f := newRegionService(t)
+	s, alice, region, admin := f.s, f.alice, f.west, f.admin
 	ctx := t.Context()
 	storeDisk(t, s, alice, "d", 2, func(i int) byte { return byte(i + 1) })
-	if _, err := s.CreateImage(ctx, alice, hangar.ImageCreate{Name: "img", Version: "1.0.0", Type: hangar.ImageTypeVM,
-		OSType: hangar.OSLinux, OSState: hangar.Specialized, OSDisk: "d"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Replicate(ctx, alice, "img", "1.0.0", hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west"}}}); err != nil {
-		t.Fatal(err)
-	}
+	f.version(t, "1.0.0", "d")
+	f.replicate(t, "1.0.0", 0)
 	waitReplicated(t, s, alice, "1.0.0")
 	good := bytes.Repeat([]byte{1}, chunks.ChunkSize)
 	rotten := bytes.Clone(good)

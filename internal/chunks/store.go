@@ -80,19 +80,6 @@ func (s *Store) Load(ctx context.Context, d Digest) ([]byte, error) {
 	return data, nil
 }
 
-// Copy copies chunk d from src to dst unless dst has it, verifying it on the way,
-// and returns the bytes it copied.
-func Copy(ctx context.Context, src, dst *Store, d Digest) (int64, error) {
-	if has, err := dst.Has(ctx, d); err != nil || has {
-		return 0, err
-	}
-	data, err := src.Load(ctx, d)
-	if err != nil {
-		return 0, err
-	}
-	return int64(len(data)), dst.Backend.Save(ctx, d.String(), data)
-}
-
 // IsZero reports whether every byte of data is zero. Such chunks are never stored.
 func IsZero(data []byte) bool {
 	const block = 4096

@@ -52,10 +52,26 @@ func (d *DB) Heartbeat(ctx context.Context, h Host, staleAfter time.Duration) er
 
 // Hosts lists the registered hosts with the resources their VMs hold.
 func (d *DB) Hosts(ctx context.Context) ([]Host, error) {
+	return d.hosts(ctx, "")
+}
+
+// Host returns one registered host.
+func (d *DB) Host(ctx context.Context, name string) (Host, error) {
+	hosts, err := d.hosts(ctx, `WHERE h.name = ? `, name)
+	if err != nil {
+		return Host{}, err
+	}
+	if len(hosts) == 0 {
+		return Host{}, hangar.Errorf(hangar.CodeNotFound, "compute host %q is not registered", name)
+	}
+	return hosts[0], nil
+}
+
+func (d *DB) hosts(ctx context.Context, where string, args ...any) ([]Host, error) {
 	rows, err := d.query(ctx, d.db, `SELECT h.name, h.node_id, h.url, h.region, h.vcpus, h.memory_mib, h.heartbeat_at,
 		COALESCE(SUM(v.vcpus), 0), COALESCE(SUM(v.memory_mib), 0), COUNT(v.id)
-		FROM hosts h LEFT JOIN vms v ON v.host_name = h.name AND v.power_state IN `+holdingStates+`
-		GROUP BY h.name, h.node_id, h.url, h.region, h.vcpus, h.memory_mib, h.heartbeat_at ORDER BY h.name`)
+		FROM hosts h LEFT JOIN vms v ON v.host_name = h.name AND v.power_state IN `+holdingStates+` `+where+`
+		GROUP BY h.name, h.node_id, h.url, h.region, h.vcpus, h.memory_mib, h.heartbeat_at ORDER BY h.name`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -71,20 +87,6 @@ func (d *DB) Hosts(ctx context.Context) ([]Host, error) {
 		out = append(out, h)
 	}
 	return out, rows.Err()
-}
-
-// Host returns one registered host.
-func (d *DB) Host(ctx context.Context, name string) (Host, error) {
-	hosts, err := d.Hosts(ctx)
-	if err != nil {
-		return Host{}, err
-	}
-	for _, h := range hosts {
-		if h.Name == name {
-			return h, nil
-		}
-	}
-	return Host{}, hangar.Errorf(hangar.CodeNotFound, "compute host %q is not registered", name)
 }
 
 // MarkUnknown sets the power state of the VMs that were running on hosts silent since

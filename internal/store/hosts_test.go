@@ -39,6 +39,12 @@ func TestHosts(t *testing.T) {
 			if err != nil || len(hosts) != 1 || hosts[0].UsedVCPUs != 2 || hosts[0].UsedMemoryMiB != 1024 || hosts[0].VMs != 2 {
 				t.Fatalf("hosts: %+v, %v (stopped VMs keep their room, as on Azure)", hosts, err)
 			}
+			if h, err := f.db.Host(ctx, "c1"); err != nil || h.UsedVCPUs != 2 || h.URL != "http://c1" {
+				t.Fatalf("Host(c1) = %+v, %v", h, err)
+			}
+			if _, err := f.db.Host(ctx, "nope"); hangar.ErrorCode(err) != hangar.CodeNotFound {
+				t.Fatalf("Host of an unknown name: %v", err)
+			}
 			// Full: a third VM is refused.
 			third := VM{VM: running.VM, TenantID: f.owner.ID, DiskIDs: running.DiskIDs}
 			third.Name, third.Host = "third", "c1"

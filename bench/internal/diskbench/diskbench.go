@@ -200,21 +200,8 @@ func Time(fn func() error) (time.Duration, error) {
 	return time.Since(start), err
 }
 
-// Median returns the median of ds (the mean of the middle two for an even count).
-func Median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// MedianFloat is Median for numbers.
-func MedianFloat(xs []float64) float64 {
+// Median returns the median of xs (the mean of the middle two for an even count).
+func Median[T time.Duration | float64](xs []T) T {
 	if len(xs) == 0 {
 		return 0
 	}
