@@ -2,7 +2,7 @@
 # default (SQLite + a chunk directory in ./hangar-data); `make test` runs every test.
 GO ?= go
 
-.PHONY: build serve test deps fuzz bench testimage lint
+.PHONY: build serve test deps fuzz bench testimage appliance lint
 
 build:
 	$(GO) build -o bin/hangar ./cmd/hangar
@@ -10,10 +10,16 @@ build:
 
 serve: build
 	@scripts/deps.sh run
+	@$(MAKE) --no-print-directory appliance || echo "the appliance did not build: offline generalize is unavailable until \`make appliance\` works" >&2
 	./bin/hangar serve --data-dir ./hangar-data
 
 deps:
 	@scripts/deps.sh test
+
+# The appliance: a throwaway VM (kernel + initramfs from Debian packages, with
+# hangar-agent) that does offline work on guest disks; bin/hangar finds it beside itself.
+appliance: build
+	images/appliance/build.sh --agent bin/hangar-agent --out bin/appliance
 
 # The tiny test guest (Debian kernel, busybox, hangar-agent; BIOS and UEFI boot).
 testimage: build
@@ -21,9 +27,9 @@ testimage: build
 
 # Every test (unit, end-to-end with real QEMU, qemu-img as judge), the end-to-end
 # suite once more on PostgreSQL + S3 (versitygw), then every fuzz target for FUZZTIME each.
-test: deps lint
-	$(GO) test -count=1 -timeout 60m ./...
-	HANGAR_E2E_DB=postgres HANGAR_E2E_STORE=s3 $(GO) test -count=1 -timeout 60m ./e2e
+test: deps lint appliance
+	HANGAR_APPLIANCE=$(CURDIR)/bin/appliance $(GO) test -count=1 -timeout 60m ./...
+	HANGAR_APPLIANCE=$(CURDIR)/bin/appliance HANGAR_E2E_DB=postgres HANGAR_E2E_STORE=s3 $(GO) test -count=1 -timeout 60m ./e2e
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 FUZZTIME ?= 5s

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hangarvm/hangar/internal/appliance/appliancetest"
 )
 
 // TestGeneralizeCaptureLoop: marketplace image → VM → customize → deprovision+user
@@ -199,6 +201,7 @@ func TestKill9DuringCaptureAndBackup(t *testing.T) {
 // TestOfflineGeneralizeThenProvision generalizes a specialized disk image offline
 // (no boot), uploads it as a generalized OS image, and provisions a VM from it.
 func TestOfflineGeneralizeThenProvision(t *testing.T) {
+	t.Setenv("HANGAR_APPLIANCE", appliancetest.Dir(t))
 	img := testImage(t, "specialized")
 	s := startServer(t)
 	alice := s.tenant("alice")

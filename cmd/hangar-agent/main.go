@@ -9,6 +9,7 @@
 //	hangar-agent deprovision        generalize this machine before capturing its disk
 //	hangar-agent deprovision+user   the same, and remove the last provisioned user
 //	hangar-agent version            print the version
+//	hangar-agent appliance          the job of Hangar's appliance VM (images/appliance)
 package main
 
 import (
@@ -49,6 +50,10 @@ func run(args []string) int {
 	case "help", "-h", "--help":
 		usage()
 		return 0
+	case "appliance":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		return appliance(ctx)
 	case "deprovision", "deprovision+user":
 		return deprovision(args[0], args[1:], os.Stdin, term.IsTerminal(int(os.Stdin.Fd())), os.Stdout, os.Stderr)
 	default:

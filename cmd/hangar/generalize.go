@@ -5,21 +5,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hangarvm/hangar/internal/agent"
+	"github.com/hangarvm/hangar/internal/appliance"
+	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/diskfmt"
 	"github.com/hangarvm/hangar/internal/generalize"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
-// errServerGeneralize is the answer to `hangar disk generalize DISK` until the
-// server can generalize stored disks itself.
-
 type generalizeFlags struct {
 	local      string
+	appliance  string
+	accel      string
 	name       string
 	removeUser bool
 	dryRun     bool
@@ -44,17 +47,20 @@ A stored disk (DISK) is generalized on the server into a new disk (--name, defau
 DISK-generalized); the original stays as it was. A local file (--local FILE, no server
 needed) is generalized in place.
 
-The disk must be a raw image (GPT or MBR) with one ext2/3/4 root file system (the one
-holding /etc/passwd or /etc/os-release). It is edited with e2fsprogs (debugfs, e2fsck),
-without mounting it or being root: e2fsck -fy first (which replays the journal), then
-the edits, then e2fsck -fn, which must find the file system clean. The work is done on
-a copy beside the file, which replaces it only at the end: if anything fails, the file
-is left as it was. An image a running VM holds is refused, and while it works no VM can
-start on it.
+The disk must be a raw image (GPT or MBR) with one ext2/3/4, XFS or Btrfs root file
+system (the one holding /etc/passwd or /etc/os-release). No process on this machine reads
+it: the work is done inside Hangar's appliance, a throwaway VM (QEMU, no network,
+bounded time and memory) that boots with the disk as its only drive. There, the file
+system's own checker runs first (e2fsck -fy also repairs), the kernel mounts it (which
+replays its journal), hangar-agent deprovisions it as inside the VM, and the checker
+must then find it clean. The work is done on a copy beside the file, which replaces it
+only at the end: if anything fails, the file is left as it was. An image a running VM
+holds is refused, and while it works no VM can start on it.
 
 Disks it cannot read are refused with the reason, never guessed at. Windows disks must
-be generalized inside Windows with Sysprep; XFS, Btrfs or LVM roots inside the running
-guest with "sudo hangar-agent deprovision+user".
+be generalized inside Windows with Sysprep; LVM or encrypted roots inside the running
+guest with "sudo hangar-agent deprovision+user". The appliance is built by
+"make appliance" (--appliance DIR or HANGAR_APPLIANCE name another one).
 
 Generalizing cannot be undone: look first with --dry-run, which changes nothing.`,
 		Example: `  hangar disk generalize web-os --name web-os-gen --remove-user
@@ -76,6 +82,8 @@ Generalizing cannot be undone: look first with --dry-run, which changes nothing.
 		},
 	}
 	cmd.Flags().StringVar(&f.local, "local", "", "the raw disk image file to generalize, in place")
+	cmd.Flags().StringVar(&f.appliance, "appliance", defaultApplianceDir(), "with --local: the appliance's directory (vmlinuz, initrd.img)")
+	cmd.Flags().StringVar(&f.accel, "accel", "auto", "with --local: the appliance's acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
 	cmd.Flags().StringVar(&f.name, "name", "", "the new disk, for a stored DISK (default: DISK-generalized)")
 	cmd.Flags().BoolVar(&f.removeUser, "remove-user", false, "also remove the last provisioned user (as deprovision+user): account, home, sudo rights")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "list what would be removed or changed, and change nothing")
@@ -90,7 +98,27 @@ func generalizeLocal(cmd *cobra.Command, g *globals, f *generalizeFlags) error {
 	if g.output != "json" {
 		opts.Log = cmd.OutOrStdout() // progress, then one line per change
 	}
-	rep, err := generalize.Generalize(cmd.Context(), opts)
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return errors.New("generalize --local boots Hangar's appliance under QEMU: apt-get install qemu-system-x86 qemu-utils")
+	}
+	qemuImg, err := exec.LookPath("qemu-img")
+	if err != nil {
+		return errors.New("generalize --local needs qemu-img: apt-get install qemu-utils")
+	}
+	accel := f.accel
+	switch accel {
+	case "auto":
+		accel = "tcg"
+		if compute.ProbeKVM(cmd.Context(), qemu, 10*time.Second) {
+			accel = "kvm"
+		}
+	case "kvm", "tcg":
+	default:
+		return fmt.Errorf("--accel %q: use auto, kvm or tcg", f.accel)
+	}
+	app := appliance.Config{QEMU: qemu, QEMUImg: qemuImg, Dir: f.appliance, Accel: accel, RunAs: appliance.UnprivilegedUser()}
+	rep, err := app.Generalize(cmd.Context(), opts)
 	if err != nil {
 		if errors.Is(err, generalize.ErrNotRaw) {
 			return fmt.Errorf("%w; convert it first with `hangar disk convert %s OUT --format raw`", err, f.local)
@@ -102,7 +130,7 @@ func generalizeLocal(cmd *cobra.Command, g *globals, f *generalizeFlags) error {
 			fmt.Fprintf(w, "Note: %s\n", n)
 		}
 		if rep.Repaired != "" {
-			fmt.Fprintf(w, "Note: e2fsck repaired the file system first: %s\n", rep.Repaired)
+			fmt.Fprintf(w, "Note: the file system check repaired it first: %s\n", rep.Repaired)
 		}
 		user := ""
 		if rep.User != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hangarvm/hangar/internal/api"
+	"github.com/hangarvm/hangar/internal/appliance"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/compute"
@@ -29,6 +30,7 @@ type serveOptions struct {
 	maxVirtualSize             int64
 	logFormat                  string
 	accel                      string
+	appliance, qemuUser        string
 	provisioningTimeout        time.Duration
 	stopTimeout                time.Duration
 	s3                         s3Flags
@@ -79,6 +81,8 @@ hangar image replicate, are named with --region-store NAME=URL on every node.`,
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&o.accel, "accel", "auto", "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
+	f.StringVar(&o.appliance, "appliance", defaultApplianceDir(), "directory of the appliance (vmlinuz, initrd.img) that generalizes disks offline; `make appliance` builds it (env HANGAR_APPLIANCE)")
+	f.StringVar(&o.qemuUser, "qemu-user", appliance.UnprivilegedUser(), "unprivileged user the appliance's QEMU runs as (-runas); \"\" keeps this process's user")
 	f.DurationVar(&o.provisioningTimeout, "provisioning-timeout", 5*time.Minute, "how long a new VM's guest may take to report ready")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "how long a guest may take to power off before QEMU is stopped")
 	host, _ := os.Hostname()
@@ -208,6 +212,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 func computeConfig(o *serveOptions, log *slog.Logger, nodeID, listenAddr string) (compute.Config, error) {
 	c := compute.Config{
 		Dir: filepath.Join(o.dataDir, "compute"), Accel: o.accel, Sandbox: true,
+		ApplianceDir: o.appliance, QEMUUser: o.qemuUser,
 		ProvisioningTimeout: o.provisioningTimeout, StopTimeout: o.stopTimeout,
 		Host: compute.HostConfig{
 			Name: o.hostName, NodeID: nodeID, URL: o.advertiseURL, Region: firstNonEmpty(o.region, o.primaryRegion),
@@ -311,4 +316,17 @@ func hostMemoryMiB() int64 {
 		}
 	}
 	return 1024
+}
+
+// defaultApplianceDir is $HANGAR_APPLIANCE, else the appliance directory beside
+// this executable (make build puts bin/hangar and bin/appliance side by side).
+func defaultApplianceDir() string {
+	if d := os.Getenv("HANGAR_APPLIANCE"); d != "" {
+		return d
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "appliance"
+	}
+	return filepath.Join(filepath.Dir(exe), "appliance")
 }

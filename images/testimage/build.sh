@@ -55,11 +55,9 @@ Debian packages are cached in $DEB_DIR (delete it to refetch).
 EOF
 }
 
-log() { echo "build.sh: $*" >&2; }
-die() {
-	echo "build.sh: error: $*" >&2
-	exit 1
-}
+LOG_PREFIX=build.sh
+# shellcheck source=../lib.sh
+. "$HERE/../lib.sh"
 
 agent_mode=default # default | path | none
 agent_path=""
@@ -138,13 +136,7 @@ default)
 	fi
 	;;
 esac
-if [ -n "$AGENT" ]; then
-	readelf -h "$AGENT" >/dev/null 2>&1 || die "agent $AGENT is not an ELF binary"
-	# A dynamically linked agent would fail in this libc-less guest.
-	if LC_ALL=C readelf -l "$AGENT" 2>/dev/null | grep -q 'Requesting program interpreter'; then
-		die "agent $AGENT is dynamically linked; build it with CGO_ENABLED=0"
-	fi
-fi
+[ -z "$AGENT" ] || check_static "$AGENT"
 
 # ---------------------------------------------------------------------------
 # Debian packages: fetched once with apt-get download into out/debs, so a
@@ -152,43 +144,7 @@ fi
 # ---------------------------------------------------------------------------
 mkdir -p "$DEB_DIR"
 
-# newest cached .deb whose file name matches a glob, or nothing
-cached_deb() {
-	local f
-	f=$(find "$DEB_DIR/" -maxdepth 1 -name "$1" -print | sort -V | tail -n 1)
-	[ -n "$f" ] && echo "$f"
-}
-
-apt_download() {
-	local opts=()
-	# As root, apt's _apt sandbox user cannot write to our cache dir; apt
-	# then warns and downloads as root anyway. Say so up front.
-	[ "$(id -u)" = 0 ] && opts=(-o APT::Sandbox::User=root)
-	log "downloading $1"
-	(cd "$DEB_DIR" && apt-get "${opts[@]}" -q download "$1" >&2) ||
-		die "apt-get download $1 failed (run apt-get update first?)"
-}
-
-get_deb() { # get_deb GLOB PACKAGE -> path of the .deb
-	local f
-	f=$(cached_deb "$1") || true
-	if [ -z "$f" ]; then
-		apt_download "$2"
-		f=$(cached_deb "$1") || die "apt-get download $2 produced no $1"
-	fi
-	echo "$f"
-}
-
-# The cloud kernel: linux-image-cloud-amd64 is a metapackage; its dependency
-# names the versioned package (linux-image-6.1.0-NN-cloud-amd64) that holds
-# the files. A cached versioned kernel .deb is used as is.
-kernel_deb=$(find "$DEB_DIR/" -maxdepth 1 -name 'linux-image-[0-9]*-cloud-amd64_*.deb' -print | sort -V | tail -n 1)
-if [ -z "$kernel_deb" ]; then
-	kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
-	[ -n "$kpkg" ] || die "cannot resolve linux-image-cloud-amd64 (run apt-get update first?)"
-	kernel_deb=$(get_deb "${kpkg}_*.deb" "$kpkg")
-fi
+kernel_deb=$(kernel_deb)
 busybox_deb=$(get_deb 'busybox-static_*.deb' busybox-static)
 stub_deb=$(get_deb 'systemd-boot-efi_*.deb' systemd-boot-efi)
 for d in "$kernel_deb" "$busybox_deb" "$stub_deb"; do
@@ -201,55 +157,12 @@ dpkg-deb -x "$kernel_deb" "$PKG"
 dpkg-deb -x "$busybox_deb" "$PKG"
 dpkg-deb -x "$stub_deb" "$PKG"
 
-KVER=$(find "$PKG/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | head -n 1)
-[ -n "$KVER" ] || die "no /lib/modules/<version> in $kernel_deb"
-VMLINUZ="$PKG/boot/vmlinuz-$KVER"
-KCONFIG="$PKG/boot/config-$KVER"
-MODDIR="$PKG/lib/modules/$KVER"
+load_kernel "$PKG"
 STUB="$PKG/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
 BUSYBOX="$PKG/bin/busybox"
-for f in "$VMLINUZ" "$KCONFIG" "$STUB" "$BUSYBOX"; do
+for f in "$STUB" "$BUSYBOX"; do
 	[ -f "$f" ] || die "expected $f in the extracted packages"
 done
-
-# ---------------------------------------------------------------------------
-# Kernel modules. The .deb ships no modules.dep (depmod makes it at install
-# time), so dependencies come from each module's own .modinfo "depends="
-# field, the list modpost records at kernel build time.
-# ---------------------------------------------------------------------------
-declare -A MODPATH=() # module name (underscores) -> path relative to MODDIR
-while read -r rel; do
-	name=$(basename "$rel" .ko)
-	MODPATH[${name//-/_}]=$rel
-done < <(cd "$MODDIR" && find kernel -name '*.ko' | sort)
-[ "${#MODPATH[@]}" -gt 0 ] || die "no uncompressed .ko modules under $MODDIR"
-
-declare -A BUILTIN=()
-while read -r rel; do
-	name=$(basename "$rel" .ko)
-	BUILTIN[${name//-/_}]=1
-done <"$MODDIR/modules.builtin"
-
-mod_depends() { # names from the module's .modinfo depends= entry
-	objcopy -O binary --only-section=.modinfo "$MODDIR/${MODPATH[$1]}" /dev/stdout |
-		tr '\0' '\n' | sed -n 's/^depends=//p' | tr ',' ' '
-}
-
-# Depth-first walk: every module is emitted after its dependencies, which
-# is the order insmod needs. Built-in modules are skipped.
-declare -A SEEN=()
-ORDER=()
-resolve() {
-	local m=${1//-/_} d
-	[ -z "${SEEN[$m]:-}" ] || return 0
-	SEEN[$m]=1
-	[ -z "${BUILTIN[$m]:-}" ] || return 0
-	[ -n "${MODPATH[$m]:-}" ] || die "kernel $KVER has no module $m"
-	for d in $(mod_depends "$m"); do
-		resolve "$d"
-	done
-	ORDER+=("$m")
-}
 
 # ext4 is built into Debian's kernels, but check: if a kernel ever makes it
 # a module, the initramfs must load it (and crc32c, which it wants).
@@ -263,33 +176,12 @@ ROOTFS_ORDER=("${ORDER[@]}")
 log "initramfs modules (load order): ${INITRD_ORDER[*]}"
 log "root /lib/modules: ${ROOTFS_ORDER[*]}"
 
-install_modules() { # install_modules DESTROOT NAME... (keeps kernel/... paths)
-	local dest=$1 m
-	shift
-	for m in "$@"; do
-		install -D -m 0644 "$MODDIR/${MODPATH[$m]}" "$dest/lib/modules/$KVER/${MODPATH[$m]}"
-	done
-}
-
-# busybox applet links (bin/sh, sbin/init, usr/bin/awk, ...). The static
-# binary runs on the (amd64) host, so ask it for its own list.
-install_busybox() { # install_busybox DESTROOT
-	local dest=$1 link
-	install -D -m 0755 "$BUSYBOX" "$dest/bin/busybox"
-	while read -r link; do
-		link=${link#/}
-		[ "$link" = bin/busybox ] && continue
-		mkdir -p "$dest/$(dirname "$link")"
-		ln -sf /bin/busybox "$dest/$link"
-	done < <("$BUSYBOX" --list-full)
-}
-
 # ---------------------------------------------------------------------------
 # Root filesystem tree.
 # ---------------------------------------------------------------------------
 ROOT="$WORK/root"
 mkdir -p "$ROOT"
-install_busybox "$ROOT"
+install_busybox "$BUSYBOX" "$ROOT"
 install_modules "$ROOT" "${ROOTFS_ORDER[@]}"
 # modules.dep in depmod's format (dependencies listed so that the last is
 # loaded first) so busybox modprobe works in the guest.
@@ -404,35 +296,14 @@ fi
 # ---------------------------------------------------------------------------
 INITRD_ROOT="$WORK/initramfs"
 mkdir -p "$INITRD_ROOT"/{dev,proc,sys,newroot,etc}
-install_busybox "$INITRD_ROOT"
+install_busybox "$BUSYBOX" "$INITRD_ROOT"
 install_modules "$INITRD_ROOT" "${INITRD_ORDER[@]}"
 for m in "${INITRD_ORDER[@]}"; do echo "$KVER/${MODPATH[$m]}"; done >"$INITRD_ROOT/etc/initramfs-modules"
 install -m 0755 "$HERE/guest/init" "$INITRD_ROOT/init"
 
-# One cpio newc entry, written by hand: the kernel opens /dev/console in the
-# initramfs before running /init, and creating that device node for real
-# would need mknod (root). The kernel unpacks concatenated archives.
-cpio_entry() { # cpio_entry NAME MODE(octal) RDEVMAJOR RDEVMINOR
-	local name=$1 namesize pad
-	namesize=$((${#name} + 1))
-	printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' \
-		0 $((8#$2)) 0 0 1 "$EPOCH" 0 0 0 "$3" "$4" "$namesize" 0
-	printf '%s\0' "$name"
-	pad=$(((4 - (110 + namesize) % 4) % 4))
-	head -c "$pad" /dev/zero
-}
-
 find "$ROOT" "$INITRD_ROOT" -exec touch -h -d "@$EPOCH" {} +
 INITRD="$WORK/initrd.img"
-{
-	{
-		cpio_entry dev 040755 0 0
-		cpio_entry dev/console 020600 5 1
-		cpio_entry 'TRAILER!!!' 0 0 0
-	}
-	(cd "$INITRD_ROOT" && find . -mindepth 1 | LC_ALL=C sort |
-		cpio --quiet -o -H newc -R 0:0 --reproducible)
-} | gzip -n -9 >"$INITRD"
+initramfs_cpio "$INITRD_ROOT" | gzip -n -9 >"$INITRD"
 
 # ---------------------------------------------------------------------------
 # Unified kernel image: systemd-stub + .osrel + .cmdline + .initrd + .linux.

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -60,6 +62,12 @@ var ErrNoChannel = errors.New("no virtio-serial port named " + PortName)
 // FindChannel returns the device file of the agent channel: the port whose
 // sysDir/class/virtio-ports/*/name is PortName, as devDir/vportNpM.
 func FindChannel(sysDir, devDir string) (string, error) {
+	return FindPort(sysDir, devDir, PortName)
+}
+
+// FindPort returns the device file of the virtio-serial port named name, or
+// an error wrapping fs.ErrNotExist.
+func FindPort(sysDir, devDir, name string) (string, error) {
 	dirs, err := filepath.Glob(filepath.Join(sysDir, "class", "virtio-ports", "*", "name"))
 	if err != nil {
 		return "", err
@@ -67,9 +75,12 @@ func FindChannel(sysDir, devDir string) (string, error) {
 	sort.Strings(dirs)
 	for _, nameFile := range dirs {
 		b, err := os.ReadFile(nameFile)
-		if err == nil && strings.TrimSpace(string(b)) == PortName {
+		if err == nil && strings.TrimSpace(string(b)) == name {
 			return filepath.Join(devDir, filepath.Base(filepath.Dir(nameFile))), nil
 		}
 	}
-	return "", ErrNoChannel
+	if name == PortName {
+		return "", ErrNoChannel
+	}
+	return "", fmt.Errorf("no virtio-serial port named %s: %w", name, fs.ErrNotExist)
 }

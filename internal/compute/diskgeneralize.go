@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/hangarvm/hangar/internal/appliance"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/diskfmt"
 	"github.com/hangarvm/hangar/internal/generalize"
@@ -14,8 +15,9 @@ import (
 
 // GeneralizeDisk generalizes one of the actor's stored Linux disks offline, without
 // booting it, into a new disk (the original stays as it was): the disk is written
-// out as a sparse raw file, cleaned by package generalize (checked by e2fsck before
-// and after), and stored again; only the chunks the clean-up changed are new.
+// out as a sparse raw file, cleaned inside the appliance (package appliance: its
+// file system checked before and after), and stored again; only the chunks the
+// clean-up changed are new.
 func (m *Manager) GeneralizeDisk(ctx context.Context, actor *hangar.Tenant, name string, req hangar.DiskGeneralize) (hangar.DiskGeneralized, error) {
 	var res hangar.DiskGeneralized
 	if req.Name == "" {
@@ -44,7 +46,7 @@ func (m *Manager) GeneralizeDisk(ctx context.Context, actor *hangar.Tenant, name
 	if err != nil {
 		return res, err
 	}
-	rep, err := generalize.Generalize(ctx, generalize.Options{Image: raw, RemoveUser: req.RemoveUser, DryRun: req.DryRun})
+	rep, err := m.appliance().Generalize(ctx, generalize.Options{Image: raw, RemoveUser: req.RemoveUser, DryRun: req.DryRun})
 	if err != nil {
 		return res, generalizeError(err)
 	}
@@ -70,10 +72,13 @@ func (m *Manager) GeneralizeDisk(ctx context.Context, actor *hangar.Tenant, name
 
 func generalizeError(err error) error {
 	for _, refusal := range []error{generalize.ErrWindows, generalize.ErrNoRoot, generalize.ErrSeveralRoot,
-		generalize.ErrNoPartitionTable, generalize.ErrBadPartitionTable, generalize.ErrCheckFailed} {
+		generalize.ErrNoPartitionTable, generalize.ErrBadPartitionTable, generalize.ErrCheckFailed, generalize.ErrAppliance} {
 		if errors.Is(err, refusal) {
 			return hangar.Errorf(hangar.CodeInvalidDisk, "%v", err)
 		}
+	}
+	if errors.Is(err, appliance.ErrMissing) {
+		return hangar.Errorf(hangar.CodeUnavailable, "offline generalization is not available on this host: %v", err)
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/appliance"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -28,7 +29,10 @@ type Config struct {
 	ProvisioningTimeout time.Duration
 	StopTimeout         time.Duration // how long a guest may take to power off before QEMU quits
 	Sandbox             bool
-	Host                HostConfig
+	// ApplianceDir holds the appliance (images/appliance) that does offline work
+	// on guest disks; QEMUUser is the unprivileged user it runs as ("" for none).
+	ApplianceDir, QEMUUser string
+	Host                   HostConfig
 }
 
 // Manager creates, runs and supervises the VMs of this host.
@@ -171,4 +175,9 @@ func newInstanceID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return "hangar-" + hex.EncodeToString(b[:])
+}
+
+// appliance is how this host runs the appliance.
+func (m *Manager) appliance() appliance.Config {
+	return appliance.Config{QEMU: m.cfg.QEMU, QEMUImg: m.cfg.QEMUImg, Dir: m.cfg.ApplianceDir, Accel: m.accel, RunAs: m.cfg.QEMUUser}
 }

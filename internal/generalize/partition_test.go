@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hangarvm/hangar/internal/generalize/gentest"
 )
 
 // gptPart is a partition for buildGPT: LBAs, type GUID bytes (on-disk order).
@@ -132,15 +134,15 @@ func TestReadPartitionTable(t *testing.T) {
 		msg    string
 	}{
 		{name: "GPT", disk: gpt, scheme: "gpt", parts: []Partition{
-			{Number: 1, Start: 34 * 512, Size: (2047 - 34 + 1) * 512, Type: linuxFS, Name: "boot"},
-			{Number: 4, Start: 2048 * 512, Size: (4000 - 2048 + 1) * 512, Type: linuxFS, Name: "root"}}},
+			{Number: 1, Start: 34 * 512, Size: (2047 - 34 + 1) * 512, Type: gentest.LinuxFS, Name: "boot"},
+			{Number: 4, Start: 2048 * 512, Size: (4000 - 2048 + 1) * 512, Type: gentest.LinuxFS, Name: "root"}}},
 		{name: "GPT from its backup header", disk: brokenPrimary, scheme: "gpt", parts: []Partition{
-			{Number: 1, Start: 34 * 512, Size: (2047 - 34 + 1) * 512, Type: linuxFS, Name: "boot"},
-			{Number: 4, Start: 2048 * 512, Size: (4000 - 2048 + 1) * 512, Type: linuxFS, Name: "root"}}},
+			{Number: 1, Start: 34 * 512, Size: (2047 - 34 + 1) * 512, Type: gentest.LinuxFS, Name: "boot"},
+			{Number: 4, Start: 2048 * 512, Size: (4000 - 2048 + 1) * 512, Type: gentest.LinuxFS, Name: "root"}}},
 		{name: "GPT with both headers broken", disk: bothBroken, err: ErrBadPartitionTable, msg: "header CRC32"},
 		{name: "GPT partition past the end", disk: badEntry, err: ErrBadPartitionTable, msg: "does not fit a disk of 4096 sectors"},
 		{name: "4K-sector GPT", disk: buildGPT(4096, 1024, gptPart{index: 0, first: 6, last: 1000, typ: linuxFSGUID}), scheme: "gpt",
-			parts: []Partition{{Number: 1, Start: 6 * 4096, Size: 995 * 4096, Type: linuxFS}}},
+			parts: []Partition{{Number: 1, Start: 6 * 4096, Size: 995 * 4096, Type: gentest.LinuxFS}}},
 		{name: "MBR with logical partitions", disk: mbr, scheme: "mbr", parts: []Partition{
 			{Number: 1, Start: 2048 * 512, Size: 2048 * 512, Type: "0x83"},
 			{Number: 5, Start: 4097 * 512, Size: 1000 * 512, Type: "0x83"},
@@ -176,17 +178,17 @@ func TestReadPartitionTable(t *testing.T) {
 // TestReadPartitionTableLikeSfdisk reads tables sfdisk wrote and compares with
 // what sfdisk --json says.
 func TestReadPartitionTableLikeSfdisk(t *testing.T) {
-	needTools(t)
+	gentest.NeedTools(t, "sfdisk")
 	for _, tt := range []struct {
 		label   string
 		logical bool
-		parts   []part
+		parts   []gentest.Part
 	}{
-		{"gpt", false, []part{{sizeMiB: 2, typ: linuxFS}, {sizeMiB: 3, typ: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"}, {sizeMiB: 1, typ: linuxFS}}},
-		{"dos", false, []part{{sizeMiB: 2, typ: "83"}, {sizeMiB: 1, typ: "7"}}},
-		{"dos", true, []part{{sizeMiB: 2, typ: "83"}, {sizeMiB: 3, typ: "83"}, {sizeMiB: 1, typ: "82"}, {sizeMiB: 1, typ: "8e"}}},
+		{"gpt", false, []gentest.Part{{SizeMiB: 2, Type: gentest.LinuxFS}, {SizeMiB: 3, Type: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"}, {SizeMiB: 1, Type: gentest.LinuxFS}}},
+		{"dos", false, []gentest.Part{{SizeMiB: 2, Type: "83"}, {SizeMiB: 1, Type: "7"}}},
+		{"dos", true, []gentest.Part{{SizeMiB: 2, Type: "83"}, {SizeMiB: 3, Type: "83"}, {SizeMiB: 1, Type: "82"}, {SizeMiB: 1, Type: "8e"}}},
 	} {
-		disk := makeDisk(t, tt.label, tt.logical, tt.parts...)
+		disk := gentest.Disk(t, tt.label, tt.logical, tt.parts...)
 		var sf struct {
 			PartitionTable struct {
 				Label      string `json:"label"`
@@ -199,7 +201,7 @@ func TestReadPartitionTableLikeSfdisk(t *testing.T) {
 				} `json:"partitions"`
 			} `json:"partitiontable"`
 		}
-		if err := json.Unmarshal([]byte(runTool(t, "", "sfdisk", "--json", disk)), &sf); err != nil {
+		if err := json.Unmarshal([]byte(gentest.Run(t, "", "sfdisk", "--json", disk)), &sf); err != nil {
 			t.Fatal(err)
 		}
 		var want []Partition

@@ -15,7 +15,7 @@ const (
 
 // Filesystem kinds found by probe.
 const (
-	fsExt       = "ext"       // ext2, ext3 or ext4: what debugfs edits
+	fsExt       = "ext"       // ext2, ext3 or ext4
 	fsNTFS      = "ntfs"      // Windows
 	fsBitLocker = "bitlocker" // Windows, encrypted
 	fsXFS       = "xfs"
@@ -30,7 +30,6 @@ const (
 const (
 	extSuperOffset   = 1024
 	extMagic         = 0xEF53
-	incompatRecover  = 0x4  // the journal needs replaying
 	incompatJournal  = 0x8  // an external journal device, not a file system
 	incompat64bit    = 0x80 // s_blocks_count_hi is used
 	compatHasJournal = 0x4
@@ -39,10 +38,9 @@ const (
 
 // volume is what probe found on a partition.
 type volume struct {
-	kind          string
-	label         string // ext volume name
-	version       string // "ext2", "ext3" or "ext4"
-	needsRecovery bool   // ext: the journal holds changes not yet written
+	kind    string
+	label   string // ext volume name
+	version string // "ext2", "ext3", "ext4", "xfs" or "btrfs"
 }
 
 // probe looks at the first bytes of a partition (and its ext superblock) and says
@@ -63,7 +61,7 @@ func probe(r io.ReaderAt, p Partition) (volume, error) {
 	case string(b[3:11]) == bitlockerOEM:
 		return volume{kind: fsBitLocker}, nil
 	case string(b[:4]) == "XFSB":
-		return volume{kind: fsXFS}, nil
+		return volume{kind: fsXFS, version: "xfs"}, nil
 	case bytes.HasPrefix(b, []byte("LUKS\xba\xbe")):
 		return volume{kind: fsLUKS}, nil
 	case string(b[512:520]) == "LABELONE" || string(b[536:544]) == "LVM2 001":
@@ -82,7 +80,7 @@ func probe(r io.ReaderAt, p Partition) (volume, error) {
 			return volume{}, err
 		}
 		if string(bt) == "_BHRfS_M" {
-			return volume{kind: fsBtrfs}, nil
+			return volume{kind: fsBtrfs, version: "btrfs"}, nil
 		}
 	}
 	return volume{}, nil
@@ -107,7 +105,7 @@ func extVolume(sb []byte, p Partition) (volume, error) {
 		return volume{}, fmt.Errorf("partition %d: its ext file system says it is %d blocks of %d bytes, "+
 			"larger than the partition (%d bytes)", p.Number, blocks, blockSize, p.Size)
 	}
-	v := volume{kind: fsExt, label: cString(sb[120:136]), needsRecovery: incompat&incompatRecover != 0, version: "ext2"}
+	v := volume{kind: fsExt, label: cString(sb[120:136]), version: "ext2"}
 	switch {
 	case incompat&(incompatExtents|incompat64bit) != 0:
 		v.version = "ext4"

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package generalize
+package appliance
 
 import (
 	"errors"

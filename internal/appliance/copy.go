@@ -1,4 +1,4 @@
-package generalize
+package appliance
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package generalize
+package appliance
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hangarvm/hangar/internal/generalize"
 )
 
 // QEMU locks bytes 100 to 299 of the image files it opens (one byte per
@@ -22,7 +24,7 @@ func lockImage(f *os.File, hold bool) error {
 	if hold {
 		err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
-			return fmt.Errorf("%w: another process (a running VM?) has it open and locked: stop the VM first", ErrInUse)
+			return fmt.Errorf("%w: another process (a running VM?) has it open and locked: stop the VM first", generalize.ErrInUse)
 		}
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOLCK) || errors.Is(err, unix.EOPNOTSUPP) {
 			return nil // a file system without locks: nothing to check against
@@ -33,7 +35,7 @@ func lockImage(f *os.File, hold bool) error {
 		return nil // cannot tell: a dry run only reads
 	}
 	if lk.Type != unix.F_UNLCK {
-		return fmt.Errorf("%w: another process (a running VM?) has it open and locked: stop the VM first", ErrInUse)
+		return fmt.Errorf("%w: another process (a running VM?) has it open and locked: stop the VM first", generalize.ErrInUse)
 	}
 	return nil
 }
