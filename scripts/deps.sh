@@ -6,7 +6,9 @@
 #   qemu-system-x86 ovmf  real VMs (BIOS and UEFI)
 #   fdisk e2fsprogs dosfstools mtools syslinux syslinux-common binutils cpio
 #                         the test guest image build (images/testimage/build.sh)
-#                         and offline checks of VM disks (debugfs, e2fsck)
+#                         and the test disks of offline generalize (mkfs.ext4, debugfs)
+#   xfsprogs btrfs-progs  XFS and Btrfs test disks for offline generalize (the
+#                         appliance carries its own copies, from Debian packages)
 #   genisoimage           isoinfo, to check provisioning media
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
 # and, for the tests, versitygw (the Versity S3 Gateway, Apache-2.0) built from its Go
@@ -27,6 +29,7 @@ tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OV
 if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
 		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage
+		mkfs.xfs:xfsprogs mkfs.btrfs:btrfs-progs
 		'/usr/lib/postgresql/*/bin/initdb:postgresql')
 fi
 need=()

@@ -23,7 +23,13 @@ func (a *Agent) path(guestPath string) string {
 // writeFile writes data to name atomically: a temp file in the same directory is
 // written, checked, synced, given its mode and owner, and renamed over name; then the
 // directory is synced. On error the temp file is removed and name is left as it was.
-func writeFile(name string, data []byte, perm fs.FileMode, o owner) (err error) {
+func writeFile(name string, data []byte, perm fs.FileMode, o owner) error {
+	return writeFileLike(name, data, perm, o, "")
+}
+
+// writeFileLike is writeFile, with the extended attributes (SELinux labels among
+// them) of the file like, if it is given.
+func writeFileLike(name string, data []byte, perm fs.FileMode, o owner, like string) (err error) {
 	dir := filepath.Dir(name)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".hangar-tmp-*")
 	if err != nil {
@@ -49,6 +55,11 @@ func writeFile(name string, data []byte, perm fs.FileMode, o owner) (err error) 
 	if err = f.Chmod(perm); err != nil {
 		return err
 	}
+	if like != "" {
+		if err = copyXattrs(like, f); err != nil {
+			return fmt.Errorf("keeping the extended attributes of %s: %w", like, err)
+		}
+	}
 	if err = f.Sync(); err != nil {
 		return err
 	}
@@ -61,10 +72,12 @@ func writeFile(name string, data []byte, perm fs.FileMode, o owner) (err error) 
 	return syncDir(dir)
 }
 
-// replaceFile rewrites an existing file atomically, keeping its mode and owner; a
-// missing file is created with perm and o.
+// replaceFile rewrites an existing file atomically, keeping its mode, owner and
+// extended attributes; a missing file is created with perm and o.
 func replaceFile(name string, data []byte, perm fs.FileMode, o owner) error {
+	like := ""
 	if fi, err := os.Stat(name); err == nil {
+		like = name
 		perm = fi.Mode().Perm()
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			o = owner{int(st.Uid), int(st.Gid)}
@@ -72,7 +85,7 @@ func replaceFile(name string, data []byte, perm fs.FileMode, o owner) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return writeFile(name, data, perm, o)
+	return writeFileLike(name, data, perm, o, like)
 }
 
 func syncDir(dir string) error {

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package agent
+
+import "os"
+
+func copyXattrs(string, *os.File) error { return nil }
