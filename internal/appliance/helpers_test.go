@@ -146,7 +146,6 @@ var (
 	}
 )
 
-
 // entry is a gentest.Entry written positionally.
 type entry struct {
 	path     string
@@ -173,7 +172,6 @@ func ext4Root(t testing.TB, entries []gentest.Entry, sizeMiB int64, label, extra
 	}
 	return gentest.Ext4(t, gentest.Tree(t, entries), sizeMiB, label, script.String()+extra)
 }
-
 
 // rootDisk makes a GPT disk: a small empty ext4 partition (a /boot: no /etc) and
 // the root file system holding entries, with an xattr on /etc/shadow.

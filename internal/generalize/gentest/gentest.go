@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package gentest builds the test disks of the generalize tests: trees of
 // files, ext4, XFS and Btrfs file systems made from them with the file
 // systems' own mkfs tools (no mount, no root needed), partitioned disks made
@@ -13,7 +15,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // MiB is a mebibyte.
@@ -116,10 +121,10 @@ func emptyFile(t testing.TB, sizeMiB int64) string {
 // Ext4 makes an ext4 file system image of sizeMiB holding the tree dir ("": an
 // empty file system). Owners come from the tree (so tests run as root keep
 // them); extra debugfs commands then run on it (test-side tweaks only).
-func Ext4(t testing.TB, dir string, sizeMiB int64, label, extra string) string {
+func Ext4(t testing.TB, dir string, sizeMiB int64, label, extra string, mkfsArgs ...string) string {
 	t.Helper()
 	img := emptyFile(t, sizeMiB)
-	args := []string{"-q", "-F", "-L", label, "-E", "root_owner=0:0"}
+	args := append([]string{"-q", "-F", "-L", label, "-E", "root_owner=0:0"}, mkfsArgs...)
 	if dir != "" {
 		args = append(args, "-d", dir)
 	}
@@ -244,4 +249,56 @@ func Disk(t testing.TB, label string, logical bool, parts ...Part) string {
 		}
 	}
 	return disk
+}
+
+// DeepTree makes, under dir, depth nested directories whose names are comp
+// repeated, and in the innermost one a file named leaf. The path is longer than
+// PATH_MAX allows, so it is made one directory at a time.
+func DeepTree(t testing.TB, dir string, depth int, comp, leaf string) {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < depth; i++ {
+		if err := unix.Mkdirat(fd, comp, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		next, err := unix.Openat(fd, comp, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+	}
+	f, err := unix.Openat(fd, leaf, unix.O_CREAT|unix.O_WRONLY, 0o644)
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(f)
+}
+
+func owner(fi fs.FileInfo) (uid, gid int) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid)
+	}
+	return 0, 0
+}
+
+// DebugfsInjection writes into tree a /tmp whose innermost file name makes the line that the
+// earlier debugfs-based generalize wrote to remove it longer than the 8 KiB
+// debugfs reads at a time, with "!cd;touch MARKER #" at byte 8191 of it: debugfs
+// ran the rest of the line as a command of its own, and "!" hands it to the
+// shell, on the host.
+func DebugfsInjection(t testing.TB, tree, marker string) {
+	comp := strings.Repeat("d", 250)
+	const depth = 32
+	// `rm "` + "/tmp" + 32 × ("/" + comp) + "/" + filler = 8191 bytes before the payload.
+	filler := strings.Repeat("f", 8191-len(`rm "`)-len("/tmp")-depth*(1+len(comp))-1)
+	leaf := filler + "!cd;touch " + marker + " #"
+	if err := os.MkdirAll(filepath.Join(tree, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	DeepTree(t, filepath.Join(tree, "tmp"), depth, comp, leaf)
 }
