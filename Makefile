@@ -45,4 +45,4 @@ fuzz:
 
 # The benchmarks of docs/BENCHMARKS.md (minutes each; VM ones need make testimage).
 bench: build testimage
-	for b in catalog convert upload reupload hashing serverrss vm capture replicate; do $(GO) run ./bench/$$b || exit 1; done
+	for b in catalog convert upload reupload hashing serverrss vm capture replicate generalize; do $(GO) run ./bench/$$b || exit 1; done
