@@ -18,10 +18,10 @@ import (
 // Generalization ("deprovisioning") turns a provisioned, specialized root
 // filesystem back into a generalized one (docs/guest-protocol.md), ready to be
 // captured as an image. The policy (what is removed, emptied or rewritten) lives
-// here, once, as PlanDeprovision over a read-only Tree; two executors apply the
-// plan: Agent.Deprovision in the running guest (`hangar-agent deprovision`) and
-// package generalize offline, on the ext4 root of a stopped disk image (`hangar
-// disk generalize --local`). So both clean up exactly the same things.
+// here, once, as PlanDeprovision over a read-only Tree, and Agent.Deprovision
+// applies it: in the running guest (`hangar-agent deprovision`), and offline in
+// Hangar's appliance, chrooted into the root of a stopped disk (package generalize,
+// `hangar disk generalize`). So both clean up exactly the same things, the same way.
 
 // HostnameGeneralized is the host name of a generalized image, as Azure's agent
 // leaves it.
@@ -35,8 +35,7 @@ const (
 )
 
 // Tree is the read side of a root filesystem a deprovision plan is made against:
-// the guest's root through Options.Root for hangar-agent, or an ext4 partition of
-// a disk image read with debugfs for package generalize. Paths are absolute guest
+// the guest's root through Options.Root. Paths are absolute guest
 // paths with "/" separators. A final symbolic link is never followed; missing
 // paths are fs.ErrNotExist.
 type Tree interface {
