@@ -15,6 +15,7 @@ import (
 // docs/SECURITY.md) is generalized, locally and on the server, and no command of
 // the guest's runs on the host.
 func TestGeneralizeRunsNothingOnHost(t *testing.T) {
+	needVMTools(t)
 	t.Setenv("HANGAR_APPLIANCE", appliancetest.Dir(t))
 	gentest.NeedTools(t, "mkfs.ext4", "sfdisk")
 	home := t.TempDir()
