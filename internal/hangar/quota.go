@@ -187,17 +187,17 @@ func (q Quota) ParseLimit(s string) (int64, error) {
 	if q.Unit == UnitCount {
 		var n int64
 		if _, err := fmt.Sscan(s, &n); err != nil || fmt.Sprint(n) != s || n <= 0 {
-			return 0, Errorf(CodeInvalid, "--max-%s %q: want a positive whole number, or unlimited", q.Flag, s)
+			return 0, Errorf(CodeInvalid, "limit %q of %s: want a positive whole number, or unlimited", s, q.What)
 		}
 		return n, nil
 	}
 	n, err := ParseSize(s)
 	if err != nil || n <= 0 {
-		return 0, Errorf(CodeInvalid, "--max-%s %q: want a size such as 10GiB or 512MiB, or unlimited", q.Flag, s)
+		return 0, Errorf(CodeInvalid, "limit %q of %s: want a size such as 10GiB or 512MiB, or unlimited", s, q.What)
 	}
 	if q.Unit == UnitMiB {
 		if n%(1<<20) != 0 {
-			return 0, Errorf(CodeInvalid, "--max-%s %q: want a whole number of MiB, written with its unit (such as 8GiB or 512MiB)", q.Flag, s)
+			return 0, Errorf(CodeInvalid, "limit %q of %s: want a whole number of MiB, written with its unit (such as 8GiB or 512MiB)", s, q.What)
 		}
 		return n >> 20, nil
 	}
