@@ -37,7 +37,7 @@ func TestQuotaRefusesThenAdminRaises(t *testing.T) {
 	second := filepath.Join(t.TempDir(), "second.raw")
 	writeDisk(t, second, 8<<20, 2, map[int64]int64{0: 4096})
 	msg := s.fails(alice, "disk", "upload", second, "--name", "second")
-	for _, want := range []string{"quota exceeded", "tenant alice may hold 1 of disks and holds 1; this request would add 1",
+	for _, want := range []string{"quota exceeded", "the limit of disks for tenant alice is 1, and it holds 1; this request would add 1",
 		"hangar disk delete", "hangar tenant update alice --max-disks"} {
 		if !strings.Contains(msg, want) {
 			t.Fatalf("the refusal does not say %q:\n%s", want, msg)
@@ -81,7 +81,7 @@ func TestQuotaRefusesThenAdminRaises(t *testing.T) {
 	create := []string{"vm", "create", "--name", "big", "--image", "img", "--size", "medium", "--admin-username", "alice",
 		"--admin-password", "Secret-Passw0rd", "--no-wait"}
 	msg = s.fails(alice, create...)
-	if !strings.Contains(msg, "tenant alice may hold 1 of vCPUs and holds 0; this request would add 2") ||
+	if !strings.Contains(msg, "the limit of vCPUs for tenant alice is 1, and it holds 0; this request would add 2") ||
 		!strings.Contains(msg, "--max-vcpus") {
 		t.Fatalf("vm create over the vCPU limit: %s", msg)
 	}

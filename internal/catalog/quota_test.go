@@ -23,9 +23,9 @@ func TestAmplifiedCommitIsRefused(t *testing.T) {
 		want  string
 	}{
 		{"server defaults", nil, DefaultMaxVirtualSize,
-			"may hold 1.0 TiB of stored bytes and holds 0 B; this request would add 4.0 TiB"},
+			"the limit of stored bytes for tenant mallory is 1.0 TiB, and it holds 0 B; this request would add 4.0 TiB"},
 		{"a limit the admin set", map[string]int64{"storedBytes": 64 << 20}, 1 << 30,
-			"may hold 64.0 MiB of stored bytes and holds 0 B; this request would add 1.0 GiB"},
+			"the limit of stored bytes for tenant mallory is 64.0 MiB, and it holds 0 B; this request would add 1.0 GiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -168,8 +168,8 @@ func CheckQuota(tenant string, limits, use, add Resources) error {
 			continue
 		}
 		return Errorf(CodeQuotaExceeded,
-			"quota exceeded: tenant %s may hold %s of %s and holds %s; this request would add %s. To go on, %s, or ask an admin to raise the limit (hangar tenant update %s --max-%s ...); hangar tenant show %s shows every limit and its use",
-			tenant, q.formatLimit(lim), q.What, q.Format(u), q.Format(a), q.Free, tenant, q.Flag, tenant)
+			"quota exceeded: the limit of %s for tenant %s is %s, and it holds %s; this request would add %s. To go on, %s, or ask an admin to raise the limit (hangar tenant update %s --max-%s ...); hangar tenant show %s shows every limit and its use",
+			q.What, tenant, q.formatLimit(lim), q.Format(u), q.Format(a), q.Free, tenant, q.Flag, tenant)
 	}
 	return nil
 }

@@ -57,9 +57,9 @@ func TestCheckQuota(t *testing.T) {
 		want     string // "" when allowed
 	}{
 		{"within", Resources{Disks: 2}, Resources{Disks: 1}, ""},
-		{"over by one", Resources{Disks: 3}, Resources{Disks: 1}, "tenant t may hold 3 of disks and holds 3; this request would add 1"},
+		{"over by one", Resources{Disks: 3}, Resources{Disks: 1}, "the limit of disks for tenant t is 3, and it holds 3; this request would add 1"},
 		{"bytes shown in units", Resources{StoredBytes: 9 << 30}, Resources{StoredBytes: 2 << 30},
-			"may hold 10.0 GiB of stored bytes and holds 9.0 GiB; this request would add 2.0 GiB"},
+			"the limit of stored bytes for tenant t is 10.0 GiB, and it holds 9.0 GiB; this request would add 2.0 GiB"},
 		{"unlimited quotas never refuse", Resources{VMs: 1 << 40}, Resources{VMs: 1}, ""},
 		{"adding nothing is allowed over a lowered limit", Resources{Disks: 9, VCPUs: 2}, Resources{VCPUs: 1}, ""},
 		{"no overflow near the largest values", Resources{StoredBytes: 1 << 62}, Resources{StoredBytes: 1 << 62}, "stored bytes"},

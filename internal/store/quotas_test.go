@@ -107,18 +107,18 @@ func TestQuotas(t *testing.T) {
 				must(f.t, f.commit("b", manifest(4*mib, d, 0)))
 			},
 			func(f quotaFixture) error { return f.commit("c", manifest(4*mib, d, 0)) },
-			"may hold 2 of disks and holds 2; this request would add 1"},
+			"the limit of disks for tenant owner is 2, and it holds 2; this request would add 1"},
 		{"stored bytes count a repeated chunk at every offset", map[string]int64{"storedBytes": 8 * mib},
 			func(f quotaFixture) { must(f.t, f.commit("twice", manifest(64*mib, d, 0, 1))) },
 			func(f quotaFixture) error { return f.commit("repeated", manifest(1<<30, d, 0, 1, 2, 3, 4, 5, 6, 7)) },
-			"may hold 8.0 MiB of stored bytes and holds 8.0 MiB; this request would add 32.0 MiB"},
+			"the limit of stored bytes for tenant owner is 8.0 MiB, and it holds 8.0 MiB; this request would add 32.0 MiB"},
 		{"virtual size counts VM disks", map[string]int64{"totalVirtualSize": 16 * mib},
 			func(f quotaFixture) {
 				must(f.t, f.commit("os", manifest(8*mib, d, 0)))
 				must(f.t, f.newVM("vm1", "small", "os"))
 			},
 			func(f quotaFixture) error { return f.commit("more", manifest(512, d)) },
-			"may hold 16.0 MiB of total virtual size"},
+			"the limit of total virtual size of disks and VM disks for tenant owner is 16.0 MiB,"},
 		{"images count images, not versions", map[string]int64{"images": 1},
 			func(f quotaFixture) {
 				must(f.t, f.commit("os", manifest(4*mib, d, 0)))
@@ -126,28 +126,28 @@ func TestQuotas(t *testing.T) {
 				must(f.t, f.newImage("first", "1.0.1", "os"))
 			},
 			func(f quotaFixture) error { return f.newImage("second", "1.0.0", "os") },
-			"may hold 1 of images and holds 1"},
+			"the limit of images for tenant owner is 1, and it holds 1"},
 		{"VMs", map[string]int64{"vms": 1},
 			func(f quotaFixture) {
 				must(f.t, f.commit("os", manifest(4*mib, d, 0)))
 				must(f.t, f.newVM("vm1", "small", "os"))
 			},
 			func(f quotaFixture) error { return f.newVM("vm2", "small", "os") },
-			"may hold 1 of VMs"},
+			"the limit of VMs for tenant owner is 1,"},
 		{"vCPUs", map[string]int64{"vcpus": 2},
 			func(f quotaFixture) {
 				must(f.t, f.commit("os", manifest(4*mib, d, 0)))
 				must(f.t, f.newVM("vm1", "small", "os"))
 			},
 			func(f quotaFixture) error { return f.newVM("vm2", "medium", "os") },
-			"may hold 2 of vCPUs and holds 1; this request would add 2"},
+			"the limit of vCPUs for tenant owner is 2, and it holds 1; this request would add 2"},
 		{"memory", map[string]int64{"memoryMiB": 1024},
 			func(f quotaFixture) {
 				must(f.t, f.commit("os", manifest(4*mib, d, 0)))
 				must(f.t, f.newVM("vm1", "small", "os"))
 			},
 			func(f quotaFixture) error { return f.newVM("vm2", "medium", "os") },
-			"may hold 1.0 GiB of memory and holds 512.0 MiB; this request would add 1.0 GiB"},
+			"the limit of memory for tenant owner is 1.0 GiB, and it holds 512.0 MiB; this request would add 1.0 GiB"},
 		{"uploads in progress", map[string]int64{"uploads": 1},
 			func(f quotaFixture) {
 				u, err := f.newUpload("a", 4*mib)
@@ -157,7 +157,7 @@ func TestQuotas(t *testing.T) {
 				must(f.t, err)
 			},
 			func(f quotaFixture) error { _, err := f.newUpload("c", 4*mib); return err },
-			"may hold 1 of uploads in progress"},
+			"the limit of uploads in progress for tenant owner is 1,"},
 		{"an upload whose disk would not fit is refused at its start", map[string]int64{"totalVirtualSize": 8 * mib},
 			func(f quotaFixture) { must(f.t, f.commit("a", manifest(4*mib, d, 0))) },
 			func(f quotaFixture) error { _, err := f.newUpload("big", 8*mib); return err },
@@ -171,7 +171,7 @@ func TestQuotas(t *testing.T) {
 				must(f.t, f.db.DeleteDisk(f.t.Context(), f.owner.ID, "b", hangar.Precondition{}))
 			},
 			func(f quotaFixture) error { return f.commit("c", manifest(4*mib, d, 0)) },
-			"may hold 1 of disks and holds 1"},
+			"the limit of disks for tenant owner is 1, and it holds 1"},
 		{"server defaults apply unless the tenant has its own", nil,
 			func(f quotaFixture) {
 				f.db.SetDefaultLimits(hangar.Resources{Disks: 1})
@@ -181,7 +181,7 @@ func TestQuotas(t *testing.T) {
 				f.limit(nil, "disks") // back to the default of 1
 			},
 			func(f quotaFixture) error { return f.commit("c", manifest(4*mib, d, 0)) },
-			"may hold 1 of disks and holds 2"},
+			"the limit of disks for tenant owner is 1, and it holds 2"},
 	}
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
