@@ -92,7 +92,7 @@ var Quotas = []Quota{
 		"delete a VM you no longer need (hangar vm delete NAME) or choose a smaller --size",
 		func(r *Resources) *int64 { return &r.MemoryMiB }},
 	{"uploads", "uploads", "uploads in progress", UnitCount,
-		"finish an upload in progress (run the same hangar disk upload again: it resumes) or cancel it",
+		"finish an upload in progress (run the same hangar disk upload again: it resumes) or cancel one (DELETE /v1/uploads/ID); garbage collection forgets uploads older than a week",
 		func(r *Resources) *int64 { return &r.Uploads }},
 }
 
