@@ -3,6 +3,8 @@
 // resolution of image references. It applies the visibility rules (a tenant sees the
 // marketplace its entitlements allow, the community, its own images and those shared
 // with it) on top of the metadata store and the chunk store; it knows nothing of HTTP.
+// Tenants' quotas (quota.go) are set here and enforced by the store, inside the
+// transaction that creates what they count.
 package catalog
 
 import (
