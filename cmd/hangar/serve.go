@@ -28,6 +28,7 @@ import (
 type serveOptions struct {
 	listen, dataDir, db, store string
 	maxVirtualSize             int64
+	limits                     hangar.Resources // default quotas of tenants
 	logFormat                  string
 	accel                      string
 	appliance, qemuUser        string
@@ -61,7 +62,11 @@ come from the --s3-* flags or the standard AWS environment variables
 (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). A node with
 --role api runs no VMs; --role compute nodes run them, each under its --host-name,
 and any node forwards the calls for a VM to its host. Other regions' stores, for
-hangar image replicate, are named with --region-store NAME=URL on every node.`,
+hangar image replicate, are named with --region-store NAME=URL on every node.
+
+Every tenant's quotas (stored bytes, total virtual size, disks, images, VMs, vCPUs,
+memory, uploads in progress) default to the --quota-max-... flags; give every node
+the same ones. hangar tenant update NAME --max-... sets one tenant's own.`,
 		Example: `  hangar serve
   hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
@@ -79,6 +84,7 @@ hangar image replicate, are named with --region-store NAME=URL on every node.`,
 	f.StringVar(&o.store, "store", "", "chunk store: file:///PATH or s3://BUCKET[/PREFIX][?endpoint=URL&region=NAME] (default: directory in --data-dir)")
 	o.s3.register(f)
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
+	registerQuotaFlags(f, &o.limits, catalog.DefaultLimits)
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&o.accel, "accel", "auto", "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
 	f.StringVar(&o.appliance, "appliance", defaultApplianceDir(), "directory of the appliance (vmlinuz, initrd.img) that generalizes disks offline; `make appliance` builds it (env HANGAR_APPLIANCE)")
@@ -155,6 +161,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	cat := catalog.New(db, cs, catalog.Config{
 		MaxVirtualSize: o.maxVirtualSize, StagingDir: staging, QuarantineDir: filepath.Join(o.dataDir, "quarantine"),
 		PrimaryRegion: o.primaryRegion, Regions: regions, Node: o.hostName + "/" + nodeID,
+		Limits: hangar.NormalizeLimits(o.limits),
 	}, log)
 	msg, err := cat.Bootstrap(ctx, os.Getenv("HANGAR_ADMIN_KEY"), filepath.Join(o.dataDir, "admin.key"))
 	if err != nil {

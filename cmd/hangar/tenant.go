@@ -52,6 +52,6 @@ func newTenantCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list)
+	cmd.AddCommand(create, list, newTenantShowCmd(g), newTenantUpdateCmd(g))
 	return cmd
 }

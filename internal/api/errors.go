@@ -22,7 +22,9 @@ func statusOf(code hangar.Code) int {
 		return http.StatusForbidden
 	case hangar.CodeNotFound, hangar.CodeDiskNotFound, hangar.CodeImageNotFound, hangar.CodeTenantNotFound, hangar.CodeUploadNotFound:
 		return http.StatusNotFound
-	case hangar.CodeConflict, hangar.CodeInUse, hangar.CodeTermsNotAccepted:
+	case hangar.CodeConflict, hangar.CodeInUse, hangar.CodeTermsNotAccepted, hangar.CodeQuotaExceeded:
+		// A quota conflicts with what the tenant holds now: deleting something, or
+		// a higher limit, makes the same request succeed.
 		return http.StatusConflict
 	case hangar.CodePreconditionFailed:
 		return http.StatusPreconditionFailed

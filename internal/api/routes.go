@@ -44,6 +44,12 @@ func (s *Server) endpoints() []endpoint {
 		op("GET", "/v1/tenants", "List tenants", func(c *call, _ noBody) ([]hangar.Tenant, error) {
 			return cat.ListTenants(c.ctx, c.actor)
 		}),
+		op("GET", "/v1/tenants/{name}", "Show a tenant with its limits and what it uses (a tenant may show itself)", func(c *call, _ noBody) (hangar.TenantDetails, error) {
+			return cat.Tenant(c.ctx, c.actor, c.path("name"))
+		}),
+		op("PATCH", "/v1/tenants/{name}", "Change a tenant's limits (admin); -1 is unlimited, reset returns a limit to the server's default", func(c *call, req hangar.TenantUpdate) (hangar.TenantDetails, error) {
+			return cat.UpdateTenant(c.ctx, c.actor, c.path("name"), req)
+		}),
 
 		// Store hygiene (admin).
 		op("POST", "/v1/admin/gc", "Remove chunks nothing references (with a grace period for uploads in flight)", func(c *call, req hangar.GCRequest) (hangar.GCReport, error) {

@@ -3,6 +3,8 @@
 // resolution of image references. It applies the visibility rules (a tenant sees the
 // marketplace its entitlements allow, the community, its own images and those shared
 // with it) on top of the metadata store and the chunk store; it knows nothing of HTTP.
+// Tenants' quotas (quota.go) are set here and enforced by the store, inside the
+// transaction that creates what they count.
 package catalog
 
 import (
@@ -41,6 +43,24 @@ type Config struct {
 	Regions       map[string]*chunks.Store
 	// Node names this node in the jobs it holds (replication).
 	Node string
+	// Limits are the quotas of every tenant an admin gave no limits of its own
+	// (hangar tenant update). The zero value means DefaultLimits; a limit of
+	// hangar.Unlimited removes it.
+	Limits hangar.Resources
+}
+
+// DefaultLimits are the quotas of a tenant unless the server or an admin says
+// otherwise: room for real work on one host (and for every README and test flow),
+// not for one tenant to fill it.
+var DefaultLimits = hangar.Resources{
+	StoredBytes:      1 << 40,  // 1 TiB
+	TotalVirtualSize: 16 << 40, // 16 TiB
+	Disks:            1000,
+	Images:           1000,
+	VMs:              100,
+	VCPUs:            64,
+	MemoryMiB:        256 << 10, // 256 GiB
+	Uploads:          16,
 }
 
 // DefaultRegion names the primary region when the configuration names none.
@@ -66,6 +86,12 @@ func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service 
 	if cfg.PrimaryRegion == "" {
 		cfg.PrimaryRegion = DefaultRegion
 	}
+	if cfg.Limits == (hangar.Resources{}) {
+		cfg.Limits = DefaultLimits
+	}
+	// The store applies the limits inside the transactions that create what they
+	// count; compute, sharing this store, gets them too.
+	db.SetDefaultLimits(cfg.Limits)
 	s := &Service{db: db, chunks: cs, cfg: cfg, log: log}
 	s.buffers.New = func() any { b := make([]byte, chunks.ChunkSize+1); return &b }
 	return s

@@ -105,7 +105,11 @@ func (s *Service) MissingChunks(ctx context.Context, actor *hangar.Tenant, uploa
 // PutChunk receives one chunk of an upload, verifies it against its digest and
 // stores it. body is read up to one chunk and a byte.
 func (s *Service) PutChunk(ctx context.Context, actor *hangar.Tenant, uploadID string, d chunks.Digest, body io.Reader) error {
-	if _, err := s.db.Upload(ctx, actor.ID, uploadID); err != nil {
+	u, err := s.db.Upload(ctx, actor.ID, uploadID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkChunkRoom(ctx, actor, u, d); err != nil {
 		return err
 	}
 	bp := s.buffers.Get().(*[]byte)
@@ -126,6 +130,23 @@ func (s *Service) PutChunk(ctx context.Context, actor *hangar.Tenant, uploadID s
 	return s.db.AddUploadChunk(ctx, uploadID, d)
 }
 
+// checkChunkRoom refuses a new chunk for an upload that already holds as many
+// distinct chunks as a disk of its virtual size has places for: an honest client
+// never needs more, and an upload that is never committed must not become
+// storage that no quota counts.
+func (s *Service) checkChunkRoom(ctx context.Context, actor *hangar.Tenant, u hangar.Upload, d chunks.Digest) error {
+	places := (u.VirtualSize + chunks.ChunkSize - 1) / chunks.ChunkSize
+	n, err := s.db.UploadChunkCount(ctx, u.ID)
+	if err != nil || n < places {
+		return err
+	}
+	known, err := s.db.KnownChunks(ctx, actor.ID, u.ID, []chunks.Digest{d})
+	if err != nil || known[d] {
+		return err // sent again, or already the tenant's: nothing new is stored
+	}
+	return hangar.Errorf(hangar.CodeTooLarge, "upload %s already holds %d chunks, as many as a disk of %d bytes has places for; commit it, or cancel it and upload again", u.ID, n, u.VirtualSize)
+}
+
 // CommitUpload makes the uploaded chunks a disk. Every extent must be a chunk this
 // upload delivered or one the actor already references.
 func (s *Service) CommitUpload(ctx context.Context, actor *hangar.Tenant, uploadID string, req hangar.UploadCommit) (hangar.Disk, error) {
@@ -137,9 +158,14 @@ func (s *Service) CommitUpload(ctx context.Context, actor *hangar.Tenant, upload
 	if err := m.Validate(); err != nil {
 		return hangar.Disk{}, hangar.Errorf(hangar.CodeInvalid, "manifest: %v", err)
 	}
-	digests := make([]chunks.Digest, len(m.Extents))
-	for i, e := range m.Extents {
-		digests[i] = e.Digest
+	// Each digest once: a manifest may list one chunk at many offsets.
+	digests := make([]chunks.Digest, 0, len(m.Extents))
+	seen := make(map[chunks.Digest]bool)
+	for _, e := range m.Extents {
+		if !seen[e.Digest] {
+			seen[e.Digest] = true
+			digests = append(digests, e.Digest)
+		}
 	}
 	known, err := s.db.KnownChunks(ctx, actor.ID, uploadID, digests)
 	if err != nil {
@@ -169,6 +195,13 @@ func (s *Service) ImportDisk(ctx context.Context, actor *hangar.Tenant, name str
 	if _, err := s.db.DiskByName(ctx, actor.ID, name); err == nil {
 		return hangar.Disk{}, hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", name)
 	}
+	limits, use, _, err := s.db.TenantQuota(ctx, actor.ID)
+	if err != nil {
+		return hangar.Disk{}, err
+	}
+	if err := hangar.CheckQuota(actor.Name, limits, use, hangar.Resources{Disks: 1}); err != nil {
+		return hangar.Disk{}, err
+	}
 	f, err := os.CreateTemp(s.cfg.StagingDir, "import-*")
 	if err != nil {
 		return hangar.Disk{}, err
@@ -176,10 +209,19 @@ func (s *Service) ImportDisk(ctx context.Context, actor *hangar.Tenant, name str
 	defer os.Remove(f.Name())
 	defer f.Close()
 	// A container holds at most the virtual size plus its metadata; allow 1/16 more.
-	limit := s.cfg.MaxVirtualSize + s.cfg.MaxVirtualSize/16 + 1<<20
+	// The disk must also fit what is left of the tenant's virtual size quota, so
+	// that is all the staging file may take.
+	largest, quota := s.cfg.MaxVirtualSize, false
+	if left := limits.TotalVirtualSize - use.TotalVirtualSize; limits.TotalVirtualSize > 0 && left < largest {
+		largest, quota = max(left, 0), true
+	}
+	limit := largest + largest/16 + 1<<20
 	n, err := io.Copy(f, io.LimitReader(body, limit+1))
 	if err != nil {
 		return hangar.Disk{}, hangar.Errorf(hangar.CodeInvalid, "receiving the disk file: %v", err)
+	}
+	if n > limit && quota {
+		return hangar.Disk{}, hangar.CheckQuota(actor.Name, limits, use, hangar.Resources{TotalVirtualSize: n})
 	}
 	if n > limit {
 		return hangar.Disk{}, hangar.Errorf(hangar.CodeTooLarge, "the disk file is larger than this server accepts (%d bytes)", limit)

@@ -125,6 +125,18 @@ func (c *Client) ListTenants(ctx context.Context) ([]hangar.Tenant, error) {
 	return out, c.do(ctx, "GET", "/v1/tenants", nil, &out)
 }
 
+// Tenant shows a tenant with its limits and use (admin, or the tenant itself).
+func (c *Client) Tenant(ctx context.Context, name string) (hangar.TenantDetails, error) {
+	var out hangar.TenantDetails
+	return out, c.do(ctx, "GET", "/v1/tenants/"+esc(name), nil, &out)
+}
+
+// UpdateTenant changes a tenant's limits (admin).
+func (c *Client) UpdateTenant(ctx context.Context, name string, req hangar.TenantUpdate) (hangar.TenantDetails, error) {
+	var out hangar.TenantDetails
+	return out, c.do(ctx, "PATCH", "/v1/tenants/"+esc(name), req, &out)
+}
+
 // ListDisks lists the caller's disks.
 func (c *Client) ListDisks(ctx context.Context) ([]hangar.Disk, error) {
 	var out []hangar.Disk

@@ -30,6 +30,13 @@ func (m *Manager) GeneralizeDisk(ctx context.Context, actor *hangar.Tenant, name
 	if err != nil {
 		return res, err
 	}
+	// The new disk stores about what its source does: refuse before writing the
+	// source out if it cannot fit the tenant's quotas (the commit checks again).
+	if !req.DryRun {
+		if err := m.cat.CheckQuota(ctx, actor, hangar.Resources{Disks: 1, StoredBytes: src.StoredBytes, TotalVirtualSize: src.VirtualSize}); err != nil {
+			return res, err
+		}
+	}
 	manifest, err := m.db.Manifest(ctx, src.ID)
 	if err != nil {
 		return res, err

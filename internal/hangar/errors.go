@@ -25,6 +25,7 @@ const (
 	CodeTermsNotAccepted   Code = "MarketplaceTermsNotAccepted"
 	CodeInvalidDisk        Code = "InvalidDiskImage"
 	CodeTooLarge           Code = "TooLarge"
+	CodeQuotaExceeded      Code = "QuotaExceeded" // a tenant's limit would be passed; nothing changed
 	CodeUnavailable        Code = "ServiceUnavailable"
 	CodeInternal           Code = "InternalError"
 )

@@ -56,9 +56,17 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		VALUES ('v1', 'i1', 1, 0, 0, ?, '', 1)`, true); err != nil {
 		t.Fatal(err)
 	}
+	// A tenant's own limits: set ones and NULLs (the server's defaults) both survive.
+	if err := src.UpdateTenantLimits(ctx, alice.ID, hangar.TenantUpdate{Set: map[string]int64{"vcpus": 3}}); err != nil {
+		t.Fatal(err)
+	}
 	counts, err := Copy(ctx, src, dst)
 	if err != nil {
 		t.Fatal(err)
+	}
+	dst.SetDefaultLimits(hangar.Resources{Disks: 7})
+	if limits, _, custom, err := dst.TenantQuota(ctx, alice.ID); err != nil || limits.VCPUs != 3 || limits.Disks != 7 || len(custom) != 1 {
+		t.Fatalf("alice's limits after the copy: %+v (custom %v), %v", limits, custom, err)
 	}
 	if counts["tenants"] != 1 || counts["image_versions"] != 1 {
 		t.Fatalf("copied %v", counts)

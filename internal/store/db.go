@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/hangar"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver.
 	_ "modernc.org/sqlite"             // SQLite driver, pure Go: the binary stays static.
 )
@@ -37,6 +39,8 @@ var migrationFS embed.FS
 type DB struct {
 	db      *sql.DB
 	dialect dialect
+	// defaults are the limits of tenants without limits of their own (quotas.go).
+	defaults hangar.Resources
 }
 
 type dialect struct {

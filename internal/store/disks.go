@@ -136,15 +136,23 @@ func (d *DB) Manifest(ctx context.Context, diskID string) (chunks.Manifest, erro
 	return m, rows.Err()
 }
 
-// CreateUpload records a new upload.
+// CreateUpload records a new upload, within the tenant's quota of uploads in
+// progress. The disk it will make must also fit the tenant's quotas of disks and
+// virtual size as they stand (the commit checks them again), so that an upload
+// bound to be refused is refused before its bytes are sent.
 func (d *DB) CreateUpload(ctx context.Context, tenantID string, u *hangar.Upload) error {
 	u.ID = NewID()
 	at := now()
 	u.CreatedAt = fromMicros(at)
 	u.ChunkSize = chunks.ChunkSize
-	_, err := d.exec(ctx, d.db, `INSERT INTO uploads (id, tenant_id, name, virtual_size, source_format, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.ID, tenantID, u.Name, u.VirtualSize, u.SourceFormat, at)
-	return err
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		if err := d.checkQuota(ctx, tx, tenantID, hangar.Resources{Uploads: 1, Disks: 1, TotalVirtualSize: u.VirtualSize}); err != nil {
+			return err
+		}
+		_, err := d.exec(ctx, tx, `INSERT INTO uploads (id, tenant_id, name, virtual_size, source_format, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			u.ID, tenantID, u.Name, u.VirtualSize, u.SourceFormat, at)
+		return err
+	})
 }
 
 // Upload returns the tenant's upload.
@@ -228,7 +236,8 @@ func (d *DB) KnownChunks(ctx context.Context, tenantID, uploadID string, digests
 
 // CommitDisk creates the disk from a validated manifest and, if uploadID is not
 // empty, drops the upload, in one transaction: either the whole disk is visible or
-// nothing is.
+// nothing is. A disk that would take the tenant past its quotas of disks, stored
+// bytes or virtual size is refused, and nothing changes.
 func (d *DB) CommitDisk(ctx context.Context, tenantID, uploadID string, dk *hangar.Disk, m chunks.Manifest) error {
 	dk.ID = NewID()
 	at := now()
@@ -237,6 +246,9 @@ func (d *DB) CommitDisk(ctx context.Context, tenantID, uploadID string, dk *hang
 	dk.StoredBytes = m.StoredBytes()
 	dk.ETag = hangar.ETag(dk.ID, 1)
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		if err := d.checkQuota(ctx, tx, tenantID, hangar.Resources{Disks: 1, StoredBytes: dk.StoredBytes, TotalVirtualSize: dk.VirtualSize}); err != nil {
+			return err
+		}
 		_, err := d.exec(ctx, tx, `INSERT INTO disks (id, tenant_id, name, virtual_size, stored_bytes, source_format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			dk.ID, tenantID, dk.Name, dk.VirtualSize, dk.StoredBytes, dk.SourceFormat, at)
 		if isUniqueViolation(err) {

@@ -82,7 +82,9 @@ func (d *DB) CreateImageVersion(ctx context.Context, tenantID string, req *hanga
 		im, err = d.image(ctx, tx, req.Name, `WHERE i.tenant_id = ? AND i.name = ?`, tenantID, req.Name)
 		switch {
 		case hangar.ErrorCode(err) == hangar.CodeImageNotFound:
-			im, err = d.insertImage(ctx, tx, tenantID, req)
+			if err = d.checkQuota(ctx, tx, tenantID, hangar.Resources{Images: 1}); err == nil {
+				im, err = d.insertImage(ctx, tx, tenantID, req)
+			}
 		case err == nil:
 			if err = sameDefinition(&im, req); err == nil {
 				var rev int64

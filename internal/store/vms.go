@@ -52,13 +52,22 @@ func vmNotFound(name string) error {
 	return hangar.Errorf(hangar.CodeNotFound, "VM %q not found; `hangar vm list` shows your VMs", name)
 }
 
-// CreateVM stores a new VM with its disks.
+// CreateVM stores a new VM with its disks, within its tenant's quotas and its
+// host's capacity.
 func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 	v.ID = NewID()
 	at := now()
 	v.CreatedAt = fromMicros(at)
 	v.ETag = hangar.ETag(v.ID, 1)
+	add := hangar.Resources{VMs: 1, VCPUs: int64(v.Size.VCPUs), MemoryMiB: int64(v.Size.MemoryMiB)}
+	for _, dk := range v.Disks {
+		add.TotalVirtualSize += dk.VirtualSize
+	}
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		// The tenant's quota first: its refusal is final, the host's is not.
+		if err := d.checkQuota(ctx, tx, v.TenantID, add); err != nil {
+			return err
+		}
 		if err := d.checkCapacity(ctx, tx, v); err != nil {
 			return err
 		}
