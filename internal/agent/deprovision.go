@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Generalization ("deprovisioning") turns a provisioned, specialized root
@@ -701,7 +703,8 @@ func (a *Agent) applyChange(c Change) error {
 }
 
 // removeTree removes dir and everything in it, refusing (before removing
-// anything) if a file system is mounted below it.
+// anything) if a file system is mounted below it. Both walk with directory
+// descriptors, so that a tree deeper than PATH_MAX allows is removed too.
 func removeTree(dir string) error {
 	top, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -710,30 +713,64 @@ func removeTree(dir string) error {
 	if err != nil {
 		return err
 	}
-	dev := top.Sys().(*syscall.Stat_t).Dev
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	if top.IsDir() {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
+		if err := noMountBelow(fd, uint64(top.Sys().(*syscall.Stat_t).Dev), dir, 0); err != nil {
 			return err
 		}
-		if fi.Sys().(*syscall.Stat_t).Dev != dev {
-			return fmt.Errorf("%s is a mount point: unmount it first", p)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(dir))
+}
+
+// maxTreeDepth bounds how deep removeTree looks (each level holds a descriptor).
+const maxTreeDepth = 1000
+
+// noMountBelow fails if a directory below the one open as fd (path, for
+// messages) is on another device than dev. It closes fd.
+func noMountBelow(fd int, dev uint64, path string, depth int) error {
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	if depth > maxTreeDepth {
+		return fmt.Errorf("%s is nested more than %d directories deep: remove it inside the guest", path, maxTreeDepth)
+	}
+	for {
+		names, err := f.Readdirnames(1024)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			var st unix.Stat_t
+			if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					continue
+				}
+				return err
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				continue
+			}
+			child := path + "/" + name
+			if uint64(st.Dev) != dev {
+				return fmt.Errorf("%s is a mount point: unmount it first", child)
+			}
+			cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			if err := noMountBelow(cfd, dev, child, depth+1); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // rootTree is the Tree of a root directory on this system.

@@ -1,11 +1,16 @@
 package agent
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hangarvm/hangar/internal/generalize/gentest"
 )
 
 // TestReplaceFileKeepsXattrs: a rewritten file keeps its extended attributes
@@ -28,5 +33,21 @@ func TestReplaceFileKeepsXattrs(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); string(b) != "new" {
 		t.Fatalf("content %q", b)
+	}
+}
+
+// TestRemoveTreeDeeperThanPathMax: a guest's /tmp may hold a tree whose paths are
+// longer than PATH_MAX; deprovisioning removes it all the same.
+func TestRemoveTreeDeeperThanPathMax(t *testing.T) {
+	top := filepath.Join(t.TempDir(), "tmp", "deep")
+	if err := os.MkdirAll(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gentest.DeepTree(t, top, 40, strings.Repeat("d", 250), "leaf")
+	if err := removeTree(top); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(top); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("still there: %v", err)
 	}
 }
