@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hangarvm/hangar/internal/generalize/gentest"
 	"github.com/hangarvm/hangar/internal/provision"
 )
 
@@ -288,7 +289,7 @@ func TestDeprovision(t *testing.T) {
 				}
 			}
 			if got := contentDiff(before, after); !slices.Equal(got, join(want)) {
-				t.Errorf("changes:\n%s", listDiff(got, join(want)))
+				t.Errorf("changes:\n%s", gentest.ListDiff(got, join(want)))
 			}
 			if plan.User != tt.user {
 				t.Errorf("plan.User = %q, want %q", plan.User, tt.user)
@@ -381,21 +382,6 @@ func checkAccountsAsBefore(e *env, _ map[string]fileInfo) {
 	}
 	e.checkFile("/etc/shadow", 0o640, 0, shadowGID)
 	e.checkFile("/etc/passwd", 0o644, 0, 0)
-}
-
-func listDiff(got, want []string) string {
-	var b strings.Builder
-	for _, g := range got {
-		if !slices.Contains(want, g) {
-			b.WriteString("unexpected: " + g + "\n")
-		}
-	}
-	for _, w := range want {
-		if !slices.Contains(got, w) {
-			b.WriteString("missing:    " + w + "\n")
-		}
-	}
-	return b.String()
 }
 
 // TestDeprovisionRefusals: a system account named as the user, and the running

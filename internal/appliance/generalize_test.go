@@ -62,7 +62,7 @@ func TestGeneralize(t *testing.T) {
 			}
 			after := snapshot(t, disk, rootOffset, rootSize)
 			if got := contentDiff(before, after); !slices.Equal(got, tt.want) {
-				t.Errorf("changes:\n%s", listDiff(got, tt.want))
+				t.Errorf("changes:\n%s", gentest.ListDiff(got, tt.want))
 			}
 			if describe(dry.Changes, false) != describe(rep.Changes, false) {
 				t.Errorf("the dry run listed:\n%s\nthe run did:\n%s", describe(dry.Changes, true), describe(rep.Changes, false))
@@ -132,21 +132,6 @@ func checkResult(t *testing.T, after map[string]fileState, removedUser bool) {
 			t.Errorf("%s = %+v, want %+v", p, got, w)
 		}
 	}
-}
-
-func listDiff(got, want []string) string {
-	var b strings.Builder
-	for _, g := range got {
-		if !slices.Contains(want, g) {
-			b.WriteString("unexpected: " + g + "\n")
-		}
-	}
-	for _, w := range want {
-		if !slices.Contains(got, w) {
-			b.WriteString("missing:    " + w + "\n")
-		}
-	}
-	return b.String()
 }
 
 // TestGeneralizeMBRLogical: an MBR disk whose root is a logical partition, after

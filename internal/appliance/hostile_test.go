@@ -226,7 +226,7 @@ func TestGeneralizeXFSAndBtrfs(t *testing.T) {
 					}
 				}
 				if got := pathDiff(pathsOf(walkTree(t, tree)), xfsPaths(t, part)); !slices.Equal(got, removed) {
-					t.Errorf("changes:\n%s", listDiff(got, removed))
+					t.Errorf("changes:\n%s", gentest.ListDiff(got, removed))
 				}
 			}},
 		{"btrfs", func(t testing.TB, tree string) string { return gentest.Btrfs(t, tree, 128, "hangar-root") },
@@ -236,7 +236,7 @@ func TestGeneralizeXFSAndBtrfs(t *testing.T) {
 				gentest.Run(t, "", "btrfs", "restore", "-S", "-m", part, out)
 				after := walkTree(t, out)
 				if got := contentDiff(walkTree(t, tree), after); !slices.Equal(got, want) {
-					t.Errorf("changes:\n%s", listDiff(got, want))
+					t.Errorf("changes:\n%s", gentest.ListDiff(got, want))
 				}
 				checkResult(t, after, true)
 			}},

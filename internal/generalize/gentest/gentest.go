@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -301,4 +302,20 @@ func DebugfsInjection(t testing.TB, tree, marker string) {
 		t.Fatal(err)
 	}
 	DeepTree(t, filepath.Join(tree, "tmp"), depth, comp, leaf)
+}
+
+// ListDiff says how got differs from want, a line per unexpected or missing item.
+func ListDiff(got, want []string) string {
+	var b strings.Builder
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			b.WriteString("unexpected: " + g + "\n")
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			b.WriteString("missing:    " + w + "\n")
+		}
+	}
+	return b.String()
 }
