@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hangarvm/hangar/internal/api"
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/compute"
@@ -101,7 +102,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 		handler = slog.NewTextHandler(os.Stderr, nil)
 	}
 	log := slog.New(handler)
-	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(o.dataDir, 0o700); err != nil {
 		return err
 	}
 	// VM overlays name their bases by absolute path, and QEMU runs in its own
@@ -133,7 +134,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err := os.RemoveAll(staging); err != nil { // files of imports a crash interrupted
 		return err
 	}
-	if err := os.MkdirAll(staging, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(staging, 0o700); err != nil {
 		return err
 	}
 	cs := &chunks.Store{Backend: backend}
@@ -290,14 +291,16 @@ func stableHostName(dataDir, name string, given bool) (string, error) {
 }
 
 // remembered returns the value the file holds, or, when it holds none or override
-// is set, value, which it then holds.
+// is set, value, which it then holds. The file is replaced atomically and durably: a
+// crash while writing must not leave an empty node.id, which would make the node
+// a stranger to its own VMs on the next start.
 func remembered(path, value string, override bool) (string, error) {
 	if !override {
 		if data, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(data)) != "" {
 			return strings.TrimSpace(string(data)), nil
 		}
 	}
-	return value, os.WriteFile(path, []byte(value+"\n"), 0o600)
+	return value, atomicfile.WriteFile(path, []byte(value+"\n"), 0o600)
 }
 
 // hostMemoryMiB is the machine's memory, the default a compute host offers.

@@ -15,10 +15,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
@@ -125,7 +125,7 @@ func (s *Service) bootstrap(ctx context.Context, envKey, keyFile string) (string
 		return "admin key in " + keyFile, nil
 	}
 	key, hash := newKey()
-	if err := writeFileAtomic(keyFile, []byte(key+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write admin key: %w", err)
 	}
 	admin = hangar.Tenant{Name: AdminTenant, Role: hangar.RoleAdmin}
@@ -135,30 +135,6 @@ func (s *Service) bootstrap(ctx context.Context, envKey, keyFile string) (string
 		return "", err
 	}
 	return "created the admin tenant; its key is in " + keyFile, nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // Authenticate returns the tenant holding key.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
@@ -187,7 +187,7 @@ func (s *Service) quarantine(ctx context.Context, b chunks.Backend, region strin
 	if c.Disks, err = s.db.DisksWithChunk(ctx, d); err != nil {
 		return c, err
 	}
-	if err := os.MkdirAll(s.cfg.QuarantineDir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(s.cfg.QuarantineDir, 0o700); err != nil {
 		return c, err
 	}
 	name := d.String() + "." + time.Now().UTC().Format("20060102T150405")
@@ -195,7 +195,7 @@ func (s *Service) quarantine(ctx context.Context, b chunks.Backend, region strin
 		name = region + "." + name
 	}
 	c.Quarantined = filepath.Join(s.cfg.QuarantineDir, name)
-	if err := writeFileAtomic(c.Quarantined, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(c.Quarantined, data, 0o600); err != nil {
 		return c, err
 	}
 	s.log.Error("corrupt chunk quarantined", "sha256", d.String(), "region", region, "disks", c.Disks, "file", c.Quarantined)

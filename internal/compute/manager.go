@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 	default:
 		return nil, fmt.Errorf("--accel %q: use auto, kvm or tcg", cfg.Accel)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, "vms"), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Join(cfg.Dir, "vms"), 0o700); err != nil {
 		return nil, err
 	}
 	log.Info("compute ready", "accel", m.accel, "qemu", cfg.QEMU)
@@ -126,9 +126,11 @@ func (m *Manager) fail(ctx context.Context, id, msg string) {
 }
 
 // prepare makes the VM's directory: an overlay per disk on its base, and the medium.
+// The directory is synced at the end: the overlays will hold what the guest writes,
+// and a crash must not lose their names.
 func (m *Manager) prepare(ctx context.Context, vm *store.VM, medium []byte) error {
 	dir := m.vmDir(vm.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	for i, dk := range vm.Disks {
@@ -145,9 +147,11 @@ func (m *Manager) prepare(ctx context.Context, vm *store.VM, medium []byte) erro
 		}
 	}
 	if medium != nil {
-		return os.WriteFile(filepath.Join(dir, "cidata.iso"), medium, 0o600)
+		if err := atomicfile.WriteFile(filepath.Join(dir, "cidata.iso"), medium, 0o600); err != nil {
+			return err
+		}
 	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }
 
 func diskID(lun int) string {
