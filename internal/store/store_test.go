@@ -161,3 +161,30 @@ func TestIsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteSynchronousFull: every connection of the pool commits with
+// synchronous=FULL, so that a commit Hangar acknowledged survives a power loss
+// (with WAL and NORMAL, the last commits before it can be undone).
+func TestSQLiteSynchronousFull(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Hold several connections at once so that the pool cannot hand back one
+	// connection each time.
+	for i := range 4 {
+		conn, err := db.db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var mode int
+		if err := conn.QueryRowContext(t.Context(), `PRAGMA synchronous`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if mode != 2 {
+			t.Errorf("connection %d: PRAGMA synchronous = %d, want 2 (FULL)", i, mode)
+		}
+	}
+}
