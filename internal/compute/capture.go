@@ -52,6 +52,8 @@ func overlayChanges(ctx context.Context, qemuImg, overlay string) ([]mapEntry, e
 // diskManifest computes the manifest of a VM disk: its base's manifest, with every
 // chunk the overlay touched re-read (base bytes, then the overlay's own clusters on
 // top), hashed and stored. The cost grows with what the VM wrote, not with the disk.
+// New chunks go to the primary store through the catalog, not to the store of this
+// host's region that the bases are read from: every disk lands in the primary store.
 func (m *Manager) diskManifest(ctx context.Context, vm *store.VM, i int, overlayPath string) (chunks.Manifest, error) {
 	base, err := m.db.Manifest(ctx, vm.DiskIDs[i])
 	if err != nil {
@@ -95,7 +97,7 @@ func (m *Manager) diskManifest(ctx context.Context, vm *store.VM, i int, overlay
 			continue
 		}
 		d := chunks.Sum(data)
-		if err := m.bases.chunks.Put(ctx, d, data); err != nil {
+		if err := m.cat.SaveChunk(ctx, d, data); err != nil {
 			return base, err
 		}
 		extents[off] = chunks.Extent{Offset: off, Length: int64(len(data)), Digest: d}

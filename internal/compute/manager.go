@@ -44,7 +44,9 @@ type Manager struct {
 	machines map[string]*machine // running VMs by ID
 }
 
-// New returns a manager. It probes KVM when cfg.Accel is auto.
+// New returns a manager. It probes KVM when cfg.Accel is auto. VM disks are read
+// from cs, the chunk store of the host's region; chunks the host makes (captures,
+// backups) go to the primary store through cat.
 func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs *chunks.Store, log *slog.Logger) (*Manager, error) {
 	if cfg.ProvisioningTimeout <= 0 {
 		cfg.ProvisioningTimeout = 5 * time.Minute
