@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hangarvm/hangar/internal/catalog"
@@ -62,7 +64,7 @@ func newRegionHost(t *testing.T) *regionHost {
 		t.Fatal(err)
 	}
 	h.actor = hangar.Tenant{Name: "alice", Role: hangar.RoleUser}
-	if err := db.CreateTenant(ctx, &h.actor, "hash"); err != nil {
+	if err := db.CreateTenant(ctx, &h.actor, store.NewKey{Hash: "hash"}); err != nil {
 		t.Fatal(err)
 	}
 	// The image's disk: one chunk of 0x11, in both stores.
@@ -126,5 +128,52 @@ func TestBackupInRegionLandsInPrimaryStore(t *testing.T) {
 		if e.Offset == chunks.ChunkSize && !bytes.Equal(data, want) {
 			t.Fatalf("the guest's chunk reads back wrong")
 		}
+	}
+}
+
+// TestBackupNameIsNotSilentlyReused: a second backup under an existing name is
+// refused and leaves the first whole; with Overwrite it replaces it.
+func TestBackupNameIsNotSilentlyReused(t *testing.T) {
+	h := newRegionHost(t)
+	ctx := t.Context()
+	if _, err := h.m.Backup(ctx, &h.actor, "web1", hangar.VMBackup{Name: "nightly"}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := h.db.DiskByName(ctx, h.actor.ID, "nightly-os")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.m.Backup(ctx, &h.actor, "web1", hangar.VMBackup{Name: "nightly"})
+	if hangar.ErrorCode(err) != hangar.CodeConflict || !strings.Contains(err.Error(), "--overwrite") {
+		t.Fatalf("second backup named nightly: %v; want a conflict that names --overwrite", err)
+	}
+	if got, err := h.db.DiskByName(ctx, h.actor.ID, "nightly-os"); err != nil || got.ID != first.ID {
+		t.Fatalf("the refused backup changed the first: %+v, %v", got, err)
+	}
+
+	res, err := h.m.Backup(ctx, &h.actor, "web1", hangar.VMBackup{Name: "nightly", Overwrite: true})
+	if err != nil || res.OSDisk != "nightly-os" {
+		t.Fatalf("backup --overwrite: %+v, %v", res, err)
+	}
+	second, err := h.db.DiskByName(ctx, h.actor.ID, "nightly-os")
+	if err != nil || second.ID == first.ID {
+		t.Fatalf("after --overwrite nightly-os is %+v, %v; want a new disk", second, err)
+	}
+	disks, _ := h.db.ListDisks(ctx, h.actor.ID)
+	var names []string
+	for _, dk := range disks {
+		names = append(names, dk.Name)
+	}
+	if !slices.Equal(names, []string{"nightly-os", "os"}) {
+		t.Fatalf("disks %v, want the image's and one backup", names)
+	}
+
+	// A disk of the tenant's own that happens to carry a backup's name is never
+	// replaced, even with Overwrite.
+	if err := h.db.CommitDisk(ctx, h.actor.ID, "", &hangar.Disk{Name: "mine-os", SourceFormat: "raw"}, chunks.Manifest{VirtualSize: chunks.ChunkSize}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.m.Backup(ctx, &h.actor, "web1", hangar.VMBackup{Name: "mine", Overwrite: true}); hangar.ErrorCode(err) != hangar.CodeConflict {
+		t.Fatalf("backup over an uploaded disk: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ var tables = []string{
 	"images", "image_versions", "image_version_disks", "image_shares",
 	"community_names", "community_images", "marketplace_publishers", "marketplace_entries",
 	"terms_acceptances", "lost_chunks", "vms", "vm_disks", "hosts", "version_replicas",
+	"chunk_deletions",
 }
 
 // Copy copies every row of src into dst, whose schema must be at the same version

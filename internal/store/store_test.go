@@ -123,11 +123,11 @@ func tenantKeysAndScoping(t *testing.T, dsn string) {
 	defer db.Close()
 	ctx := t.Context()
 	a := hangar.Tenant{Name: "a", Role: hangar.RoleUser, Entitlements: []string{"msdn", "x"}}
-	if err := db.CreateTenant(ctx, &a, "hash-a"); err != nil {
+	if err := db.CreateTenant(ctx, &a, NewKey{Hash: "hash-a"}); err != nil {
 		t.Fatal(err)
 	}
 	b := hangar.Tenant{Name: "a", Role: hangar.RoleUser}
-	if err := db.CreateTenant(ctx, &b, "hash-b"); hangar.ErrorCode(err) != hangar.CodeConflict {
+	if err := db.CreateTenant(ctx, &b, NewKey{Hash: "hash-b"}); hangar.ErrorCode(err) != hangar.CodeConflict {
 		t.Fatalf("duplicate tenant name: %v", err)
 	}
 	got, err := db.TenantByKeyHash(ctx, "hash-a")
