@@ -11,7 +11,7 @@ import (
 )
 
 func newTenantCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants (admin)"}
+	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants (admin) and API keys"}
 	var req hangar.TenantCreate
 	var role string
 	create := &cobra.Command{
@@ -52,6 +52,6 @@ func newTenantCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list)
+	cmd.AddCommand(create, list, newTenantKeyCmd(g))
 	return cmd
 }
