@@ -27,7 +27,7 @@ A backup name that exists is refused: an earlier backup is never lost by acciden
 is complete.`,
 		Example: `  hangar vm stop web1 && hangar vm backup web1 --name web1-before-upgrade
   hangar vm backup web1 --name web1-nightly --overwrite -o json`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := g.client().Backup(cmd.Context(), args[0], req)
 			if err != nil {

@@ -52,7 +52,9 @@ func newServeCmd() *cobra.Command {
 With no flags it uses the embedded default: SQLite metadata and a chunk directory,
 both under --data-dir, and runs VMs on this machine. On first start it creates the
 admin tenant and writes its API key to DATA_DIR/admin.key (mode 0600), unless
-HANGAR_ADMIN_KEY is set (give every node of a cluster the same one).
+HANGAR_ADMIN_KEY is set (give every node of a cluster the same one). A new
+HANGAR_ADMIN_KEY replaces the previous one at start: the old key stops working, and
+keys made with hangar tenant key create stay.
 
 Several nodes share PostgreSQL metadata (--db postgres://...) and an S3-compatible
 object store (--store s3://bucket/prefix); the S3 endpoint, region and credentials
