@@ -22,6 +22,7 @@ import (
 type regionHost struct {
 	m                *Manager
 	db               *store.DB
+	cat              *catalog.Service
 	primary, west    *chunks.Store
 	actor            hangar.Tenant
 	vm               store.VM
@@ -54,7 +55,8 @@ func newRegionHost(t *testing.T) *regionHost {
 		*s = &chunks.Store{Backend: b}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cat := catalog.New(db, h.primary, catalog.Config{Regions: map[string]*chunks.Store{"west": h.west}}, log)
+	h.cat = catalog.New(db, h.primary, catalog.Config{Regions: map[string]*chunks.Store{"west": h.west}}, log)
+	cat := h.cat
 	h.m, err = New(ctx, Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg", QEMU: qemuImg, QEMUImg: qemuImg,
 		Host: HostConfig{Name: "w1", Region: "west", VCPUs: 2, MemoryMiB: 1024}}, db, cat, h.west, log)
 	if err != nil {
@@ -175,5 +177,32 @@ func TestBackupNameIsNotSilentlyReused(t *testing.T) {
 	}
 	if _, err := h.m.Backup(ctx, &h.actor, "web1", hangar.VMBackup{Name: "mine", Overwrite: true}); hangar.ErrorCode(err) != hangar.CodeConflict {
 		t.Fatalf("backup over an uploaded disk: %v", err)
+	}
+}
+
+// TestCaptureInRegionIsDownloadable: an image captured on a compute host outside
+// the primary region downloads whole through the catalog, which reads the primary
+// store: the image's bytes, then what the guest wrote.
+func TestCaptureInRegionIsDownloadable(t *testing.T) {
+	h := newRegionHost(t)
+	ctx := t.Context()
+	im, err := h.m.Capture(ctx, &h.actor, "web1", hangar.VMCapture{ImageName: "cap", OSState: hangar.Specialized, KeepVM: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Versions) != 1 || im.Versions[0].OSDisk.Disk != "cap-1.0.0-os" {
+		t.Fatalf("captured image: %+v", im)
+	}
+	ex, err := h.cat.ExportDisk(ctx, &h.actor, "cap-1.0.0-os", "raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(ex.Content)
+	if err != nil {
+		t.Fatalf("downloading the captured disk: %v", err)
+	}
+	want := append(bytes.Repeat([]byte{0x11}, chunks.ChunkSize), bytes.Repeat([]byte{0x22}, chunks.ChunkSize)...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the captured disk downloads %d bytes that differ from what the VM held", len(got))
 	}
 }
