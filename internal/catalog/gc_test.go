@@ -79,3 +79,41 @@ func TestGCRechecksReferencesAtDeleteTime(t *testing.T) {
 		})
 	}
 }
+
+// TestRegionGCRechecksReplicasAtDeleteTime: in a region's store, a chunk left by a
+// deleted image gains a reference when a version holding it is replicated there
+// between GC's decision and its removal: the replication is refused for the moment,
+// and once GC is done it copies the chunk again; the region never lacks a chunk of a
+// version replicated there.
+func TestRegionGCRechecksReplicasAtDeleteTime(t *testing.T) {
+	f := newRegionService(t)
+	s, alice, admin := f.s, f.alice, f.admin
+	ctx := t.Context()
+	storeDisk(t, s, alice, "d", 1, func(int) byte { return 7 })
+	f.version(t, "1.0.0", "d")
+	f.replicate(t, "1.0.0", 0)
+	waitReplicated(t, s, alice, "1.0.0")
+	if err := s.DeleteImage(ctx, alice, "img", hangar.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	f.version(t, "2.0.0", "d") // the same disk in a new image, not yet in west
+	var replErr error
+	s.beforeRemove = func(chunks.Digest) {
+		s.beforeRemove = nil
+		req := hangar.ImageReplicate{TargetRegions: []hangar.ReplicaTarget{{Region: "west"}}}
+		_, replErr = s.Replicate(ctx, alice, "img", "2.0.0", req)
+	}
+	if _, err := s.GC(ctx, admin, hangar.GCRequest{GracePeriod: "0s"}); err != nil {
+		t.Fatal(err)
+	}
+	if hangar.ErrorCode(replErr) != hangar.CodeUnavailable {
+		t.Fatalf("replication to a region while GC removes the version's chunk there: %v; want a retryable refusal", replErr)
+	}
+	f.replicate(t, "2.0.0", 0)
+	waitReplicated(t, s, alice, "2.0.0")
+	n := 0
+	f.west.List(ctx, func(chunks.ObjectInfo) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("%d chunks in west after the retried replication, want the version's 1", n)
+	}
+}
