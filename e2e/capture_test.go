@@ -121,6 +121,22 @@ func TestSpecializedCapture(t *testing.T) {
 	if backup.OSDisk != "pet-bk-os" || !strings.Contains(backup.Restore, "--os-state specialized --os-disk pet-bk-os") {
 		t.Fatalf("backup of a running VM: %+v", backup)
 	}
+	// The name is taken: a second backup under it is refused, the first stays; with
+	// --overwrite it replaces the first.
+	var first, second diskJSON
+	s.json(alice, &first, "disk", "show", "pet-bk-os")
+	if msg := s.fails(alice, "vm", "backup", "pet", "--name", "pet-bk"); !strings.Contains(msg, "--overwrite") {
+		t.Fatalf("second backup under one name: %s", msg)
+	}
+	s.json(alice, &second, "disk", "show", "pet-bk-os")
+	if second.ID != first.ID {
+		t.Fatalf("a refused backup replaced the first: %+v, was %+v", second, first)
+	}
+	s.json(alice, &backup, "vm", "backup", "pet", "--name", "pet-bk", "--overwrite")
+	s.json(alice, &second, "disk", "show", "pet-bk-os")
+	if backup.OSDisk != "pet-bk-os" || second.ID == first.ID {
+		t.Fatalf("backup --overwrite: %+v, disk %+v (was %+v)", backup, second, first)
+	}
 	s.ok(alice, "vm", "stop", "pet")
 	vm, err := s.createVM(alice, "--name", "clone", "--image", "pet-copy")
 	if err != nil || vm.ProvisioningState != "Succeeded" {

@@ -13,6 +13,7 @@ import (
 )
 
 type diskJSON struct {
+	ID           string `json:"id"`
 	Name         string `json:"name"`
 	VirtualSize  int64  `json:"virtualSize"`
 	StoredBytes  int64  `json:"storedBytes"`

@@ -20,9 +20,14 @@ func newVMBackupCmd(g *globals) *cobra.Command {
 		Short: "Snapshot every disk of a stopped VM into disks you own",
 		Long: `Snapshot the OS disk and every data disk of a stopped VM into disks you own, named
 BACKUP-os, BACKUP-lun0, ... Only what the VM changed since its image is stored again.
-Restore by making a specialized VM image of them; the command prints how.`,
-		Example: "  hangar vm stop web1 && hangar vm backup web1 --name web1-before-upgrade",
-		Args:    cobra.ExactArgs(1),
+Restore by making a specialized VM image of them; the command prints how.
+
+A backup name that exists is refused: an earlier backup is never lost by accident.
+--overwrite replaces it, in one step: the old backup stays whole until the new one
+is complete.`,
+		Example: `  hangar vm stop web1 && hangar vm backup web1 --name web1-before-upgrade
+  hangar vm backup web1 --name web1-nightly --overwrite -o json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := g.client().Backup(cmd.Context(), args[0], req)
 			if err != nil {
@@ -34,6 +39,7 @@ Restore by making a specialized VM image of them; the command prints how.`,
 		},
 	}
 	cmd.Flags().StringVar(&req.Name, "name", "", "backup name (default: NAME-backup-TIME)")
+	cmd.Flags().BoolVar(&req.Overwrite, "overwrite", false, "replace an existing backup of the same name")
 	return cmd
 }
 

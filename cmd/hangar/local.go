@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/diskfmt"
 )
 
@@ -187,7 +188,7 @@ func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) er
 		return err
 	}
 	if f.sync {
-		if err := syncDir(filepath.Dir(out)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(out)); err != nil {
 			return err
 		}
 	}
@@ -210,15 +211,4 @@ func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) er
 			fmt.Fprintf(w, "Note: Azure would refuse it: %s\n", res.Azure)
 		}
 	})
-}
-
-// countingDisk reports bytes read from allocated extents to a progress bar.
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

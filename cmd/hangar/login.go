@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/client"
 )
 
@@ -31,10 +32,10 @@ that later commands need neither --server nor --key.`,
 			}
 			data, _ := json.MarshalIndent(config{Server: server, Key: g.key}, "", "  ")
 			path := configPath()
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return err
 			}
-			if err := os.WriteFile(path, data, 0o600); err != nil {
+			if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 				return err
 			}
 			return g.print(cmd, who, func(w io.Writer) {

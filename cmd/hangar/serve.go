@@ -18,6 +18,7 @@ import (
 
 	"github.com/hangarvm/hangar/internal/api"
 	"github.com/hangarvm/hangar/internal/appliance"
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/compute"
@@ -54,7 +55,9 @@ func newServeCmd() *cobra.Command {
 With no flags it uses the embedded default: SQLite metadata and a chunk directory,
 both under --data-dir, and runs VMs on this machine. On first start it creates the
 admin tenant and writes its API key to DATA_DIR/admin.key (mode 0600), unless
-HANGAR_ADMIN_KEY is set (give every node of a cluster the same one).
+HANGAR_ADMIN_KEY is set (give every node of a cluster the same one). A new
+HANGAR_ADMIN_KEY replaces the previous one at start: the old key stops working, and
+keys made with hangar tenant key create stay.
 
 Several nodes share PostgreSQL metadata (--db postgres://...) and an S3-compatible
 object store (--store s3://bucket/prefix); the S3 endpoint, region and credentials
@@ -111,7 +114,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 		handler = slog.NewTextHandler(os.Stderr, nil)
 	}
 	log := slog.New(handler)
-	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(o.dataDir, 0o700); err != nil {
 		return err
 	}
 	// VM overlays name their bases by absolute path, and QEMU runs in its own
@@ -143,7 +146,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err := os.RemoveAll(staging); err != nil { // files of imports a crash interrupted
 		return err
 	}
-	if err := os.MkdirAll(staging, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(staging, 0o700); err != nil {
 		return err
 	}
 	cs := &chunks.Store{Backend: backend}
@@ -302,14 +305,16 @@ func stableHostName(dataDir, name string, given bool) (string, error) {
 }
 
 // remembered returns the value the file holds, or, when it holds none or override
-// is set, value, which it then holds.
+// is set, value, which it then holds. The file is replaced atomically and durably: a
+// crash while writing must not leave an empty node.id, which would make the node
+// a stranger to its own VMs on the next start.
 func remembered(path, value string, override bool) (string, error) {
 	if !override {
 		if data, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(data)) != "" {
 			return strings.TrimSpace(string(data)), nil
 		}
 	}
-	return value, os.WriteFile(path, []byte(value+"\n"), 0o600)
+	return value, atomicfile.WriteFile(path, []byte(value+"\n"), 0o600)
 }
 
 // hostMemoryMiB is the machine's memory, the default a compute host offers.

@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestStableHostName(t *testing.T) {
 	dir := t.TempDir()
@@ -19,5 +23,35 @@ func TestStableHostName(t *testing.T) {
 		if err != nil || got != s.want {
 			t.Fatalf("step %d: stableHostName(%q, given %v) = %q, %v; want %q", i, s.machine, s.given, got, err, s.want)
 		}
+	}
+	// The file is replaced by rename, never rewritten in place: no temp file stays,
+	// and the data dir holds the whole name.
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "host.name" {
+		t.Errorf("data dir holds %v, want only host.name", entries)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "host.name")); string(data) != "compute-7\n" {
+		t.Errorf("host.name holds %q", data)
+	}
+}
+
+// An empty node.id (what a crash during a non-atomic write could leave) is not an
+// identity: a new one is made and written whole.
+func TestNodeIDSurvivesAnEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	first, err := readNodeID(dir)
+	if err != nil || len(first) != 32 {
+		t.Fatalf("readNodeID = %q, %v", first, err)
+	}
+	if again, _ := readNodeID(dir); again != first {
+		t.Fatalf("node id changed across starts: %q then %q", first, again)
+	}
+	os.WriteFile(filepath.Join(dir, "node.id"), nil, 0o600)
+	fresh, err := readNodeID(dir)
+	if err != nil || len(fresh) != 32 {
+		t.Fatalf("after an empty file: %q, %v", fresh, err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "node.id")); string(data) != fresh+"\n" {
+		t.Errorf("node.id holds %q, want %q", data, fresh)
 	}
 }

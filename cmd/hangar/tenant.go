@@ -11,7 +11,7 @@ import (
 )
 
 func newTenantCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants (admin)"}
+	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants (admin) and API keys"}
 	var req hangar.TenantCreate
 	var role string
 	create := &cobra.Command{
@@ -52,6 +52,6 @@ func newTenantCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list, newTenantShowCmd(g), newTenantUpdateCmd(g))
+	cmd.AddCommand(create, list, newTenantShowCmd(g), newTenantUpdateCmd(g), newTenantKeyCmd(g))
 	return cmd
 }

@@ -51,6 +51,17 @@ func (s *Server) endpoints() []endpoint {
 			return cat.UpdateTenant(c.ctx, c.actor, c.path("name"), req)
 		}),
 
+		// API keys (an admin: any tenant's; a tenant: its own).
+		op("POST", "/v1/tenants/{name}/keys", "Create an API key for a tenant; the key is shown once", func(c *call, req hangar.KeyCreate) (hangar.KeyCreated, error) {
+			return cat.CreateKey(c.ctx, c.actor, c.path("name"), req)
+		}).withStatus(http.StatusCreated),
+		op("GET", "/v1/tenants/{name}/keys", "List a tenant's API keys (IDs, names and hints, never the keys)", func(c *call, _ noBody) ([]hangar.APIKey, error) {
+			return cat.ListKeys(c.ctx, c.actor, c.path("name"))
+		}),
+		op("DELETE", "/v1/tenants/{name}/keys/{id}", "Revoke an API key; it stops working on every node at once", func(c *call, _ noBody) (noBody, error) {
+			return noBody{}, cat.RevokeKey(c.ctx, c.actor, c.path("name"), c.path("id"))
+		}),
+
 		// Store hygiene (admin).
 		op("POST", "/v1/admin/gc", "Remove chunks nothing references (with a grace period for uploads in flight)", func(c *call, req hangar.GCRequest) (hangar.GCReport, error) {
 			return cat.GC(c.ctx, c.actor, req)

@@ -9,18 +9,14 @@ package catalog
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
@@ -72,6 +68,9 @@ type Service struct {
 	chunks *chunks.Store
 	cfg    Config
 	log    *slog.Logger
+	// beforeRemove, set by tests, runs after GC decided to remove a chunk and just
+	// before it does: the moment another write could slip in.
+	beforeRemove func(chunks.Digest)
 	// buffers recycles what PutChunk reads chunks into: a chunk and a byte, so that
 	// one read tells a whole chunk from an oversized body. A recycled buffer instead
 	// of a growing one keeps the server's memory flat under many uploads.
@@ -100,23 +99,12 @@ func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service 
 // AdminTenant is the name of the tenant created on first start.
 const AdminTenant = "admin"
 
-// newKey returns a fresh API key and its stored hash.
-func newKey() (key, hash string) {
-	var b [32]byte
-	rand.Read(b[:])
-	key = "hgr_" + base64.RawURLEncoding.EncodeToString(b[:])
-	return key, hashKey(key)
-}
-
-// hashKey is SHA-256: keys are 256 random bits, so a slow password hash adds nothing.
-func hashKey(key string) string {
-	h := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(h[:])
-}
-
-// Bootstrap makes sure the admin tenant exists. With envKey set, that key is
-// registered for it; otherwise, on first start, a new key is written to keyFile
-// (mode 0600). It returns a line for the operator's log.
+// Bootstrap makes sure the admin tenant exists. With envKey set, that key becomes
+// the admin's bootstrap key, replacing the one an earlier HANGAR_ADMIN_KEY (or the
+// first start) set, so that changing the variable and restarting retires the old
+// key; keys made with `hangar tenant key create` stay. Without envKey, on first
+// start, a new key is written to keyFile (mode 0600). It returns a line for the
+// operator's log.
 func (s *Service) Bootstrap(ctx context.Context, envKey, keyFile string) (string, error) {
 	if envKey != "" && len(envKey) < 16 {
 		return "", errors.New("HANGAR_ADMIN_KEY must be at least 16 characters")
@@ -137,11 +125,14 @@ func (s *Service) bootstrap(ctx context.Context, envKey, keyFile string) (string
 		return "", err
 	}
 	if envKey != "" {
+		const msg = "admin key taken from HANGAR_ADMIN_KEY"
+		key := newKeyOf(envKey, "bootstrap")
+		key.Bootstrap = true
 		if !exists {
 			admin = hangar.Tenant{Name: AdminTenant, Role: hangar.RoleAdmin}
-			return "admin key taken from HANGAR_ADMIN_KEY", s.db.CreateTenant(ctx, &admin, hashKey(envKey))
+			return msg, s.db.CreateTenant(ctx, &admin, key)
 		}
-		return "admin key taken from HANGAR_ADMIN_KEY", s.db.AddKey(ctx, admin.ID, hashKey(envKey))
+		return msg, s.db.ReplaceBootstrapKey(ctx, admin.ID, key)
 	}
 	if exists {
 		if _, err := os.Stat(keyFile); err != nil {
@@ -150,41 +141,18 @@ func (s *Service) bootstrap(ctx context.Context, envKey, keyFile string) (string
 		}
 		return "admin key in " + keyFile, nil
 	}
-	key, hash := newKey()
-	if err := writeFileAtomic(keyFile, []byte(key+"\n"), 0o600); err != nil {
+	key, nk := newKey("bootstrap")
+	nk.Bootstrap = true
+	if err := atomicfile.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write admin key: %w", err)
 	}
 	admin = hangar.Tenant{Name: AdminTenant, Role: hangar.RoleAdmin}
-	if err := s.db.CreateTenant(ctx, &admin, hash); err != nil {
+	if err := s.db.CreateTenant(ctx, &admin, nk); err != nil {
 		// A key file naming a key nobody registered would only mislead.
 		os.Remove(keyFile)
 		return "", err
 	}
 	return "created the admin tenant; its key is in " + keyFile, nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // Authenticate returns the tenant holding key.
@@ -221,8 +189,8 @@ func (s *Service) CreateTenant(ctx context.Context, actor *hangar.Tenant, req ha
 	if t.Entitlements == nil {
 		t.Entitlements = []string{}
 	}
-	key, hash := newKey()
-	if err := s.db.CreateTenant(ctx, &t, hash); err != nil {
+	key, nk := newKey("initial")
+	if err := s.db.CreateTenant(ctx, &t, nk); err != nil {
 		return hangar.TenantCreated{}, err
 	}
 	s.log.Info("tenant created", "tenant", t.Name, "role", t.Role, "by", actor.Name)

@@ -24,7 +24,13 @@ func newService(t *testing.T) (*Service, *hangar.Tenant) {
 // returns it with its admin tenant.
 func newServiceIn(t *testing.T, dir string, cfg Config) (*Service, *hangar.Tenant) {
 	t.Helper()
-	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
+	return newServiceOn(t, dir, filepath.Join(dir, "db"), cfg)
+}
+
+// newServiceOn is newServiceIn on the database dsn names.
+func newServiceOn(t *testing.T, dir, dsn string, cfg Config) (*Service, *hangar.Tenant) {
+	t.Helper()
+	db, err := store.Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

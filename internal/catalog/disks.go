@@ -253,6 +253,14 @@ func diskError(err error) error {
 	return err
 }
 
+// SaveChunk stores one verified chunk of a disk a node makes itself (a VM's capture
+// or backup) in the primary store, where every disk's chunks land: downloads,
+// replication and the primary store's garbage collection all look there, whichever
+// region the node is in.
+func (s *Service) SaveChunk(ctx context.Context, d chunks.Digest, data []byte) error {
+	return s.chunks.Put(ctx, d, data)
+}
+
 // StoreChunks writes the non-zero chunks of disk to the chunk store and returns its
 // manifest.
 func (s *Service) StoreChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Manifest, error) {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
 )
 
 func parseDuration(field, s string, def time.Duration) (time.Duration, error) {
@@ -24,8 +25,9 @@ func parseDuration(field, s string, def time.Duration) (time.Duration, error) {
 }
 
 // GC removes chunks no disk or live upload references and that are older than the
-// grace period. Each candidate is checked again, against the database and its
-// modification time, just before it is removed.
+// grace period. The decision for each chunk is taken at delete time, atomically
+// with the check of its references (store.MarkForDeletion), so a chunk that gains a
+// reference while GC runs is never removed.
 func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCRequest) (hangar.GCReport, error) {
 	rep := hangar.GCReport{DryRun: req.DryRun}
 	if err := requireAdmin(actor, "collect garbage"); err != nil {
@@ -44,21 +46,21 @@ func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCReq
 		if rep.ExpiredUploads, err = s.db.ExpireUploads(ctx, start.Add(-maxAge).UnixMicro()); err != nil {
 			return rep, err
 		}
+		if err := s.db.ClearStaleDeletions(ctx); err != nil {
+			return rep, err
+		}
 	}
 	// The primary store keeps what any disk or upload references; a region's store
 	// what the versions replicated there reference.
-	err = s.collect(ctx, s.chunks.Backend, s.db.ReferencedChunks, s.db.IsReferenced, start, grace, req.DryRun, &rep)
-	if err != nil {
+	c := collection{start: start, grace: grace, dryRun: req.DryRun, rep: &rep}
+	if err := s.collect(ctx, store.PrimaryStore, s.chunks.Backend, s.db.ReferencedChunks, c); err != nil {
 		return rep, err
 	}
 	for region, rs := range s.cfg.Regions {
 		refs := func(ctx context.Context, fn func(chunks.Digest) error) error {
 			return s.db.RegionChunks(ctx, region, fn)
 		}
-		isRef := func(ctx context.Context, d chunks.Digest) (bool, error) {
-			return s.db.IsReferencedInRegion(ctx, region, d)
-		}
-		if err := s.collect(ctx, rs.Backend, refs, isRef, start, grace, req.DryRun, &rep); err != nil {
+		if err := s.collect(ctx, region, rs.Backend, refs, c); err != nil {
 			return rep, fmt.Errorf("region %s: %w", region, err)
 		}
 	}
@@ -66,17 +68,34 @@ func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCReq
 	return rep, nil
 }
 
-// collect removes from one store the chunks refs does not name and that are older
-// than the grace period. It lists first, then reads references: a chunk saved after
-// the listing is not a candidate, and one referenced before the read is kept. Each
-// candidate is checked again, against the database and its time, just before it goes.
-func (s *Service) collect(ctx context.Context, b chunks.Backend, refs func(context.Context, func(chunks.Digest) error) error,
-	isRef func(context.Context, chunks.Digest) (bool, error), start time.Time, grace time.Duration, dryRun bool, rep *hangar.GCReport) error {
+// collection is one GC run's settings and report.
+type collection struct {
+	start  time.Time
+	grace  time.Duration
+	dryRun bool
+	rep    *hangar.GCReport
+}
+
+const (
+	// gcBatch is how many chunks one deletion decision covers.
+	gcBatch = 500
+	// removalTimeout bounds the removal of one chunk, well inside store.DeletionTTL.
+	removalTimeout = time.Minute
+)
+
+// collect removes from one store (store.PrimaryStore or a region) the chunks refs
+// does not name and that are older than the grace period. It lists first, then
+// reads references: a chunk saved after the listing is not a candidate, and one
+// referenced before the read is kept. The rest are decided in batches: the database
+// marks those still unreferenced as being deleted, in the transaction that checks
+// (no reference can be added to a marked chunk), and only those are removed, each
+// after a last look at its time; then the marks go.
+func (s *Service) collect(ctx context.Context, region string, b chunks.Backend, refs func(context.Context, func(chunks.Digest) error) error, c collection) error {
 	var candidates []chunks.ObjectInfo
 	err := b.List(ctx, func(o chunks.ObjectInfo) error {
-		rep.Scanned++
-		if start.Sub(o.ModTime) < grace {
-			rep.TooYoung++
+		c.rep.Scanned++
+		if c.start.Sub(o.ModTime) < c.grace {
+			c.rep.TooYoung++
 			return nil
 		}
 		candidates = append(candidates, o)
@@ -89,42 +108,87 @@ func (s *Service) collect(ctx context.Context, b chunks.Backend, refs func(conte
 	if err := refs(ctx, func(d chunks.Digest) error { keep[d] = true; return nil }); err != nil {
 		return err
 	}
+	var unreferenced []chunks.Digest
+	sizes := map[chunks.Digest]int64{}
 	for _, o := range candidates {
 		d, err := chunks.ParseDigest(o.Name)
 		if err != nil {
 			continue // not a chunk of ours
 		}
 		if keep[d] {
-			rep.Referenced++
+			c.rep.Referenced++
 			continue
 		}
-		if ref, err := isRef(ctx, d); err != nil || ref {
-			if err != nil {
-				return err
-			}
-			rep.Referenced++
-			continue
+		unreferenced = append(unreferenced, d)
+		sizes[d] = o.Size
+	}
+	if c.dryRun {
+		c.rep.Removed += int64(len(unreferenced))
+		for _, d := range unreferenced {
+			c.rep.RemovedBytes += sizes[d]
 		}
-		info, err := b.Stat(ctx, d.String())
-		if errors.Is(err, chunks.ErrNotExist) {
-			continue
+		return nil
+	}
+	for len(unreferenced) > 0 {
+		batch := unreferenced[:min(gcBatch, len(unreferenced))]
+		unreferenced = unreferenced[len(batch):]
+		marked, err := s.db.MarkForDeletion(ctx, region, batch)
+		if err != nil {
+			return err
+		}
+		c.rep.Referenced += int64(len(batch) - len(marked))
+		err = s.removeMarked(ctx, b, marked, sizes, c)
+		// The marks go whatever happened: a chunk not removed stays for the next run.
+		if uerr := s.db.UnmarkDeletions(context.WithoutCancel(ctx), region, marked); err == nil {
+			err = uerr
 		}
 		if err != nil {
 			return err
 		}
-		if start.Sub(info.ModTime) < grace {
-			rep.TooYoung++
-			continue
-		}
-		if !dryRun {
-			if err := b.Remove(ctx, d.String()); err != nil {
-				return err
-			}
-		}
-		rep.Removed++
-		rep.RemovedBytes += o.Size
 	}
 	return nil
+}
+
+// removeMarked removes the chunks MarkForDeletion marked, unless one turns out to
+// be younger than the grace period (saved again since the listing). It stops early
+// rather than remove a chunk once the marks could be taken for stale.
+func (s *Service) removeMarked(ctx context.Context, b chunks.Backend, marked []chunks.Digest, sizes map[chunks.Digest]int64, c collection) error {
+	markedAt := time.Now()
+	for _, d := range marked {
+		if time.Since(markedAt) > store.DeletionTTL-removalTimeout {
+			return nil
+		}
+		if s.beforeRemove != nil {
+			s.beforeRemove(d)
+		}
+		rctx, cancel := context.WithTimeout(ctx, removalTimeout)
+		removed, err := removeIfOld(rctx, b, d, c)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if removed {
+			c.rep.Removed++
+			c.rep.RemovedBytes += sizes[d]
+		}
+	}
+	return nil
+}
+
+// removeIfOld removes a chunk unless it was saved within the grace period.
+func removeIfOld(ctx context.Context, b chunks.Backend, d chunks.Digest, c collection) (bool, error) {
+	info, err := b.Stat(ctx, d.String())
+	if errors.Is(err, chunks.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if c.start.Sub(info.ModTime) < c.grace {
+		c.rep.TooYoung++
+		return false, nil
+	}
+	return true, b.Remove(ctx, d.String())
 }
 
 // Scrub re-reads every chunk and checks it against its digest. A corrupt chunk is
@@ -187,7 +251,7 @@ func (s *Service) quarantine(ctx context.Context, b chunks.Backend, region strin
 	if c.Disks, err = s.db.DisksWithChunk(ctx, d); err != nil {
 		return c, err
 	}
-	if err := os.MkdirAll(s.cfg.QuarantineDir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(s.cfg.QuarantineDir, 0o700); err != nil {
 		return c, err
 	}
 	name := d.String() + "." + time.Now().UTC().Format("20060102T150405")
@@ -195,7 +259,7 @@ func (s *Service) quarantine(ctx context.Context, b chunks.Backend, region strin
 		name = region + "." + name
 	}
 	c.Quarantined = filepath.Join(s.cfg.QuarantineDir, name)
-	if err := writeFileAtomic(c.Quarantined, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(c.Quarantined, data, 0o600); err != nil {
 		return c, err
 	}
 	s.log.Error("corrupt chunk quarantined", "sha256", d.String(), "region", region, "disks", c.Disks, "file", c.Quarantined)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/hangarvm/hangar/internal/atomicfile"
 )
 
 // DownloadResult says what DownloadDisk did.
@@ -81,7 +83,7 @@ func (c *Client) DownloadDisk(ctx context.Context, name, format, path string, pr
 		return res, err
 	}
 	res.Bytes = sw.off
-	if err := os.Rename(part, path); err != nil {
+	if err := atomicfile.Rename(part, path); err != nil {
 		return res, err
 	}
 	os.Remove(tagFile)

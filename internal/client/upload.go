@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/diskfmt"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -296,7 +297,7 @@ func (c *Client) startUpload(ctx context.Context, path, name string, disk diskfm
 	if stateDir != "" {
 		data, _ := json.Marshal(uploadState{UploadID: up.ID})
 		if err := os.MkdirAll(stateDir, 0o700); err == nil {
-			os.WriteFile(stateFile(stateDir, path, name), data, 0o600)
+			atomicfile.WriteFile(stateFile(stateDir, path, name), data, 0o600)
 		}
 	}
 	return up, false, nil

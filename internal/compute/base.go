@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
 )
 
@@ -36,7 +37,7 @@ func (b *bases) path(diskID string) string { return filepath.Join(b.dir, diskID+
 // ensure returns the base file of a stored disk, writing it first if this host has
 // none. Only the manifest's chunks are written, into a sparse file, so the time
 // depends on the data, not on the virtual size. The file appears complete or not at
-// all (temp file, fsync, rename).
+// all, and stays after a crash (temp file, fsync, rename, fsync of the directory).
 func (b *bases) ensure(ctx context.Context, diskID string, m chunks.Manifest) (string, error) {
 	final := b.path(diskID)
 	l := b.lock(diskID)
@@ -45,7 +46,7 @@ func (b *bases) ensure(ctx context.Context, diskID string, m chunks.Manifest) (s
 	if _, err := os.Stat(final); err == nil {
 		return final, nil
 	}
-	if err := os.MkdirAll(b.dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(b.dir, 0o700); err != nil {
 		return "", err
 	}
 	tmp, err := b.writeRaw(ctx, b.dir, m)
@@ -56,7 +57,7 @@ func (b *bases) ensure(ctx context.Context, diskID string, m chunks.Manifest) (s
 	if err := os.Chmod(tmp, 0o400); err != nil {
 		return "", err
 	}
-	return final, os.Rename(tmp, final)
+	return final, atomicfile.Rename(tmp, final)
 }
 
 // writeRaw writes a manifest's chunks into a new sparse raw file in dir (only the

@@ -52,6 +52,8 @@ func overlayChanges(ctx context.Context, qemuImg, overlay string) ([]mapEntry, e
 // diskManifest computes the manifest of a VM disk: its base's manifest, with every
 // chunk the overlay touched re-read (base bytes, then the overlay's own clusters on
 // top), hashed and stored. The cost grows with what the VM wrote, not with the disk.
+// New chunks go to the primary store through the catalog, not to the store of this
+// host's region that the bases are read from: every disk lands in the primary store.
 func (m *Manager) diskManifest(ctx context.Context, vm *store.VM, i int, overlayPath string) (chunks.Manifest, error) {
 	base, err := m.db.Manifest(ctx, vm.DiskIDs[i])
 	if err != nil {
@@ -95,7 +97,7 @@ func (m *Manager) diskManifest(ctx context.Context, vm *store.VM, i int, overlay
 			continue
 		}
 		d := chunks.Sum(data)
-		if err := m.bases.chunks.Put(ctx, d, data); err != nil {
+		if err := m.cat.SaveChunk(ctx, d, data); err != nil {
 			return base, err
 		}
 		extents[off] = chunks.Extent{Offset: off, Length: int64(len(data)), Digest: d}
@@ -135,33 +137,49 @@ func readChunk(data []byte, off int64, base, overlay *os.File, changes []mapEntr
 // snapshot stores every disk of a VM as a disk the tenant owns, named PREFIX-os,
 // PREFIX-lun0, ..., and returns their names by LUN (-1: OS disk). A stopped VM's
 // overlays are read as they are; a running VM's are first frozen at one point in
-// time for all its disks (crash-consistent). Each disk appears whole or not at all.
-func (m *Manager) snapshot(ctx context.Context, vm *store.VM, prefix, format string) (map[int]string, error) {
+// time for all its disks (crash-consistent). The disks appear together or not at
+// all; the tenant's disks named in replace are deleted in the same transaction.
+func (m *Manager) snapshot(ctx context.Context, vm *store.VM, prefix, format string, replace []string) (map[int]string, error) {
 	overlays, cleanup, err := m.frozenOverlays(ctx, vm)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
 	names := map[int]string{}
+	var disks []store.NewDisk
 	for i, d := range vm.Disks {
 		manifest, err := m.diskManifest(ctx, vm, i, overlays[i])
 		if err != nil {
 			return nil, err
 		}
-		dk := hangar.Disk{Name: prefix + "-" + diskID(d.LUN), SourceFormat: format}
-		// A disk left by an interrupted attempt of the same operation, that no image
-		// uses yet, is replaced: the operation can simply be retried.
-		if old, err := m.db.DiskByName(ctx, vm.TenantID, dk.Name); err == nil && old.SourceFormat == format && len(old.UsedBy) == 0 {
-			if err := m.db.DeleteDisk(ctx, vm.TenantID, dk.Name, hangar.Precondition{}); err != nil {
-				return nil, err
-			}
-		}
-		if err := m.db.CommitDisk(ctx, vm.TenantID, "", &dk, manifest); err != nil {
-			return nil, err
-		}
+		dk := &hangar.Disk{Name: prefix + "-" + diskID(d.LUN), SourceFormat: format}
+		disks = append(disks, store.NewDisk{Disk: dk, Manifest: manifest})
 		names[d.LUN] = dk.Name
 	}
+	if err := m.db.CommitDisks(ctx, vm.TenantID, disks, store.DiskReplacement{Names: replace, SourceFormat: format}); err != nil {
+		return nil, err
+	}
 	return names, nil
+}
+
+// snapshotDisks names the actor's disks that hold a snapshot called prefix:
+// PREFIX-os and PREFIX-lunN.
+func (m *Manager) snapshotDisks(ctx context.Context, actor *hangar.Tenant, prefix string) ([]hangar.Disk, error) {
+	all, err := m.db.ListDisks(ctx, actor.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []hangar.Disk
+	for _, dk := range all {
+		rest, ok := strings.CutPrefix(dk.Name, prefix+"-")
+		if !ok {
+			continue
+		}
+		if lun, isLUN := strings.CutPrefix(rest, "lun"); rest == "os" || isLUN && lun != "" && strings.Trim(lun, "0123456789") == "" {
+			out = append(out, dk)
+		}
+	}
+	return out, nil
 }
 
 // frozenOverlays returns, for each disk, a qcow2 file on the disk's base that holds
@@ -247,9 +265,13 @@ func (m *Manager) settledVM(ctx context.Context, actor *hangar.Tenant, name, wha
 	return v, hangar.Errorf(hangar.CodeConflict, "VM %q is %s: stop it before %s (hangar vm stop %s)", name, v.PowerState, what, name)
 }
 
+// backupFormat is the source format of the disks a backup makes.
+const backupFormat = "vm-backup"
+
 // Backup snapshots every disk of a VM into disks the tenant owns: consistent when
 // the VM is stopped, crash-consistent (all disks at one instant) while it runs.
-// Restore by creating a specialized VM image of them (the answer says how).
+// Restore by creating a specialized VM image of them (the answer says how). A
+// backup of an existing name is refused unless req.Overwrite.
 func (m *Manager) Backup(ctx context.Context, actor *hangar.Tenant, name string, req hangar.VMBackup) (hangar.VMBackupResult, error) {
 	v, err := m.settledVM(ctx, actor, name, "a backup", true)
 	if err != nil {
@@ -264,7 +286,24 @@ func (m *Manager) Backup(ctx context.Context, actor *hangar.Tenant, name string,
 	if err := m.available(); err != nil {
 		return hangar.VMBackupResult{}, err
 	}
-	names, err := m.snapshot(ctx, &v, req.Name, "vm-backup")
+	// An earlier backup of the same name is an acknowledged result: it is replaced
+	// only when asked, and then in the transaction that commits the new one.
+	old, err := m.snapshotDisks(ctx, actor, req.Name)
+	if err != nil {
+		return hangar.VMBackupResult{}, err
+	}
+	var replace []string
+	for _, dk := range old {
+		if dk.SourceFormat != backupFormat {
+			return hangar.VMBackupResult{}, hangar.Errorf(hangar.CodeConflict, "disk %q exists and is not a backup; choose another backup name", dk.Name)
+		}
+		replace = append(replace, dk.Name)
+	}
+	if len(replace) > 0 && !req.Overwrite {
+		return hangar.VMBackupResult{}, hangar.Errorf(hangar.CodeConflict, "backup %q exists (disks %s); choose another name, or replace it with --overwrite",
+			req.Name, strings.Join(replace, ", "))
+	}
+	names, err := m.snapshot(ctx, &v, req.Name, backupFormat, replace)
 	if err != nil {
 		return hangar.VMBackupResult{}, err
 	}

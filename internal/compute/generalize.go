@@ -84,7 +84,14 @@ func (m *Manager) Capture(ctx context.Context, actor *hangar.Tenant, name string
 	if err := m.available(); err != nil {
 		return hangar.Image{}, err
 	}
-	names, err := m.snapshot(ctx, &v, req.ImageName+"-"+req.Version, "vm-capture")
+	// Disks left by an interrupted capture of the same version, that no image uses
+	// yet, are replaced: the capture can simply be retried.
+	prefix := req.ImageName + "-" + req.Version
+	var leftovers []string
+	for _, d := range v.Disks {
+		leftovers = append(leftovers, prefix+"-"+diskID(d.LUN))
+	}
+	names, err := m.snapshot(ctx, &v, prefix, "vm-capture", leftovers)
 	if err != nil {
 		return hangar.Image{}, err
 	}

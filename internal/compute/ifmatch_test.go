@@ -26,7 +26,7 @@ func TestVMIfMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	actor := hangar.Tenant{Name: "alice", Role: hangar.RoleUser}
-	if err := db.CreateTenant(ctx, &actor, "hash"); err != nil {
+	if err := db.CreateTenant(ctx, &actor, store.NewKey{Hash: "hash"}); err != nil {
 		t.Fatal(err)
 	}
 	dk := hangar.Disk{Name: "os", SourceFormat: "raw"}

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hangarvm/hangar/internal/appliance"
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -48,7 +48,9 @@ type Manager struct {
 	machines map[string]*machine // running VMs by ID
 }
 
-// New returns a manager. It probes KVM when cfg.Accel is auto.
+// New returns a manager. It probes KVM when cfg.Accel is auto. VM disks are read
+// from cs, the chunk store of the host's region; chunks the host makes (captures,
+// backups) go to the primary store through cat.
 func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs *chunks.Store, log *slog.Logger) (*Manager, error) {
 	if cfg.ProvisioningTimeout <= 0 {
 		cfg.ProvisioningTimeout = 5 * time.Minute
@@ -75,7 +77,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 	default:
 		return nil, fmt.Errorf("--accel %q: use auto, kvm or tcg", cfg.Accel)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, "vms"), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Join(cfg.Dir, "vms"), 0o700); err != nil {
 		return nil, err
 	}
 	log.Info("compute ready", "accel", m.accel, "qemu", cfg.QEMU)
@@ -130,9 +132,11 @@ func (m *Manager) fail(ctx context.Context, id, msg string) {
 }
 
 // prepare makes the VM's directory: an overlay per disk on its base, and the medium.
+// The directory is synced at the end: the overlays will hold what the guest writes,
+// and a crash must not lose their names.
 func (m *Manager) prepare(ctx context.Context, vm *store.VM, medium []byte) error {
 	dir := m.vmDir(vm.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	for i, dk := range vm.Disks {
@@ -149,9 +153,11 @@ func (m *Manager) prepare(ctx context.Context, vm *store.VM, medium []byte) erro
 		}
 	}
 	if medium != nil {
-		return os.WriteFile(filepath.Join(dir, "cidata.iso"), medium, 0o600)
+		if err := atomicfile.WriteFile(filepath.Join(dir, "cidata.iso"), medium, 0o600); err != nil {
+			return err
+		}
 	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }
 
 func diskID(lun int) string {

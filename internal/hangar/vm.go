@@ -127,6 +127,9 @@ type RunCommandResult struct {
 // VMBackup names a backup.
 type VMBackup struct {
 	Name string `json:"name,omitempty"`
+	// Overwrite replaces an existing backup of the same name (in one transaction);
+	// without it, an existing name is refused.
+	Overwrite bool `json:"overwrite,omitempty"`
 }
 
 // VMBackupResult names the disks a backup made and how to restore them.

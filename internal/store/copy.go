@@ -16,6 +16,7 @@ var tables = []string{
 	"community_names", "community_images", "marketplace_publishers", "marketplace_entries",
 	"terms_acceptances", "lost_chunks", "vms", "vm_disks", "hosts", "version_replicas",
 	"tenant_limits",
+	"chunk_deletions",
 }
 
 // Copy copies every row of src into dst, whose schema must be at the same version

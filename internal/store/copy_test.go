@@ -44,7 +44,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	}
 	defer dst.Close()
 	alice := hangar.Tenant{Name: "alice", Role: hangar.RoleUser}
-	if err := src.CreateTenant(ctx, &alice, "hash-of-alices-key"); err != nil {
+	if err := src.CreateTenant(ctx, &alice, NewKey{Hash: "hash-of-alices-key"}); err != nil {
 		t.Fatal(err)
 	}
 	// image_versions.exclude_from_latest is a boolean: SQLite stores it as a number.

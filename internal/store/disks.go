@@ -178,13 +178,22 @@ func (d *DB) DeleteUpload(ctx context.Context, tenantID, id string) error {
 }
 
 // AddUploadChunk records that the upload delivered a verified chunk (which heals
-// it if scrub had lost it).
+// it if scrub had lost it). It fails if garbage collection is removing the chunk:
+// the copy just saved may be the one it removes, so the chunk must be sent again.
 func (d *DB) AddUploadChunk(ctx context.Context, uploadID string, dg chunks.Digest) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := d.exec(ctx, tx, `INSERT INTO upload_chunks (upload_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING`, uploadID, dg.String()); err != nil {
 			return err
 		}
-		_, err := d.exec(ctx, tx, `DELETE FROM lost_chunks WHERE digest = ?`, dg.String())
+		// After the insert: see MarkForDeletion for why the order matters.
+		gone, err := d.deleting(ctx, tx, `SELECT digest FROM chunk_deletions WHERE region = ? AND digest = ? AND started_at > ?`, PrimaryStore, dg.String())
+		if err != nil {
+			return err
+		}
+		if gone != "" {
+			return errChunkDeleting(gone, PrimaryStore, "send it again")
+		}
+		_, err = d.exec(ctx, tx, `DELETE FROM lost_chunks WHERE digest = ?`, dg.String())
 		return err
 	})
 }
@@ -239,37 +248,105 @@ func (d *DB) KnownChunks(ctx context.Context, tenantID, uploadID string, digests
 // nothing is. A disk that would take the tenant past its quotas of disks, stored
 // bytes or virtual size is refused, and nothing changes.
 func (d *DB) CommitDisk(ctx context.Context, tenantID, uploadID string, dk *hangar.Disk, m chunks.Manifest) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		if err := d.commitDisk(ctx, tx, tenantID, dk, m); err != nil {
+			return err
+		}
+		if uploadID != "" {
+			_, err := d.exec(ctx, tx, `DELETE FROM uploads WHERE id = ?`, uploadID)
+			return err
+		}
+		return nil
+	})
+}
+
+// NewDisk is a disk to commit with its manifest.
+type NewDisk struct {
+	Disk     *hangar.Disk
+	Manifest chunks.Manifest
+}
+
+// DiskReplacement names the tenant's disks that CommitDisks deletes before it
+// creates the new ones. A named disk that no longer exists is skipped; one of
+// another source format, or that an image version uses, stops the commit.
+type DiskReplacement struct {
+	Names        []string
+	SourceFormat string
+}
+
+// CommitDisks deletes the disks named by replace and creates disks, in one
+// transaction: a crash or an error leaves the old disks whole, or the new ones.
+// It is how a backup replaces an earlier backup of the same name.
+func (d *DB) CommitDisks(ctx context.Context, tenantID string, disks []NewDisk, replace DiskReplacement) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		for _, name := range replace.Names {
+			old, err := d.diskByName(ctx, tx, tenantID, name)
+			if hangar.ErrorCode(err) == hangar.CodeDiskNotFound {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if old.SourceFormat != replace.SourceFormat {
+				return hangar.Errorf(hangar.CodeConflict, "disk %q already exists and is not a %s; delete it first or choose another name", name, replace.SourceFormat)
+			}
+			users, err := d.diskUsers(ctx, tx, old.ID, 1)
+			if err != nil {
+				return err
+			}
+			if len(users) > 0 {
+				return hangar.Errorf(hangar.CodeInUse, "disk %q is used by image version %s; it cannot be replaced (choose another name)", name, users[0])
+			}
+			if _, err := d.exec(ctx, tx, `DELETE FROM disks WHERE id = ?`, old.ID); err != nil {
+				return err
+			}
+		}
+		for _, nd := range disks {
+			if err := d.commitDisk(ctx, tx, tenantID, nd.Disk, nd.Manifest); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// commitDisk inserts a disk and its manifest.
+func (d *DB) commitDisk(ctx context.Context, tx *sql.Tx, tenantID string, dk *hangar.Disk, m chunks.Manifest) error {
 	dk.ID = NewID()
 	at := now()
 	dk.CreatedAt = fromMicros(at)
 	dk.VirtualSize = m.VirtualSize
 	dk.StoredBytes = m.StoredBytes()
 	dk.ETag = hangar.ETag(dk.ID, 1)
-	return d.tx(ctx, func(tx *sql.Tx) error {
-		if err := d.checkQuota(ctx, tx, tenantID, hangar.Resources{Disks: 1, StoredBytes: dk.StoredBytes, TotalVirtualSize: dk.VirtualSize}); err != nil {
-			return err
-		}
-		_, err := d.exec(ctx, tx, `INSERT INTO disks (id, tenant_id, name, virtual_size, stored_bytes, source_format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			dk.ID, tenantID, dk.Name, dk.VirtualSize, dk.StoredBytes, dk.SourceFormat, at)
-		if isUniqueViolation(err) {
-			return hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", dk.Name)
-		}
-		if err != nil {
-			return err
-		}
-		stmt, err := tx.PrepareContext(ctx, d.rebind(`INSERT INTO disk_extents (disk_id, offset_bytes, length, digest) VALUES (?, ?, ?, ?)`))
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, e := range m.Extents {
-			if _, err := stmt.ExecContext(ctx, dk.ID, e.Offset, e.Length, e.Digest.String()); err != nil {
-				return err
-			}
-		}
-		if uploadID != "" {
-			_, err = d.exec(ctx, tx, `DELETE FROM uploads WHERE id = ?`, uploadID)
-		}
+	if err := d.checkQuota(ctx, tx, tenantID, hangar.Resources{Disks: 1, StoredBytes: dk.StoredBytes, TotalVirtualSize: dk.VirtualSize}); err != nil {
 		return err
-	})
+	}
+	_, err := d.exec(ctx, tx, `INSERT INTO disks (id, tenant_id, name, virtual_size, stored_bytes, source_format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		dk.ID, tenantID, dk.Name, dk.VirtualSize, dk.StoredBytes, dk.SourceFormat, at)
+	if isUniqueViolation(err) {
+		return hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", dk.Name)
+	}
+	if err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, d.rebind(`INSERT INTO disk_extents (disk_id, offset_bytes, length, digest) VALUES (?, ?, ?, ?)`))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, e := range m.Extents {
+		if _, err := stmt.ExecContext(ctx, dk.ID, e.Offset, e.Length, e.Digest.String()); err != nil {
+			return err
+		}
+	}
+	// After the inserts: see MarkForDeletion for why the order matters.
+	gone, err := d.deleting(ctx, tx, `SELECT c.digest FROM chunk_deletions c WHERE c.region = ? AND c.digest IN
+		(SELECT digest FROM disk_extents WHERE disk_id = ?) AND c.started_at > ? LIMIT 1`, PrimaryStore, dk.ID)
+	if err != nil {
+		return err
+	}
+	if gone != "" {
+		return errChunkDeleting(gone, PrimaryStore, "disk "+dk.Name+" was not stored; try again (an upload sends the chunk again)")
+	}
+	return nil
 }

@@ -36,14 +36,6 @@ func scanDigests(rows *sql.Rows, fn func(chunks.Digest) error) error {
 	return rows.Err()
 }
 
-// IsReferenced reports whether any disk or upload references the digest now.
-func (d *DB) IsReferenced(ctx context.Context, dg chunks.Digest) (bool, error) {
-	var n int
-	err := d.queryRow(ctx, d.db, `SELECT (SELECT COUNT(*) FROM disk_extents WHERE digest = ?) + (SELECT COUNT(*) FROM upload_chunks WHERE digest = ?)`,
-		dg.String(), dg.String()).Scan(&n)
-	return n > 0, err
-}
-
 // ExpireUploads forgets uploads started before the given time (Unix microseconds)
 // and returns how many.
 func (d *DB) ExpireUploads(ctx context.Context, beforeMicros int64) (int64, error) {

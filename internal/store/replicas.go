@@ -53,6 +53,16 @@ func (d *DB) SetReplicaTargets(ctx context.Context, im *Image, v hangar.Version,
 				id, t.Region, t.ReplicaCount, hangar.ReplicationReplicating, worker, leaseUntil.UnixMicro(), at); err != nil {
 				return err
 			}
+			// The version's chunks become the region's to keep; garbage collection
+			// must not be removing one of them there (see MarkForDeletion).
+			gone, err := d.deleting(ctx, tx, `SELECT c.digest FROM chunk_deletions c JOIN disk_extents e ON e.digest = c.digest
+				JOIN image_version_disks vd ON vd.disk_id = e.disk_id WHERE vd.version_id = ? AND c.region = ? AND c.started_at > ? LIMIT 1`, id, t.Region)
+			if err != nil {
+				return err
+			}
+			if gone != "" {
+				return errChunkDeleting(gone, t.Region, "replicate again in a moment")
+			}
 			jobs = append(jobs, ReplicaJob{VersionID: id, Region: t.Region})
 		}
 		return nil
@@ -165,15 +175,6 @@ func (d *DB) RegionChunks(ctx context.Context, region string, fn func(chunks.Dig
 		return err
 	}
 	return scanDigests(rows, fn)
-}
-
-// IsReferencedInRegion reports whether a version replicated to the region holds the chunk.
-func (d *DB) IsReferencedInRegion(ctx context.Context, region string, dg chunks.Digest) (bool, error) {
-	var n int
-	err := d.queryRow(ctx, d.db, `SELECT COUNT(*) FROM disk_extents e
-		JOIN image_version_disks vd ON vd.disk_id = e.disk_id
-		JOIN version_replicas r ON r.version_id = vd.version_id WHERE r.region = ? AND e.digest = ?`, region, dg.String()).Scan(&n)
-	return n > 0, err
 }
 
 // ReopenReplicas sends the completed replicas in region of the versions holding the

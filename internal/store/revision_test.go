@@ -28,7 +28,7 @@ func newRevisionFixture(t *testing.T, dsn string) *revisionFixture {
 	t.Cleanup(func() { db.Close() })
 	f := &revisionFixture{db: db, owner: hangar.Tenant{Name: "owner", Role: hangar.RoleUser}, friend: hangar.Tenant{Name: "friend", Role: hangar.RoleUser}}
 	for i, tn := range []*hangar.Tenant{&f.owner, &f.friend} {
-		if err := db.CreateTenant(t.Context(), tn, fmt.Sprint("hash-", i)); err != nil {
+		if err := db.CreateTenant(t.Context(), tn, NewKey{Hash: fmt.Sprint("hash-", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}

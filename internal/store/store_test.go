@@ -123,11 +123,11 @@ func tenantKeysAndScoping(t *testing.T, dsn string) {
 	defer db.Close()
 	ctx := t.Context()
 	a := hangar.Tenant{Name: "a", Role: hangar.RoleUser, Entitlements: []string{"msdn", "x"}}
-	if err := db.CreateTenant(ctx, &a, "hash-a"); err != nil {
+	if err := db.CreateTenant(ctx, &a, NewKey{Hash: "hash-a"}); err != nil {
 		t.Fatal(err)
 	}
 	b := hangar.Tenant{Name: "a", Role: hangar.RoleUser}
-	if err := db.CreateTenant(ctx, &b, "hash-b"); hangar.ErrorCode(err) != hangar.CodeConflict {
+	if err := db.CreateTenant(ctx, &b, NewKey{Hash: "hash-b"}); hangar.ErrorCode(err) != hangar.CodeConflict {
 		t.Fatalf("duplicate tenant name: %v", err)
 	}
 	got, err := db.TenantByKeyHash(ctx, "hash-a")
@@ -158,6 +158,33 @@ func TestIsUnavailable(t *testing.T) {
 	for _, tt := range tests {
 		if got := IsUnavailable(tt.err); got != tt.want {
 			t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestSQLiteSynchronousFull: every connection of the pool commits with
+// synchronous=FULL, so that a commit Hangar acknowledged survives a power loss
+// (with WAL and NORMAL, the last commits before it can be undone).
+func TestSQLiteSynchronousFull(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Hold several connections at once so that the pool cannot hand back one
+	// connection each time.
+	for i := range 4 {
+		conn, err := db.db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var mode int
+		if err := conn.QueryRowContext(t.Context(), `PRAGMA synchronous`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if mode != 2 {
+			t.Errorf("connection %d: PRAGMA synchronous = %d, want 2 (FULL)", i, mode)
 		}
 	}
 }

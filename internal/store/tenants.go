@@ -9,8 +9,8 @@ import (
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
-// CreateTenant stores a new tenant with one API key (its hash).
-func (d *DB) CreateTenant(ctx context.Context, t *hangar.Tenant, keyHash string) error {
+// CreateTenant stores a new tenant with its first API key (its hash).
+func (d *DB) CreateTenant(ctx context.Context, t *hangar.Tenant, key NewKey) error {
 	t.ID = NewID()
 	at := now()
 	t.CreatedAt = fromMicros(at)
@@ -23,21 +23,9 @@ func (d *DB) CreateTenant(ctx context.Context, t *hangar.Tenant, keyHash string)
 		if err != nil {
 			return err
 		}
-		return d.addKey(ctx, tx, t.ID, keyHash)
+		_, err = d.addKey(ctx, tx, t.ID, key)
+		return err
 	})
-}
-
-// AddKey registers another API key hash for a tenant.
-func (d *DB) AddKey(ctx context.Context, tenantID, keyHash string) error {
-	return d.addKey(ctx, d.db, tenantID, keyHash)
-}
-
-func (d *DB) addKey(ctx context.Context, q querier, tenantID, keyHash string) error {
-	_, err := d.exec(ctx, q, `INSERT INTO api_keys (key_hash, tenant_id, created_at) VALUES (?, ?, ?)`, keyHash, tenantID, now())
-	if isUniqueViolation(err) {
-		return nil // the same key registered again, for the same tenant or not: harmless to keep one row
-	}
-	return err
 }
 
 const tenantCols = `t.id, t.name, t.role, t.entitlements, t.created_at`

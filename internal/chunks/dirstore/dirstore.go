@@ -3,8 +3,9 @@
 // Layout: DIR/ab/abcdef... (objects fanned out by the first two characters of their
 // name, so no directory grows past a few thousand entries) and DIR/tmp for writes in
 // progress. Each save is the atomic-write recipe: temp file in DIR/tmp, write, check
-// the count, fsync, rename into place, fsync the directory. A crash leaves at worst a
-// stray temp file, which Open removes.
+// the count, fsync, rename into place, fsync the directory; a fan-out directory the
+// save creates is made durable too (its parent is fsynced), or a crash could lose
+// every chunk in it. A crash leaves at worst a stray temp file, which Open removes.
 package dirstore
 
 import (
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
 )
 
@@ -33,7 +35,7 @@ func Open(root string) (*Dir, error) {
 	if err := os.RemoveAll(tmp); err != nil {
 		return nil, fmt.Errorf("clean %s: %w", tmp, err)
 	}
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(tmp, 0o700); err != nil {
 		return nil, err
 	}
 	return &Dir{root: root}, nil
@@ -58,8 +60,7 @@ func (d *Dir) Save(ctx context.Context, name string, data []byte) (err error) {
 		now := time.Now()
 		return os.Chtimes(final, now, now)
 	}
-	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(filepath.Join(d.root, "tmp"), name+"-*")
@@ -85,19 +86,7 @@ func (d *Dir) Save(ctx context.Context, name string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(f.Name(), final); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return atomicfile.Rename(f.Name(), final)
 }
 
 // Load implements chunks.Backend.

@@ -44,3 +44,25 @@ func TestRejectsPathNames(t *testing.T) {
 		}
 	}
 }
+
+// Saves leave nothing in DIR/tmp and put each object in its fan-out directory,
+// created by the first save that needs it.
+func TestSaveLeavesNoTempFiles(t *testing.T) {
+	root := t.TempDir()
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, name := range []string{"abc1", "abc2", "cde3"} {
+		if err := d.Save(ctx, name, []byte(name)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(filepath.Join(root, name[:2], name)); err != nil || string(got) != name {
+			t.Fatalf("%s: %q %v", name, got, err)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "tmp")); len(entries) != 0 {
+		t.Errorf("temp files left: %v", entries)
+	}
+}
