@@ -108,7 +108,8 @@ func TestGeneralize(t *testing.T) {
 	}
 }
 
-// checkResult checks contents, modes and owners of what changed and what stayed.
+// checkResult checks contents, modes and owners of what changed and what stayed
+// (not /tmp's mode, which debugfs rdump does not keep whole: the callers check it).
 func checkResult(t *testing.T, after map[string]fileState, removedUser bool) {
 	t.Helper()
 	want := map[string]fileState{
@@ -117,7 +118,6 @@ func checkResult(t *testing.T, after map[string]fileState, removedUser bool) {
 		"/etc/resolv.conf":            {0o644, 0, 0, "nameserver 10.0.0.2\n"},
 		"/var/log/syslog":             {0o640, 0, 4, ""},
 		"/var/log/wtmp":               {0o664, 0, 43, ""},
-		"/tmp":                        {os.ModeDir | 0o777, 0, 0, ""}, // rdump drops the sticky bit: see below
 		"/var/lib/hangar-agent":       {os.ModeDir | 0o700, 0, 0, ""},
 		"/srv/data/a \"quoted\" name": {0o644, 0, 0, "kept"},
 	}

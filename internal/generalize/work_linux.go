@@ -30,7 +30,7 @@ func Work(ctx context.Context, job Job, dev, mnt string, log io.Writer) (*Report
 		return nil, err
 	}
 	rep := &Report{DryRun: job.DryRun, Changes: []agent.Change{}}
-	root, vol, err := findRoot(ctx, f, size, dev, mnt, rep)
+	root, vol, err := findRoot(ctx, f, size, dev, mnt, rep, log)
 	if err != nil {
 		return rep, err
 	}
@@ -38,12 +38,7 @@ func Work(ctx context.Context, job Job, dev, mnt string, log io.Writer) (*Report
 	fmt.Fprintf(log, "root file system: partition %d (%s%s, %s at offset %d)\n", root.Number, vol.version,
 		labelSuffix(vol.label), sizeString(root.Size), root.Start)
 
-	if vol.kind == fsExt {
-		fmt.Fprintln(log, "checking the file system (e2fsck -fy, which also replays the journal)")
-		if rep.Repaired, err = check(ctx, vol.kind, root.dev, true); err != nil {
-			return rep, err
-		}
-	}
+	rep.Repaired = root.repaired
 	if err := mount(root.dev, mnt, vol.kind, false); err != nil {
 		return rep, err
 	}
@@ -73,17 +68,19 @@ func Work(ctx context.Context, job Job, dev, mnt string, log io.Writer) (*Report
 	return rep, nil
 }
 
-// rootPart is the root file system's partition and its device node.
+// rootPart is the root file system's partition, its device node, and what its
+// checker repaired.
 type rootPart struct {
 	Partition
-	dev string
+	dev      string
+	repaired string
 }
 
 // findRoot finds the one Linux root file system of the disk: the ext2/3/4, XFS
 // or Btrfs partition holding /etc/passwd or /etc/os-release. It refuses Windows
 // disks (an NTFS or BitLocker volume, or a Microsoft reserved partition), disks
 // with no partition table, no root or several.
-func findRoot(ctx context.Context, r io.ReaderAt, size int64, dev, mnt string, rep *Report) (rootPart, volume, error) {
+func findRoot(ctx context.Context, r io.ReaderAt, size int64, dev, mnt string, rep *Report, log io.Writer) (rootPart, volume, error) {
 	t, err := ReadPartitionTable(r, size)
 	if errors.Is(err, ErrNoPartitionTable) {
 		head := make([]byte, 512)
@@ -115,12 +112,24 @@ func findRoot(ctx context.Context, r io.ReaderAt, size int64, dev, mnt string, r
 			if err != nil {
 				return rootPart{}, volume{}, err
 			}
+			// ext file systems are checked (and repaired: this is a copy, or a
+			// dry run's overlay) before the kernel sees them; XFS and Btrfs
+			// replay their logs when mounted and are checked afterwards.
+			repaired := ""
+			if v.kind == fsExt {
+				fmt.Fprintf(log, "checking partition %d (e2fsck -fy, which also replays the journal)\n", p.Number)
+				if repaired, err = check(ctx, v.kind, node, true); err != nil {
+					return rootPart{}, volume{}, fmt.Errorf("partition %d: %w", p.Number, err)
+				}
+			}
 			ok, err := holdsEtc(node, mnt, v.kind)
 			if err != nil {
 				return rootPart{}, volume{}, fmt.Errorf("partition %d: %w", p.Number, err)
 			}
 			if ok {
-				roots, rootVols = append(roots, rootPart{p, node}), append(rootVols, v)
+				roots, rootVols = append(roots, rootPart{p, node, repaired}), append(rootVols, v)
+			} else if repaired != "" {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("partition %d (not the root) was repaired: %s", p.Number, repaired))
 			}
 		case fsLVM, fsLUKS:
 			others = append(others, fmt.Sprintf("partition %d is %s", p.Number, map[string]string{
@@ -192,7 +201,7 @@ func mount(node, mnt, kind string, peek bool) error {
 	fstype, data := map[string]string{fsExt: "ext4", fsXFS: "xfs", fsBtrfs: "btrfs"}[kind], ""
 	if peek {
 		flags |= syscall.MS_RDONLY
-		data = map[string]string{fsExt: "noload", fsXFS: "norecovery", fsBtrfs: "nologreplay"}[kind]
+		data = map[string]string{fsExt: "noload", fsXFS: "norecovery", fsBtrfs: "rescue=nologreplay"}[kind]
 	}
 	if err := syscall.Mount(node, mnt, fstype, flags, data); err != nil {
 		return fmt.Errorf("%w: the kernel cannot mount the %s file system on %s: %v", ErrCheckFailed, fstype, filepath.Base(node), err)
