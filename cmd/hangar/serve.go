@@ -39,6 +39,9 @@ type serveOptions struct {
 	heartbeat, hostDownAfter     time.Duration
 	region, primaryRegion        string
 	regionStores                 []string
+	// Between nodes: the cluster secret, and TLS.
+	clusterSecretFile      string
+	tlsCert, tlsKey, tlsCA string
 }
 
 func newServeCmd() *cobra.Command {
@@ -59,11 +62,28 @@ come from the --s3-* flags or the standard AWS environment variables
 (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). A node with
 --role api runs no VMs; --role compute nodes run them, each under its --host-name,
 and any node forwards the calls for a VM to its host. Other regions' stores, for
-hangar image replicate, are named with --region-store NAME=URL on every node.`,
+hangar image replicate, are named with --region-store NAME=URL on every node.
+
+Nodes sign the calls they forward with a cluster secret: the first node to start
+on a new database makes one and keeps it there, unless every node is given the same
+one (--cluster-secret-file, or HANGAR_CLUSTER_SECRET; at least 32 bytes). A node
+refuses forwarding headers not signed with it, and a node with --role api refuses
+to start a VM even for a call forwarded to it. The tenant's API key travels with
+a forwarded call (its host checks it again): serve the nodes over HTTPS so that it
+does not cross the network in clear.
+
+--tls-cert and --tls-key serve HTTPS (the advertised URL then defaults to
+https://LISTEN). Nodes call each other trusting the system's CAs, the certificates
+in --tls-cert (so nodes sharing one self-signed certificate, or whose file holds
+its CA, need nothing more) and --tls-ca. Clients trust a private CA with
+hangar --ca-cert FILE or HANGAR_CA_CERT.`,
 		Example: `  hangar serve
   hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
-    hangar serve --db postgres://hangar@db/hangar --store s3://hangar-chunks/prod`,
+    hangar serve --db postgres://hangar@db/hangar --store s3://hangar-chunks/prod
+  hangar serve --listen 0.0.0.0:7070 --advertise-url https://node1.example:7070 \
+    --tls-cert node1.pem --tls-key node1-key.pem --tls-ca cluster-ca.pem \
+    --cluster-secret-file /etc/hangar/cluster.secret --db postgres://hangar@db/hangar`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.hostNameGiven = cmd.Flags().Changed("host-name")
@@ -91,6 +111,10 @@ hangar image replicate, are named with --region-store NAME=URL on every node.`,
 	f.DurationVar(&o.hostDownAfter, "host-down-after", 15*time.Second, "how long a silent compute host is taken as down (its running VMs become unknown)")
 	f.StringVar(&o.primaryRegion, "primary-region", catalog.DefaultRegion, "name of the region of --store, where every disk lands")
 	f.StringVar(&o.region, "region", "", "the region this node is in (default: the primary region); a compute host reads chunks from its region's store")
+	f.StringVar(&o.clusterSecretFile, "cluster-secret-file", "", "file holding the secret the nodes sign forwarded calls with, the same on every node (default: $HANGAR_CLUSTER_SECRET, else one kept in the database)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; needs --tls-key")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CA the other nodes' certificates are signed by, trusted besides the system's CAs and --tls-cert")
 	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL, e.g. westeurope=s3://bucket/prefix?endpoint=https://s3.westeurope.example (repeatable; the same list on every node)")
 	return cmd
 }
@@ -156,6 +180,14 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	cluster, secretMsg, err := clusterConfig(ctx, o, db)
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := serverTLS(o)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
@@ -184,10 +216,17 @@ func serve(ctx context.Context, o *serveOptions) error {
 	defer stopBackground()
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
-	srv := &http.Server{Handler: api.New(cat, vms, log), ReadHeaderTimeout: 30 * time.Second}
-	log.Info("hangar serving", "url", "http://"+ln.Addr().String(), "role", o.role, "host", cfg.Host.Name, "dataDir", o.dataDir, "admin", msg)
+	srv := &http.Server{Handler: api.New(cat, vms, log, cluster), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig}
+	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
+		"dataDir", o.dataDir, "admin", msg, "clusterSecret", secretMsg)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -215,7 +254,10 @@ func computeConfig(o *serveOptions, log *slog.Logger, nodeID, listenAddr string)
 		},
 	}
 	if c.Host.URL == "" {
-		c.Host.URL = "http://" + listenAddr
+		c.Host.URL = scheme(o) + "://" + listenAddr
+	}
+	if o.tlsCert != "" && !strings.HasPrefix(c.Host.URL, "https://") {
+		return c, fmt.Errorf("--advertise-url %s: this node serves HTTPS (--tls-cert), so other nodes reach it at https://", c.Host.URL)
 	}
 	switch o.role {
 	case "all", "compute":

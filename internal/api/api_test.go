@@ -47,7 +47,7 @@ func newTestServer(t *testing.T) (*httptest.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(cat, vms, log))
+	srv := httptest.NewServer(New(cat, vms, log, Cluster{}))
 	t.Cleanup(srv.Close)
 	return srv, strings.TrimSpace(string(key))
 }

@@ -80,9 +80,15 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 
 func (m *Manager) vmDir(id string) string { return filepath.Join(m.cfg.Dir, "vms", id) }
 
+// available says why this node cannot start a VM, if it cannot. A node that runs
+// no VMs (role api) refuses even a call forwarded to it by another node: its VMs
+// would escape placement, the capacity check and every compute host's heartbeat.
 func (m *Manager) available() error {
 	if m.cfg.QEMU == "" || m.cfg.QEMUImg == "" {
 		return hangar.Errorf(hangar.CodeUnavailable, "this host cannot run VMs: QEMU is not installed (on Debian: apt-get install qemu-system-x86 qemu-utils ovmf)")
+	}
+	if !m.RunsVMs() {
+		return hangar.Errorf(hangar.CodeUnavailable, "this node runs no VMs (hangar serve --role api): VMs run on the compute hosts (hangar serve --role compute)")
 	}
 	return nil
 }
