@@ -22,7 +22,7 @@ certificate is not signed by a CA the system trusts, --ca-cert names the PEM fil
 of its CA; it is saved too.`,
 		Example: `  hangar login --server http://127.0.0.1:7070 --key "$(cat hangar-data/admin.key)"
   hangar login --server https://hangar.example:7070 --ca-cert cluster-ca.pem --key "$KEY"`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if g.key == "" {
 				return fmt.Errorf("--key is required; an admin's key is in DATA_DIR/admin.key, a tenant's is printed by `hangar tenant create`")

@@ -48,7 +48,12 @@ func TestSignVerify(t *testing.T) {
 
 func TestVerifyRefuses(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	changed := func(f func(r *Request)) Request { r := call; r.Body = append([]byte(nil), call.Body...); f(&r); return r }
+	changed := func(f func(r *Request)) Request {
+		r := call
+		r.Body = append([]byte(nil), call.Body...)
+		f(&r)
+		return r
+	}
 	for _, tc := range []struct {
 		name   string
 		header func() http.Header
