@@ -180,7 +180,7 @@ func (lr *lineReader) next() ([]byte, int, error) {
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		default:
-			if len(line) > 0 && !over && err == io.EOF {
+			if len(line) > 0 && len(line) <= lr.max && !over && err == io.EOF {
 				return line, n, nil // a last line without its newline
 			}
 			return nil, n, err
