@@ -24,8 +24,12 @@ type lockedLog struct {
 	buf bytes.Buffer
 }
 
-func (l *lockedLog) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.Write(p) }
-func (l *lockedLog) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+func (l *lockedLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
 
 // guestChannel runs readAgent against a fake QEMU agent socket and returns the
 // guest's end of it, the messages the host passes on, the machine and the log.
@@ -274,4 +278,3 @@ func asLong(err error, long **longLine) bool {
 	*long = l
 	return ok
 }
-
