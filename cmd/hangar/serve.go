@@ -31,6 +31,7 @@ type serveOptions struct {
 	accel                      string
 	provisioningTimeout        time.Duration
 	stopTimeout                time.Duration
+	serialLogMax               int64
 	s3                         s3Flags
 	// Several nodes: role, compute host identity and capacity, regions.
 	role, hostName, advertiseURL string
@@ -100,6 +101,7 @@ hangar --ca-cert FILE or HANGAR_CA_CERT.`,
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&o.accel, "accel", "auto", "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
 	f.DurationVar(&o.provisioningTimeout, "provisioning-timeout", 5*time.Minute, "how long a new VM's guest may take to report ready")
+	f.Int64Var(&o.serialLogMax, "serial-log-max", compute.DefaultSerialLogMax, "size in bytes past which a VM's serial log is rotated; it and the one before are kept")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "how long a guest may take to power off before QEMU is stopped")
 	host, _ := os.Hostname()
 	f.StringVar(&o.role, "role", "all", "what this node does: all (API and VMs), api (API only: VMs run on compute hosts) or compute (runs VMs; answers the API calls forwarded to it)")
@@ -247,7 +249,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 func computeConfig(o *serveOptions, log *slog.Logger, nodeID, listenAddr string) (compute.Config, error) {
 	c := compute.Config{
 		Dir: filepath.Join(o.dataDir, "compute"), Accel: o.accel, Sandbox: true,
-		ProvisioningTimeout: o.provisioningTimeout, StopTimeout: o.stopTimeout,
+		ProvisioningTimeout: o.provisioningTimeout, StopTimeout: o.stopTimeout, SerialLogMax: o.serialLogMax,
 		Host: compute.HostConfig{
 			Name: o.hostName, NodeID: nodeID, URL: o.advertiseURL, Region: firstNonEmpty(o.region, o.primaryRegion),
 			VCPUs: o.vcpus, MemoryMiB: o.memoryMiB, Heartbeat: o.heartbeat, DownAfter: o.hostDownAfter,

@@ -29,6 +29,9 @@ type Config struct {
 	StopTimeout         time.Duration // how long a guest may take to power off before QEMU quits
 	Sandbox             bool
 	Host                HostConfig
+	// SerialLogMax is the size at which a VM's serial log is rotated (see
+	// rotateSerial); 0 is DefaultSerialLogMax.
+	SerialLogMax int64
 }
 
 // Manager creates, runs and supervises the VMs of this host.
@@ -51,6 +54,9 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.SerialLogMax <= 0 {
+		cfg.SerialLogMax = DefaultSerialLogMax
 	}
 	if cfg.Host.Heartbeat <= 0 {
 		cfg.Host.Heartbeat = 2 * time.Second

@@ -179,6 +179,7 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 	m.mu.Unlock()
 	go m.supervise(vm.ID, mc)
 	go m.listenAgent(vm, mc)
+	go m.rotateSerial(vm.ID, vm.Name, mc)
 	if err := mon.Cont(qctx); err != nil {
 		return err
 	}
