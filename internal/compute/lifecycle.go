@@ -56,7 +56,7 @@ func (m *Manager) machine(id string) *machine {
 // With a precondition, the VM is claimed (its revision moved under pre) before QEMU
 // starts, so of two starts holding the same ETag only one boots it.
 func (m *Manager) Start(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) (hangar.VM, error) {
-	if err := m.available(); err != nil {
+	if err := m.canStart(); err != nil {
 		return hangar.VM{}, err
 	}
 	v, err := m.db.VMByName(ctx, actor.ID, name)

@@ -86,12 +86,19 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 
 func (m *Manager) vmDir(id string) string { return filepath.Join(m.cfg.Dir, "vms", id) }
 
-// available says why this node cannot start a VM, if it cannot. A node that runs
-// no VMs (role api) refuses even a call forwarded to it by another node: its VMs
-// would escape placement, the capacity check and every compute host's heartbeat.
 func (m *Manager) available() error {
 	if m.cfg.QEMU == "" || m.cfg.QEMUImg == "" {
 		return hangar.Errorf(hangar.CodeUnavailable, "this host cannot run VMs: QEMU is not installed (on Debian: apt-get install qemu-system-x86 qemu-utils ovmf)")
+	}
+	return nil
+}
+
+// canStart says why this node cannot start a VM, if it cannot. A node that runs no
+// VMs (role api) refuses even a call forwarded to it by another node: its VMs would
+// escape placement, the capacity check and every compute host's heartbeat.
+func (m *Manager) canStart() error {
+	if err := m.available(); err != nil {
+		return err
 	}
 	if !m.RunsVMs() {
 		return hangar.Errorf(hangar.CodeUnavailable, "this node runs no VMs (hangar serve --role api): VMs run on the compute hosts (hangar serve --role compute)")
@@ -102,7 +109,7 @@ func (m *Manager) available() error {
 // Create checks a VM request against the image and the rules of its kind, records
 // the VM and starts it in the background: the answer comes back in state creating.
 func (m *Manager) Create(ctx context.Context, actor *hangar.Tenant, req hangar.VMCreate) (hangar.VM, error) {
-	if err := m.available(); err != nil {
+	if err := m.canStart(); err != nil {
 		return hangar.VM{}, err
 	}
 	vm, medium, err := m.plan(ctx, actor, req)
