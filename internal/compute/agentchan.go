@@ -125,9 +125,14 @@ func output(b []byte, truncated bool) (string, []byte, bool) {
 		b, truncated = b[len(b)-hangar.MaxRunOutput:], true
 	}
 	if truncated {
-		// The cut may have split a character: drop its tail, so text stays text.
-		for i := 0; i < utf8.UTFMax-1 && len(b) > 0 && !utf8.RuneStart(b[0]); i++ {
-			b = b[1:]
+		// The cut may have split a character: drop its tail, so that text stays
+		// text. Bytes that are not text stay exact.
+		t := b
+		for i := 0; i < utf8.UTFMax-1 && len(t) > 0 && !utf8.RuneStart(t[0]); i++ {
+			t = t[1:]
+		}
+		if utf8.Valid(t) {
+			return string(t), nil, true
 		}
 	}
 	if utf8.Valid(b) {

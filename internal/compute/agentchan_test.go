@@ -207,6 +207,8 @@ func TestResultOutputs(t *testing.T) {
 		{"binary", agentMessage{StdoutBase64: []byte{0xff, 0, 'x'}}, []byte{0xff, 0, 'x'}, false, false},
 		{"an older agent's string", agentMessage{Stdout: "old\n"}, []byte("old\n"), true, false},
 		{"cut by the guest", agentMessage{StdoutBase64: []byte("end\n"), StdoutTruncated: true}, []byte("end\n"), true, true},
+		{"binary, too long: the last bytes exactly", agentMessage{StdoutBase64: append([]byte{0xff}, bytes.Repeat([]byte{0xa9, 0xff}, hangar.MaxRunOutput/2)...)},
+			bytes.Repeat([]byte{0xa9, 0xff}, hangar.MaxRunOutput/2), false, true},
 		{"too long: cut by the host", agentMessage{StdoutBase64: append(bytes.Clone(big), 'a')}, append(bytes.Clone(big[hangar.MaxRunOutput+2:]), 'a'), true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
