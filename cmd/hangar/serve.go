@@ -106,7 +106,7 @@ hangar --ca-cert FILE or HANGAR_CA_CERT.`,
 	host, _ := os.Hostname()
 	f.StringVar(&o.role, "role", "all", "what this node does: all (API and VMs), api (API only: VMs run on compute hosts) or compute (runs VMs; answers the API calls forwarded to it)")
 	f.StringVar(&o.hostName, "host-name", host, "this compute host's name, unique among the nodes")
-	f.StringVar(&o.advertiseURL, "advertise-url", "", "URL other nodes reach this node at (default: http://LISTEN)")
+	f.StringVar(&o.advertiseURL, "advertise-url", "", "URL other nodes reach this node at (default: http://LISTEN, or https://LISTEN with --tls-cert)")
 	f.Int64Var(&o.vcpus, "vcpus", int64(runtime.NumCPU()), "vCPUs this compute host offers to VMs")
 	f.Int64Var(&o.memoryMiB, "memory-mib", hostMemoryMiB(), "memory in MiB this compute host offers to VMs")
 	f.DurationVar(&o.heartbeat, "heartbeat", 2*time.Second, "how often a compute host reports that it is alive")
