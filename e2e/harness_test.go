@@ -61,6 +61,8 @@ type server struct {
 	chunkDir       string
 	sharedAdminKey string
 	extraArgs      []string
+	// caFile, when set, is the CA of the certificate the server serves HTTPS with.
+	caFile string
 }
 
 func freeAddr(t *testing.T) string {
@@ -72,9 +74,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startServer starts hangar serve on a fresh data dir.
-func startServer(t *testing.T) *server {
-	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir()}
+// startServer starts hangar serve on a fresh data dir, with more serve flags.
+func startServer(t *testing.T, args ...string) *server {
+	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir(), extraArgs: args}
 	// HANGAR_E2E_DB=postgres runs the suite on a real PostgreSQL (package pgtest).
 	if os.Getenv("HANGAR_E2E_DB") == "postgres" {
 		s.db = pgtest.DSN(t)
@@ -133,7 +135,7 @@ func (s *server) waitHealthy() {
 	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if resp, err := http.Get(s.url() + "/healthz"); err == nil {
+		if resp, err := s.httpClient().Get(s.url() + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
@@ -182,7 +184,12 @@ func (s *server) chunkFiles() []string {
 	return files
 }
 
-func (s *server) url() string { return "http://" + s.addr }
+func (s *server) url() string {
+	if s.caFile != "" {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
 
 func (s *server) adminKey() string {
 	data, err := os.ReadFile(filepath.Join(s.dataDir, "admin.key"))
@@ -195,7 +202,7 @@ func (s *server) adminKey() string {
 // hangar runs the CLI with key and returns stdout, stderr and the error.
 func (s *server) hangar(key string, args ...string) (string, string, error) {
 	cmd := exec.Command(hangarBin, args...)
-	cmd.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+key,
+	cmd.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+key, "HANGAR_CA_CERT="+s.caFile,
 		"XDG_CONFIG_HOME="+filepath.Join(s.home, "config"), "XDG_CACHE_HOME="+filepath.Join(s.home, "cache"), "HOME="+s.home)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -262,7 +269,7 @@ func (s *server) api(key, method, path string, body io.Reader) apiResult {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.httpClient().Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func run(ctx context.Context, images, versions, skuVersions, n int) error {
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewServer(api.New(cat, vms, log))
+	srv := httptest.NewServer(api.New(cat, vms, log, api.Cluster{}))
 	defer srv.Close()
 	admin := client.New(srv.URL, "bench-admin-key-0123456789")
 	pub, err := admin.CreateTenant(ctx, hangar.TenantCreate{Name: "contoso", Role: hangar.RolePublisher})

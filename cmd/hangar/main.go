@@ -31,7 +31,7 @@ func main() {
 
 // globals are the flags every CLI command shares.
 type globals struct {
-	server, key, output string
+	server, key, output, caCert string
 }
 
 func newRoot() *cobra.Command {
@@ -52,6 +52,7 @@ Every command prints a readable table, or one JSON document with -o json.`,
 	}
 	root.PersistentFlags().StringVar(&g.server, "server", "", "server URL (default: $HANGAR_SERVER, then `hangar login`, then http://127.0.0.1:7070)")
 	root.PersistentFlags().StringVar(&g.key, "key", "", "API key (default: $HANGAR_KEY, then `hangar login`)")
+	root.PersistentFlags().StringVar(&g.caCert, "ca-cert", "", "PEM file of a CA to trust, besides the system's, for an https server with its own certificate (default: $HANGAR_CA_CERT, then `hangar login`)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
 		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
@@ -62,6 +63,7 @@ Every command prints a readable table, or one JSON document with -o json.`,
 type config struct {
 	Server string `json:"server"`
 	Key    string `json:"key"`
+	CACert string `json:"caCert,omitempty"` // absolute path
 }
 
 func configPath() string {
@@ -85,7 +87,13 @@ func (g *globals) client() *client.Client {
 	c := loadConfig()
 	server := firstNonEmpty(g.server, os.Getenv("HANGAR_SERVER"), c.Server, "http://127.0.0.1:7070")
 	key := firstNonEmpty(g.key, os.Getenv("HANGAR_KEY"), c.Key)
-	return client.New(server, key)
+	return client.New(server, key, client.WithCAFile(g.caFile(c)))
+}
+
+// caFile is the CA certificate to trust: from the flag, the environment or the
+// login file.
+func (g *globals) caFile(c config) string {
+	return firstNonEmpty(g.caCert, os.Getenv("HANGAR_CA_CERT"), c.CACert)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -35,6 +35,7 @@ type serveOptions struct {
 	appliance, qemuUser        string
 	provisioningTimeout        time.Duration
 	stopTimeout                time.Duration
+	serialLogMax               int64
 	s3                         s3Flags
 	// Several nodes: role, compute host identity and capacity, regions.
 	role, hostName, advertiseURL string
@@ -43,6 +44,9 @@ type serveOptions struct {
 	heartbeat, hostDownAfter     time.Duration
 	region, primaryRegion        string
 	regionStores                 []string
+	// Between nodes: the cluster secret, and TLS.
+	clusterSecretFile      string
+	tlsCert, tlsKey, tlsCA string
 }
 
 func newServeCmd() *cobra.Command {
@@ -69,11 +73,28 @@ hangar image replicate, are named with --region-store NAME=URL on every node.
 
 Every tenant's quotas (stored bytes, total virtual size, disks, images, VMs, vCPUs,
 memory, uploads in progress) default to the --quota-max-... flags; give every node
-the same ones. hangar tenant update NAME --max-... sets one tenant's own.`,
+the same ones. hangar tenant update NAME --max-... sets one tenant's own.
+
+Nodes sign the calls they forward with a cluster secret: the first node to start
+on a new database makes one and keeps it there, unless every node is given the same
+one (--cluster-secret-file, or HANGAR_CLUSTER_SECRET; at least 32 bytes). A node
+refuses forwarding headers not signed with it, and a node with --role api refuses
+to start a VM even for a call forwarded to it. The tenant's API key travels with
+a forwarded call (its host checks it again): serve the nodes over HTTPS so that it
+does not cross the network in clear.
+
+--tls-cert and --tls-key serve HTTPS (the advertised URL then defaults to
+https://LISTEN). Nodes call each other trusting the system's CAs, the certificates
+in --tls-cert (so nodes sharing one self-signed certificate, or whose file holds
+its CA, need nothing more) and --tls-ca. Clients trust a private CA with
+hangar --ca-cert FILE or HANGAR_CA_CERT.`,
 		Example: `  hangar serve
   hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
-    hangar serve --db postgres://hangar@db/hangar --store s3://hangar-chunks/prod`,
+    hangar serve --db postgres://hangar@db/hangar --store s3://hangar-chunks/prod
+  hangar serve --listen 0.0.0.0:7070 --advertise-url https://node1.example:7070 \
+    --tls-cert node1.pem --tls-key node1-key.pem --tls-ca cluster-ca.pem \
+    --cluster-secret-file /etc/hangar/cluster.secret --db postgres://hangar@db/hangar`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.hostNameGiven = cmd.Flags().Changed("host-name")
@@ -93,17 +114,22 @@ the same ones. hangar tenant update NAME --max-... sets one tenant's own.`,
 	f.StringVar(&o.appliance, "appliance", defaultApplianceDir(), "directory of the appliance (vmlinuz, initrd.img) that generalizes disks offline; `make appliance` builds it (env HANGAR_APPLIANCE)")
 	f.StringVar(&o.qemuUser, "qemu-user", appliance.UnprivilegedUser(), "unprivileged user the appliance's QEMU runs as (-runas); \"\" keeps this process's user")
 	f.DurationVar(&o.provisioningTimeout, "provisioning-timeout", 5*time.Minute, "how long a new VM's guest may take to report ready")
+	f.Int64Var(&o.serialLogMax, "serial-log-max", compute.DefaultSerialLogMax, "size in bytes past which a VM's serial log is rotated; it and the one before are kept")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "how long a guest may take to power off before QEMU is stopped")
 	host, _ := os.Hostname()
 	f.StringVar(&o.role, "role", "all", "what this node does: all (API and VMs), api (API only: VMs run on compute hosts) or compute (runs VMs; answers the API calls forwarded to it)")
 	f.StringVar(&o.hostName, "host-name", host, "this compute host's name, unique among the nodes")
-	f.StringVar(&o.advertiseURL, "advertise-url", "", "URL other nodes reach this node at (default: http://LISTEN)")
+	f.StringVar(&o.advertiseURL, "advertise-url", "", "URL other nodes reach this node at (default: http://LISTEN, or https://LISTEN with --tls-cert)")
 	f.Int64Var(&o.vcpus, "vcpus", int64(runtime.NumCPU()), "vCPUs this compute host offers to VMs")
 	f.Int64Var(&o.memoryMiB, "memory-mib", hostMemoryMiB(), "memory in MiB this compute host offers to VMs")
 	f.DurationVar(&o.heartbeat, "heartbeat", 2*time.Second, "how often a compute host reports that it is alive")
 	f.DurationVar(&o.hostDownAfter, "host-down-after", 15*time.Second, "how long a silent compute host is taken as down (its running VMs become unknown)")
 	f.StringVar(&o.primaryRegion, "primary-region", catalog.DefaultRegion, "name of the region of --store, where every disk lands")
 	f.StringVar(&o.region, "region", "", "the region this node is in (default: the primary region); a compute host reads chunks from its region's store")
+	f.StringVar(&o.clusterSecretFile, "cluster-secret-file", "", "file holding the secret the nodes sign forwarded calls with, the same on every node (default: $HANGAR_CLUSTER_SECRET, else one kept in the database)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; needs --tls-key")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CA the other nodes' certificates are signed by, trusted besides the system's CAs and --tls-cert")
 	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL, e.g. westeurope=s3://bucket/prefix?endpoint=https://s3.westeurope.example (repeatable; the same list on every node)")
 	return cmd
 }
@@ -170,6 +196,14 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	cluster, secretMsg, err := clusterConfig(ctx, o, db)
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := serverTLS(o)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
@@ -198,10 +232,17 @@ func serve(ctx context.Context, o *serveOptions) error {
 	defer stopBackground()
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
-	srv := &http.Server{Handler: api.New(cat, vms, log), ReadHeaderTimeout: 30 * time.Second}
-	log.Info("hangar serving", "url", "http://"+ln.Addr().String(), "role", o.role, "host", cfg.Host.Name, "dataDir", o.dataDir, "admin", msg)
+	srv := &http.Server{Handler: api.New(cat, vms, log, cluster), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig}
+	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
+		"dataDir", o.dataDir, "admin", msg, "clusterSecret", secretMsg)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -223,14 +264,17 @@ func computeConfig(o *serveOptions, log *slog.Logger, nodeID, listenAddr string)
 	c := compute.Config{
 		Dir: filepath.Join(o.dataDir, "compute"), Accel: o.accel, Sandbox: true,
 		ApplianceDir: o.appliance, QEMUUser: o.qemuUser,
-		ProvisioningTimeout: o.provisioningTimeout, StopTimeout: o.stopTimeout,
+		ProvisioningTimeout: o.provisioningTimeout, StopTimeout: o.stopTimeout, SerialLogMax: o.serialLogMax,
 		Host: compute.HostConfig{
 			Name: o.hostName, NodeID: nodeID, URL: o.advertiseURL, Region: firstNonEmpty(o.region, o.primaryRegion),
 			VCPUs: o.vcpus, MemoryMiB: o.memoryMiB, Heartbeat: o.heartbeat, DownAfter: o.hostDownAfter,
 		},
 	}
 	if c.Host.URL == "" {
-		c.Host.URL = "http://" + listenAddr
+		c.Host.URL = scheme(o) + "://" + listenAddr
+	}
+	if o.tlsCert != "" && !strings.HasPrefix(c.Host.URL, "https://") {
+		return c, fmt.Errorf("--advertise-url %s: this node serves HTTPS (--tls-cert), so other nodes reach it at https://", c.Host.URL)
 	}
 	switch o.role {
 	case "all", "compute":

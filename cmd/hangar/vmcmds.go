@@ -247,11 +247,15 @@ func newVMRunCommandCmd(g *globals) *cobra.Command {
 		Use:   "run-command NAME",
 		Short: "Run a shell script as root in the VM through its guest agent",
 		Long: `Run a shell script as root inside a running VM, through its guest agent (like Azure's
-Run Command): no network login needed. The script's output is printed and the command
-exits with the script's exit code.`,
+Run Command): no network login needed. The script's output is printed exactly (binary
+output too) and the command exits with the script's exit code. Of each output, the last
+1 MiB is kept; a longer one is cut, and a note on stderr says so (with -o json:
+stdoutTruncated, stderrTruncated; output that is not UTF-8 is also in stdoutBase64,
+stderrBase64).`,
 		Example: `  hangar vm run-command web1 --script 'uname -a; df -h'
   hangar vm run-command web1 --script-file setup.sh
-  hangar vm run-command web1 --script 'hangar-agent deprovision+user'`,
+  hangar vm run-command web1 --script 'hangar-agent deprovision+user'
+  hangar vm run-command web1 --script 'cat /var/log/messages' -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file != "" {
@@ -265,9 +269,18 @@ exits with the script's exit code.`,
 			if err != nil {
 				return err
 			}
-			if err := g.print(cmd, res, func(w io.Writer) {
-				fmt.Fprint(w, res.Stdout)
-				fmt.Fprint(os.Stderr, res.Stderr)
+			if err := g.print(cmd, res, func(io.Writer) {
+				// The outputs exactly, binary or not: not through the table writer.
+				cmd.OutOrStdout().Write(res.StdoutBytes())
+				os.Stderr.Write(res.StderrBytes())
+				for _, o := range []struct {
+					name string
+					cut  bool
+				}{{"output", res.StdoutTruncated}, {"error output", res.StderrTruncated}} {
+					if o.cut {
+						fmt.Fprintf(os.Stderr, "\nhangar: the script's %s was longer than %s: only its last %s is shown\n", o.name, humanBytes(hangar.MaxRunOutput), humanBytes(hangar.MaxRunOutput))
+					}
+				}
 			}); err != nil {
 				return err
 			}

@@ -37,8 +37,13 @@ type Message struct {
 	Reason      string `json:"reason,omitempty"`      // failure, waiting
 	Script      string `json:"script,omitempty"`      // run
 	ExitCode    *int   `json:"exitCode,omitempty"`    // result
-	Stdout      string `json:"stdout,omitempty"`      // result
-	Stderr      string `json:"stderr,omitempty"`      // result
+	// A result's outputs, any bytes (base64 in JSON: a binary output costs 4/3 of
+	// its size, where JSON string escapes could cost 6 times), each cut to its last
+	// MaxOutput bytes, which the Truncated fields then say.
+	Stdout          []byte `json:"stdoutBase64,omitempty"`
+	Stderr          []byte `json:"stderrBase64,omitempty"`
+	StdoutTruncated bool   `json:"stdoutTruncated,omitempty"`
+	StderrTruncated bool   `json:"stderrTruncated,omitempty"`
 }
 
 // Ready, Failure and Waiting build the status reports.

@@ -14,10 +14,12 @@ import (
 
 // Limits of the channel.
 const (
-	MaxMessage    = 8 << 20 // bytes of one line from the host
-	MaxOutput     = 1 << 20 // bytes of stdout, and of stderr, kept from a script
-	maxConcurrent = 4       // scripts run at once; more requests wait
-	truncatedNote = "\n[hangar-agent: output truncated]\n"
+	MaxMessage = 8 << 20 // bytes of one line from the host
+	// MaxOutput is how many bytes of stdout, and of stderr, are kept from a
+	// script: the last ones (hangar.MaxRunOutput, which the host enforces too). A
+	// result stays well under the host's limit of 4 MiB a message.
+	MaxOutput     = 1 << 20
+	maxConcurrent = 4 // scripts run at once; more requests wait
 )
 
 // Serve speaks the agent channel over rw until reading from it fails (io.EOF: the
@@ -110,7 +112,7 @@ func ParseMessage(line []byte) (Message, error) {
 }
 
 // runScript runs a run request's script with the shell, as the agent's user (root
-// in the guest), and returns its result. Each output keeps its first MaxOutput bytes.
+// in the guest), and returns its result. Each output keeps its last MaxOutput bytes.
 func (a *Agent) runScript(ctx context.Context, req Message) Message {
 	cmd := exec.CommandContext(ctx, a.opts.Shell, "-c", req.Script)
 	cmd.Dir = a.opts.Root
@@ -118,7 +120,7 @@ func (a *Agent) runScript(ctx context.Context, req Message) Message {
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/root", "LANG=C.UTF-8",
 	}
-	stdout, stderr := &capped{max: MaxOutput}, &capped{max: MaxOutput}
+	stdout, stderr := &tail{max: MaxOutput}, &tail{max: MaxOutput}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	code := 0
 	if err := cmd.Run(); err != nil {
@@ -130,28 +132,35 @@ func (a *Agent) runScript(ctx context.Context, req Message) Message {
 			fmt.Fprintf(stderr, "hangar-agent: %v\n", err)
 		}
 	}
-	return Message{Type: TypeResult, ID: req.ID, ExitCode: &code, Stdout: stdout.String(), Stderr: stderr.String()}
+	return Message{Type: TypeResult, ID: req.ID, ExitCode: &code, Stdout: stdout.bytes(), Stderr: stderr.bytes(),
+		StdoutTruncated: stdout.truncated(), StderrTruncated: stderr.truncated()}
 }
 
-// capped keeps the first max bytes written to it and notes that more came.
-type capped struct {
-	buf       bytes.Buffer
-	max       int
-	truncated bool
+// tail keeps the last max bytes written to it, in at most twice that memory.
+type tail struct {
+	buf   []byte
+	max   int
+	total int64
 }
 
-func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); room < len(p) {
-		c.buf.Write(p[:max(room, 0)])
-		c.truncated = true
+func (t *tail) Write(p []byte) (int, error) {
+	t.total += int64(len(p))
+	if len(p) >= t.max {
+		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
 		return len(p), nil
 	}
-	return c.buf.Write(p)
+	if len(t.buf)+len(p) > 2*t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-(t.max-len(p)):]...)
+	}
+	t.buf = append(t.buf, p...)
+	return len(p), nil
 }
 
-func (c *capped) String() string {
-	if c.truncated {
-		return c.buf.String() + truncatedNote
+func (t *tail) bytes() []byte {
+	if len(t.buf) > t.max {
+		return t.buf[len(t.buf)-t.max:]
 	}
-	return c.buf.String()
+	return t.buf
 }
+
+func (t *tail) truncated() bool { return t.total > int64(t.max) }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -79,14 +80,29 @@ func TestServe(t *testing.T) {
 	host.send(Message{Type: TypeRun, ID: "r1", Script: "#!/bin/sh\necho out; echo err >&2; pwd; exit 3\n"})
 	got := host.recv()
 	if got.Type != TypeResult || got.ID != "r1" || got.ExitCode == nil || *got.ExitCode != 3 ||
-		got.Stdout != "out\n"+dir+"\n" || got.Stderr != "err\n" {
+		string(got.Stdout) != "out\n"+dir+"\n" || string(got.Stderr) != "err\n" || got.StdoutTruncated || got.StderrTruncated {
 		t.Errorf("result %s", show(got))
 	}
-	host.send(Message{Type: TypeRun, ID: "r2", Script: "head -c 3000000 /dev/zero | tr '\\0' x; echo done >&2"})
+	// A long output keeps its end, and says it was cut.
+	host.send(Message{Type: TypeRun, ID: "r2", Script: "head -c 3000000 /dev/zero | tr '\\0' x; echo END; echo done >&2"})
 	got = host.recv()
-	if got.ID != "r2" || *got.ExitCode != 0 || len(got.Stdout) != MaxOutput+len(truncatedNote) ||
-		!strings.HasSuffix(got.Stdout, truncatedNote) || got.Stderr != "done\n" {
-		t.Errorf("big result: id %s code %d stdout %d bytes stderr %q", got.ID, *got.ExitCode, len(got.Stdout), got.Stderr)
+	if got.ID != "r2" || *got.ExitCode != 0 || len(got.Stdout) != MaxOutput || !strings.HasSuffix(string(got.Stdout), "xxxxEND\n") ||
+		!got.StdoutTruncated || string(got.Stderr) != "done\n" || got.StderrTruncated {
+		t.Errorf("big result: id %s code %d stdout %d bytes, truncated %v; stderr %q", got.ID, *got.ExitCode, len(got.Stdout), got.StdoutTruncated, got.Stderr)
+	}
+	// Binary output arrives exactly, in one line of bounded length.
+	bin := make([]byte, 256*40)
+	for i := range bin {
+		bin[i] = byte(i)
+	}
+	binFile := filepath.Join(dir, "bin")
+	if err := os.WriteFile(binFile, bin, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host.send(Message{Type: TypeRun, ID: "r3", Script: "cat " + binFile + "; cat " + binFile + " >&2"})
+	got = host.recv()
+	if got.ID != "r3" || !bytes.Equal(got.Stdout, bin) || !bytes.Equal(got.Stderr, bin) {
+		t.Errorf("binary result: id %s stdout %d bytes, stderr %d bytes", got.ID, len(got.Stdout), len(got.Stderr))
 	}
 	// A status change is pushed.
 	a.setStatus(Failure("i-1", "something"))
@@ -107,7 +123,7 @@ func TestServe(t *testing.T) {
 func TestRunScriptWithoutShell(t *testing.T) {
 	a := New(Options{Root: t.TempDir(), Shell: "/nonexistent/sh"})
 	got := a.runScript(context.Background(), Message{Type: TypeRun, ID: "x", Script: "true"})
-	if *got.ExitCode != 127 || !strings.Contains(got.Stderr, "hangar-agent:") {
+	if *got.ExitCode != 127 || !strings.Contains(string(got.Stderr), "hangar-agent:") {
 		t.Errorf("result %s", show(got))
 	}
 }
@@ -163,6 +179,31 @@ func TestMessageJSON(t *testing.T) {
 	} {
 		if got := show(tt.m); got != tt.want {
 			t.Errorf("got %s\nwant %s", got, tt.want)
+		}
+	}
+}
+
+// TestTail: the last max bytes are kept, whatever the sizes of the writes.
+func TestTail(t *testing.T) {
+	for _, sizes := range [][]int{{1}, {10}, {3, 3, 3, 3}, {7, 1, 7, 1, 7}, {25}, {9, 9, 9, 9, 9, 9}} {
+		tl := &tail{max: 10}
+		var all []byte
+		n := 0
+		for _, size := range sizes {
+			p := make([]byte, size)
+			for i := range p {
+				p[i] = byte(n)
+				n++
+			}
+			all = append(all, p...)
+			tl.Write(p)
+			if len(tl.buf) > 2*tl.max {
+				t.Fatalf("writes %v: %d bytes held", sizes, len(tl.buf))
+			}
+		}
+		want := all[max(0, len(all)-10):]
+		if !bytes.Equal(tl.bytes(), want) || tl.truncated() != (len(all) > 10) {
+			t.Errorf("writes %v: kept %v (truncated %v), want %v", sizes, tl.bytes(), tl.truncated(), want)
 		}
 	}
 }

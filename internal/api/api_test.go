@@ -26,6 +26,11 @@ var update = flag.Bool("update", false, "rewrite docs/openapi.json from the rout
 const docPath = "../../docs/openapi.json"
 
 func newTestServer(t *testing.T) (*httptest.Server, string) {
+	return newClusterTestServer(t, Cluster{})
+}
+
+// newClusterTestServer is a test server that is a node of a cluster.
+func newClusterTestServer(t *testing.T, cluster Cluster) (*httptest.Server, string) {
 	dir := t.TempDir()
 	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
 	if err != nil {
@@ -47,7 +52,7 @@ func newTestServer(t *testing.T) (*httptest.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(cat, vms, log))
+	srv := httptest.NewServer(New(cat, vms, log, cluster))
 	t.Cleanup(srv.Close)
 	return srv, strings.TrimSpace(string(key))
 }

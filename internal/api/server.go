@@ -23,6 +23,7 @@ import (
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/nodeauth"
 )
 
 // maxJSONBody bounds every JSON request body. A commit of a 4 TiB disk's manifest is
@@ -38,6 +39,10 @@ type Server struct {
 	reg     *prometheus.Registry
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	// cluster signs the calls this node forwards; verifier checks those forwarded
+	// to it.
+	cluster  Cluster
+	verifier *nodeauth.Verifier
 }
 
 // call is what a handler gets: the request, its context, the authenticated tenant
@@ -47,6 +52,9 @@ type call struct {
 	r     *http.Request
 	actor *hangar.Tenant
 	pre   hangar.Precondition
+	// forwardedBy is the node that forwarded this call here, once its signature
+	// is verified; "" for a call from a client.
+	forwardedBy string
 }
 
 func (c *call) path(name string) string { return c.r.PathValue(name) }
@@ -155,9 +163,12 @@ func decodeJSON(body io.Reader, v any) error {
 	return nil
 }
 
-// New returns the API server for a catalog and a VM manager.
-func New(cat *catalog.Service, vms *compute.Manager, log *slog.Logger) *Server {
-	s := &Server{cat: cat, vms: vms, log: log, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+// New returns the API server for a catalog and a VM manager, in a cluster of nodes.
+func New(cat *catalog.Service, vms *compute.Manager, log *slog.Logger, cluster Cluster) *Server {
+	s := &Server{cat: cat, vms: vms, log: log, mux: http.NewServeMux(), reg: prometheus.NewRegistry(), cluster: cluster}
+	if cluster.Key != nil {
+		s.verifier = &nodeauth.Verifier{Key: cluster.Key}
+	}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hangar_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"method", "route", "code"})
@@ -199,6 +210,14 @@ func (s *Server) wrap(e endpoint) http.Handler {
 			s.latency.WithLabelValues(e.method, e.pattern).Observe(d.Seconds())
 			s.log.Info("request", "method", r.Method, "route", e.pattern, "status", w.status, "tenant", tenant, "duration", d)
 		}()
+		if nodeauth.Carries(r.Header) {
+			node, err := s.verifyForwarded(e, r)
+			if err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			c.forwardedBy = node
+		}
 		if !e.public {
 			key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			actor, err := s.cat.Authenticate(r.Context(), key)
@@ -216,7 +235,7 @@ func (s *Server) wrap(e endpoint) http.Handler {
 		c.pre = pre
 		if e.route != nil {
 			target, err := e.route(c)
-			if err == nil && target != "" && r.Header.Get(forwardedHeader) != "" {
+			if err == nil && target != "" && c.forwardedBy != "" {
 				err = hangar.Errorf(hangar.CodeUnavailable, "this node was asked to act for another compute host (placement changed meanwhile): retry the request")
 			}
 			if err != nil {

@@ -6,11 +6,14 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -23,11 +26,65 @@ type Client struct {
 	http *http.Client
 }
 
-// New returns a client for the server at base (e.g. http://127.0.0.1:7070).
-func New(base, key string) *Client {
+// New returns a client for the server at base (e.g. http://127.0.0.1:7070 or
+// https://hangar.example:7070).
+func New(base, key string, opts ...Option) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 16
-	return &Client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Transport: tr}}
+	c := &Client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Transport: tr}}
+	for _, o := range opts {
+		o(c, tr)
+	}
+	return c
+}
+
+// Option adjusts a client.
+type Option func(c *Client, tr *http.Transport)
+
+// WithCAFile makes the client trust the certificates of a PEM file besides the
+// system's: the CA of a server with a certificate of its own (hangar serve
+// --tls-cert). "" changes nothing. A file that cannot be used fails every request,
+// saying why.
+func WithCAFile(path string) Option {
+	return func(c *Client, tr *http.Transport) {
+		if path == "" {
+			return
+		}
+		pool, err := CertPool(path)
+		if err != nil {
+			c.http.Transport = failing{err}
+			return
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+}
+
+// CertPool returns the system's trusted certificates plus those of the PEM files.
+func CertPool(files ...string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading the CA certificate: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("the CA certificate file %s holds no PEM certificate", f)
+		}
+	}
+	return pool, nil
+}
+
+// failing is a transport that fails every request with one error.
+type failing struct{ err error }
+
+func (f failing) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return nil, f.err
 }
 
 // RequestOption adjusts one request.

@@ -40,7 +40,7 @@ func testServer(t testing.TB) *Client {
 	if _, err := cat.Bootstrap(ctx, testAdminKey, filepath.Join(dir, "admin.key")); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(cat, nil, log)) // no VM endpoints are called
+	srv := httptest.NewServer(api.New(cat, nil, log, api.Cluster{})) // no VM endpoints are called
 	t.Cleanup(srv.Close)
 	return New(srv.URL, testAdminKey)
 }

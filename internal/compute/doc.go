@@ -8,7 +8,11 @@
 //   - medium: the provisioning disc (package provision) a generalized image's VM
 //     gets; deleted once the guest reported ready.
 //   - agent channel: the virtio-serial port the guest agent reports on
-//     (docs/guest-protocol.md).
+//     (docs/guest-protocol.md). The guest is untrusted: the host reads it with
+//     bounds (agentchan.go): lines of at most 4 MiB, malformed ones dropped, a
+//     paced rate, reports coalesced into at most one database write a second.
+//   - serial log: the guest's console, a file QEMU appends to; rotated past
+//     Config.SerialLogMax by switching QEMU to a new file over QMP (serial.go).
 //
 // The QEMU command line is data built by a pure function (Args) with golden
 // tests; the Manager starts, supervises and re-adopts processes. Every VM's files

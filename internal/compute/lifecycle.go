@@ -3,7 +3,6 @@ package compute
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,7 +56,7 @@ func (m *Manager) machine(id string) *machine {
 // With a precondition, the VM is claimed (its revision moved under pre) before QEMU
 // starts, so of two starts holding the same ETag only one boots it.
 func (m *Manager) Start(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) (hangar.VM, error) {
-	if err := m.available(); err != nil {
+	if err := m.canStart(); err != nil {
 		return hangar.VM{}, err
 	}
 	v, err := m.db.VMByName(ctx, actor.ID, name)
@@ -206,20 +205,10 @@ func (m *Manager) SerialLog(ctx context.Context, actor *hangar.Tenant, name stri
 	if err != nil {
 		return hangar.SerialLog{}, err
 	}
-	f, err := os.Open(filepath.Join(m.vmDir(v.ID), serialLog))
-	if os.IsNotExist(err) {
-		return hangar.SerialLog{}, nil
-	}
-	if err != nil {
-		return hangar.SerialLog{}, err
-	}
-	defer f.Close()
-	fi, _ := f.Stat()
 	if maxBytes <= 0 || maxBytes > 4<<20 {
 		maxBytes = 256 << 10
 	}
-	start := max(fi.Size()-maxBytes, 0)
-	data, err := io.ReadAll(io.NewSectionReader(f, start, fi.Size()-start))
+	data, err := m.readSerial(v.ID, maxBytes)
 	return hangar.SerialLog{Log: strings.ToValidUTF8(string(data), "?")}, err
 }
 
@@ -291,6 +280,7 @@ func (m *Manager) adopt(ctx context.Context, v *store.VM) error {
 	}
 	go m.supervise(v.ID, mc)
 	go m.listenAgent(v, mc)
+	go m.rotateSerial(v.ID, v.Name, mc)
 	m.log.Info("vm re-adopted", "vm", v.Name, "pid", v.PID)
 	return nil
 }

@@ -33,6 +33,9 @@ type Config struct {
 	// on guest disks; QEMUUser is the unprivileged user it runs as ("" for none).
 	ApplianceDir, QEMUUser string
 	Host                   HostConfig
+	// SerialLogMax is the size at which a VM's serial log is rotated (see
+	// rotateSerial); 0 is DefaultSerialLogMax.
+	SerialLogMax int64
 }
 
 // Manager creates, runs and supervises the VMs of this host.
@@ -57,6 +60,9 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.SerialLogMax <= 0 {
+		cfg.SerialLogMax = DefaultSerialLogMax
 	}
 	if cfg.Host.Heartbeat <= 0 {
 		cfg.Host.Heartbeat = 2 * time.Second
@@ -93,10 +99,23 @@ func (m *Manager) available() error {
 	return nil
 }
 
+// canStart says why this node cannot start a VM, if it cannot. A node that runs no
+// VMs (role api) refuses even a call forwarded to it by another node: its VMs would
+// escape placement, the capacity check and every compute host's heartbeat.
+func (m *Manager) canStart() error {
+	if err := m.available(); err != nil {
+		return err
+	}
+	if !m.RunsVMs() {
+		return hangar.Errorf(hangar.CodeUnavailable, "this node runs no VMs (hangar serve --role api): VMs run on the compute hosts (hangar serve --role compute)")
+	}
+	return nil
+}
+
 // Create checks a VM request against the image and the rules of its kind, records
 // the VM and starts it in the background: the answer comes back in state creating.
 func (m *Manager) Create(ctx context.Context, actor *hangar.Tenant, req hangar.VMCreate) (hangar.VM, error) {
-	if err := m.available(); err != nil {
+	if err := m.canStart(); err != nil {
 		return hangar.VM{}, err
 	}
 	vm, medium, err := m.plan(ctx, actor, req)

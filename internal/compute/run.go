@@ -2,7 +2,6 @@ package compute
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -180,6 +179,7 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 	m.mu.Unlock()
 	go m.supervise(vm.ID, mc)
 	go m.listenAgent(vm, mc)
+	go m.rotateSerial(vm.ID, vm.Name, mc)
 	if err := mon.Cont(qctx); err != nil {
 		return err
 	}
@@ -249,22 +249,9 @@ func (m *Manager) supervise(id string, mc *machine) {
 	m.log.Error("vm died", "id", id, "reason", msg)
 }
 
-// agentMessage is one line on the agent channel (docs/guest-protocol.md).
-type agentMessage struct {
-	Type        string `json:"type"`
-	InstanceID  string `json:"instanceId"`
-	Provisioned bool   `json:"provisioned"`
-	Hostname    string `json:"hostname"`
-	Reason      string `json:"reason"`
-	ID          string `json:"id"`
-	ExitCode    int    `json:"exitCode"`
-	Stdout      string `json:"stdout"`
-	Stderr      string `json:"stderr"`
-}
-
 // listenAgent reads the agent channel for the life of the machine and turns its
-// reports into the VM's provisioning state; a VM still provisioning when the
-// timeout ends is OSProvisioningTimedOut.
+// reports into the VM's provisioning state (coalesced: see reports); a VM still
+// provisioning when the timeout ends is OSProvisioningTimedOut.
 func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 	ctx := context.Background()
 	provisioning := vm.ProvisioningState == hangar.ProvisioningCreating
@@ -274,13 +261,19 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 		defer t.Stop()
 		timeout = t.C
 	}
+	status := &reports{interval: reportInterval, write: func(r report) {
+		m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &r.state, ProvisioningMessage: &r.text})
+	}}
 	lines := make(chan agentMessage)
 	go m.readAgent(vm, mc, lines)
 	lastWaiting := ""
 	for {
 		select {
 		case <-mc.exited:
+			status.flush(time.Now())
 			return
+		case <-status.due():
+			status.flush(time.Now())
 		case <-timeout:
 			timeout = nil
 			if !provisioning {
@@ -297,21 +290,20 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 		case msg := <-lines:
 			switch msg.Type {
 			case "ready":
-				state, text := hangar.ProvisioningSucceeded, "the guest agent reported ready"
+				rep := report{hangar.ProvisioningSucceeded, "the guest agent reported ready"}
 				if msg.Provisioned {
-					text = "provisioned as " + msg.Hostname + "; the guest agent reported ready"
+					rep.text = "provisioned as " + msg.Hostname + "; the guest agent reported ready"
 				}
 				if vm.OSState == hangar.Specialized {
-					text = "specialized image: nothing provisioned; the guest agent reported ready"
+					rep.text = "specialized image: nothing provisioned; the guest agent reported ready"
 				}
 				if provisioning || vm.OSState == hangar.Specialized {
-					m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &state, ProvisioningMessage: &text})
+					status.add(rep, time.Now())
 				}
 				provisioning = false
 				m.detachMedium(ctx, vm, mc)
 			case "failure":
-				state, text := hangar.ProvisioningFailed, "provisioning failed in the guest: "+msg.Reason
-				m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &state, ProvisioningMessage: &text})
+				status.add(report{hangar.ProvisioningFailed, "provisioning failed in the guest: " + msg.Reason}, time.Now())
 				provisioning = false
 			case "waiting":
 				lastWaiting = msg.Reason
@@ -322,7 +314,11 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 	}
 }
 
-// readAgent connects to the agent socket (QEMU is the server) and forwards lines.
+// readAgent connects to the agent socket (QEMU is the server) and passes on the
+// messages read from it. The guest is untrusted: a line too long or malformed is
+// dropped (and logged, a few times a minute at most) and reading goes on; a guest
+// sending faster than the host reads is read at that pace (it only slows its own
+// channel).
 func (m *Manager) readAgent(vm *store.VM, mc *machine, out chan<- agentMessage) {
 	path := m.socketPath(vm.ID, agentSocket)
 	var conn net.Conn
@@ -341,11 +337,38 @@ func (m *Manager) readAgent(vm *store.VM, mc *machine, out chan<- agentMessage) 
 	mc.agent = conn
 	mc.mu.Unlock()
 	go func() { <-mc.exited; conn.Close() }()
-	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var msg agentMessage
-		if json.Unmarshal(bytes.TrimSpace(sc.Bytes()), &msg) != nil {
+	now := time.Now()
+	lr := &lineReader{r: bufio.NewReaderSize(conn, 64<<10), max: maxAgentLine}
+	msgs, bytesIn := newBucket(agentLineRate, agentLineBurst, now), newBucket(agentByteRate, agentByteBurst, now)
+	logs := &logLimiter{interval: logInterval}
+	for {
+		line, n, err := lr.next()
+		var long *longLine
+		if err != nil && !errors.As(err, &long) {
+			return
+		}
+		now := time.Now()
+		if wait := max(msgs.take(1, now), bytesIn.take(float64(n), now)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-mc.exited:
+				return
+			}
+		}
+		msg, err := parseAgentMessage(line)
+		if long != nil {
+			err = long
+			if id := droppedResultID(long.prefix); id != "" {
+				mc.deliver(agentMessage{Type: "result", ID: id, err: hangar.Errorf(hangar.CodeTooLarge,
+					"the guest's answer (%d bytes) passed the agent channel's limit of %d bytes and was dropped; "+
+						"this host's hangar-agent keeps each output to its last %d bytes: update the agent in the image, or write the output to a file and read it in parts",
+					long.n, maxAgentLine, hangar.MaxRunOutput)})
+			}
+		}
+		if err != nil {
+			if ok, held := logs.allow(now); ok {
+				m.log.Warn("dropped a message from the guest agent", "vm", vm.Name, "id", vm.ID, "err", err, "alsoDroppedSinceLastLog", held)
+			}
 			continue
 		}
 		select {

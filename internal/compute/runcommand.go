@@ -42,9 +42,11 @@ func (m *Manager) RunCommand(ctx context.Context, actor *hangar.Tenant, name str
 	}
 	select {
 	case msg := <-ch:
-		res.ExitCode, res.Stdout, res.Stderr = msg.ExitCode, msg.Stdout, msg.Stderr
+		if msg.err != nil {
+			return res, msg.err
+		}
 		m.log.Info("run-command", "vm", name, "exitCode", msg.ExitCode)
-		return res, nil
+		return msg.result(), nil
 	case <-time.After(timeout):
 		return res, hangar.Errorf(hangar.CodeConflict, "the script did not finish within %s; it may still run in the guest", timeout)
 	case <-mc.exited:

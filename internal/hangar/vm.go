@@ -117,11 +117,37 @@ type RunCommand struct {
 	Timeout string `json:"timeout,omitempty"`
 }
 
+// MaxRunOutput bounds each output of a run-command: of a longer one, only the last
+// MaxRunOutput bytes are kept (as Azure's Run Command keeps the tail).
+const MaxRunOutput = 1 << 20
+
 // RunCommandResult is what the script did.
 type RunCommandResult struct {
-	ExitCode int    `json:"exitCode"`
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
+	ExitCode int `json:"exitCode"`
+	// Stdout and Stderr are the script's outputs as text. An output that is not
+	// valid UTF-8 has U+FFFD for each invalid byte here, and is given exactly in
+	// StdoutBase64 or StderrBase64.
+	Stdout       string `json:"stdout"`
+	Stderr       string `json:"stderr"`
+	StdoutBase64 []byte `json:"stdoutBase64,omitempty"`
+	StderrBase64 []byte `json:"stderrBase64,omitempty"`
+	// StdoutTruncated and StderrTruncated say that the output was longer than
+	// MaxRunOutput: what is here is its end.
+	StdoutTruncated bool `json:"stdoutTruncated,omitempty"`
+	StderrTruncated bool `json:"stderrTruncated,omitempty"`
+}
+
+// StdoutBytes is the script's standard output exactly.
+func (r RunCommandResult) StdoutBytes() []byte { return exact(r.Stdout, r.StdoutBase64) }
+
+// StderrBytes is the script's standard error exactly.
+func (r RunCommandResult) StderrBytes() []byte { return exact(r.Stderr, r.StderrBase64) }
+
+func exact(text string, raw []byte) []byte {
+	if raw != nil {
+		return raw
+	}
+	return []byte(text)
 }
 
 // VMBackup names a backup.

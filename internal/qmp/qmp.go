@@ -180,6 +180,14 @@ func (m *Monitor) Quit(ctx context.Context) error {
 	return err
 }
 
+// ChardevChangeFile points the chardev id at the file path, which QEMU opens for
+// appending: the chardev's frontend (a serial port, say) writes there from now on,
+// and QEMU lets go of the file it wrote before.
+func (m *Monitor) ChardevChangeFile(ctx context.Context, id, path string) error {
+	return m.Execute(ctx, "chardev-change", map[string]any{"id": id,
+		"backend": map[string]any{"type": "file", "data": map[string]any{"out": path, "append": true}}}, nil)
+}
+
 // DeviceDel unplugs a device by ID (the guest must cooperate for PCI devices).
 func (m *Monitor) DeviceDel(ctx context.Context, id string) error {
 	return m.Execute(ctx, "device_del", map[string]string{"id": id}, nil)
