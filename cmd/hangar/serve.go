@@ -21,6 +21,7 @@ import (
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/netstack"
 	"github.com/hangarvm/hangar/internal/store"
 )
 
@@ -39,6 +40,7 @@ type serveOptions struct {
 	heartbeat, hostDownAfter     time.Duration
 	region, primaryRegion        string
 	regionStores                 []string
+	egressDeny                   []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -59,9 +61,15 @@ come from the --s3-* flags or the standard AWS environment variables
 (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). A node with
 --role api runs no VMs; --role compute nodes run them, each under its --host-name,
 and any node forwards the calls for a VM to its host. Other regions' stores, for
-hangar image replicate, are named with --region-store NAME=URL on every node.`,
+hangar image replicate, are named with --region-store NAME=URL on every node.
+
+Each VM has its own network, run in this process: its guest never reaches this
+host's own addresses, loopback, link-local or cloud metadata addresses, nor the
+networks of --egress-deny (by default the private ranges, where the host's own
+network usually is). A VM created with --egress none reaches nothing outside.`,
 		Example: `  hangar serve
   hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar
+  hangar serve --egress-deny 10.0.0.0/8,192.168.0.0/16   # guests may reach 172.16.0.0/12
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
     hangar serve --db postgres://hangar@db/hangar --store s3://hangar-chunks/prod`,
 		Args: cobra.NoArgs,
@@ -91,6 +99,7 @@ hangar image replicate, are named with --region-store NAME=URL on every node.`,
 	f.DurationVar(&o.hostDownAfter, "host-down-after", 15*time.Second, "how long a silent compute host is taken as down (its running VMs become unknown)")
 	f.StringVar(&o.primaryRegion, "primary-region", catalog.DefaultRegion, "name of the region of --store, where every disk lands")
 	f.StringVar(&o.region, "region", "", "the region this node is in (default: the primary region); a compute host reads chunks from its region's store")
+	f.StringSliceVar(&o.egressDeny, "egress-deny", netstack.DefaultDeny, "networks (CIDRs) no guest may reach, besides this host's own addresses, loopback, link-local and metadata addresses, which none ever does; \"\" for none")
 	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL, e.g. westeurope=s3://bucket/prefix?endpoint=https://s3.westeurope.example (repeatable; the same list on every node)")
 	return cmd
 }
@@ -217,6 +226,11 @@ func computeConfig(o *serveOptions, log *slog.Logger, nodeID, listenAddr string)
 	if c.Host.URL == "" {
 		c.Host.URL = "http://" + listenAddr
 	}
+	deny, err := netstack.ParseDeny(o.egressDeny)
+	if err != nil {
+		return c, fmt.Errorf("--egress-deny: %w", err)
+	}
+	c.EgressDeny = deny
 	switch o.role {
 	case "all", "compute":
 		if err := hangar.ValidateName("host", o.hostName); err != nil {
