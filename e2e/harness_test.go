@@ -72,9 +72,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startServer starts hangar serve on a fresh data dir.
-func startServer(t *testing.T) *server {
-	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir()}
+// startServer starts hangar serve on a fresh data dir, with any more serve flags.
+func startServer(t *testing.T, flags ...string) *server {
+	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir(), extraArgs: flags}
 	// HANGAR_E2E_DB=postgres runs the suite on a real PostgreSQL (package pgtest).
 	if os.Getenv("HANGAR_E2E_DB") == "postgres" {
 		s.db = pgtest.DSN(t)
