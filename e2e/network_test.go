@@ -236,9 +236,10 @@ func TestGuestNetwork(t *testing.T) {
 			t.Errorf("from a VM with egress, %s answered %q, want %q", tg, got[tg], want)
 		}
 	}
-	// DNS through the gateway, answered from the host's resolver (its /etc/hosts).
-	if out := s.runScript(alice, "open", "cat /etc/resolv.conf; nslookup localhost"); !strings.Contains(out, "nameserver 10.0.0.1") || !strings.Contains(out, "127.0.0.1") {
-		t.Errorf("DNS in the VM with egress:\n%s", out)
+	// DNS is the gateway's (which relays to the host's resolver: not exercised here,
+	// so that no test query leaves this machine; internal/netstack tests it).
+	if out := s.runScript(alice, "open", "cat /etc/resolv.conf"); !strings.Contains(out, "nameserver 10.0.0.1") {
+		t.Errorf("resolv.conf in the VM with egress:\n%s", out)
 	}
 
 	// Without egress: nothing outside, no DNS; its own SSH forward works. The test
@@ -249,8 +250,8 @@ func TestGuestNetwork(t *testing.T) {
 			t.Errorf("from a VM without egress, %s answered %q", tg, out)
 		}
 	}
-	if out := s.runScript(alice, "closed", "nslookup localhost 10.0.0.1 2>&1; echo rc=$?"); strings.Contains(out, "127.0.0.1") {
-		t.Errorf("a VM without egress resolved a name:\n%s", out)
+	if out := s.runScript(alice, "closed", "cat /etc/resolv.conf"); strings.Contains(out, "nameserver") {
+		t.Errorf("a VM without egress was given a DNS server:\n%s", out)
 	}
 	startSSHStandIn := func(vm string) {
 		s.runScript(alice, vm, "printf '#!/bin/sh\\necho SSH-2.0-hangar-test-guest\\n' >/tmp/banner; chmod +x /tmp/banner; "+

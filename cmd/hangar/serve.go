@@ -110,6 +110,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 		handler = slog.NewTextHandler(os.Stderr, nil)
 	}
 	log := slog.New(handler)
+	netstack.RouteLibraryLogs(log)
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ type MachineConfig struct {
 	// Medium is the provisioning disc, attached read-only after every disk; "" for none.
 	Medium string
 	// NetSocket is the unix socket QEMU listens on for the VM's network (hangar
-	// serve connects to it; see internal/netstack).
+	// serve connects to it; see internal/netstack); "" for a VM without a NIC.
 	NetSocket string
 	Sandbox   bool
 }
@@ -67,8 +67,11 @@ func Args(c MachineConfig) []string {
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=" + AgentPort,
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
 		"-device", "virtio-rng-pci,rng=rng0",
-		"-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path=" + c.NetSocket,
-		"-device", "virtio-net-pci,netdev=net0,mac=" + netstack.GuestMAC,
+	}
+	if c.NetSocket != "" {
+		a = append(a,
+			"-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path="+c.NetSocket,
+			"-device", "virtio-net-pci,netdev=net0,mac="+netstack.GuestMAC)
 	}
 	if c.UEFI {
 		a = append(a, "-bios", c.Firmware)

@@ -63,3 +63,11 @@ func TestSocketPathFitsUnixLimit(t *testing.T) {
 		}
 	}
 }
+
+// A machine without a network socket has no NIC at all (no slirp either).
+func TestArgsWithoutNetwork(t *testing.T) {
+	args := strings.Join(Args(MachineConfig{Name: "a", Dir: "/d", QMPSocket: "/d/q", AgentSocket: "/d/a", VCPUs: 1, MemoryMiB: 256, Accel: "tcg"}), " ")
+	if strings.Contains(args, "-netdev") || strings.Contains(args, "-nic") || !strings.Contains(args, "-nodefaults") {
+		t.Fatalf("args: %s", args)
+	}
+}

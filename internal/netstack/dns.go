@@ -1,6 +1,9 @@
 package netstack
 
 import (
+	"context"
+	"net"
+
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -23,11 +26,26 @@ func (n *Network) startDNS() error {
 		return err
 	}
 	n.onClose(func() { udpConn.Close(); tcpLn.Close() })
-	srv, err := dns.New(udpConn, tcpLn, nil)
+	var upstream Resolver = &net.Resolver{}
+	if n.cfg.Resolver != nil {
+		upstream = n.cfg.Resolver
+	}
+	srv, err := dns.NewWithUpstreamResolver(udpConn, tcpLn, nil, upstream)
 	if err != nil {
 		return err
 	}
 	go srv.Serve()
 	go srv.ServeTCP()
 	return nil
+}
+
+// Resolver answers the guests' DNS questions; *net.Resolver (the host's resolver)
+// is one.
+type Resolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupCNAME(ctx context.Context, host string) (string, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupNS(ctx context.Context, name string) ([]*net.NS, error)
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	LookupTXT(ctx context.Context, name string) ([]string, error)
 }

@@ -80,6 +80,9 @@ type Config struct {
 	Egress hangar.Egress
 	Policy *Policy // the host's rules; shared by every VM of a host
 	Log    *slog.Logger
+	// Resolver answers the guest's DNS queries (egress internet only); nil for the
+	// host's resolver.
+	Resolver Resolver
 }
 
 // Network is one VM's network. Its methods are safe for concurrent use.
