@@ -21,6 +21,9 @@ const (
 	// SYNs beyond it are dropped (the guest retries).
 	maxPendingTCP = 64
 	dialTimeout   = 15 * time.Second
+	// maxFlows bounds a VM's connections and UDP flows out at once: each holds a
+	// socket of hangar serve, and a guest must not exhaust the host's.
+	maxFlows = 1024
 	// udpIdle ends a UDP flow nobody used for this long.
 	udpIdle = forwarder.UDPConnTrackTimeout
 )
@@ -36,6 +39,11 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 		r.Complete(true)
 		return
 	}
+	if !n.takeFlow() {
+		r.Complete(true)
+		return
+	}
+	defer n.releaseFlow()
 	ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
 	out, err := n.cfg.Policy.dial(ctx, "tcp", dst)
 	cancel()
@@ -64,9 +72,13 @@ func (n *Network) forwardUDP(r *udp.ForwarderRequest) {
 		n.log.Debug("guest datagram dropped", "proto", "udp", "dst", dst, "reason", err)
 		return
 	}
+	if !n.takeFlow() {
+		return
+	}
 	var wq waiter.Queue
 	ep, terr := r.CreateEndpoint(&wq)
 	if terr != nil {
+		n.releaseFlow()
 		return
 	}
 	guest := &idleUDPConn{gonet.NewUDPConn(&wq, ep)}
@@ -77,10 +89,30 @@ func (n *Network) forwardUDP(r *udp.ForwarderRequest) {
 	})
 	// Run ends when the flow is idle or the network's stack closes the endpoint.
 	go func() {
+		defer n.releaseFlow()
 		p.Run()
 		p.Close()
 		ep.Close()
 	}()
+}
+
+// takeFlow reserves one of the VM's flows; false (and a warning, once per burst)
+// when all are in use.
+func (n *Network) takeFlow() bool {
+	select {
+	case n.flows <- struct{}{}:
+		return true
+	default:
+		if n.flowsFull.CompareAndSwap(false, true) {
+			n.log.Warn("the guest has too many connections out at once; new ones are refused", "max", maxFlows)
+		}
+		return false
+	}
+}
+
+func (n *Network) releaseFlow() {
+	<-n.flows
+	n.flowsFull.Store(false)
 }
 
 // idleUDPConn ends a UDP relay once neither side sent for udpIdle.

@@ -39,6 +39,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/tap"
@@ -94,6 +95,9 @@ type Network struct {
 	dhcp   *dhcpServer
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
+	// flows holds a token per connection or UDP flow forwarded out (maxFlows).
+	flows     chan struct{}
+	flowsFull atomic.Bool
 
 	mu      sync.Mutex
 	closers []func() // listeners and servers to end on Close
@@ -147,7 +151,7 @@ func New(cfg Config) (*Network, error) {
 	s.SetRouteTable([]tcpip.Route{{Destination: sub, NIC: nic}})
 
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Network{cfg: cfg, log: cfg.Log, stack: s, sw: sw, ctx: ctx, cancel: cancel}
+	n := &Network{cfg: cfg, log: cfg.Log, stack: s, sw: sw, ctx: ctx, cancel: cancel, flows: make(chan struct{}, maxFlows)}
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcp.NewForwarder(s, 0, maxPendingTCP, n.forwardTCP).HandlePacket)
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udp.NewForwarder(s, n.forwardUDP).HandlePacket)
 	if n.dhcp, err = n.startDHCP(); err != nil {

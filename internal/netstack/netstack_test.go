@@ -473,3 +473,39 @@ func socketPair() (net.Conn, net.Conn, error) {
 	}
 	return conns[0], conns[1], nil
 }
+
+// A guest cannot hold more than its share of hangar serve's sockets: past the limit
+// new connections are refused, and one that ends makes room again.
+func TestFlowLimit(t *testing.T) {
+	port, _ := hostService(t)
+	dst := netip.AddrPortFrom(outside(t), port)
+	n, l := newNetwork(t, hangar.EgressInternet, hostPolicy())
+	n.flows = make(chan struct{}, 2) // before any traffic
+	g := newGuest(t)
+	g.attach(n)
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := g.dial(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c) // open from the guest's side: the flow stays
+	}
+	if _, err := g.dial(dst); !refused(err) {
+		t.Fatalf("a third connection: %v", err)
+	}
+	l.waitFor(t, "too many connections")
+	held[0].Close()
+	for i := 0; ; i++ {
+		c, err := g.dial(dst)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatalf("no room after a connection ended: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the gateway sees the close a moment later
+	}
+	held[1].Close()
+}
