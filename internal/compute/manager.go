@@ -67,7 +67,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 	}
 	m := &Manager{cfg: cfg, db: db, cat: cat, log: log, machines: map[string]*machine{}, networks: map[string]*netstack.Network{},
 		policy: netstack.NewPolicy(cfg.EgressDeny),
-		bases: &bases{dir: filepath.Join(cfg.Dir, "bases"), chunks: cs}}
+		bases:  &bases{dir: filepath.Join(cfg.Dir, "bases"), chunks: cs}}
 	switch cfg.Accel {
 	case "kvm", "tcg":
 		m.accel = cfg.Accel

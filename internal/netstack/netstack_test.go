@@ -448,8 +448,8 @@ func TestHostileFrames(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(context.Background(), a) }()
-	b.Write([]byte{0, 0, 0, 3, 1, 2, 3})         // a runt: dropped
-	b.Write([]byte{0, 0, 0, 0})                  // empty: dropped
+	b.Write([]byte{0, 0, 0, 3, 1, 2, 3})          // a runt: dropped
+	b.Write([]byte{0, 0, 0, 0})                   // empty: dropped
 	b.Write([]byte{0xff, 0xff, 0xff, 0xf0, 1, 2}) // 4 GiB: the connection ends
 	if err := <-done; err == nil || !strings.Contains(err.Error(), "more than any Ethernet frame") {
 		t.Fatalf("Serve: %v", err)
