@@ -1,11 +1,9 @@
 package netstack
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 )
 
 // Frame sizes QEMU may send on its stream netdev: an Ethernet header at least; at
@@ -15,33 +13,9 @@ const (
 	maxFrame = 65536 + 18
 )
 
-// frameConn checks QEMU's stream framing before the switch reads it: the switch
-// allocates whatever length a frame header claims and indexes the Ethernet header
-// without checking, so a QEMU a guest took over could otherwise make hangar serve
-// allocate 4 GiB or panic. A frame too long ends the connection; one too short to
-// be Ethernet is dropped.
-type frameConn struct {
-	net.Conn
-	r       *bufio.Reader
-	pending []byte // the rest of the current frame, with its header
-}
-
-func newFrameConn(c net.Conn) *frameConn {
-	return &frameConn{Conn: c, r: bufio.NewReaderSize(c, 64<<10)}
-}
-
-func (c *frameConn) Read(p []byte) (int, error) {
-	for len(c.pending) == 0 {
-		frame, err := readFrame(c.r)
-		if err != nil {
-			return 0, err
-		}
-		c.pending = frame
-	}
-	n := copy(p, c.pending)
-	c.pending = c.pending[n:]
-	return n, nil
-}
+// QEMU's framing is checked before anything reads a frame: a QEMU that a guest took
+// over must not make hangar serve allocate what a header claims (up to 4 GiB), nor
+// hand the stack a frame too short to be Ethernet.
 
 // readFrame reads the next acceptable frame, header included; frames too short to
 // be Ethernet are skipped.

@@ -6,11 +6,12 @@
 //
 // It replaces QEMU's slirp, under which 10.0.2.2 is the host's 127.0.0.1: every
 // guest could reach Hangar's API, a local database and other tenants' SSH forwards.
-// Here the gateway is a gVisor network stack (gvisor-tap-vsock's switch and link
-// endpoint, the gVisor stack, its DNS service), composed by hand rather than with
-// virtualnetwork.New because the library's forwarders dial any destination but
-// link-local ones, the guest's way back to the host's own addresses. Hangar's own
-// forwarders (forward.go) check every destination against Policy first.
+// Here the gateway is a gVisor network stack, composed from gvisor-tap-vsock's parts
+// (its link endpoint, the gVisor stack, its DNS service and UDP proxy) by hand rather
+// than with virtualnetwork.New: the library's forwarders dial any destination but
+// link-local ones, the guest's way back to the host's own addresses, so Hangar's own
+// forwarders (forward.go) check every destination against Policy first; and its
+// switch can crash the process when a connection closes (port.go).
 //
 // Transport. QEMU runs the VM's NIC as -netdev stream,server=on on a unix socket
 // and hangar serve connects to it (QEMU's framing: a 4-byte big-endian length, then
@@ -43,7 +44,6 @@ import (
 	"time"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/tap"
-	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
@@ -91,7 +91,7 @@ type Network struct {
 	cfg    Config
 	log    *slog.Logger
 	stack  *stack.Stack
-	sw     *tap.Switch
+	port   *port
 	dhcp   *dhcpServer
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -123,9 +123,8 @@ func New(cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw := tap.NewSwitch(false)
-	link.Connect(sw)
-	sw.Connect(link)
+	p := &port{link: link}
+	link.Connect(p)
 	s := stack.New(stack.Options{
 		NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		// No ICMP transport: pings are not forwarded anywhere.
@@ -151,7 +150,7 @@ func New(cfg Config) (*Network, error) {
 	s.SetRouteTable([]tcpip.Route{{Destination: sub, NIC: nic}})
 
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Network{cfg: cfg, log: cfg.Log, stack: s, sw: sw, ctx: ctx, cancel: cancel, flows: make(chan struct{}, maxFlows)}
+	n := &Network{cfg: cfg, log: cfg.Log, stack: s, port: p, ctx: ctx, cancel: cancel, flows: make(chan struct{}, maxFlows)}
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcp.NewForwarder(s, 0, maxPendingTCP, n.forwardTCP).HandlePacket)
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udp.NewForwarder(s, n.forwardUDP).HandlePacket)
 	if n.dhcp, err = n.startDHCP(); err != nil {
@@ -173,14 +172,9 @@ func New(cfg Config) (*Network, error) {
 func (n *Network) Serve(ctx context.Context, conn net.Conn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-n.ctx.Done():
-		}
-		conn.Close()
-	}()
-	return n.sw.Accept(ctx, newFrameConn(conn), types.QemuProtocol)
+	stop := context.AfterFunc(n.ctx, cancel)
+	defer stop()
+	return n.port.serve(ctx, conn)
 }
 
 // Listen opens a TCP listener at a guest-visible address, such as Azure's IMDS at

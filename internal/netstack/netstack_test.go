@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/tap"
-	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -47,9 +46,8 @@ func newGuest(t *testing.T) *guest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := tap.NewSwitch(false)
-	link.Connect(sw)
-	sw.Connect(link)
+	p := &port{link: link} // the guest's end of the wire, QEMU's part
+	link.Connect(p)
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
@@ -76,7 +74,7 @@ func newGuest(t *testing.T) *guest {
 			if err != nil {
 				return
 			}
-			sw.Accept(ctx, c, types.QemuProtocol) // one connection at a time, as QEMU
+			p.serve(ctx, c) // one connection at a time, as QEMU
 		}
 	}()
 	return g
