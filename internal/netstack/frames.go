@@ -13,12 +13,10 @@ const (
 	maxFrame = 65536 + 18
 )
 
-// QEMU's framing is checked before anything reads a frame: a QEMU that a guest took
-// over must not make hangar serve allocate what a header claims (up to 4 GiB), nor
-// hand the stack a frame too short to be Ethernet.
-
-// readFrame reads the next acceptable frame, header included; frames too short to
-// be Ethernet are skipped.
+// readFrame reads the next frame of QEMU's framing, header included, checked: a QEMU
+// that a guest took over must not make hangar serve allocate what a header claims
+// (up to 4 GiB), nor hand the stack a frame too short to be Ethernet. Frames too
+// short are skipped; a frame too long ends the connection.
 func readFrame(r io.Reader) ([]byte, error) {
 	for {
 		var hdr [4]byte

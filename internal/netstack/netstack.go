@@ -21,10 +21,10 @@
 // kept its lease and answered), whereas a stream client (server=off) stays
 // disconnected for good until QEMU 8's reconnect option. A restarted or re-adopting
 // hangar serve therefore connects again and the guest's network works on. QEMU
-// makes the socket before it drops privileges (-runas), so only hangar serve, as
-// root or QEMU's own user, connects to it. A datagram transport (-netdev dgram)
-// would survive restarts too, but QEMU, once unprivileged, would need to send to a
-// socket of Hangar's.
+// makes the socket before it drops privileges (-runas), in the VM's socket
+// directory, which only hangar serve's user enters. A datagram transport (-netdev
+// dgram) would survive restarts too, but QEMU, once unprivileged, would need
+// permission to send to a socket of Hangar's.
 //
 // Every network has the same addresses (Azure's shape): the guest is 10.0.0.4/24,
 // the gateway 10.0.0.1 (DNS too), and each VM has a network of its own, so guests
