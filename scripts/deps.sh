@@ -11,6 +11,7 @@
 #                         appliance carries its own copies, from Debian packages)
 #   genisoimage           isoinfo, to check provisioning media
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
+#   iproute2              ip netns: the network tests' stand-in for the outside world
 # and, for the tests, versitygw (the Versity S3 Gateway, Apache-2.0) built from its Go
 # module into GOPATH/bin: the real S3-compatible server the object-store tests start.
 set -euo pipefail
@@ -29,8 +30,12 @@ tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OV
 if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
 		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage
+<<<<<<< HEAD
 		mkfs.xfs:xfsprogs mkfs.btrfs:btrfs-progs
 		'/usr/lib/postgresql/*/bin/initdb:postgresql')
+=======
+		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2)
+>>>>>>> network
 fi
 need=()
 for t in "${tools[@]}"; do

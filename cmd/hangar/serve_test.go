@@ -55,3 +55,29 @@ func TestNodeIDSurvivesAnEmptyFile(t *testing.T) {
 		t.Errorf("node.id holds %q, want %q", data, fresh)
 	}
 }
+
+// --egress-deny: the private ranges by default, a list replaces them, "" empties it,
+// and a bad CIDR stops serve with a message naming the flag.
+func TestEgressDenyFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int // prefixes
+		err  bool
+	}{
+		{nil, 6, false},
+		{[]string{"--egress-deny", "10.0.0.0/8,192.0.2.7"}, 2, false},
+		{[]string{"--egress-deny", ""}, 0, false},
+		{[]string{"--egress-deny", "10.0.0.0/40"}, 0, true},
+	} {
+		cmd := newServeCmd()
+		if err := cmd.ParseFlags(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		o := &serveOptions{role: "api", heartbeat: 2e9, hostDownAfter: 30e9}
+		o.egressDeny, _ = cmd.Flags().GetStringSlice("egress-deny")
+		c, err := computeConfig(o, nil, "n1", "127.0.0.1:1")
+		if (err != nil) != tt.err || len(c.EgressDeny) != tt.want {
+			t.Errorf("%v: %d prefixes, %v", tt.args, len(c.EgressDeny), err)
+		}
+	}
+}

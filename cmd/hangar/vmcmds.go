@@ -31,11 +31,17 @@ From a generalized image the VM is provisioned with its own computer name, admin
 user (an SSH key, a password, or both) and custom data. A specialized image is used
 as it is: no computer name, user or key may be given.
 
+The VM's network is its own: DHCP, DNS, and a port on the host's 127.0.0.1
+forwarded to the guest's SSH port (vm show). --egress internet (the default) lets
+the guest connect out to addresses the server does not deny; --egress none lets it
+reach nothing outside. No guest ever reaches the host itself.
+
 The command waits until the guest reports ready (or provisioning fails or times out:
 then it says why and points at the serial log). --no-wait returns at once.`,
 		Example: `  hangar vm create --name web1 --image Contoso:Linux:base:latest \
       --admin-username azureuser --ssh-key-value ~/.ssh/id_ed25519.pub
-  hangar vm create --name db1 --image db@2.0.0 --size medium --attach-data-disk scratch`,
+  hangar vm create --name db1 --image db@2.0.0 --size medium --attach-data-disk scratch
+  hangar vm create --name sandbox --image base --egress none --admin-username ops --ssh-key-value key.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, v := range keyValues {
@@ -81,6 +87,7 @@ then it says why and points at the serial log). --no-wait returns at once.`,
 	f.StringVar(&customData, "custom-data", "", "file whose content the guest receives as custom data")
 	f.StringArrayVar(&req.AttachDisks, "attach-data-disk", nil, "one of your disks to attach as the next data disk (repeatable)")
 	f.StringVar(&req.ProvisionAfter, "provisioning-timeout", "", "how long the guest may take to report ready (default: the server's)")
+	f.StringVar((*string)(&req.Egress), "egress", "internet", "what the guest may reach outside the host: internet or none")
 	f.StringVar(&req.Location, "location", "", "region to run in (default: the primary region); the image version must be replicated there")
 	f.BoolVar(&noWait, "no-wait", false, "do not wait for provisioning")
 	cmd.MarkFlagRequired("name")
@@ -143,6 +150,9 @@ func printVM(w io.Writer, vm *hangar.VM) {
 	}
 	if vm.SSHPort != 0 {
 		row(w, "SSH:", fmt.Sprintf("ssh -p %d %s@127.0.0.1", vm.SSHPort, firstNonEmpty(vm.AdminUsername, "USER")))
+	}
+	if vm.Egress != "" {
+		row(w, "Egress:", vm.Egress)
 	}
 	if vm.Accel != "" {
 		row(w, "Acceleration:", vm.Accel)

@@ -37,7 +37,7 @@ CMDLINE="console=ttyS0,115200 root=LABEL=$ROOT_LABEL rw quiet"
 # Modules the initramfs loads (their dependencies are added automatically)
 # and the extra ones copied into the root's /lib/modules for later use.
 INITRAMFS_MODULES=(virtio_pci virtio_blk virtio_console)
-ROOTFS_EXTRA_MODULES=(virtio_rng isofs vfat nls_cp437 nls_ascii nls_utf8)
+ROOTFS_EXTRA_MODULES=(virtio_rng virtio_net isofs vfat nls_cp437 nls_ascii nls_utf8)
 
 usage() {
 	cat <<EOF
@@ -207,6 +207,9 @@ ln -sfn /run "$ROOT/var/run"
 install -m 0644 "$HERE/guest/inittab" "$ROOT/etc/inittab"
 install -m 0755 "$HERE/guest/rcS" "$ROOT/etc/init.d/rcS"
 install -m 0755 "$HERE/guest/hangar-agent.service" "$ROOT/etc/init.d/hangar-agent"
+# busybox udhcpc runs this script on lease events (Debian builds it with
+# /etc/udhcpc/default.script as the default; busybox-static ships no script).
+install -D -m 0755 "$HERE/guest/udhcpc.script" "$ROOT/etc/udhcpc/default.script"
 [ -z "$AGENT" ] || install -m 0755 "$AGENT" "$ROOT/usr/sbin/hangar-agent"
 
 # Accounts in the ordinary shadow-utils shape the agent edits. Password

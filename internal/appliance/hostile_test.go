@@ -115,12 +115,13 @@ func ownersScript(list []gentest.Entry) string {
 }
 
 // TestHostileManyEntries: a directory of 100,000 entries in /tmp is removed. The
-// root is Btrfs: mkfs.ext4 -d inserts directory entries one by one, in quadratic
+// root is XFS: mkfs.ext4 -d inserts directory entries one by one, in quadratic
 // time, and takes many minutes to build such a directory.
 func TestHostileManyEntries(t *testing.T) {
 	c := config(t)
-	gentest.NeedTools(t, "mkfs.btrfs", "btrfs")
+	gentest.NeedTools(t, "mkfs.xfs", "xfs_db", "xfs_repair")
 	tree := gentest.Tree(t, provisionedTree(t))
+	os.RemoveAll(filepath.Join(tree, "srv")) // a name with quotes, which mkfs.xfs -p cannot take
 	many := filepath.Join(tree, "tmp", "many")
 	if err := os.Mkdir(many, 0o755); err != nil {
 		t.Fatal(err)
@@ -132,8 +133,8 @@ func TestHostileManyEntries(t *testing.T) {
 		}
 		f.Close()
 	}
-	img := gentest.Btrfs(t, tree, 256, "hangar-root")
-	disk := gentest.Disk(t, "gpt", false, gentest.Part{SizeMiB: 256, Type: gentest.LinuxRoot, Image: img})
+	img := gentest.XFS(t, tree, 320, "hangar-root")
+	disk := gentest.Disk(t, "gpt", false, gentest.Part{SizeMiB: 320, Type: gentest.LinuxRoot, Image: img})
 	rep, err := c.Generalize(context.Background(), generalize.Options{Image: disk})
 	if err != nil {
 		t.Fatal(err)
@@ -141,12 +142,12 @@ func TestHostileManyEntries(t *testing.T) {
 	if !strings.Contains(describe(rep.Changes, false), "removed /tmp/many/ and everything in it") {
 		t.Errorf("changes:\n%s", describe(rep.Changes, false))
 	}
-	part := partition(t, disk, 1*mib, 256*mib)
-	gentest.Run(t, "", "btrfs", "check", "--readonly", part)
-	out := t.TempDir()
-	gentest.Run(t, "", "btrfs", "restore", part, out)
-	if left, _ := os.ReadDir(filepath.Join(out, "tmp")); len(left) != 0 {
-		t.Errorf("/tmp still holds %d entries", len(left))
+	part := partition(t, disk, 1*mib, 320*mib)
+	gentest.Run(t, "", "xfs_repair", "-n", part)
+	for p := range xfsPaths(t, part) {
+		if strings.HasPrefix(p, "/tmp/") {
+			t.Fatalf("/tmp still holds %s", p)
+		}
 	}
 }
 

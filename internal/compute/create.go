@@ -37,7 +37,12 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 	if err != nil {
 		return nil, nil, err
 	}
+	egress, err := hangar.ParseEgress(string(req.Egress))
+	if err != nil {
+		return nil, nil, err
+	}
 	vm := &store.VM{TenantID: actor.ID, InstanceID: newInstanceID(), ProvisioningTimeout: timeout}
+	vm.Egress = egress
 	vm.Name, vm.Image, vm.OSType, vm.OSState = req.Name, img.Reference, img.OSType, img.OSState
 	vm.HyperVGeneration, vm.Size = img.HyperVGeneration, size
 	vm.PowerState, vm.ProvisioningState = hangar.PowerCreating, hangar.ProvisioningCreating

@@ -271,13 +271,30 @@ func (m *Manager) adopt(ctx context.Context, v *store.VM) error {
 		return err
 	}
 	mc.qmp = mon
+	// The VM's network went with the server that ran it: QEMU listens again, and
+	// the SSH port is bound again (another one if it was taken meanwhile).
+	ssh, err := listenSSH(v.SSHPort)
+	if err != nil {
+		mon.Close()
+		return err
+	}
+	u := store.VMUpdate{}
+	if port := portOf(ssh); port != v.SSHPort {
+		m.log.Warn("the VM's SSH port was taken while hangar serve was down; it has a new one", "vm", v.Name, "was", v.SSHPort, "now", port)
+		u.SSHPort = &port
+	}
+	if err := m.startNetwork(v, mc, ssh); err != nil {
+		mon.Close()
+		return err
+	}
 	m.mu.Lock()
 	m.machines[v.ID] = mc
 	m.mu.Unlock()
 	if v.PowerState != hangar.PowerRunning {
 		running := hangar.PowerRunning
-		m.db.UpdateVM(ctx, v.ID, store.VMUpdate{PowerState: &running})
+		u.PowerState = &running
 	}
+	m.db.UpdateVM(ctx, v.ID, u)
 	go m.supervise(v.ID, mc)
 	go m.listenAgent(v, mc)
 	go m.rotateSerial(v.ID, v.Name, mc)
@@ -300,6 +317,7 @@ func (m *Manager) settleOrphan(ctx context.Context, v *store.VM) {
 // Close lets go of the running VMs without stopping them: they keep running and the
 // next hangar serve adopts them.
 func (m *Manager) Close() {
+	m.closeNetworks()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, mc := range m.machines {

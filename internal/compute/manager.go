@@ -6,7 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+<<<<<<< HEAD
 	"net"
+=======
+	"net/netip"
+	"os"
+>>>>>>> network
 	"path/filepath"
 	"sync"
 	"time"
@@ -16,6 +21,7 @@ import (
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/netstack"
 	"github.com/hangarvm/hangar/internal/store"
 )
 
@@ -29,6 +35,7 @@ type Config struct {
 	ProvisioningTimeout time.Duration
 	StopTimeout         time.Duration // how long a guest may take to power off before QEMU quits
 	Sandbox             bool
+<<<<<<< HEAD
 	// ApplianceDir holds the appliance (images/appliance) that does offline work
 	// on guest disks; QEMUUser is the unprivileged user it runs as ("" for none).
 	ApplianceDir, QEMUUser string
@@ -36,6 +43,12 @@ type Config struct {
 	// SerialLogMax is the size at which a VM's serial log is rotated (see
 	// rotateSerial); 0 is DefaultSerialLogMax.
 	SerialLogMax int64
+=======
+	Host                HostConfig
+	// EgressDeny are the networks no guest reaches, on top of those no guest ever
+	// reaches (the host's own addresses, loopback, link-local, metadata services).
+	EgressDeny []netip.Prefix
+>>>>>>> network
 }
 
 // Manager creates, runs and supervises the VMs of this host.
@@ -47,8 +60,11 @@ type Manager struct {
 	log   *slog.Logger
 	accel string
 
+	policy *netstack.Policy // what guests may reach
+
 	mu       sync.Mutex
-	machines map[string]*machine // running VMs by ID
+	machines map[string]*machine          // running VMs by ID
+	networks map[string]*netstack.Network // their networks, by VM ID
 }
 
 // New returns a manager. It probes KVM when cfg.Accel is auto. VM disks are read
@@ -70,8 +86,9 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 	if cfg.Host.DownAfter <= 0 {
 		cfg.Host.DownAfter = 15 * time.Second
 	}
-	m := &Manager{cfg: cfg, db: db, cat: cat, log: log, machines: map[string]*machine{},
-		bases: &bases{dir: filepath.Join(cfg.Dir, "bases"), chunks: cs}}
+	m := &Manager{cfg: cfg, db: db, cat: cat, log: log, machines: map[string]*machine{}, networks: map[string]*netstack.Network{},
+		policy: netstack.NewPolicy(cfg.EgressDeny),
+		bases:  &bases{dir: filepath.Join(cfg.Dir, "bases"), chunks: cs}}
 	switch cfg.Accel {
 	case "kvm", "tcg":
 		m.accel = cfg.Accel
@@ -184,16 +201,6 @@ func diskID(lun int) string {
 		return "os"
 	}
 	return fmt.Sprintf("lun%d", lun)
-}
-
-// freePort finds a free loopback port for the VM's SSH forward.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func newInstanceID() string {

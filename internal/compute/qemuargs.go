@@ -1,9 +1,10 @@
 package compute
 
 import (
-	"fmt"
 	"path/filepath"
 	"strconv"
+
+	"github.com/hangarvm/hangar/internal/netstack"
 )
 
 // MachineConfig is everything QEMU needs to run one VM. All paths are absolute and
@@ -22,9 +23,11 @@ type MachineConfig struct {
 	// Disks in attach order: the OS disk, then data disks by LUN.
 	Disks []MachineDisk
 	// Medium is the provisioning disc, attached read-only after every disk; "" for none.
-	Medium  string
-	SSHPort int // host loopback port forwarded to guest port 22
-	Sandbox bool
+	Medium string
+	// NetSocket is the unix socket QEMU listens on for the VM's network (hangar
+	// serve connects to it; see internal/netstack); "" for a VM without a NIC.
+	NetSocket string
+	Sandbox   bool
 }
 
 // MachineDisk is one qcow2 overlay.
@@ -64,7 +67,11 @@ func Args(c MachineConfig) []string {
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=" + AgentPort,
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
 		"-device", "virtio-rng-pci,rng=rng0",
-		"-nic", fmt.Sprintf("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:22", c.SSHPort),
+	}
+	if c.NetSocket != "" {
+		a = append(a,
+			"-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path="+c.NetSocket,
+			"-device", "virtio-net-pci,netdev=net0,mac="+netstack.GuestMAC)
 	}
 	if c.UEFI {
 		a = append(a, "-bios", c.Firmware)

@@ -18,11 +18,11 @@ func TestArgsGolden(t *testing.T) {
 		{"bios-generalized", MachineConfig{
 			Name: "vm1", Dir: "/data/vms/vm1", QMPSocket: "/data/vms/vm1/qmp.sock", AgentSocket: "/data/vms/vm1/agent.sock", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
 			Disks:  []MachineDisk{{"os", "/data/vms/vm1/os.qcow2"}, {"lun0", "/data/vms/vm1/lun0.qcow2"}, {"lun1", "/data/vms/vm1/lun1.qcow2"}},
-			Medium: "/data/vms/vm1/cidata.iso", SSHPort: 40022, Sandbox: true,
+			Medium: "/data/vms/vm1/cidata.iso", NetSocket: "/data/vms/vm1/net.sock", Sandbox: true,
 		}},
 		{"uefi-specialized", MachineConfig{
 			Name: "vm2", Dir: "/data/vms/vm2", QMPSocket: "/run/hangar-1a2b3c/vm2/qmp.sock", AgentSocket: "/run/hangar-1a2b3c/vm2/agent.sock", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm", UEFI: true, Firmware: "/usr/share/ovmf/OVMF.fd",
-			Disks: []MachineDisk{{"os", "/data/vms/vm2/os.qcow2"}}, SSHPort: 40023,
+			Disks: []MachineDisk{{"os", "/data/vms/vm2/os.qcow2"}}, NetSocket: "/run/hangar-1a2b3c/vm2/net.sock",
 		}},
 	}
 	for _, tt := range tests {
@@ -61,5 +61,13 @@ func TestSocketPathFitsUnixLimit(t *testing.T) {
 		if filepath.Dir(m.socketPath(id, qmpSocket)) != filepath.Dir(m.socketPath(id, agentSocket)) {
 			t.Fatalf("data dir of %d bytes splits the sockets over two directories", n+1)
 		}
+	}
+}
+
+// A machine without a network socket has no NIC at all (no slirp either).
+func TestArgsWithoutNetwork(t *testing.T) {
+	args := strings.Join(Args(MachineConfig{Name: "a", Dir: "/d", QMPSocket: "/d/q", AgentSocket: "/d/a", VCPUs: 1, MemoryMiB: 256, Accel: "tcg"}), " ")
+	if strings.Contains(args, "-netdev") || strings.Contains(args, "-nic") || !strings.Contains(args, "-nodefaults") {
+		t.Fatalf("args: %s", args)
 	}
 }

@@ -111,12 +111,12 @@ func (m *Manager) socketDir(id string) string {
 
 func (m *Manager) socketPath(id, name string) string { return filepath.Join(m.socketDir(id), name) }
 
-func (m *Manager) machineConfig(vm *store.VM, sshPort int) MachineConfig {
+func (m *Manager) machineConfig(vm *store.VM) MachineConfig {
 	dir := m.vmDir(vm.ID)
 	c := MachineConfig{
-		QMPSocket: m.socketPath(vm.ID, qmpSocket), AgentSocket: m.socketPath(vm.ID, agentSocket),
+		QMPSocket: m.socketPath(vm.ID, qmpSocket), AgentSocket: m.socketPath(vm.ID, agentSocket), NetSocket: m.socketPath(vm.ID, netSocket),
 		Name: vm.ID, Dir: dir, VCPUs: vm.Size.VCPUs, MemoryMiB: vm.Size.MemoryMiB, Accel: m.accel,
-		UEFI: vm.HyperVGeneration == "V2", Firmware: m.cfg.OVMF, SSHPort: sshPort, Sandbox: m.cfg.Sandbox,
+		UEFI: vm.HyperVGeneration == "V2", Firmware: m.cfg.OVMF, Sandbox: m.cfg.Sandbox,
 	}
 	for _, d := range vm.Disks {
 		c.Disks = append(c.Disks, MachineDisk{ID: diskID(d.LUN), Path: filepath.Join(dir, diskID(d.LUN)+".qcow2")})
@@ -131,15 +131,23 @@ func fileExists(path string) bool { _, err := os.Stat(path); return err == nil }
 
 // start boots a prepared VM: QEMU starts paused in its own session (so it outlives
 // a restart of hangar serve), the manager connects to QMP, resumes the guest and
-// supervises the process, the agent channel and the provisioning timeout.
+// supervises the process, the agent channel and the provisioning timeout. The VM's
+// network (internal/netstack) runs in this process and serves its SSH port.
 func (m *Manager) start(ctx context.Context, vm *store.VM) error {
-	port, err := freePort()
+	ssh, err := listenSSH(0)
 	if err != nil {
 		return err
 	}
+	port := portOf(ssh)
+	sshOwned := false // by the network once it runs
+	defer func() {
+		if !sshOwned {
+			ssh.Close()
+		}
+	}()
 	dir := m.vmDir(vm.ID)
-	mcfg := m.machineConfig(vm, port)
-	for _, f := range []string{mcfg.QMPSocket, mcfg.AgentSocket, filepath.Join(dir, pidFile)} {
+	mcfg := m.machineConfig(vm)
+	for _, f := range []string{mcfg.QMPSocket, mcfg.AgentSocket, mcfg.NetSocket, filepath.Join(dir, pidFile)} {
 		os.Remove(f)
 	}
 	if err := os.MkdirAll(m.socketDir(vm.ID), 0o700); err != nil {
@@ -168,6 +176,11 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 		return fmt.Errorf("%v; QEMU said: %s", err, tailFile(mc.logPath, 2000))
 	}
 	mc.qmp = mon
+	sshOwned = true
+	if err := m.startNetwork(vm, mc, ssh); err != nil {
+		cmd.Process.Kill()
+		return err
+	}
 	running, accel := hangar.PowerRunning, m.accel
 	pid := mc.pid
 	if err := m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{PowerState: &running, PID: &pid, SSHPort: &port, Accel: &accel, Started: true}); err != nil {

@@ -77,6 +77,7 @@ type VM struct {
 	ProvisioningState   ProvisioningState `json:"provisioningState"`
 	ProvisioningMessage string            `json:"provisioningMessage,omitempty"`
 	SSHPort             int               `json:"sshPort,omitempty"` // 127.0.0.1 port forwarded to the guest's port 22
+	Egress              Egress            `json:"egress"`            // what the guest may reach beyond its host
 	Accel               string            `json:"accel,omitempty"`   // kvm or tcg, while running
 	Disks               []VMDisk          `json:"disks"`
 	CreatedAt           time.Time         `json:"createdAt"`
@@ -101,9 +102,36 @@ type VMCreate struct {
 	CustomData     []byte   `json:"customData,omitempty"`
 	AttachDisks    []string `json:"attachDataDisks,omitempty"` // the tenant's own disks, after the image's data disks
 	ProvisionAfter string   `json:"provisioningTimeout,omitempty"`
+	// Egress is what the guest may reach outside its host (default internet).
+	Egress Egress `json:"egress,omitempty"`
 	// Location is the region to run in (default: the primary region); the image
 	// version must be replicated there.
 	Location string `json:"location,omitempty"`
+}
+
+// Egress is what a VM's guest may reach outside its host. Whatever it is, the guest
+// never reaches the host itself, link-local or metadata addresses that Hangar does
+// not serve, nor the networks the host's administrator denies (docs/SECURITY.md).
+type Egress string
+
+// Egress settings.
+const (
+	// EgressInternet lets the guest open connections to any address not denied.
+	EgressInternet Egress = "internet"
+	// EgressNone lets the guest reach only what Hangar serves it: DHCP and the
+	// platform endpoints; no DNS, no connection out.
+	EgressNone Egress = "none"
+)
+
+// ParseEgress checks an egress setting; "" is the default, internet.
+func ParseEgress(s string) (Egress, error) {
+	switch Egress(s) {
+	case "", EgressInternet:
+		return EgressInternet, nil
+	case EgressNone:
+		return EgressNone, nil
+	}
+	return "", Errorf(CodeInvalid, "egress %q is not valid: use internet (the default) or none", s)
 }
 
 // SerialLog is the tail of a VM's serial console.

@@ -17,6 +17,7 @@ var tables = []string{
 	"terms_acceptances", "lost_chunks", "vms", "vm_disks", "hosts", "version_replicas",
 	"tenant_limits",
 	"chunk_deletions",
+	"cluster_secrets",
 }
 
 // Copy copies every row of src into dst, whose schema must be at the same version

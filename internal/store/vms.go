@@ -25,7 +25,7 @@ type VM struct {
 }
 
 const vmCols = `id, tenant_id, name, image_ref, os_type, os_state, hyperv_generation, size_name, vcpus, memory_mib,
-	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at, host_name`
+	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at, host_name, egress`
 
 // vmSelect reads vmCols and the revision, which a new row takes from its default.
 const vmSelect = `SELECT ` + vmCols + `, revision FROM vms `
@@ -35,7 +35,7 @@ func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var micro, timeoutMS, started, backup, rev int64
 	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Image, &v.OSType, &v.OSState, &v.HyperVGeneration, &v.Size.Name, &v.Size.VCPUs,
 		&v.Size.MemoryMiB, &v.ComputerName, &v.AdminUsername, &v.PowerState, &v.ProvisioningState, &v.ProvisioningMessage,
-		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &rev)
+		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &v.Egress, &rev)
 	v.ETag = hangar.ETag(v.ID, rev)
 	if started != 0 {
 		v.LastStarted = fromMicros(started)
@@ -59,9 +59,14 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 	at := now()
 	v.CreatedAt = fromMicros(at)
 	v.ETag = hangar.ETag(v.ID, 1)
+<<<<<<< HEAD
 	add := hangar.Resources{VMs: 1, VCPUs: int64(v.Size.VCPUs), MemoryMiB: int64(v.Size.MemoryMiB)}
 	for _, dk := range v.Disks {
 		add.TotalVirtualSize += dk.VirtualSize
+=======
+	if v.Egress == "" {
+		v.Egress = hangar.EgressInternet
+>>>>>>> network
 	}
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		// The tenant's quota first: its refusal is final, the host's is not.
@@ -71,9 +76,9 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 		if err := d.checkCapacity(ctx, tx, v); err != nil {
 			return err
 		}
-		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(24)+`)`,
+		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(25)+`)`,
 			v.ID, v.TenantID, v.Name, v.Image, v.OSType, v.OSState, v.HyperVGeneration, v.Size.Name, v.Size.VCPUs, v.Size.MemoryMiB,
-			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at, v.Host)
+			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at, v.Host, string(v.Egress))
 		if isUniqueViolation(err) {
 			return hangar.Errorf(hangar.CodeConflict, "VM %q already exists; choose another name", v.Name)
 		}
