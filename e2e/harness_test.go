@@ -74,15 +74,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-<<<<<<< HEAD
-// startServer starts hangar serve on a fresh data dir, with more serve flags.
-func startServer(t *testing.T, args ...string) *server {
-	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir(), extraArgs: args}
-=======
 // startServer starts hangar serve on a fresh data dir, with any more serve flags.
 func startServer(t *testing.T, flags ...string) *server {
 	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir(), extraArgs: flags}
->>>>>>> network
 	// HANGAR_E2E_DB=postgres runs the suite on a real PostgreSQL (package pgtest).
 	if os.Getenv("HANGAR_E2E_DB") == "postgres" {
 		s.db = pgtest.DSN(t)

@@ -30,12 +30,8 @@ tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OV
 if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
 		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage
-<<<<<<< HEAD
 		mkfs.xfs:xfsprogs mkfs.btrfs:btrfs-progs
-		'/usr/lib/postgresql/*/bin/initdb:postgresql')
-=======
 		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2)
->>>>>>> network
 fi
 need=()
 for t in "${tools[@]}"; do

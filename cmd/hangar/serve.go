@@ -45,13 +45,10 @@ type serveOptions struct {
 	heartbeat, hostDownAfter     time.Duration
 	region, primaryRegion        string
 	regionStores                 []string
-<<<<<<< HEAD
 	// Between nodes: the cluster secret, and TLS.
 	clusterSecretFile      string
 	tlsCert, tlsKey, tlsCA string
-=======
-	egressDeny                   []string
->>>>>>> network
+	egressDeny             []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,7 +73,6 @@ come from the --s3-* flags or the standard AWS environment variables
 and any node forwards the calls for a VM to its host. Other regions' stores, for
 hangar image replicate, are named with --region-store NAME=URL on every node.
 
-<<<<<<< HEAD
 Every tenant's quotas (stored bytes, total virtual size, disks, images, VMs, vCPUs,
 memory, uploads in progress) default to the --quota-max-... flags; give every node
 the same ones. hangar tenant update NAME --max-... sets one tenant's own.
@@ -93,13 +89,12 @@ does not cross the network in clear.
 https://LISTEN). Nodes call each other trusting the system's CAs, the certificates
 in --tls-cert (so nodes sharing one self-signed certificate, or whose file holds
 its CA, need nothing more) and --tls-ca. Clients trust a private CA with
-hangar --ca-cert FILE or HANGAR_CA_CERT.`,
-=======
+hangar --ca-cert FILE or HANGAR_CA_CERT.
+
 Each VM has its own network, run in this process: its guest never reaches this
 host's own addresses, loopback, link-local or cloud metadata addresses, nor the
 networks of --egress-deny (by default the private ranges, where the host's own
 network usually is). A VM created with --egress none reaches nothing outside.`,
->>>>>>> network
 		Example: `  hangar serve
   hangar serve --listen 127.0.0.1:7070 --data-dir /var/lib/hangar
   hangar serve --egress-deny 10.0.0.0/8,192.168.0.0/16   # guests may reach 172.16.0.0/12
@@ -139,14 +134,11 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	f.DurationVar(&o.hostDownAfter, "host-down-after", 15*time.Second, "how long a silent compute host is taken as down (its running VMs become unknown)")
 	f.StringVar(&o.primaryRegion, "primary-region", catalog.DefaultRegion, "name of the region of --store, where every disk lands")
 	f.StringVar(&o.region, "region", "", "the region this node is in (default: the primary region); a compute host reads chunks from its region's store")
-<<<<<<< HEAD
 	f.StringVar(&o.clusterSecretFile, "cluster-secret-file", "", "file holding the secret the nodes sign forwarded calls with, the same on every node (default: $HANGAR_CLUSTER_SECRET, else one kept in the database)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; needs --tls-key")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CA the other nodes' certificates are signed by, trusted besides the system's CAs and --tls-cert")
-=======
 	f.StringSliceVar(&o.egressDeny, "egress-deny", netstack.DefaultDeny, "networks (CIDRs) no guest may reach, besides this host's own addresses, loopback, link-local and metadata addresses, which none ever does; \"\" for none")
->>>>>>> network
 	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL, e.g. westeurope=s3://bucket/prefix?endpoint=https://s3.westeurope.example (repeatable; the same list on every node)")
 	return cmd
 }
@@ -157,12 +149,8 @@ func serve(ctx context.Context, o *serveOptions) error {
 		handler = slog.NewTextHandler(os.Stderr, nil)
 	}
 	log := slog.New(handler)
-<<<<<<< HEAD
-	if err := atomicfile.MkdirAll(o.dataDir, 0o700); err != nil {
-=======
 	netstack.RouteLibraryLogs(log)
-	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
->>>>>>> network
+	if err := atomicfile.MkdirAll(o.dataDir, 0o700); err != nil {
 		return err
 	}
 	// VM overlays name their bases by absolute path, and QEMU runs in its own

@@ -6,12 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-<<<<<<< HEAD
-	"net"
-=======
 	"net/netip"
-	"os"
->>>>>>> network
 	"path/filepath"
 	"sync"
 	"time"
@@ -35,7 +30,6 @@ type Config struct {
 	ProvisioningTimeout time.Duration
 	StopTimeout         time.Duration // how long a guest may take to power off before QEMU quits
 	Sandbox             bool
-<<<<<<< HEAD
 	// ApplianceDir holds the appliance (images/appliance) that does offline work
 	// on guest disks; QEMUUser is the unprivileged user it runs as ("" for none).
 	ApplianceDir, QEMUUser string
@@ -43,12 +37,9 @@ type Config struct {
 	// SerialLogMax is the size at which a VM's serial log is rotated (see
 	// rotateSerial); 0 is DefaultSerialLogMax.
 	SerialLogMax int64
-=======
-	Host                HostConfig
 	// EgressDeny are the networks no guest reaches, on top of those no guest ever
 	// reaches (the host's own addresses, loopback, link-local, metadata services).
 	EgressDeny []netip.Prefix
->>>>>>> network
 }
 
 // Manager creates, runs and supervises the VMs of this host.

@@ -59,14 +59,12 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 	at := now()
 	v.CreatedAt = fromMicros(at)
 	v.ETag = hangar.ETag(v.ID, 1)
-<<<<<<< HEAD
+	if v.Egress == "" {
+		v.Egress = hangar.EgressInternet
+	}
 	add := hangar.Resources{VMs: 1, VCPUs: int64(v.Size.VCPUs), MemoryMiB: int64(v.Size.MemoryMiB)}
 	for _, dk := range v.Disks {
 		add.TotalVirtualSize += dk.VirtualSize
-=======
-	if v.Egress == "" {
-		v.Egress = hangar.EgressInternet
->>>>>>> network
 	}
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		// The tenant's quota first: its refusal is final, the host's is not.
