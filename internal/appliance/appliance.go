@@ -37,6 +37,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hangarvm/hangar/internal/diskfmt"
 	"github.com/hangarvm/hangar/internal/generalize"
 )
@@ -243,6 +245,12 @@ func (c Config) run(ctx context.Context, job generalize.Job, disk, format, work 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the appliance: %w", err)
 	}
+	// The parent-death signal does not survive QEMU's switch to another user, so
+	// if this process dies, the appliance lives on: bound its CPU time too (the
+	// kernel kills it past the deadline's worth of CPU seconds).
+	// Best effort: without it the deadline below still holds while we live.
+	cpu := uint64(timeout.Seconds()) + 1
+	_ = unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_CPU, &unix.Rlimit{Cur: cpu, Max: cpu}, nil)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
