@@ -153,7 +153,11 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 	if err := os.MkdirAll(m.socketDir(vm.ID), 0o700); err != nil {
 		return err
 	}
-	if err := m.giveToQEMU(dir); err != nil {
+	var bases []string
+	for _, id := range vm.DiskIDs {
+		bases = append(bases, m.bases.path(id))
+	}
+	if err := m.giveToQEMU(dir, bases); err != nil {
 		return err
 	}
 	cmd := exec.Command(m.cfg.QEMU, Args(mcfg)...)
