@@ -111,6 +111,9 @@ func (s *server) start() {
 func (s *server) spawn() {
 	s.addr = freeAddr(s.t)
 	s.log = &lockedBuffer{}
+	// QEMU drops to an unprivileged user (serve --qemu-user) that must reach the
+	// VM directories in the data dir: Go's test temp dirs are not searchable.
+	os.Chmod(filepath.Dir(s.dataDir), 0o711)
 	args := []string{"serve", "--listen", s.addr, "--data-dir", s.dataDir}
 	if s.db != "" {
 		args = append(args, "--db", s.db)

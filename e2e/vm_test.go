@@ -57,6 +57,7 @@ func TestVMFromMarketplaceImage(t *testing.T) {
 	if log := s.serialLog(alice, "web1"); !strings.Contains(log, "hangar-agent") {
 		t.Fatalf("serial log holds no agent line:\n%s", log)
 	}
+	checkQEMUUnprivileged(t, vm.ID)
 	s.ok(alice, "vm", "stop", "web1")
 	var stopped vmJSON
 	s.json(alice, &stopped, "vm", "show", "web1")
@@ -236,4 +237,31 @@ func TestKill9ServerWithRunningVMs(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(s.dataDir, "compute", "vms")); len(entries) != 0 {
 		t.Fatalf("orphan VM directories: %v", entries)
 	}
+}
+
+// checkQEMUUnprivileged: when the tests run as root (as CI does), a VM's QEMU
+// does not: it dropped to the unprivileged user of serve --qemu-user.
+func checkQEMUUnprivileged(t *testing.T, vmID string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(cmdline), "\x00-name\x00"+vmID+"\x00") {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Uid:" && f[1] == "0" {
+				t.Fatalf("the VM's QEMU runs as root: %s", line)
+			}
+		}
+		return
+	}
+	t.Fatalf("no QEMU process for VM %s", vmID)
 }

@@ -25,7 +25,17 @@ install_versitygw() {
 	GOBIN="$(go env GOPATH)/bin" go install "$VERSITYGW"
 }
 
+# QEMU (VMs and the appliance) drops to this system user when hangar serve runs
+# as root; made here when missing.
+qemu_user() {
+	if [ "$(id -u)" = 0 ] && ! id hangar-qemu >/dev/null 2>&1 && command -v useradd >/dev/null 2>&1; then
+		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin hangar-qemu
+	fi
+	return 0
+}
+
 mode=${1:-test}
+qemu_user
 tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OVMF.fd:ovmf)
 if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux

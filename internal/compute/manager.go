@@ -51,7 +51,8 @@ type Manager struct {
 	log   *slog.Logger
 	accel string
 
-	policy *netstack.Policy // what guests may reach
+	policy           *netstack.Policy // what guests may reach
+	qemuUID, qemuGID int              // of cfg.QEMUUser, when set
 
 	mu       sync.Mutex
 	machines map[string]*machine          // running VMs by ID
@@ -92,6 +93,9 @@ func New(ctx context.Context, cfg Config, db *store.DB, cat *catalog.Service, cs
 		return nil, fmt.Errorf("--accel %q: use auto, kvm or tcg", cfg.Accel)
 	}
 	if err := atomicfile.MkdirAll(filepath.Join(cfg.Dir, "vms"), 0o700); err != nil {
+		return nil, err
+	}
+	if err := m.lookupQEMUUser(); err != nil {
 		return nil, err
 	}
 	log.Info("compute ready", "accel", m.accel, "qemu", cfg.QEMU)

@@ -28,6 +28,9 @@ type MachineConfig struct {
 	// serve connects to it; see internal/netstack); "" for a VM without a NIC.
 	NetSocket string
 	Sandbox   bool
+	// RunAs is the unprivileged user QEMU switches to once it has opened its
+	// files (-runas); "" keeps hangar serve's.
+	RunAs string
 }
 
 // MachineDisk is one qcow2 overlay.
@@ -86,8 +89,16 @@ func Args(c MachineConfig) []string {
 			"-drive", "file="+c.Medium+",if=none,id=drive-medium,format=raw,readonly=on",
 			"-device", "virtio-blk-pci,drive=drive-medium,id=medium,serial=cidata")
 	}
-	if c.Sandbox {
+	switch {
+	case c.Sandbox && c.RunAs != "":
+		// QEMU switches user after its sandbox is in place, so the sandbox must
+		// let it do that once; from then on it has no privilege to regain.
+		a = append(a, "-sandbox", "on,obsolete=deny,spawn=deny,resourcecontrol=deny")
+	case c.Sandbox:
 		a = append(a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+	}
+	if c.RunAs != "" {
+		a = append(a, "-runas", c.RunAs)
 	}
 	return a
 }

@@ -24,6 +24,10 @@ func TestArgsGolden(t *testing.T) {
 			Name: "vm2", Dir: "/data/vms/vm2", QMPSocket: "/run/hangar-1a2b3c/vm2/qmp.sock", AgentSocket: "/run/hangar-1a2b3c/vm2/agent.sock", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm", UEFI: true, Firmware: "/usr/share/ovmf/OVMF.fd",
 			Disks: []MachineDisk{{"os", "/data/vms/vm2/os.qcow2"}}, NetSocket: "/run/hangar-1a2b3c/vm2/net.sock",
 		}},
+		{"bios-runas", MachineConfig{
+			Name: "vm3", Dir: "/data/vms/vm3", QMPSocket: "/data/vms/vm3/qmp.sock", AgentSocket: "/data/vms/vm3/agent.sock", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
+			Disks: []MachineDisk{{"os", "/data/vms/vm3/os.qcow2"}}, NetSocket: "/data/vms/vm3/net.sock", Sandbox: true, RunAs: "hangar-qemu",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -116,7 +116,7 @@ func (m *Manager) machineConfig(vm *store.VM) MachineConfig {
 	c := MachineConfig{
 		QMPSocket: m.socketPath(vm.ID, qmpSocket), AgentSocket: m.socketPath(vm.ID, agentSocket), NetSocket: m.socketPath(vm.ID, netSocket),
 		Name: vm.ID, Dir: dir, VCPUs: vm.Size.VCPUs, MemoryMiB: vm.Size.MemoryMiB, Accel: m.accel,
-		UEFI: vm.HyperVGeneration == "V2", Firmware: m.cfg.OVMF, Sandbox: m.cfg.Sandbox,
+		UEFI: vm.HyperVGeneration == "V2", Firmware: m.cfg.OVMF, Sandbox: m.cfg.Sandbox, RunAs: m.cfg.QEMUUser,
 	}
 	for _, d := range vm.Disks {
 		c.Disks = append(c.Disks, MachineDisk{ID: diskID(d.LUN), Path: filepath.Join(dir, diskID(d.LUN)+".qcow2")})
@@ -151,6 +151,13 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 		os.Remove(f)
 	}
 	if err := os.MkdirAll(m.socketDir(vm.ID), 0o700); err != nil {
+		return err
+	}
+	var bases []string
+	for _, id := range vm.DiskIDs {
+		bases = append(bases, m.bases.path(id))
+	}
+	if err := m.giveToQEMU(dir, bases); err != nil {
 		return err
 	}
 	cmd := exec.Command(m.cfg.QEMU, Args(mcfg)...)
