@@ -50,16 +50,20 @@ for t in "${tools[@]}"; do
 	need+=("$pkg")
 done
 if [ ${#need[@]} -eq 0 ]; then
-	[ "$mode" = test ] && install_versitygw
+	if [ "$mode" = test ]; then install_versitygw; fi
 	exit 0
 fi
+what="the tests"
+[ "$mode" = test ] || what="VMs"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-	echo "installing ${need[*]} (needed by the tests)" >&2
+	echo "installing ${need[*]} (needed by $what)" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
-	[ "$mode" = test ] && install_versitygw
+	# An if, not "&&": as the script's last command, a false test would be its
+	# exit status, and make serve would stop after a successful install.
+	if [ "$mode" = test ]; then install_versitygw; fi
 elif [ "$mode" = run ]; then
 	echo "VMs need: ${need[*]}; install with: sudo apt-get install ${need[*]} (images and disks work without them)" >&2
 else

@@ -49,10 +49,15 @@ Start a server with "hangar serve", then "hangar login --server URL --key KEY".
 Every command prints a readable table, or one JSON document with -o json.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Refuse a bad -o before anything is done: an output that cannot be
+		// printed must not lose what a call returned once (a new tenant's key).
+		PersistentPreRunE: func(*cobra.Command, []string) error { return g.checkOutput() },
 	}
-	root.PersistentFlags().StringVar(&g.server, "server", "", "server URL (default: $HANGAR_SERVER, then `hangar login`, then http://127.0.0.1:7070)")
-	root.PersistentFlags().StringVar(&g.key, "key", "", "API key (default: $HANGAR_KEY, then `hangar login`)")
-	root.PersistentFlags().StringVar(&g.caCert, "ca-cert", "", "PEM file of a CA to trust, besides the system's, for an https server with its own certificate (default: $HANGAR_CA_CERT, then `hangar login`)")
+	// No back quotes in these usages: cobra would show the quoted words as the
+	// flag's value name ("--key hangar login").
+	root.PersistentFlags().StringVar(&g.server, "server", "", "server URL (default: $HANGAR_SERVER, then what hangar login saved, then http://127.0.0.1:7070)")
+	root.PersistentFlags().StringVar(&g.key, "key", "", "API key (default: $HANGAR_KEY, then what hangar login saved)")
+	root.PersistentFlags().StringVar(&g.caCert, "ca-cert", "", "PEM file of a CA to trust, besides the system's, for an https server with its own certificate (default: $HANGAR_CA_CERT, then what hangar login saved)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
 		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
@@ -105,8 +110,20 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
+// checkOutput refuses an -o that print cannot honour.
+func (g *globals) checkOutput() error {
+	switch g.output {
+	case "json", "table", "":
+		return nil
+	}
+	return fmt.Errorf("unknown output format %q: use -o table or -o json (to name a downloaded file, use --file)", g.output)
+}
+
 // print writes v as JSON with -o json, else calls table with a tab writer.
 func (g *globals) print(cmd *cobra.Command, v any, table func(w io.Writer)) error {
+	if err := g.checkOutput(); err != nil {
+		return err
+	}
 	out := cmd.OutOrStdout()
 	switch g.output {
 	case "json":
@@ -118,7 +135,7 @@ func (g *globals) print(cmd *cobra.Command, v any, table func(w io.Writer)) erro
 		table(tw)
 		return tw.Flush()
 	}
-	return fmt.Errorf("unknown output format %q: use -o table or -o json (to name a downloaded file, use --file)", g.output)
+	return nil
 }
 
 // row writes one tab-separated table row.

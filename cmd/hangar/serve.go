@@ -119,7 +119,7 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	registerQuotaFlags(f, &o.limits, catalog.DefaultLimits)
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&o.accel, "accel", "auto", "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
-	f.StringVar(&o.appliance, "appliance", defaultApplianceDir(), "directory of the appliance (vmlinuz, initrd.img) that generalizes disks offline; `make appliance` builds it (env HANGAR_APPLIANCE)")
+	f.StringVar(&o.appliance, "appliance", defaultApplianceDir(), "directory of the appliance (vmlinuz, initrd.img) that generalizes disks offline; make appliance builds it (env HANGAR_APPLIANCE)")
 	f.StringVar(&o.qemuUser, "qemu-user", appliance.UnprivilegedUser(), "unprivileged user the appliance's QEMU runs as (-runas); \"\" keeps this process's user")
 	f.DurationVar(&o.provisioningTimeout, "provisioning-timeout", 5*time.Minute, "how long a new VM's guest may take to report ready")
 	f.Int64Var(&o.serialLogMax, "serial-log-max", compute.DefaultSerialLogMax, "size in bytes past which a VM's serial log is rotated; it and the one before are kept")
