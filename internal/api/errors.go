@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -45,6 +46,14 @@ type errorBody struct {
 // internal: the user gets "internal error", the operator gets the details in the log.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := hangar.ErrorCode(err)
+	if code == hangar.CodeInternal && r.Context().Err() != nil &&
+		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The client went away (or gave up): not a server error. 499 is what
+		// nginx logs for it; nobody reads the answer.
+		log.Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	if code == hangar.CodeInternal {
 		if msg := unavailable(err); msg != "" {
 			log.Warn("backend unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -58,6 +67,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	writeJSON(w, statusOf(code), errorBody{Error: hangar.Error{Code: code, Message: hangar.ErrorMessage(err)}})
 }
+
+// statusClientClosed is nginx's "client closed request", counted apart from
+// server errors.
+const statusClientClosed = 499
 
 // unavailable says which backend an error shows to be down for now, or "" when the
 // error is not of that kind: the user is told to retry rather than that Hangar broke.
