@@ -143,6 +143,8 @@ func TestBadInput(t *testing.T) {
 		{"truncated dynamic VHD", "PUT", "/v1/disks/trunc", string(truncatedDyn), 400, "it is truncated"},
 		{"bad digest", "PUT", "/v1/uploads/x/chunks/zz", "x", 400, "not 64 hex digits"},
 		{"virtual size not sector multiple", "POST", "/v1/uploads", `{"name":"u","virtualSize":1000,"sourceFormat":"raw"}`, 400, "multiple of 512"},
+		{"a query flag that is neither true nor false", "GET", "/v1/images?all=maybe", "", 400, "say true or false"},
+		{"unknown source format", "POST", "/v1/uploads", `{"name":"u","virtualSize":4194304,"sourceFormat":"zzz"}`, 400, "not a disk format Hangar reads"},
 		{"virtual size above limit", "POST", "/v1/uploads", `{"name":"u","virtualSize":9007199254740992,"sourceFormat":"raw"}`, 413, "above this server's limit"},
 	}
 	for _, tt := range tests {

@@ -121,7 +121,11 @@ func (s *Server) endpoints() []endpoint {
 			return cat.CreateImage(c.ctx, c.actor, req)
 		}).withStatus(http.StatusCreated),
 		op("GET", "/v1/images", "List your images; all=true lists every image you may use", func(c *call, _ noBody) ([]hangar.ImageSummary, error) {
-			return cat.ListImages(c.ctx, c.actor, c.query("all") == "true")
+			all, err := c.boolQuery("all")
+			if err != nil {
+				return nil, err
+			}
+			return cat.ListImages(c.ctx, c.actor, all)
 		}).withQuery("all"),
 		op("GET", "/v1/images:lookup", "Show an image by reference (NAME, shared/TENANT/NAME, community/PUBLICNAME/IMAGE)", func(c *call, _ noBody) (hangar.Image, error) {
 			return cat.Image(c.ctx, c.actor, c.query("ref"))
@@ -202,7 +206,11 @@ func (s *Server) endpoints() []endpoint {
 
 		// Marketplace.
 		op("GET", "/v1/marketplace/images", "List marketplace images (latest per SKU unless all=true)", func(c *call, _ noBody) ([]hangar.MarketplaceImage, error) {
-			return cat.Marketplace(c.ctx, c.actor, marketplaceFilter(c))
+			f, err := marketplaceFilter(c)
+			if err != nil {
+				return nil, err
+			}
+			return cat.Marketplace(c.ctx, c.actor, f)
 		}).withQuery("publisher", "offer", "sku", "all"),
 		op("POST", "/v1/marketplace/images", "Publish an image version to the marketplace (publishers)", func(c *call, req hangar.MarketplacePublish) (hangar.MarketplaceImage, error) {
 			return cat.PublishMarketplace(c.ctx, c.actor, req)
@@ -231,8 +239,9 @@ func (s *Server) endpoints() []endpoint {
 	}
 }
 
-func marketplaceFilter(c *call) hangar.MarketplaceFilter {
-	return hangar.MarketplaceFilter{Publisher: c.query("publisher"), Offer: c.query("offer"), SKU: c.query("sku"), All: c.query("all") == "true"}
+func marketplaceFilter(c *call) (hangar.MarketplaceFilter, error) {
+	all, err := c.boolQuery("all")
+	return hangar.MarketplaceFilter{Publisher: c.query("publisher"), Offer: c.query("offer"), SKU: c.query("sku"), All: all}, err
 }
 
 func names(list []string, err error) (Names, error) { return Names{Names: list}, err }

@@ -62,6 +62,19 @@ func (c *call) query(name string) string {
 	return c.r.URL.Query().Get(name)
 }
 
+// boolQuery reads a true/false query parameter; absent is false, anything but
+// true or false is refused (not taken as false).
+func (c *call) boolQuery(name string) (bool, error) {
+	switch v := c.query(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, hangar.Errorf(hangar.CodeInvalid, "?%s=%s: say true or false", name, v)
+	}
+}
+
 // endpoint is one route of the table.
 type endpoint struct {
 	method, pattern, summary string

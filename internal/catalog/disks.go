@@ -52,8 +52,9 @@ func (s *Service) CreateUpload(ctx context.Context, actor *hangar.Tenant, req ha
 	if err := s.checkVirtualSize(req.VirtualSize); err != nil {
 		return hangar.Upload{}, err
 	}
-	if err := hangar.ValidateName("source format", req.SourceFormat); err != nil {
-		return hangar.Upload{}, err
+	if !diskfmt.Format(req.SourceFormat).Known() {
+		return hangar.Upload{}, hangar.Errorf(hangar.CodeInvalid, "source format %q is not a disk format Hangar reads: "+
+			"say raw, vhd-fixed, vhd-dynamic, vhdx, qcow2 or vmdk (hangar disk inspect FILE tells)", req.SourceFormat)
 	}
 	if _, err := s.db.DiskByName(ctx, actor.ID, req.Name); err == nil {
 		return hangar.Upload{}, hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", req.Name)

@@ -20,6 +20,15 @@ const (
 	VMDK       Format = "vmdk"
 )
 
+// Known reports whether f is one of the formats above.
+func (f Format) Known() bool {
+	switch f {
+	case Raw, VHDFixed, VHDDynamic, VHDDiff, VHDX, QCOW2, VMDK:
+		return true
+	}
+	return false
+}
+
 // Sentinel errors. Every error Open returns for a bad image is a *FormatError
 // wrapping exactly one of them; I/O errors from the io.ReaderAt are wrapped as
 // they are.
