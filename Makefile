@@ -29,8 +29,8 @@ testimage: build
 # suite once more on PostgreSQL + S3 (versitygw) without the VM suites (they boot
 # guests, slow under TCG, and ran on the first pass), then every fuzz target for
 # FUZZTIME each.
-test: deps lint appliance
-	HANGAR_APPLIANCE=$(CURDIR)/bin/appliance $(GO) test -count=1 -timeout 60m ./...
+test: deps lint appliance testimage
+	HANGAR_APPLIANCE=$(CURDIR)/bin/appliance HANGAR_TESTIMAGE=$(CURDIR)/images/testimage/out/testimage.raw $(GO) test -count=1 -timeout 60m ./...
 	HANGAR_E2E_SKIP_VMS=1 HANGAR_E2E_DB=postgres HANGAR_E2E_STORE=s3 $(GO) test -count=1 -timeout 60m ./e2e
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
