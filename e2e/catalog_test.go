@@ -323,3 +323,25 @@ func TestCommunity(t *testing.T) {
 		t.Fatalf("bad publisher URI: %s", msg)
 	}
 }
+
+// TestImageVersionInheritsDefinition: a new version of an existing image needs
+// only its disks; a new image must say what it is; a contradiction is refused.
+func TestImageVersionInheritsDefinition(t *testing.T) {
+	s := startServer(t)
+	alice := s.tenant("alice")
+	s.uploadDisk(alice, "d1", 1)
+	s.uploadDisk(alice, "d2", 2)
+	if msg := s.fails(alice, "image", "create", "--name", "sql", "--os-disk", "d1"); !strings.Contains(msg, "a new image needs --type") {
+		t.Fatalf("a new image without its kind: %s", msg)
+	}
+	s.ok(alice, "image", "create", "--name", "sql", "--type", "os", "--os-type", "linux", "--os-state", "generalized",
+		"--os-disk", "d1", "--hyperv-generation", "V2")
+	var im imageJSON
+	s.json(alice, &im, "image", "create", "--name", "sql", "--version", "1.1.0", "--os-disk", "d2")
+	if len(im.Versions) != 1 || im.Versions[0].Version != "1.1.0" {
+		t.Fatalf("new version: %+v", im)
+	}
+	if msg := s.fails(alice, "image", "create", "--name", "sql", "--version", "1.2.0", "--os-disk", "d2", "--os-state", "specialized"); !strings.Contains(msg, "a new version must have the same") {
+		t.Fatalf("a version contradicting its image: %s", msg)
+	}
+}

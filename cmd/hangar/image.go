@@ -80,14 +80,16 @@ name, admin account and keys. A specialized disk is used as it is.`,
 	f.StringVar(&osState, "os-state", "", "generalized or specialized")
 	f.StringVar(&req.OSDisk, "os-disk", "", "name of the uploaded OS disk")
 	f.StringArrayVar(&dataDisks, "data-disk", nil, "data disk as LUN=DISK (repeatable; VM images only)")
-	f.StringVar(&req.HyperVGeneration, "hyperv-generation", "V1", "V1 (BIOS) or V2 (UEFI)")
-	f.StringVar(&req.Architecture, "architecture", "x64", "x64 or Arm64")
+	f.StringVar(&req.HyperVGeneration, "hyperv-generation", "", "V1 (BIOS) or V2 (UEFI) (default V1 for a new image)")
+	f.StringVar(&req.Architecture, "architecture", "", "x64 or Arm64 (default x64 for a new image)")
 	f.StringVar(&req.Version, "version", "1.0.0", "version, Major.Minor.Patch")
 	f.BoolVar(&req.ExcludeFromLatest, "exclude-from-latest", false, "never resolve latest to this version")
 	f.StringVar(&req.EndOfLife, "end-of-life", "", "end-of-life date, YYYY-MM-DD (informational)")
 	f.StringVar(&req.Description, "description", "", "description")
 	f.StringVar(&req.EULA, "eula", "", "end-user license agreement (text or URL)")
-	for _, name := range []string{"name", "type", "os-type", "os-state", "os-disk"} {
+	// --type, --os-type and --os-state only for a new image: a new version of an
+	// existing one takes them from it (the server says so when they are missing).
+	for _, name := range []string{"name", "os-disk"} {
 		cmd.MarkFlagRequired(name)
 	}
 	return cmd

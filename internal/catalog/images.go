@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -11,6 +12,15 @@ import (
 // existing image of the same definition. The answer holds the image definition and
 // only the version created (an image may have many thousands).
 func (s *Service) CreateImage(ctx context.Context, actor *hangar.Tenant, req hangar.ImageCreate) (hangar.Image, error) {
+	// A version added to an existing image inherits what the image is: only a new
+	// image must say its type, OS type and state (a contradiction is still refused).
+	if existing, err := s.db.ImageByName(ctx, actor.ID, req.Name); err == nil {
+		req.Type = cmp.Or(req.Type, existing.Type)
+		req.OSType = cmp.Or(req.OSType, existing.OSType)
+		req.OSState = cmp.Or(req.OSState, existing.OSState)
+		req.HyperVGeneration = cmp.Or(req.HyperVGeneration, existing.HyperVGeneration)
+		req.Architecture = cmp.Or(req.Architecture, existing.Architecture)
+	}
 	if err := req.Normalize(); err != nil {
 		return hangar.Image{}, err
 	}

@@ -25,6 +25,9 @@ func (r *ImageCreate) Normalize() error {
 		r.Version = "1.0.0"
 	}
 	switch {
+	case r.Type == "" || r.OSType == "" || r.OSState == "":
+		return Errorf(CodeInvalid, "a new image needs --type (os or vm), --os-type (linux or windows) and --os-state (generalized or specialized); "+
+			"a new version of an existing image takes them from the image")
 	case r.Type != ImageTypeOS && r.Type != ImageTypeVM:
 		return Errorf(CodeInvalid, "image type %q is not valid: use os (one generalized OS disk) or vm (OS disk plus data disks)", r.Type)
 	case r.OSType != OSLinux && r.OSType != OSWindows:
