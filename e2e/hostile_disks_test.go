@@ -113,9 +113,18 @@ func TestHostileDisksThroughTheBinary(t *testing.T) {
 	}
 	s := startServer(t)
 	alice := s.tenant("alice")
+	// One test, not subtests: the server's helpers fail the test that started it.
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		func() {
+			t.Log(tt.name)
 			disk, size := tt.disk(t)
+			// A comma in the path, as a user's file name may hold: it must stay
+			// one value in QEMU's option lists.
+			named := filepath.Join(filepath.Dir(disk), "my,disk,format=qcow2.raw")
+			if err := os.Rename(disk, named); err != nil {
+				t.Fatal(err)
+			}
+			disk = named
 			var rep struct {
 				Replaced bool `json:"replaced"`
 				Changes  []struct {
@@ -140,6 +149,6 @@ func TestHostileDisksThroughTheBinary(t *testing.T) {
 			in.Close()
 			dst.Close()
 			gentest.Run(t, "", tt.check[0], append(tt.check[1:], part)...)
-		})
+		}()
 	}
 }

@@ -111,11 +111,11 @@ func Args(c Config, job generalize.Job, disk, format, sock string) []string {
 		"-append", strings.Join(cmdline, " "),
 		"-serial", "stdio",
 		"-device", "virtio-serial-pci,id=vser0",
-		"-chardev", "socket,id=report,path=" + sock,
+		"-chardev", "socket,id=report,path=" + optionValue(sock),
 		"-device", "virtserialport,bus=vser0.0,chardev=report,name=" + generalize.Port,
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
 		"-device", "virtio-rng-pci,rng=rng0",
-		"-drive", "file=" + disk + ",format=" + format + ",if=none,id=disk,cache=writeback,discard=unmap",
+		"-drive", "file=" + optionValue(disk) + ",format=" + format + ",if=none,id=disk,cache=writeback,discard=unmap",
 		"-device", "virtio-blk-pci,drive=disk",
 	}
 	// QEMU switches user (-runas) after its sandbox is in place, so the sandbox
@@ -125,6 +125,10 @@ func Args(c Config, job generalize.Job, disk, format, sock string) []string {
 	}
 	return append(a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
 }
+
+// optionValue escapes a value inside a QEMU option list, where a comma ends the
+// value unless doubled: a path with a comma would otherwise add options.
+func optionValue(v string) string { return strings.ReplaceAll(v, ",", ",,") }
 
 // Generalize generalizes the Linux disk image opts.Image in the appliance (see
 // package generalize) and reports what it changed, or with DryRun would change.

@@ -260,3 +260,13 @@ func TestApplianceMissing(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestArgsEscapeCommas: a disk path with a comma stays one value of -drive
+// instead of adding options.
+func TestArgsEscapeCommas(t *testing.T) {
+	for _, a := range Args(Config{Dir: "/a", Accel: "tcg"}, generalize.Job{}, "/tmp/x,format=qcow2,y/disk.raw", "raw", "/tmp/s,o/r.sock") {
+		if strings.Contains(a, "x,format=qcow2,y") || strings.Contains(a, "s,o/") {
+			t.Errorf("unescaped comma: %s", a)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package compute
 import (
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/hangarvm/hangar/internal/netstack"
 )
@@ -61,19 +62,19 @@ func Args(c MachineConfig) []string {
 		"-m", strconv.Itoa(c.MemoryMiB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-S",
 		"-pidfile", filepath.Join(c.Dir, pidFile),
-		"-chardev", "socket,id=qmp,path=" + c.QMPSocket + ",server=on,wait=off",
+		"-chardev", "socket,id=qmp,path=" + optionValue(c.QMPSocket) + ",server=on,wait=off",
 		"-mon", "chardev=qmp,mode=control",
-		"-chardev", "file,id=serial0,path=" + filepath.Join(c.Dir, serialLog) + ",append=on",
+		"-chardev", "file,id=serial0,path=" + optionValue(filepath.Join(c.Dir, serialLog)) + ",append=on",
 		"-serial", "chardev:serial0",
 		"-device", "virtio-serial-pci,id=vser0",
-		"-chardev", "socket,id=agent,path=" + c.AgentSocket + ",server=on,wait=off",
+		"-chardev", "socket,id=agent,path=" + optionValue(c.AgentSocket) + ",server=on,wait=off",
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=" + AgentPort,
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
 		"-device", "virtio-rng-pci,rng=rng0",
 	}
 	if c.NetSocket != "" {
 		a = append(a,
-			"-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path="+c.NetSocket,
+			"-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path="+optionValue(c.NetSocket),
 			"-device", "virtio-net-pci,netdev=net0,mac="+netstack.GuestMAC)
 	}
 	if c.UEFI {
@@ -81,12 +82,12 @@ func Args(c MachineConfig) []string {
 	}
 	for i, d := range c.Disks {
 		a = append(a,
-			"-drive", "file="+d.Path+",if=none,id=drive-"+d.ID+",format=qcow2,cache=writeback,discard=unmap",
+			"-drive", "file="+optionValue(d.Path)+",if=none,id=drive-"+d.ID+",format=qcow2,cache=writeback,discard=unmap",
 			"-device", "virtio-blk-pci,drive=drive-"+d.ID+",id="+d.ID+",serial="+d.ID+bootIndex(i))
 	}
 	if c.Medium != "" {
 		a = append(a,
-			"-drive", "file="+c.Medium+",if=none,id=drive-medium,format=raw,readonly=on",
+			"-drive", "file="+optionValue(c.Medium)+",if=none,id=drive-medium,format=raw,readonly=on",
 			"-device", "virtio-blk-pci,drive=drive-medium,id=medium,serial=cidata")
 	}
 	switch {
@@ -109,3 +110,7 @@ func bootIndex(i int) string {
 	}
 	return ""
 }
+
+// optionValue escapes a value inside a QEMU option list, where a comma ends the
+// value unless doubled: a path with a comma would otherwise add options.
+func optionValue(v string) string { return strings.ReplaceAll(v, ",", ",,") }

@@ -75,3 +75,17 @@ func TestArgsWithoutNetwork(t *testing.T) {
 		t.Fatalf("args: %s", args)
 	}
 }
+
+// TestArgsEscapeCommas: a path with a comma stays one value in QEMU's option
+// lists instead of adding options.
+func TestArgsEscapeCommas(t *testing.T) {
+	c := MachineConfig{Name: "vm", Dir: "/data,x/vm", QMPSocket: "/data,x/q.sock", AgentSocket: "/data,x/a.sock", NetSocket: "/data,x/n.sock",
+		VCPUs: 1, MemoryMiB: 64, Accel: "tcg", Disks: []MachineDisk{{"os", "/data,x/vm/os.qcow2,format=raw"}}, Medium: "/data,x/m.iso"}
+	for _, a := range Args(c) {
+		// Option lists (key=value,...) must double the comma; plain arguments
+		// (-pidfile FILE) take it as it is.
+		if strings.Contains(a, "=") && (strings.Contains(a, "/data,x") || strings.Contains(a, "os.qcow2,format=raw")) {
+			t.Errorf("unescaped comma: %s", a)
+		}
+	}
+}
