@@ -142,7 +142,13 @@ func TestDatabaseRestart(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 	if len(bad) > 0 {
-		t.Fatalf("answers other than 200 or 503 with Retry-After: %v (all: %v)", bad, statuses)
+		var errs []string
+		for _, line := range strings.Split(s.log.String(), "\n") {
+			if strings.Contains(line, "internal error") {
+				errs = append(errs, line)
+			}
+		}
+		t.Fatalf("answers other than 200 or 503 with Retry-After: %v (all: %v); the server logged:\n%s", bad, statuses, strings.Join(errs, "\n"))
 	}
 	var disks []struct{ Name string }
 	s.json(alice, &disks, "disk", "list")
