@@ -32,7 +32,7 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 					verb = "Would remove"
 				}
 				fmt.Fprintf(w, "Scanned %d chunks: %d referenced, %d within the grace period. %s %d chunks (%s). Forgot %d stale uploads.\n",
-					rep.Scanned, rep.Referenced, rep.TooYoung, verb, rep.Removed, humanBytes(rep.RemovedBytes), rep.ExpiredUploads)
+					rep.Scanned, rep.Referenced, rep.TooYoung, verb, rep.Removed, hangar.FormatBytes(rep.RemovedBytes), rep.ExpiredUploads)
 			})
 		},
 	}
@@ -49,7 +49,7 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 				return err
 			}
 			if err := g.print(cmd, rep, func(w io.Writer) {
-				fmt.Fprintf(w, "Verified %d chunks (%s): %d corrupt.\n", rep.Scanned, humanBytes(rep.ScannedBytes), len(rep.Corrupt))
+				fmt.Fprintf(w, "Verified %d chunks (%s): %d corrupt.\n", rep.Scanned, hangar.FormatBytes(rep.ScannedBytes), len(rep.Corrupt))
 				for _, c := range rep.Corrupt {
 					if c.Region != "" {
 						fmt.Fprintf(w, "  %s in region %s moved to %s; its replicas there are being copied again\n", c.Digest[:12], c.Region, c.Quarantined)

@@ -28,7 +28,7 @@ func newDiskCmd(g *globals) *cobra.Command {
 				return g.print(cmd, disks, func(w io.Writer) {
 					row(w, "NAME", "VIRTUAL SIZE", "STORED", "FORMAT", "CREATED")
 					for _, d := range disks {
-						row(w, d.Name, humanBytes(d.VirtualSize), humanBytes(d.StoredBytes), d.SourceFormat, d.CreatedAt.Format("2006-01-02 15:04"))
+						row(w, d.Name, hangar.FormatBytes(d.VirtualSize), hangar.FormatBytes(d.StoredBytes), d.SourceFormat, d.CreatedAt.Format("2006-01-02 15:04"))
 					}
 				})
 			},
@@ -43,8 +43,8 @@ func newDiskCmd(g *globals) *cobra.Command {
 				return g.print(cmd, d, func(w io.Writer) {
 					row(w, "Name:", d.Name)
 					row(w, "ID:", d.ID)
-					row(w, "Virtual size:", fmt.Sprintf("%s (%d bytes)", humanBytes(d.VirtualSize), d.VirtualSize))
-					row(w, "Stored:", humanBytes(d.StoredBytes))
+					row(w, "Virtual size:", fmt.Sprintf("%s (%d bytes)", hangar.FormatBytes(d.VirtualSize), d.VirtualSize))
+					row(w, "Stored:", hangar.FormatBytes(d.StoredBytes))
 					row(w, "Uploaded as:", d.SourceFormat)
 					row(w, "Used by:", orDash(strings.Join(d.UsedBy, ", ")))
 					row(w, "Created:", d.CreatedAt.Format("2006-01-02 15:04:05 MST"))
@@ -131,7 +131,7 @@ func uploadDisk(cmd *cobra.Command, g *globals, f *uploadFlags, path string) err
 			return err
 		}
 		return g.print(cmd, d, func(w io.Writer) {
-			fmt.Fprintf(w, "Uploaded disk %s: %s virtual, %s stored (from %s).\n", d.Name, humanBytes(d.VirtualSize), humanBytes(d.StoredBytes), d.SourceFormat)
+			fmt.Fprintf(w, "Uploaded disk %s: %s virtual, %s stored (from %s).\n", d.Name, hangar.FormatBytes(d.VirtualSize), hangar.FormatBytes(d.StoredBytes), d.SourceFormat)
 		})
 	}
 	opt := client.UploadOptions{Connections: f.connections, StateDir: uploadStateDir()}
@@ -153,7 +153,7 @@ func uploadDisk(cmd *cobra.Command, g *globals, f *uploadFlags, path string) err
 		Upload client.UploadStats `json:"upload"`
 	}{d, st}
 	return g.print(cmd, result, func(w io.Writer) {
-		fmt.Fprintf(w, "Uploaded disk %s from a %s file: %s virtual, %s of data, %s sent", d.Name, st.Format, humanBytes(d.VirtualSize), humanBytes(st.DataBytes), humanBytes(st.SentBytes))
+		fmt.Fprintf(w, "Uploaded disk %s from a %s file: %s virtual, %s of data, %s sent", d.Name, st.Format, hangar.FormatBytes(d.VirtualSize), hangar.FormatBytes(st.DataBytes), hangar.FormatBytes(st.SentBytes))
 		if st.Resumed {
 			fmt.Fprint(w, " (resumed)")
 		}
@@ -211,7 +211,7 @@ again and only the rest is fetched. Two downloads of a disk are byte-identical.
 				return err
 			}
 			return g.print(cmd, res, func(w io.Writer) {
-				fmt.Fprintf(w, "Downloaded disk %s as %s to %s (%s).\n", args[0], format, res.Path, humanBytes(res.Bytes))
+				fmt.Fprintf(w, "Downloaded disk %s as %s to %s (%s).\n", args[0], format, res.Path, hangar.FormatBytes(res.Bytes))
 			})
 		},
 	}

@@ -171,9 +171,9 @@ func printImage(w io.Writer, im *hangar.Image) {
 	for _, v := range im.Versions {
 		var data []string
 		for _, d := range v.DataDisks {
-			data = append(data, fmt.Sprintf("%d=%s", d.LUN, firstNonEmpty(d.Disk, humanBytes(d.VirtualSize))))
+			data = append(data, fmt.Sprintf("%d=%s", d.LUN, firstNonEmpty(d.Disk, hangar.FormatBytes(d.VirtualSize))))
 		}
-		row(w, v.Version, v.ExcludeFromLatest, orDash(v.EndOfLife), firstNonEmpty(v.OSDisk.Disk, humanBytes(v.OSDisk.VirtualSize)), orDash(strings.Join(data, " ")))
+		row(w, v.Version, v.ExcludeFromLatest, orDash(v.EndOfLife), firstNonEmpty(v.OSDisk.Disk, hangar.FormatBytes(v.OSDisk.VirtualSize)), orDash(strings.Join(data, " ")))
 	}
 }
 

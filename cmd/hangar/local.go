@@ -12,6 +12,7 @@ import (
 
 	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/diskfmt"
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 // inspection is what `hangar disk inspect` reports of a local file.
@@ -80,9 +81,9 @@ It exits non-zero when the file cannot be used.`,
 					return
 				}
 				row(w, "Format:", in.Format)
-				row(w, "Virtual size:", fmt.Sprintf("%s (%d bytes)", humanBytes(in.VirtualSize), in.VirtualSize))
-				row(w, "Allocated:", humanBytes(in.AllocatedBytes))
-				row(w, "File size:", humanBytes(in.FileSize))
+				row(w, "Virtual size:", fmt.Sprintf("%s (%d bytes)", hangar.FormatBytes(in.VirtualSize), in.VirtualSize))
+				row(w, "Allocated:", hangar.FormatBytes(in.AllocatedBytes))
+				row(w, "File size:", hangar.FormatBytes(in.FileSize))
 				if in.AzureReady {
 					row(w, "Azure-ready:", "yes")
 				} else {
@@ -206,7 +207,7 @@ func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) er
 		res.AzureReady = res.Azure == ""
 	}
 	return g.print(cmd, res, func(w io.Writer) {
-		fmt.Fprintf(w, "Wrote %s (%s, %s virtual) from a %s file.\n", out, f.format, humanBytes(res.VirtualSize), res.From)
+		fmt.Fprintf(w, "Wrote %s (%s, %s virtual) from a %s file.\n", out, f.format, hangar.FormatBytes(res.VirtualSize), res.From)
 		if f.format == "vhd" && !res.AzureReady {
 			fmt.Fprintf(w, "Note: Azure would refuse it: %s\n", res.Azure)
 		}

@@ -152,20 +152,6 @@ func (g *globals) done(cmd *cobra.Command, msg string) error {
 	return g.print(cmd, map[string]string{"status": msg}, func(w io.Writer) { fmt.Fprintln(w, msg) })
 }
 
-// humanBytes formats a byte count in binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"

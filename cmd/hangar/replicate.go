@@ -68,7 +68,7 @@ doing the copy dies, it goes on (another node takes the job over).`,
 					if s.TotalBytes > 0 {
 						present = fmt.Sprintf("%d%%", s.DoneBytes*100/s.TotalBytes)
 					}
-					row(w, s.Region, s.ReplicaCount, s.State, present, humanBytes(s.CopiedBytes), orDash(s.Message))
+					row(w, s.Region, s.ReplicaCount, s.State, present, hangar.FormatBytes(s.CopiedBytes), orDash(s.Message))
 				}
 			})
 		},
@@ -149,7 +149,7 @@ never started elsewhere; they are known again when the host returns.`,
 				row(w, "NAME", "REGION", "STATE", "VCPUS", "MEMORY", "VMS", "LAST HEARTBEAT", "URL")
 				for _, h := range hosts {
 					row(w, h.Name, h.Region, h.State, fmt.Sprintf("%d/%d", h.UsedVCPUs, h.VCPUs),
-						fmt.Sprintf("%s/%s", humanBytes(h.UsedMemoryMiB<<20), humanBytes(h.MemoryMiB<<20)), h.VMs,
+						fmt.Sprintf("%s/%s", hangar.FormatBytes(h.UsedMemoryMiB<<20), hangar.FormatBytes(h.MemoryMiB<<20)), h.VMs,
 						time.Since(h.LastHeartbeat).Round(time.Second).String()+" ago", h.URL)
 				}
 			})

@@ -162,7 +162,7 @@ func printVM(w io.Writer, vm *hangar.VM) {
 		if d.LUN >= 0 {
 			what = fmt.Sprintf("data disk LUN %d", d.LUN)
 		}
-		row(w, what+":", fmt.Sprintf("%s (%s)", humanBytes(d.VirtualSize), d.Source))
+		row(w, what+":", fmt.Sprintf("%s (%s)", hangar.FormatBytes(d.VirtualSize), d.Source))
 	}
 }
 
@@ -288,7 +288,7 @@ stderrBase64).`,
 					cut  bool
 				}{{"output", res.StdoutTruncated}, {"error output", res.StderrTruncated}} {
 					if o.cut {
-						fmt.Fprintf(os.Stderr, "\nhangar: the script's %s was longer than %s: only its last %s is shown\n", o.name, humanBytes(hangar.MaxRunOutput), humanBytes(hangar.MaxRunOutput))
+						fmt.Fprintf(os.Stderr, "\nhangar: the script's %s was longer than %s: only its last %s is shown\n", o.name, hangar.FormatBytes(hangar.MaxRunOutput), hangar.FormatBytes(hangar.MaxRunOutput))
 					}
 				}
 			}); err != nil {
