@@ -341,7 +341,7 @@ func TestImageVersionInheritsDefinition(t *testing.T) {
 	if len(im.Versions) != 1 || im.Versions[0].Version != "1.1.0" {
 		t.Fatalf("new version: %+v", im)
 	}
-	if msg := s.fails(alice, "image", "create", "--name", "sql", "--version", "1.2.0", "--os-disk", "d2", "--os-state", "specialized"); !strings.Contains(msg, "a new version must have the same") {
+	if msg := s.fails(alice, "image", "create", "--name", "sql", "--version", "1.2.0", "--os-disk", "d2", "--os-type", "windows"); !strings.Contains(msg, "a new version must have the same") {
 		t.Fatalf("a version contradicting its image: %s", msg)
 	}
 }
