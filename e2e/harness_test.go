@@ -265,12 +265,21 @@ type apiResult struct {
 // api sends a raw HTTP request.
 func (s *server) api(key, method, path string, body io.Reader) apiResult {
 	s.t.Helper()
+	return s.request(key, method, path, body, nil)
+}
+
+// request sends a raw HTTP request with extra headers.
+func (s *server) request(key, method, path string, body io.Reader, headers map[string]string) apiResult {
+	s.t.Helper()
 	req, err := http.NewRequest(method, s.url()+path, body)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := s.httpClient().Do(req)
 	if err != nil {

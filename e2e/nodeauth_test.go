@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -27,32 +26,7 @@ import (
 // HTTP would, and returns the status, the error code and the body.
 func (s *server) rawCall(key, method, path, body string, headers map[string]string) apiResult {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.url()+path, strings.NewReader(body))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := s.httpClient().Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	r := apiResult{status: resp.StatusCode, body: string(data)}
-	var e struct {
-		Error struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(data, &e) == nil {
-		r.code = e.Error.Code
-	}
-	return r
+	return s.request(key, method, path, strings.NewReader(body), headers)
 }
 
 // TestForgedForwardingHeader is a client posing as a node: it sends the header

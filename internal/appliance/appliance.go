@@ -39,6 +39,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/diskfmt"
 	"github.com/hangarvm/hangar/internal/generalize"
 )
@@ -348,16 +349,5 @@ func replace(tmp *os.File, fi os.FileInfo, abs string) error {
 	if err := tmp.Sync(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), abs); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(abs))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	if err := dir.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
+	return atomicfile.Rename(tmp.Name(), abs)
 }
