@@ -124,32 +124,38 @@ func TestBadInput(t *testing.T) {
 		name, method, path, body string
 		status                   int
 		want                     string
+		headers                  map[string]string
 	}{
-		{"malformed JSON", "POST", "/v1/images", `{"name": "x",`, 400, "malformed JSON"},
-		{"not an object", "POST", "/v1/images", `[1,2]`, 400, "malformed JSON"},
-		{"trailing data", "POST", "/v1/images", `{"name":"x"} {}`, 400, "data after the JSON object"},
-		{"empty body", "POST", "/v1/images:resolve", ``, 400, "needs a JSON body"},
-		{"unknown field", "POST", "/v1/images", `{"name":"x","typo":1}`, 400, `unknown field \"typo\"`},
-		{"slash in image name", "POST", "/v1/images", `{"name":"a/b","type":"os","osType":"linux","osState":"generalized","osDisk":"os"}`, 400, "is not valid"},
-		{"hidden disk name", "PUT", "/v1/disks/.hidden", "", 400, "is not valid"},
-		{"escaped slash in disk name", "PUT", "/v1/disks/a%2Fb", "x", 400, "is not valid"},
-		{"control char in tenant name", "POST", "/v1/tenants", `{"name":"a\u0001b"}`, 403, "only an admin"},
-		{"version out of range", "POST", "/v1/images", `{"name":"x","type":"os","osType":"linux","osState":"generalized","osDisk":"os","version":"1.2.4294967296"}`, 400, "out of range"},
-		{"version with 4 parts", "POST", "/v1/images", `{"name":"x","type":"os","osType":"linux","osState":"generalized","osDisk":"os","version":"1.2.3.4"}`, 400, "Major.Minor.Patch"},
-		{"URN with 3 parts", "GET", "/v1/marketplace/images/a:b:c", "", 400, "has 3 parts"},
-		{"URN with 5 parts", "POST", "/v1/images:resolve", `{"reference":"a:b:c:d:1.0.0"}`, 400, "has 5 parts"},
-		{"lying VHD footer", "PUT", "/v1/disks/lying", string(lying), 400, "says the disk holds 10 GiB but the file holds 1 MiB"},
-		{"VHD footer checksum", "PUT", "/v1/disks/badsum", string(badSum), 400, "checksum"},
-		{"truncated dynamic VHD", "PUT", "/v1/disks/trunc", string(truncatedDyn), 400, "it is truncated"},
-		{"bad digest", "PUT", "/v1/uploads/x/chunks/zz", "x", 400, "not 64 hex digits"},
-		{"virtual size not sector multiple", "POST", "/v1/uploads", `{"name":"u","virtualSize":1000,"sourceFormat":"raw"}`, 400, "multiple of 512"},
-		{"a query flag that is neither true nor false", "GET", "/v1/images?all=maybe", "", 400, "say true or false"},
-		{"unknown source format", "POST", "/v1/uploads", `{"name":"u","virtualSize":4194304,"sourceFormat":"zzz"}`, 400, "not a disk format Hangar reads"},
-		{"virtual size above limit", "POST", "/v1/uploads", `{"name":"u","virtualSize":9007199254740992,"sourceFormat":"raw"}`, 413, "above this server's limit"},
+		{"malformed JSON", "POST", "/v1/images", `{"name": "x",`, 400, "malformed JSON", nil},
+		{"not an object", "POST", "/v1/images", `[1,2]`, 400, "malformed JSON", nil},
+		{"trailing data", "POST", "/v1/images", `{"name":"x"} {}`, 400, "data after the JSON object", nil},
+		{"empty body", "POST", "/v1/images:resolve", ``, 400, "needs a JSON body", nil},
+		{"unknown field", "POST", "/v1/images", `{"name":"x","typo":1}`, 400, `unknown field \"typo\"`, nil},
+		{"slash in image name", "POST", "/v1/images", `{"name":"a/b","type":"os","osType":"linux","osState":"generalized","osDisk":"os"}`, 400, "is not valid", nil},
+		{"hidden disk name", "PUT", "/v1/disks/.hidden", "", 400, "is not valid", nil},
+		{"escaped slash in disk name", "PUT", "/v1/disks/a%2Fb", "x", 400, "is not valid", nil},
+		{"control char in tenant name", "POST", "/v1/tenants", `{"name":"a\u0001b"}`, 403, "only an admin", nil},
+		{"version out of range", "POST", "/v1/images", `{"name":"x","type":"os","osType":"linux","osState":"generalized","osDisk":"os","version":"1.2.4294967296"}`, 400, "out of range", nil},
+		{"version with 4 parts", "POST", "/v1/images", `{"name":"x","type":"os","osType":"linux","osState":"generalized","osDisk":"os","version":"1.2.3.4"}`, 400, "Major.Minor.Patch", nil},
+		{"URN with 3 parts", "GET", "/v1/marketplace/images/a:b:c", "", 400, "has 3 parts", nil},
+		{"URN with 5 parts", "POST", "/v1/images:resolve", `{"reference":"a:b:c:d:1.0.0"}`, 400, "has 5 parts", nil},
+		{"lying VHD footer", "PUT", "/v1/disks/lying", string(lying), 400, "says the disk holds 10 GiB but the file holds 1 MiB", nil},
+		{"VHD footer checksum", "PUT", "/v1/disks/badsum", string(badSum), 400, "checksum", nil},
+		{"truncated dynamic VHD", "PUT", "/v1/disks/trunc", string(truncatedDyn), 400, "it is truncated", nil},
+		{"bad digest", "PUT", "/v1/uploads/x/chunks/zz", "x", 400, "not 64 hex digits", nil},
+		{"virtual size not sector multiple", "POST", "/v1/uploads", `{"name":"u","virtualSize":1000,"sourceFormat":"raw"}`, 400, "multiple of 512", nil},
+		{"a query flag that is neither true nor false", "GET", "/v1/images?all=maybe", "", 400, "say true or false", nil},
+		{"unknown source format", "POST", "/v1/uploads", `{"name":"u","virtualSize":4194304,"sourceFormat":"zzz"}`, 400, "not a disk format Hangar reads", nil},
+		{"virtual size above limit", "POST", "/v1/uploads", `{"name":"u","virtualSize":9007199254740992,"sourceFormat":"raw"}`, 413, "above this server's limit", nil},
+		{"too many digests in one question", "POST", "/v1/uploads/x/missing", `{"digests":[` + strings.Repeat(`"`+strings.Repeat("0", 64)+`",`, 4096) + `"` + strings.Repeat("0", 64) + `"]}`, 400, "at most 4096", nil},
+		// A browser sends these to any site without asking first (no CORS preflight).
+		{"JSON sent as text/plain", "POST", "/v1/images", `{"name":"x"}`, 415, "Content-Type: application/json", map[string]string{"Content-Type": "text/plain"}},
+		{"JSON sent as a form", "POST", "/v1/images:resolve", `{"reference":"x"}`, 415, "application/x-www-form-urlencoded", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+		{"unknown method on a known path", "PATCH", "/v1/disks/os", "", 405, "takes GET, PUT, DELETE", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := s.api(alice, tt.method, tt.path, strings.NewReader(tt.body))
+			r := s.request(alice, tt.method, tt.path, strings.NewReader(tt.body), tt.headers)
 			if r.status != tt.status || r.code == "" || !strings.Contains(r.body, tt.want) {
 				t.Fatalf("%s %s: %d %s; want %d with %q in a JSON error", tt.method, tt.path, r.status, r.body, tt.status, tt.want)
 			}

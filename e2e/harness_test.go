@@ -143,6 +143,11 @@ func (s *server) waitHealthy() {
 			if resp.StatusCode == 200 {
 				return
 			}
+			// While it starts, the server answers at once and says when to retry.
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+				s.t.Fatalf("server %s answered /healthz %s (Retry-After %q) while starting; want 200, or 503 with Retry-After",
+					s.addr, resp.Status, resp.Header.Get("Retry-After"))
+			}
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("server %s did not become healthy; log:\n%s", s.addr, s.log)
@@ -277,6 +282,10 @@ func (s *server) request(key, method, path string, body io.Reader, headers map[s
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		// What every JSON client sends; endpoints that stream a body ignore it.
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range headers {
 		req.Header.Set(k, v)

@@ -183,6 +183,7 @@ func TestTwoNodes(t *testing.T) {
 				req, _ := http.NewRequest("PATCH", s.url()+"/v1/images/web/versions/1.0.0", strings.NewReader(`{"endOfLife":"`+eol+`"}`))
 				req.Header.Set("Authorization", "Bearer "+alice)
 				req.Header.Set("If-Match", read1.ETag)
+				req.Header.Set("Content-Type", "application/json")
 				<-start
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {

@@ -218,6 +218,19 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// The port answers at once, with 503 and Retry-After until compute is set up
+	// and running VMs are adopted: a restarting server never leaves a client hanging.
+	starting := &api.Starting{}
+	srv := &http.Server{Handler: starting, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	defer srv.Close()
 	cfg, err := computeConfig(o, log, nodeID, ln.Addr().String())
 	if err != nil {
 		return err
@@ -242,17 +255,9 @@ func serve(ctx context.Context, o *serveOptions) error {
 	defer stopBackground()
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
-	srv := &http.Server{Handler: api.New(cat, vms, log, cluster), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig}
+	starting.Ready(api.New(cat, vms, log, cluster))
 	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
 		"dataDir", o.dataDir, "admin", msg, "clusterSecret", secretMsg)
-	errc := make(chan error, 1)
-	go func() {
-		if tlsConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
 	select {
 	case err := <-errc:
 		return err

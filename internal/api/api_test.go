@@ -109,6 +109,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		for _, method := range all {
 			req, _ := http.NewRequest(method, url, strings.NewReader("{}"))
 			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -141,6 +142,7 @@ func TestErrorStatuses(t *testing.T) {
 	} {
 		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
 		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

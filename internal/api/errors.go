@@ -33,6 +33,10 @@ func statusOf(code hangar.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case hangar.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case hangar.CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case hangar.CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	}
 	return http.StatusInternalServerError
 }

@@ -20,6 +20,7 @@ func TestIfMatch(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
 		if ifMatch != "" {
 			req.Header.Set("If-Match", ifMatch)
 		}

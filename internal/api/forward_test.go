@@ -26,6 +26,7 @@ func TestForwardingHeaders(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+apiKey)
+		req.Header.Set("Content-Type", "application/json")
 		if sign != nil {
 			nodeauth.Signer{Key: sign, Node: "node-a"}.Sign(req.Header, nodeauth.Request{Method: method, Target: path,
 				Authorization: "Bearer " + apiKey, Body: []byte(body)}, time.Now())

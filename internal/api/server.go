@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"reflect"
 	"strings"
@@ -99,6 +100,9 @@ func op[Req, Resp any](method, pattern, summary string, fn func(c *call, req Req
 	e.serve = func(c *call, body io.Reader) (any, error) {
 		var req Req
 		if e.reqType != nil {
+			if err := jsonContentType(c.r.Header.Get("Content-Type")); err != nil {
+				return nil, err
+			}
 			if err := decodeJSON(body, &req); err != nil {
 				return nil, err
 			}
@@ -157,6 +161,21 @@ func etagOf(resp any) string {
 	return ""
 }
 
+// jsonContentType refuses a JSON body that does not say it is JSON. A browser sends
+// text/plain, form and multipart bodies to another site without asking it first
+// (no CORS preflight): taking them as JSON would let any web page a user visits make
+// calls with the user's credentials.
+func jsonContentType(ctype string) error {
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	if ctype == "" {
+		ctype = "none"
+	}
+	return hangar.Errorf(hangar.CodeUnsupportedMedia, "the body must be JSON, sent with Content-Type: application/json (it says %s)", ctype)
+}
+
 // decodeJSON decodes exactly one JSON object, refusing unknown fields and trailing data.
 func decodeJSON(body io.Reader, v any) error {
 	dec := json.NewDecoder(io.LimitReader(body, maxJSONBody))
@@ -196,9 +215,29 @@ func New(cat *catalog.Service, vms *compute.Manager, log *slog.Logger, cluster C
 		s.mux.Handle(e.method+" "+e.pattern, s.wrap(e))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.methodsFor(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, r, s.log, hangar.Errorf(hangar.CodeMethodNotAllowed, "%s takes %s, not %s; see /v1/openapi.json", r.URL.Path, strings.Join(allow, ", "), r.Method))
+			return
+		}
 		writeError(w, r, s.log, hangar.Errorf(hangar.CodeNotFound, "no such API route: %s %s; see /v1/openapi.json", r.Method, r.URL.Path))
 	})
 	return s
+}
+
+// methodsFor lists the methods that r's path takes, when r came with another one.
+// (The mux's catch-all route matches every method, so the mux never answers 405
+// itself.)
+func (s *Server) methodsFor(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // ServeHTTP implements http.Handler.

@@ -76,15 +76,12 @@ func (s *Service) CancelUpload(ctx context.Context, actor *hangar.Tenant, id str
 	return s.db.DeleteUpload(ctx, actor.ID, id)
 }
 
-// maxDigestsPerQuery bounds one missing-chunks question (a 4 TiB disk in a few calls).
-const maxDigestsPerQuery = 1 << 18
-
 // MissingChunks tells which chunks the client must send. A chunk counts as present
 // only if this upload delivered it or the actor's own disks reference it: a chunk that
 // only other tenants hold is reported missing, so dedup is no oracle.
 func (s *Service) MissingChunks(ctx context.Context, actor *hangar.Tenant, uploadID string, req hangar.MissingChunks) (hangar.MissingChunksResult, error) {
-	if len(req.Digests) > maxDigestsPerQuery {
-		return hangar.MissingChunksResult{}, hangar.Errorf(hangar.CodeInvalid, "at most %d digests per question", maxDigestsPerQuery)
+	if len(req.Digests) > hangar.MaxMissingDigests {
+		return hangar.MissingChunksResult{}, hangar.Errorf(hangar.CodeInvalid, "%d digests in one question; ask about at most %d at a time", len(req.Digests), hangar.MaxMissingDigests)
 	}
 	if _, err := s.db.Upload(ctx, actor.ID, uploadID); err != nil {
 		return hangar.MissingChunksResult{}, err

@@ -309,9 +309,6 @@ func forgetUpload(stateDir, path, name string) {
 	}
 }
 
-// maxMissingBatch bounds the digests of one missing-chunks question.
-const maxMissingBatch = 4096
-
 // uploadChunks reads, hashes and sends the disk's chunks and returns the manifest
 // extents (in offset order) and the bytes sent.
 func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt.Disk, opt UploadOptions) ([]chunks.Extent, int64, error) {
@@ -351,7 +348,7 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 		for h := range hashedQ {
 			batch := []hashed{h}
 		drain:
-			for len(batch) < maxMissingBatch {
+			for len(batch) < hangar.MaxMissingDigests {
 				select {
 				case h, ok := <-hashedQ:
 					if !ok {

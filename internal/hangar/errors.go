@@ -27,6 +27,8 @@ const (
 	CodeTooLarge           Code = "TooLarge"
 	CodeQuotaExceeded      Code = "QuotaExceeded" // a tenant's limit would be passed; nothing changed
 	CodeUnavailable        Code = "ServiceUnavailable"
+	CodeUnsupportedMedia   Code = "UnsupportedMediaType" // a body not in the form the call takes
+	CodeMethodNotAllowed   Code = "MethodNotAllowed"
 	CodeInternal           Code = "InternalError"
 )
 

@@ -85,7 +85,12 @@ type UploadCreate struct {
 	SourceFormat string `json:"sourceFormat"`
 }
 
-// MissingChunks asks which of the listed chunks the server needs.
+// MaxMissingDigests bounds one missing-chunks question: 4096 chunks are 16 GiB of
+// disk, and a question costs the server one indexed lookup per digest.
+const MaxMissingDigests = 4096
+
+// MissingChunks asks which of the listed chunks the server needs (at most
+// MaxMissingDigests).
 type MissingChunks struct {
 	Digests []chunks.Digest `json:"digests"`
 }
