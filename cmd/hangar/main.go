@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/jmespath/go-jmespath"
 	"io"
 	"os"
 	"os/signal"
@@ -31,7 +32,8 @@ func main() {
 
 // globals are the flags every CLI command shares.
 type globals struct {
-	server, key, output, caCert string
+	server, key, output, caCert, query string
+	expr                               *jmespath.JMESPath // the compiled --query
 }
 
 func newRoot() *cobra.Command {
@@ -46,7 +48,10 @@ your own images, made from disks you upload. An OS image holds one generalized O
 disk; a VM image holds an OS disk (generalized or specialized) and data disks.
 
 Start a server with "hangar serve", then "hangar login --server URL --key KEY".
-Every command prints a readable table, or one JSON document with -o json.`,
+Every command prints a readable table, or one JSON document with -o json; --query
+picks from the answer (JMESPath, as az does) and -o tsv prints bare values for scripts:
+
+  KEY=$(hangar tenant create alice --query key -o tsv)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Refuse a bad -o before anything is done: an output that cannot be
@@ -58,7 +63,8 @@ Every command prints a readable table, or one JSON document with -o json.`,
 	root.PersistentFlags().StringVar(&g.server, "server", "", "server URL (default: $HANGAR_SERVER, then what hangar login saved, then http://127.0.0.1:7070)")
 	root.PersistentFlags().StringVar(&g.key, "key", "", "API key (default: $HANGAR_KEY, then what hangar login saved)")
 	root.PersistentFlags().StringVar(&g.caCert, "ca-cert", "", "PEM file of a CA to trust, besides the system's, for an https server with its own certificate (default: $HANGAR_CA_CERT, then what hangar login saved)")
-	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json, or tsv (values only, tab-separated: for scripts)")
+	root.PersistentFlags().StringVar(&g.query, "query", "", "JMESPath query applied to the JSON answer, as with az: --query key -o tsv prints just the key")
 	root.AddCommand(newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
 		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
 	return root
@@ -110,13 +116,21 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// checkOutput refuses an -o that print cannot honour.
+// checkOutput refuses an -o or --query that print cannot honour.
 func (g *globals) checkOutput() error {
 	switch g.output {
-	case "json", "table", "":
-		return nil
+	case "json", "table", "tsv", "":
+	default:
+		return fmt.Errorf("unknown output format %q: use -o table, -o json or -o tsv (to name a downloaded file, use --file)", g.output)
 	}
-	return fmt.Errorf("unknown output format %q: use -o table or -o json (to name a downloaded file, use --file)", g.output)
+	if g.query != "" && g.expr == nil {
+		expr, err := jmespath.Compile(g.query)
+		if err != nil {
+			return fmt.Errorf("--query %q is not a JMESPath expression: %v (examples: --query key, --query \"[].name\")", g.query, err)
+		}
+		g.expr = expr
+	}
+	return nil
 }
 
 // print writes v as JSON with -o json, else calls table with a tab writer.
@@ -125,17 +139,41 @@ func (g *globals) print(cmd *cobra.Command, v any, table func(w io.Writer)) erro
 		return err
 	}
 	out := cmd.OutOrStdout()
+	if g.expr != nil || g.output == "tsv" {
+		doc, err := jsonDoc(v)
+		if err != nil {
+			return err
+		}
+		if g.expr != nil {
+			res, err := g.expr.Search(doc)
+			if err != nil {
+				// The call is done: show its whole answer rather than lose it
+				// (a new key is shown only once).
+				writeJSON(out, doc)
+				return fmt.Errorf("--query %q: %v; the whole answer is above", g.query, err)
+			}
+			doc = res
+		}
+		if g.output == "json" {
+			return writeJSON(out, doc)
+		}
+		return writeTSV(out, doc) // a table of a query's answer has no columns to name
+	}
 	switch g.output {
 	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return writeJSON(out, v)
 	case "table", "":
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		table(tw)
 		return tw.Flush()
 	}
 	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // row writes one tab-separated table row.
