@@ -11,7 +11,10 @@ build:
 serve: build
 	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory appliance || echo "the appliance did not build: offline generalize is unavailable until \`make appliance\` works" >&2
-	./bin/hangar serve --data-dir ./hangar-data
+	./bin/hangar serve --data-dir ./hangar-data $(SERVE_FLAGS)
+
+# More flags for make serve, e.g. SERVE_FLAGS="--listen 127.0.0.1:8080".
+SERVE_FLAGS ?=
 
 deps:
 	@scripts/deps.sh test
