@@ -81,6 +81,8 @@ name, admin account and keys. A specialized disk is used as it is.`,
 	f.StringVar(&req.OSDisk, "os-disk", "", "name of the uploaded OS disk")
 	f.StringArrayVar(&dataDisks, "data-disk", nil, "data disk as LUN=DISK (repeatable; VM images only)")
 	f.StringVar(&req.HyperVGeneration, "hyperv-generation", "", "V1 (BIOS) or V2 (UEFI) (default V1 for a new image)")
+	f.StringVar((*string)(&req.ProvisioningAgent), "provisioning-agent", "", "what in the guest provisions new VMs and reports ready: "+hangar.ProvisioningAgents+
+		" (default auto for a new image: whichever reports)")
 	f.StringVar(&req.Architecture, "architecture", "", "x64 or Arm64 (default x64 for a new image)")
 	f.StringVar(&req.Version, "version", "1.0.0", "version, Major.Minor.Patch")
 	f.BoolVar(&req.ExcludeFromLatest, "exclude-from-latest", false, "never resolve latest to this version")
@@ -150,6 +152,7 @@ func printImage(w io.Writer, im *hangar.Image) {
 	row(w, "Type:", im.Type)
 	row(w, "OS:", fmt.Sprintf("%s, %s", im.OSType, im.OSState))
 	row(w, "Hyper-V generation:", im.HyperVGeneration)
+	row(w, "Provisioning agent:", im.ProvisioningAgent)
 	row(w, "Architecture:", im.Architecture)
 	if im.Description != "" {
 		row(w, "Description:", im.Description)

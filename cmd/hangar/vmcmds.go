@@ -134,6 +134,7 @@ func printVM(w io.Writer, vm *hangar.VM) {
 	row(w, "Image:", vm.Image)
 	row(w, "OS:", fmt.Sprintf("%s (%s image, Hyper-V %s)", vm.OSType, vm.OSState, vm.HyperVGeneration))
 	row(w, "Size:", fmt.Sprintf("%s: %d vCPU, %d MiB", vm.Size.Name, vm.Size.VCPUs, vm.Size.MemoryMiB))
+	row(w, "Provisioning agent:", vm.ProvisioningAgent)
 	row(w, "Power state:", vm.PowerState)
 	if vm.Host != "" {
 		row(w, "Host:", vm.Host)

@@ -20,6 +20,7 @@ func (s *Service) CreateImage(ctx context.Context, actor *hangar.Tenant, req han
 		req.OSState = cmp.Or(req.OSState, existing.OSState)
 		req.HyperVGeneration = cmp.Or(req.HyperVGeneration, existing.HyperVGeneration)
 		req.Architecture = cmp.Or(req.Architecture, existing.Architecture)
+		req.ProvisioningAgent = cmp.Or(req.ProvisioningAgent, existing.ProvisioningAgent)
 	}
 	if err := req.Normalize(); err != nil {
 		return hangar.Image{}, err

@@ -31,7 +31,7 @@ func (s *Service) Resolve(ctx context.Context, actor *hangar.Tenant, refText str
 	r := hangar.ResolvedImage{
 		Reference: exact.String(), Source: ref.Kind.String(), Image: im.Name, Version: v.Version,
 		Type: im.Type, OSType: im.OSType, OSState: im.OSState, HyperVGeneration: im.HyperVGeneration,
-		Architecture: im.Architecture, OSDisk: v.OSDisk, DataDisks: v.DataDisks, EULA: im.EULA,
+		Architecture: im.Architecture, ProvisioningAgent: im.ProvisioningAgent, OSDisk: v.OSDisk, DataDisks: v.DataDisks, EULA: im.EULA,
 	}
 	if ref.Kind == hangar.RefCommunity {
 		if r.Community, err = s.db.Community(ctx, im.ID); err != nil {
@@ -67,7 +67,7 @@ func (s *Service) resolveMarketplace(ctx context.Context, actor *hangar.Tenant, 
 	r := hangar.ResolvedImage{
 		Reference: e.URN, Source: ref.Kind.String(), Image: e.Offer + ":" + e.SKU, Version: mv,
 		Type: e.Type, OSType: e.OSType, OSState: e.OSState, HyperVGeneration: e.HyperVGeneration,
-		Architecture: e.Architecture, OSDisk: v.OSDisk, DataDisks: v.DataDisks, Plan: list[0].Plan, EULA: e.EULA,
+		Architecture: e.Architecture, ProvisioningAgent: e.ProvisioningAgent, OSDisk: v.OSDisk, DataDisks: v.DataDisks, Plan: list[0].Plan, EULA: e.EULA,
 	}
 	if im.TenantID != actor.ID {
 		hideDiskNames(&r.OSDisk, r.DataDisks)

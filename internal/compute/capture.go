@@ -314,8 +314,8 @@ func (m *Manager) Backup(ctx context.Context, actor *hangar.Tenant, name string,
 		}
 	}
 	res := hangar.VMBackupResult{Name: req.Name, OSDisk: names[-1]}
-	restore := fmt.Sprintf("hangar image create --name %s --type vm --os-type %s --os-state specialized --os-disk %s --hyperv-generation %s",
-		req.Name, v.OSType, names[-1], v.HyperVGeneration)
+	restore := fmt.Sprintf("hangar image create --name %s --type vm --os-type %s --os-state specialized --os-disk %s --hyperv-generation %s --provisioning-agent %s",
+		req.Name, v.OSType, names[-1], v.HyperVGeneration, v.ProvisioningAgent)
 	for _, d := range v.Disks {
 		if d.LUN >= 0 {
 			res.DataDisks = append(res.DataDisks, hangar.DataDiskSpec{LUN: d.LUN, Disk: names[d.LUN]})

@@ -45,6 +45,7 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 	vm.Egress = egress
 	vm.Name, vm.Image, vm.OSType, vm.OSState = req.Name, img.Reference, img.OSType, img.OSState
 	vm.HyperVGeneration, vm.Size = img.HyperVGeneration, size
+	vm.ProvisioningAgent = img.ProvisioningAgent
 	vm.PowerState, vm.ProvisioningState = hangar.PowerCreating, hangar.ProvisioningCreating
 	vm.Disks = append(vm.Disks, hangar.VMDisk{LUN: -1, Source: img.Reference, VirtualSize: img.OSDisk.VirtualSize})
 	vm.DiskIDs = append(vm.DiskIDs, img.OSDisk.DiskID)

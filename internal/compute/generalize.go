@@ -75,7 +75,8 @@ func (m *Manager) Capture(ctx context.Context, actor *hangar.Tenant, name string
 		return hangar.Image{}, hangar.Errorf(hangar.CodeInvalid, "VM %q has data disks; an OS image holds only the OS disk: capture a VM image (--type vm)", name)
 	}
 	create := hangar.ImageCreate{Name: req.ImageName, Type: req.Type, OSType: v.OSType, OSState: req.OSState,
-		HyperVGeneration: v.HyperVGeneration, Version: req.Version, Description: "captured from VM " + name}
+		HyperVGeneration: v.HyperVGeneration, ProvisioningAgent: v.ProvisioningAgent, Version: req.Version,
+		Description: "captured from VM " + name}
 	check := create
 	check.OSDisk = "placeholder"
 	if err := check.Normalize(); err != nil {

@@ -132,24 +132,51 @@ const (
 	Specialized OSState = "specialized"
 )
 
+// ProvisioningAgent names what in a guest provisions a new VM (computer name, admin
+// account, keys) and tells the host it is ready.
+type ProvisioningAgent string
+
+// Provisioning agents.
+const (
+	// AgentAuto waits for whichever reports first: an Azure health report, the end
+	// of cloud-init (asked through qemu-guest-agent), or hangar-agent.
+	AgentAuto ProvisioningAgent = "auto"
+	// AgentAzure: cloud-init's Azure datasource or waagent, reporting Ready to the
+	// WireServer as on Azure.
+	AgentAzure ProvisioningAgent = "azure"
+	// AgentNoCloud: cloud-init with a NoCloud disc; ready when cloud-init is done, as
+	// qemu-guest-agent tells.
+	AgentNoCloud ProvisioningAgent = "nocloud"
+	// AgentHangar: hangar-agent over its virtio-serial channel.
+	AgentHangar ProvisioningAgent = "hangar"
+	// AgentNone: nothing in the guest reports; a VM counts as provisioned once it runs.
+	AgentNone ProvisioningAgent = "none"
+)
+
+// ProvisioningAgents lists the valid values, for messages and flag help.
+const ProvisioningAgents = "auto, azure, nocloud, hangar or none"
+
 // Image is an image definition with its versions. Its ETag covers the whole
 // aggregate: definition, versions, shares and community publication.
 type Image struct {
-	ID               string         `json:"id"`
-	ETag             string         `json:"etag"`
-	Name             string         `json:"name"`
-	Owner            string         `json:"owner"`
-	Type             ImageType      `json:"type"`
-	OSType           OSType         `json:"osType"`
-	OSState          OSState        `json:"osState"`
-	HyperVGeneration string         `json:"hyperVGeneration"`
-	Architecture     string         `json:"architecture"`
-	Description      string         `json:"description,omitempty"`
-	EULA             string         `json:"eula,omitempty"`
-	Versions         []ImageVersion `json:"versions"`
-	SharedWith       []string       `json:"sharedWith,omitempty"`
-	Community        *Community     `json:"community,omitempty"`
-	CreatedAt        time.Time      `json:"createdAt"`
+	ID               string    `json:"id"`
+	ETag             string    `json:"etag"`
+	Name             string    `json:"name"`
+	Owner            string    `json:"owner"`
+	Type             ImageType `json:"type"`
+	OSType           OSType    `json:"osType"`
+	OSState          OSState   `json:"osState"`
+	HyperVGeneration string    `json:"hyperVGeneration"`
+	Architecture     string    `json:"architecture"`
+	// ProvisioningAgent says what in the guest provisions a new VM and reports it
+	// ready (see the Agent constants).
+	ProvisioningAgent ProvisioningAgent `json:"provisioningAgent"`
+	Description       string            `json:"description,omitempty"`
+	EULA              string            `json:"eula,omitempty"`
+	Versions          []ImageVersion    `json:"versions"`
+	SharedWith        []string          `json:"sharedWith,omitempty"`
+	Community         *Community        `json:"community,omitempty"`
+	CreatedAt         time.Time         `json:"createdAt"`
 }
 
 // ImageVersion is one immutable version of an image: its disks.
@@ -179,19 +206,20 @@ type DataDiskSpec struct {
 // ImageCreate creates an image, or adds a version to an existing image with the same
 // definition.
 type ImageCreate struct {
-	Name              string         `json:"name"`
-	Type              ImageType      `json:"type"`
-	OSType            OSType         `json:"osType"`
-	OSState           OSState        `json:"osState"`
-	HyperVGeneration  string         `json:"hyperVGeneration,omitempty"`
-	Architecture      string         `json:"architecture,omitempty"`
-	Description       string         `json:"description,omitempty"`
-	EULA              string         `json:"eula,omitempty"`
-	Version           string         `json:"version,omitempty"`
-	ExcludeFromLatest bool           `json:"excludeFromLatest,omitempty"`
-	EndOfLife         string         `json:"endOfLife,omitempty"`
-	OSDisk            string         `json:"osDisk"`
-	DataDisks         []DataDiskSpec `json:"dataDisks,omitempty"`
+	Name              string            `json:"name"`
+	Type              ImageType         `json:"type"`
+	OSType            OSType            `json:"osType"`
+	OSState           OSState           `json:"osState"`
+	HyperVGeneration  string            `json:"hyperVGeneration,omitempty"`
+	Architecture      string            `json:"architecture,omitempty"`
+	ProvisioningAgent ProvisioningAgent `json:"provisioningAgent,omitempty"`
+	Description       string            `json:"description,omitempty"`
+	EULA              string            `json:"eula,omitempty"`
+	Version           string            `json:"version,omitempty"`
+	ExcludeFromLatest bool              `json:"excludeFromLatest,omitempty"`
+	EndOfLife         string            `json:"endOfLife,omitempty"`
+	OSDisk            string            `json:"osDisk"`
+	DataDisks         []DataDiskSpec    `json:"dataDisks,omitempty"`
 }
 
 // ImageVersionUpdate changes the mutable fields of a version.
@@ -234,20 +262,21 @@ type ResolveRequest struct {
 
 // ResolvedImage is an image reference resolved to one exact version and its disks.
 type ResolvedImage struct {
-	Reference        string      `json:"reference"` // canonical, with the exact version
-	Source           string      `json:"source"`    // marketplace, community, own, shared
-	Image            string      `json:"image"`
-	Version          Version     `json:"version"`
-	Type             ImageType   `json:"type"`
-	OSType           OSType      `json:"osType"`
-	OSState          OSState     `json:"osState"`
-	HyperVGeneration string      `json:"hyperVGeneration"`
-	Architecture     string      `json:"architecture"`
-	OSDisk           ImageDisk   `json:"osDisk"`
-	DataDisks        []ImageDisk `json:"dataDisks,omitempty"`
-	Plan             *Plan       `json:"plan,omitempty"`
-	Community        *Community  `json:"community,omitempty"`
-	EULA             string      `json:"eula,omitempty"`
+	Reference         string            `json:"reference"` // canonical, with the exact version
+	Source            string            `json:"source"`    // marketplace, community, own, shared
+	Image             string            `json:"image"`
+	Version           Version           `json:"version"`
+	Type              ImageType         `json:"type"`
+	OSType            OSType            `json:"osType"`
+	OSState           OSState           `json:"osState"`
+	HyperVGeneration  string            `json:"hyperVGeneration"`
+	Architecture      string            `json:"architecture"`
+	ProvisioningAgent ProvisioningAgent `json:"provisioningAgent"`
+	OSDisk            ImageDisk         `json:"osDisk"`
+	DataDisks         []ImageDisk       `json:"dataDisks,omitempty"`
+	Plan              *Plan             `json:"plan,omitempty"`
+	Community         *Community        `json:"community,omitempty"`
+	EULA              string            `json:"eula,omitempty"`
 }
 
 // Plan is a marketplace purchase plan: terms a tenant must accept before using it.
@@ -269,21 +298,22 @@ type MarketplacePublish struct {
 
 // MarketplaceImage is one version of a marketplace SKU as a tenant sees it.
 type MarketplaceImage struct {
-	URN               string    `json:"urn"`
-	Publisher         string    `json:"publisher"`
-	Offer             string    `json:"offer"`
-	SKU               string    `json:"sku"`
-	Version           string    `json:"version"`
-	ExcludeFromLatest bool      `json:"excludeFromLatest"`
-	Plan              *Plan     `json:"plan,omitempty"`
-	Entitlement       string    `json:"entitlement,omitempty"`
-	Type              ImageType `json:"type"`
-	OSType            OSType    `json:"osType"`
-	OSState           OSState   `json:"osState"`
-	HyperVGeneration  string    `json:"hyperVGeneration"`
-	Architecture      string    `json:"architecture"`
-	Description       string    `json:"description,omitempty"`
-	EULA              string    `json:"eula,omitempty"`
+	URN               string            `json:"urn"`
+	Publisher         string            `json:"publisher"`
+	Offer             string            `json:"offer"`
+	SKU               string            `json:"sku"`
+	Version           string            `json:"version"`
+	ExcludeFromLatest bool              `json:"excludeFromLatest"`
+	Plan              *Plan             `json:"plan,omitempty"`
+	Entitlement       string            `json:"entitlement,omitempty"`
+	Type              ImageType         `json:"type"`
+	OSType            OSType            `json:"osType"`
+	OSState           OSState           `json:"osState"`
+	HyperVGeneration  string            `json:"hyperVGeneration"`
+	Architecture      string            `json:"architecture"`
+	ProvisioningAgent ProvisioningAgent `json:"provisioningAgent"`
+	Description       string            `json:"description,omitempty"`
+	EULA              string            `json:"eula,omitempty"`
 }
 
 // MarketplaceFilter narrows a marketplace listing. All false means only the latest

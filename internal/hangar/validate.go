@@ -18,6 +18,9 @@ func (r *ImageCreate) Normalize() error {
 	if r.HyperVGeneration == "" {
 		r.HyperVGeneration = "V1"
 	}
+	if r.ProvisioningAgent == "" {
+		r.ProvisioningAgent = AgentAuto
+	}
 	if r.Architecture == "" {
 		r.Architecture = "x64"
 	}
@@ -36,6 +39,8 @@ func (r *ImageCreate) Normalize() error {
 		return Errorf(CodeInvalid, "OS state %q is not valid: use generalized or specialized", r.OSState)
 	case r.HyperVGeneration != "V1" && r.HyperVGeneration != "V2":
 		return Errorf(CodeInvalid, "Hyper-V generation %q is not valid: use V1 (BIOS) or V2 (UEFI)", r.HyperVGeneration)
+	case !r.ProvisioningAgent.Valid():
+		return Errorf(CodeInvalid, "provisioning agent %q is not valid: use %s", r.ProvisioningAgent, ProvisioningAgents)
 	case r.Architecture != "x64" && r.Architecture != "Arm64":
 		return Errorf(CodeInvalid, "architecture %q is not valid: use x64 or Arm64", r.Architecture)
 	case r.OSDisk == "":
@@ -124,4 +129,13 @@ func (c *Community) Validate() error {
 		return Errorf(CodeInvalid, "a community image needs a EULA (a URL or text shown to everyone who uses it)")
 	}
 	return ValidateText("EULA", c.EULA, 4096)
+}
+
+// Valid says whether a is one of the provisioning agents.
+func (a ProvisioningAgent) Valid() bool {
+	switch a {
+	case AgentAuto, AgentAzure, AgentNoCloud, AgentHangar, AgentNone:
+		return true
+	}
+	return false
 }

@@ -69,6 +69,7 @@ type VM struct {
 	OSType              OSType            `json:"osType"`
 	OSState             OSState           `json:"osState"` // of the image it came from
 	HyperVGeneration    string            `json:"hyperVGeneration"`
+	ProvisioningAgent   ProvisioningAgent `json:"provisioningAgent"` // of the image it came from
 	Size                VMSize            `json:"size"`
 	ComputerName        string            `json:"computerName,omitempty"`
 	AdminUsername       string            `json:"adminUsername,omitempty"`

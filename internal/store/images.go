@@ -14,7 +14,7 @@ type Image struct {
 	TenantID string
 }
 
-const imageCols = `i.id, i.tenant_id, t.name, i.name, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.description, i.eula, i.created_at, i.revision`
+const imageCols = `i.id, i.tenant_id, t.name, i.name, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.provisioning_agent, i.description, i.eula, i.created_at, i.revision`
 const imageFrom = ` FROM images i JOIN tenants t ON t.id = i.tenant_id `
 
 func scanImage(row interface{ Scan(...any) error }) (Image, error) {
@@ -23,7 +23,7 @@ func scanImage(row interface{ Scan(...any) error }) (Image, error) {
 		micro, rev int64
 	)
 	err := row.Scan(&im.ID, &im.TenantID, &im.Owner, &im.Name, &im.Type, &im.OSType, &im.OSState,
-		&im.HyperVGeneration, &im.Architecture, &im.Description, &im.EULA, &micro, &rev)
+		&im.HyperVGeneration, &im.Architecture, &im.ProvisioningAgent, &im.Description, &im.EULA, &micro, &rev)
 	im.CreatedAt = fromMicros(micro)
 	im.ETag = hangar.ETag(im.ID, rev)
 	return im, err
@@ -120,8 +120,8 @@ func (d *DB) CreateImageVersion(ctx context.Context, tenantID string, req *hanga
 
 func (d *DB) insertImage(ctx context.Context, tx *sql.Tx, tenantID string, req *hangar.ImageCreate) (Image, error) {
 	id := NewID()
-	_, err := d.exec(ctx, tx, `INSERT INTO images (id, tenant_id, name, image_type, os_type, os_state, hyperv_generation, architecture, description, eula, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, tenantID, req.Name, req.Type, req.OSType, req.OSState, req.HyperVGeneration, req.Architecture, req.Description, req.EULA, now())
+	_, err := d.exec(ctx, tx, `INSERT INTO images (id, tenant_id, name, image_type, os_type, os_state, hyperv_generation, architecture, provisioning_agent, description, eula, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, tenantID, req.Name, req.Type, req.OSType, req.OSState, req.HyperVGeneration, req.Architecture, req.ProvisioningAgent, req.Description, req.EULA, now())
 	if err != nil {
 		return Image{}, err
 	}
@@ -136,6 +136,7 @@ func sameDefinition(im *Image, req *hangar.ImageCreate) error {
 		{"OS state", string(im.OSState), string(req.OSState)},
 		{"Hyper-V generation", im.HyperVGeneration, req.HyperVGeneration},
 		{"architecture", im.Architecture, req.Architecture},
+		{"provisioning agent", string(im.ProvisioningAgent), string(req.ProvisioningAgent)},
 	} {
 		if f.have != f.want {
 			return hangar.Errorf(hangar.CodeConflict, "image %q exists with %s %s; a new version must have the same %s (asked for %s), or use another image name", im.Name, f.name, f.have, f.name, f.want)

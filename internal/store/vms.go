@@ -25,7 +25,7 @@ type VM struct {
 }
 
 const vmCols = `id, tenant_id, name, image_ref, os_type, os_state, hyperv_generation, size_name, vcpus, memory_mib,
-	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at, host_name, egress`
+	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at, host_name, egress, provisioning_agent`
 
 // vmSelect reads vmCols and the revision, which a new row takes from its default.
 const vmSelect = `SELECT ` + vmCols + `, revision FROM vms `
@@ -35,7 +35,7 @@ func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var micro, timeoutMS, started, backup, rev int64
 	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Image, &v.OSType, &v.OSState, &v.HyperVGeneration, &v.Size.Name, &v.Size.VCPUs,
 		&v.Size.MemoryMiB, &v.ComputerName, &v.AdminUsername, &v.PowerState, &v.ProvisioningState, &v.ProvisioningMessage,
-		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &v.Egress, &rev)
+		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &v.Egress, &v.ProvisioningAgent, &rev)
 	v.ETag = hangar.ETag(v.ID, rev)
 	if started != 0 {
 		v.LastStarted = fromMicros(started)
@@ -62,6 +62,9 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 	if v.Egress == "" {
 		v.Egress = hangar.EgressInternet
 	}
+	if v.ProvisioningAgent == "" {
+		v.ProvisioningAgent = hangar.AgentAuto
+	}
 	add := hangar.Resources{VMs: 1, VCPUs: int64(v.Size.VCPUs), MemoryMiB: int64(v.Size.MemoryMiB)}
 	for _, dk := range v.Disks {
 		add.TotalVirtualSize += dk.VirtualSize
@@ -74,9 +77,9 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 		if err := d.checkCapacity(ctx, tx, v); err != nil {
 			return err
 		}
-		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(25)+`)`,
+		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(26)+`)`,
 			v.ID, v.TenantID, v.Name, v.Image, v.OSType, v.OSState, v.HyperVGeneration, v.Size.Name, v.Size.VCPUs, v.Size.MemoryMiB,
-			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at, v.Host, string(v.Egress))
+			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at, v.Host, string(v.Egress), string(v.ProvisioningAgent))
 		if isUniqueViolation(err) {
 			return hangar.Errorf(hangar.CodeConflict, "VM %q already exists; choose another name", v.Name)
 		}
