@@ -65,9 +65,19 @@ func ParseHealth(b []byte) (HealthReport, error) {
 		return HealthReport{}, fmt.Errorf("%w: %d bytes, more than %d", ErrBadHealthReport, len(b), MaxHealthReport)
 	}
 	var doc healthXML
+	// A failing script's output in the description may carry control characters
+	// that XML 1.0 forbids; cloud-init and waagent escape only &, < and >. They are
+	// dropped before parsing so that the agent's words still reach the user. In
+	// UTF-8 they are single bytes that never occur inside a longer character.
+	b = bytes.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
+			return -1
+		}
+		return r
+	}, b)
+	// Agents send UTF-8 and say so; a document declaring another charset is
+	// refused (no CharsetReader).
 	d := xml.NewDecoder(bytes.NewReader(b))
-	// Agents send UTF-8 and say so; any other declared charset is refused.
-	d.CharsetReader = nil
 	if err := d.Decode(&doc); err != nil {
 		return HealthReport{}, fmt.Errorf("%w: %v", ErrBadHealthReport, err)
 	}
