@@ -16,22 +16,38 @@ import (
 	"time"
 )
 
-// realClients returns a python3 that imports Debian's cloud-init and WALinuxAgent
-// (packages cloud-init and waagent, installed by scripts/deps.sh test), or skips.
-func realClients(t *testing.T) string {
+// realClients returns a python3 and the environment under which it imports the
+// client code of Debian's cloud-init and waagent packages, unpacked by
+// scripts/deps.sh test into $HANGAR_AZURE_CLIENTS (or installed), or skips.
+func realClients(t *testing.T) (python string, env []string) {
 	t.Helper()
+	dir := os.Getenv("HANGAR_AZURE_CLIENTS")
+	if dir == "" {
+		dir = "/usr/local/lib/hangar/azure-clients"
+	}
+	env = os.Environ()
+	if pkgs := filepath.Join(dir, "usr/lib/python3/dist-packages"); dirExists(pkgs) {
+		env = append(env, "PYTHONPATH="+pkgs)
+	}
+	// Debian's python3 first: the libraries the clients import are its packages.
 	for _, py := range []string{"/usr/bin/python3", "python3"} {
 		path, err := exec.LookPath(py)
 		if err != nil {
 			continue
 		}
 		cmd := exec.Command(path, "-c", "import cloudinit.sources.DataSourceAzure, cloudinit.sources.helpers.azure, azurelinuxagent.common.protocol.wire")
+		cmd.Env = env
 		if cmd.Run() == nil {
-			return path
+			return path, env
 		}
 	}
-	t.Skip("cloud-init and waagent are not importable by python3 (apt-get install cloud-init waagent)")
-	return ""
+	t.Skip("cloud-init's and waagent's client code is not importable by python3 (scripts/deps.sh test unpacks it)")
+	return "", nil
+}
+
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // recorder notes every request and the status answered.
@@ -102,7 +118,7 @@ type clientResult struct {
 // parsed by the clients' own code into this VM's facts, and their health reports
 // must reach onHealth.
 func TestRealClients(t *testing.T) {
-	py := realClients(t)
+	py, env := realClients(t)
 	inst := testInstance()
 	var mu sync.Mutex
 	var reports []Health
@@ -125,7 +141,7 @@ func TestRealClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, "testdata/clients.py")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(env,
 		"WIRE="+strings.TrimPrefix(wire.URL, "http://"),
 		"HGAP="+strings.TrimPrefix(hgap.URL, "http://"),
 		"IMDS="+strings.TrimPrefix(imds.URL, "http://"),
