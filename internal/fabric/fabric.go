@@ -113,7 +113,10 @@ type Server struct {
 
 // New builds the Server of inst. onHealth, when not nil, is called with every
 // valid health report, synchronously from the request's goroutine: it must not
-// block for long. log may be nil.
+// block for long. Reports come in the agents' order, which is not monotonic: on a
+// guest with cloud-init and waagent (Provisioning.Agent=auto) cloud-init reports
+// Ready, then waagent NotReady/"Provisioning" and Ready again; only NotReady with
+// SubStatusProvisioningFailed is a failure (docs/azure-platform.md). log may be nil.
 func New(inst Instance, log *slog.Logger, onHealth func(Health)) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
