@@ -12,7 +12,14 @@
 #   genisoimage           isoinfo, to check provisioning media
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
 #   iproute2              ip netns: the network tests' stand-in for the outside world
-# and, for the tests, versitygw (the Versity S3 Gateway, Apache-2.0) built from its Go
+#   python3-yaml python3-requests python3-configobj python3-distro python3-six
+#   python3-pkg-resources openssl
+#                         what the client code of cloud-init and waagent imports and runs
+# and, for the tests, the client code of Debian's cloud-init and waagent packages, unpacked
+# (not installed: their services must never run on this host) into
+# $HANGAR_AZURE_CLIENTS (default /usr/local/lib/hangar/azure-clients), which
+# internal/fabric's and internal/provision's tests run against Hangar's Azure platform;
+# and versitygw (the Versity S3 Gateway, Apache-2.0) built from its Go
 # module into GOPATH/bin: the real S3-compatible server the object-store tests start.
 set -euo pipefail
 
@@ -34,6 +41,19 @@ qemu_user() {
 	return 0
 }
 
+AZURE_CLIENTS=${HANGAR_AZURE_CLIENTS:-/usr/local/lib/hangar/azure-clients}
+install_azure_clients() {
+	local py=$AZURE_CLIENTS/usr/lib/python3/dist-packages tmp deb
+	[ -f "$py/cloudinit/sources/DataSourceAzure.py" ] && [ -f "$py/azurelinuxagent/common/protocol/wire.py" ] && return 0
+	echo "unpacking cloud-init and waagent (their client code, for the tests) into $AZURE_CLIENTS" >&2
+	tmp=$(mktemp -d)
+	chmod 755 "$tmp" # apt-get download writes as the _apt user
+	(cd "$tmp" && apt-get download -qq cloud-init waagent >/dev/null)
+	mkdir -p "$AZURE_CLIENTS"
+	for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$AZURE_CLIENTS"; done
+	rm -rf "$tmp"
+}
+
 mode=${1:-test}
 qemu_user
 tools=(qemu-img:qemu-utils qemu-system-x86_64:qemu-system-x86 /usr/share/ovmf/OVMF.fd:ovmf)
@@ -41,7 +61,11 @@ if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
 		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage
 		mkfs.xfs:xfsprogs mkfs.btrfs:btrfs-progs
-		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2)
+		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2
+		/usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/requests:python3-requests
+		/usr/lib/python3/dist-packages/configobj.py:python3-configobj /usr/lib/python3/dist-packages/distro:python3-distro
+		/usr/lib/python3/dist-packages/six.py:python3-six /usr/lib/python3/dist-packages/pkg_resources:python3-pkg-resources
+		openssl:openssl)
 fi
 need=()
 for t in "${tools[@]}"; do
@@ -50,7 +74,10 @@ for t in "${tools[@]}"; do
 	need+=("$pkg")
 done
 if [ ${#need[@]} -eq 0 ]; then
-	if [ "$mode" = test ]; then install_versitygw; fi
+	if [ "$mode" = test ]; then
+		install_versitygw
+		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then install_azure_clients; fi
+	fi
 	exit 0
 fi
 what="the tests"
@@ -63,7 +90,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get install -y -qq "${need[@]}" >/dev/null
 	# An if, not "&&": as the script's last command, a false test would be its
 	# exit status, and make serve would stop after a successful install.
-	if [ "$mode" = test ]; then install_versitygw; fi
+	if [ "$mode" = test ]; then
+		install_versitygw
+		install_azure_clients
+	fi
 elif [ "$mode" = run ]; then
 	echo "VMs need: ${need[*]}; install with: sudo apt-get install ${need[*]} (images and disks work without them)" >&2
 else
