@@ -16,10 +16,10 @@ import (
 
 func newVMCreateCmd(g *globals) *cobra.Command {
 	var (
-		req        hangar.VMCreate
-		keyValues  []string
-		customData string
-		noWait     bool
+		req                  hangar.VMCreate
+		keyValues            []string
+		customData, userData string
+		noWait               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -51,12 +51,17 @@ then it says why and points at the serial log). --no-wait returns at once.`,
 				}
 				req.SSHPublicKeys = append(req.SSHPublicKeys, key)
 			}
-			if customData != "" {
-				data, err := os.ReadFile(customData)
-				if err != nil {
-					return err
+			for _, f := range []struct {
+				file string
+				to   *[]byte
+			}{{customData, &req.CustomData}, {userData, &req.UserData}} {
+				if f.file != "" {
+					data, err := os.ReadFile(f.file)
+					if err != nil {
+						return err
+					}
+					*f.to = data
 				}
-				req.CustomData = data
 			}
 			vm, err := g.client().CreateVM(cmd.Context(), req)
 			if err != nil {
@@ -84,7 +89,8 @@ then it says why and points at the serial log). --no-wait returns at once.`,
 	f.StringVar(&req.AdminUsername, "admin-username", "", "admin user to create in the guest")
 	f.StringVar(&req.AdminPassword, "admin-password", "", "admin password (8-123 characters, 3 of: lower, upper, digit, special)")
 	f.StringArrayVar(&keyValues, "ssh-key-value", nil, "SSH public key, or a file holding one (repeatable)")
-	f.StringVar(&customData, "custom-data", "", "file whose content the guest receives as custom data")
+	f.StringVar(&customData, "custom-data", "", "file whose content the guest's provisioning agent receives as custom data (cloud-init runs it)")
+	f.StringVar(&userData, "user-data", "", "file whose content the guest may read from the instance metadata service (IMDS), as on Azure; nothing runs it")
 	f.StringArrayVar(&req.AttachDisks, "attach-data-disk", nil, "one of your disks to attach as the next data disk (repeatable)")
 	f.StringVar(&req.ProvisionAfter, "provisioning-timeout", "", "how long the guest may take to report ready (default: the server's)")
 	f.StringVar((*string)(&req.Egress), "egress", "internet", "what the guest may reach outside the host: internet or none")

@@ -40,6 +40,8 @@ const (
 // agentMessage is one message of the agent channel (docs/guest-protocol.md), as the
 // host reads it.
 type agentMessage struct {
+	// from names the agent that sent a report: hangar-agent when empty.
+	from        agentSource
 	Type        string `json:"type"`
 	InstanceID  string `json:"instanceId"`
 	Provisioned bool   `json:"provisioned"`

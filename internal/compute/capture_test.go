@@ -90,7 +90,7 @@ func newRegionHost(t *testing.T) *regionHost {
 	}
 	// The VM's disk as its host makes it, and what the guest wrote before it stopped:
 	// a chunk of 0x22 in the second 4 MiB.
-	if err := h.m.prepare(ctx, &h.vm, nil); err != nil {
+	if err := h.m.prepare(ctx, &h.vm, &bootFiles{}); err != nil {
 		t.Fatal(err)
 	}
 	h.overlay = filepath.Join(h.m.vmDir(h.vm.ID), "os.qcow2")

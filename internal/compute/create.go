@@ -13,7 +13,7 @@ import (
 
 // plan validates a create request against its image and returns the VM to record and,
 // for a generalized image, the provisioning medium.
-func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMCreate) (*store.VM, []byte, error) {
+func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMCreate) (*store.VM, *bootFiles, error) {
 	if err := hangar.ValidateName("VM", req.Name); err != nil {
 		return nil, nil, err
 	}
@@ -77,7 +77,10 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 				"%s is specialized: it keeps its computer name and accounts and is not provisioned, so do not pass a computer name, admin user, password, SSH key or custom data", img.Reference)
 		}
 		vm.ProvisioningMessage = "specialized image: nothing is provisioned"
-		return vm, nil, nil
+		return vm, &bootFiles{}, nil
+	}
+	if len(req.UserData) > provision.MaxCustomData {
+		return nil, nil, hangar.Errorf(hangar.CodeInvalid, "user data is %d bytes; at most %d (64 KiB) are allowed", len(req.UserData), provision.MaxCustomData)
 	}
 	vm.ComputerName, vm.AdminUsername = req.ComputerName, req.AdminUsername
 	if vm.ComputerName == "" {
@@ -99,7 +102,10 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 	if err := provision.WriteISO(&iso, files); err != nil {
 		return nil, nil, err
 	}
-	return vm, iso.Bytes(), nil
+	return vm, &bootFiles{medium: iso.Bytes(), facts: platformFacts{
+		AdminUsername: req.AdminUsername, DisablePasswordAuthentication: req.AdminPassword == "",
+		SSHPublicKeys: req.SSHPublicKeys, UserData: req.UserData,
+	}}, nil
 }
 
 // provisioningTimeout is the request's timeout, or the host's default.

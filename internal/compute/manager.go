@@ -130,7 +130,7 @@ func (m *Manager) Create(ctx context.Context, actor *hangar.Tenant, req hangar.V
 	if err := m.canStart(); err != nil {
 		return hangar.VM{}, err
 	}
-	vm, medium, err := m.plan(ctx, actor, req)
+	vm, files, err := m.plan(ctx, actor, req)
 	if err != nil {
 		return hangar.VM{}, err
 	}
@@ -139,15 +139,22 @@ func (m *Manager) Create(ctx context.Context, actor *hangar.Tenant, req hangar.V
 		return hangar.VM{}, err
 	}
 	m.log.Info("vm created", "tenant", actor.Name, "vm", vm.Name, "image", vm.Image, "osState", vm.OSState)
-	go m.firstBoot(*vm, medium)
+	go m.firstBoot(*vm, files)
 	return vm.VM, nil
 }
 
-// firstBoot materializes the disks, writes the medium and boots the VM. A failure
-// leaves the VM failed with a message saying why.
-func (m *Manager) firstBoot(vm store.VM, medium []byte) {
+// bootFiles are the files a new VM's directory holds besides its disks: the
+// provisioning disc (none for a specialized image) and the platform facts.
+type bootFiles struct {
+	medium []byte
+	facts  platformFacts
+}
+
+// firstBoot materializes the disks, writes the boot files and boots the VM. A
+// failure leaves the VM failed with a message saying why.
+func (m *Manager) firstBoot(vm store.VM, files *bootFiles) {
 	ctx := context.Background()
-	if err := m.prepare(ctx, &vm, medium); err != nil {
+	if err := m.prepare(ctx, &vm, files); err != nil {
 		m.fail(ctx, vm.ID, "preparing the VM's disks failed: "+err.Error())
 		return
 	}
@@ -162,10 +169,11 @@ func (m *Manager) fail(ctx context.Context, id, msg string) {
 	m.db.UpdateVM(ctx, id, store.VMUpdate{PowerState: &failed, ProvisioningState: &state, ProvisioningMessage: &msg})
 }
 
-// prepare makes the VM's directory: an overlay per disk on its base, and the medium.
+// prepare makes the VM's directory: an overlay per disk on its base, and the boot
+// files.
 // The directory is synced at the end: the overlays will hold what the guest writes,
 // and a crash must not lose their names.
-func (m *Manager) prepare(ctx context.Context, vm *store.VM, medium []byte) error {
+func (m *Manager) prepare(ctx context.Context, vm *store.VM, files *bootFiles) error {
 	dir := m.vmDir(vm.ID)
 	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -183,10 +191,13 @@ func (m *Manager) prepare(ctx context.Context, vm *store.VM, medium []byte) erro
 			return err
 		}
 	}
-	if medium != nil {
-		if err := atomicfile.WriteFile(filepath.Join(dir, "cidata.iso"), medium, 0o600); err != nil {
+	if files.medium != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "cidata.iso"), files.medium, 0o600); err != nil {
 			return err
 		}
+	}
+	if err := writePlatformFacts(dir, files.facts); err != nil {
+		return err
 	}
 	return atomicfile.SyncDir(dir)
 }

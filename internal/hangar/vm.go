@@ -93,14 +93,17 @@ type VMDisk struct {
 
 // VMCreate creates a VM.
 type VMCreate struct {
-	Name           string   `json:"name"`
-	Image          string   `json:"image"`
-	Size           string   `json:"size,omitempty"`
-	ComputerName   string   `json:"computerName,omitempty"`
-	AdminUsername  string   `json:"adminUsername,omitempty"`
-	AdminPassword  string   `json:"adminPassword,omitempty"`
-	SSHPublicKeys  []string `json:"sshPublicKeys,omitempty"`
-	CustomData     []byte   `json:"customData,omitempty"`
+	Name          string   `json:"name"`
+	Image         string   `json:"image"`
+	Size          string   `json:"size,omitempty"`
+	ComputerName  string   `json:"computerName,omitempty"`
+	AdminUsername string   `json:"adminUsername,omitempty"`
+	AdminPassword string   `json:"adminPassword,omitempty"`
+	SSHPublicKeys []string `json:"sshPublicKeys,omitempty"`
+	CustomData    []byte   `json:"customData,omitempty"` // to the guest's provisioning agent (ovf-env.xml, NoCloud user-data)
+	// UserData is served by IMDS for the guest's own software, as on Azure; no
+	// provisioning agent runs it.
+	UserData       []byte   `json:"userData,omitempty"`
 	AttachDisks    []string `json:"attachDataDisks,omitempty"` // the tenant's own disks, after the image's data disks
 	ProvisionAfter string   `json:"provisioningTimeout,omitempty"`
 	// Egress is what the guest may reach outside its host (default internet).

@@ -362,7 +362,7 @@ func (d *DB) ListImages(ctx context.Context, scope, tenantID string) ([]ImageSum
 		var s ImageSummary
 		var micro, rev int64
 		err := rows.Scan(&s.ID, &s.TenantID, &s.Owner, &s.Name, &s.Type, &s.OSType, &s.OSState,
-			&s.HyperVGeneration, &s.Architecture, &s.Description, &s.EULA, &micro, &rev, &s.Versions)
+			&s.HyperVGeneration, &s.Architecture, &s.ProvisioningAgent, &s.Description, &s.EULA, &micro, &rev, &s.Versions)
 		if err != nil {
 			rows.Close()
 			return nil, err
