@@ -12,6 +12,8 @@
 #   genisoimage           isoinfo, to check provisioning media
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
 #   iproute2              ip netns: the network tests' stand-in for the outside world
+#   qemu-guest-agent      qemu-ga, the real peer of the guest-agent client's tests
+#                         (internal/qga, run-command without hangar-agent)
 # and, for the tests, versitygw (the Versity S3 Gateway, Apache-2.0) built from its Go
 # module into GOPATH/bin: the real S3-compatible server the object-store tests start.
 set -euo pipefail
@@ -41,7 +43,7 @@ if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
 		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage
 		mkfs.xfs:xfsprogs mkfs.btrfs:btrfs-progs
-		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2)
+		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2 /usr/sbin/qemu-ga:qemu-guest-agent)
 fi
 need=()
 for t in "${tools[@]}"; do

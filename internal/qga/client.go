@@ -133,8 +133,14 @@ func (c *Client) locked(ctx context.Context, cmd string, f func(context.Context)
 	if !errors.As(err, &ge) {
 		c.synced = false
 	}
-	if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("qga: %s: no answer from the guest agent: %w", cmd, ctx.Err())
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// Only ctx sets the connection's deadlines; its own timer may not have
+		// fired yet.
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.DeadlineExceeded
+		}
+		err = fmt.Errorf("qga: %s: no answer from the guest agent: %w", cmd, cause)
 	}
 	return err
 }
