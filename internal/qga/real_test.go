@@ -4,53 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
-)
 
-// realAgent starts Debian's qemu-ga on a unix socket of its own, as it would run
-// in a guest on its virtio-serial port: the real peer, without a VM. Its
-// programs run on this host, as this test's user.
-func realAgent(t *testing.T) string {
-	t.Helper()
-	bin := "/usr/sbin/qemu-ga"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("qemu-ga missing: run scripts/deps.sh (make test does) first")
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "qga.sock")
-	cmd := exec.Command(bin, "--method=unix-listen", "--path="+path, "--pidfile="+filepath.Join(dir, "qga.pid"), "--statedir="+dir)
-	cmd.Dir = dir
-	log, err := os.Create(filepath.Join(dir, "qga.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(log.Name())
-			t.Logf("qemu-ga said:\n%s", b)
-		}
-	})
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return path
-		}
-		if cmd.ProcessState != nil {
-			t.Fatal("qemu-ga exited")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+	"github.com/hangarvm/hangar/internal/qga/qgatest"
+)
 
 func dialReal(t *testing.T, path string) *Client {
 	t.Helper()
@@ -67,7 +25,7 @@ func dialReal(t *testing.T, path string) *Client {
 // TestRealAgentExec runs a program through the real qemu-ga: its input, its two
 // outputs and its exit code come back.
 func TestRealAgentExec(t *testing.T) {
-	c := dialReal(t, realAgent(t))
+	c := dialReal(t, qgatest.Start(t))
 	ctx := context.Background()
 	if err := c.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -105,7 +63,7 @@ func TestRealAgentExec(t *testing.T) {
 
 // TestRealAgentSignal: a program killed by a signal says which, not an exit code.
 func TestRealAgentSignal(t *testing.T) {
-	c := dialReal(t, realAgent(t))
+	c := dialReal(t, qgatest.Start(t))
 	ctx := context.Background()
 	pid, err := c.Exec(ctx, Exec{Path: "/bin/sh", Args: []string{"-c", "kill -9 $$"}, CaptureOutput: true})
 	if err != nil {
@@ -124,7 +82,7 @@ func TestRealAgentSignal(t *testing.T) {
 // unread answer and half a command; a new client's first command still gets its
 // own answer (the sync drops both).
 func TestRealAgentStaleStream(t *testing.T) {
-	path := realAgent(t)
+	path := qgatest.Start(t)
 	conn, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)

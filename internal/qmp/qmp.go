@@ -216,3 +216,18 @@ func (m *Monitor) JobDismiss(ctx context.Context, id string) error {
 func (m *Monitor) Transaction(ctx context.Context, actions []map[string]any) error {
 	return m.Execute(ctx, "transaction", map[string]any{"actions": actions}, nil)
 }
+
+// Chardev is one entry of query-chardev.
+type Chardev struct {
+	Label    string `json:"label"`
+	Filename string `json:"filename"`
+	// FrontendOpen says whether the device behind the chardev is open: for a
+	// virtio-serial port, whether a program in the guest holds the port open.
+	FrontendOpen bool `json:"frontend-open"`
+}
+
+// QueryChardev lists the character devices.
+func (m *Monitor) QueryChardev(ctx context.Context) ([]Chardev, error) {
+	var devs []Chardev
+	return devs, m.Execute(ctx, "query-chardev", nil, &devs)
+}
