@@ -35,6 +35,8 @@ type machine struct {
 	stopping bool // an exit now is expected
 	agent    net.Conn
 	pending  map[string]chan agentMessage // run requests waiting for their result
+
+	qgaConn guestAgent // qemu-guest-agent, for run-command in guests without hangar-agent
 }
 
 // send writes one message to the guest agent, if it is connected.
