@@ -186,3 +186,25 @@ func TestAgentPortsOnRealQEMU(t *testing.T) {
 		t.Fatalf("a run through a closed port: %v", err)
 	}
 }
+
+// TestGuestExecConcurrent: runs in one guest at the same time share its agent's
+// connection, and each gets its own result.
+func TestGuestExecConcurrent(t *testing.T) {
+	c := realGuestAgent(t)
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			want := "run " + strconv.Itoa(i) + "\n"
+			r, err := guestExec(context.Background(), c, "sleep 0.2; echo run "+strconv.Itoa(i)+"; exit "+strconv.Itoa(i))
+			if err == nil && (r.Stdout != want || r.ExitCode != i) {
+				err = errors.New("run " + strconv.Itoa(i) + " got " + strconv.Quote(r.Stdout) + " exit " + strconv.Itoa(r.ExitCode))
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
