@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,7 +49,7 @@ type Client struct {
 	lr     *lineReader
 	n      uint64 // commands sent
 	synced bool   // the stream is known to be at a line boundary after our last answer
-	closed bool
+	closed atomic.Bool
 }
 
 // New returns a client on conn. It does no I/O: its first command syncs.
@@ -84,11 +85,9 @@ func Dial(ctx context.Context, path string, opts Options) (*Client, error) {
 	return c, nil
 }
 
-// Close closes the connection.
+// Close closes the connection; a command under way ends at once, with an error.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
+	c.closed.Store(true)
 	return c.conn.Close()
 }
 
@@ -107,7 +106,7 @@ func (c *Client) Sync(ctx context.Context) error {
 func (c *Client) locked(ctx context.Context, cmd string, f func(context.Context) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed.Load() {
 		return ErrClosed
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
@@ -132,6 +131,9 @@ func (c *Client) locked(ctx context.Context, cmd string, f func(context.Context)
 	var ge *Error
 	if !errors.As(err, &ge) {
 		c.synced = false
+	}
+	if c.closed.Load() {
+		return fmt.Errorf("qga: %s: %w", cmd, ErrClosed)
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		// Only ctx sets the connection's deadlines; its own timer may not have

@@ -254,3 +254,14 @@ func TestHostileHangUp(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// TestHostileCloseDuringCommand: Close ends a command waiting on a silent agent
+// at once (as when its VM stops), without waiting for the command's timeout.
+func TestHostileCloseDuringCommand(t *testing.T) {
+	c, h, _ := newHostile(t, func(req request, w *bufio.Writer) {})
+	c.opts.Timeout = time.Hour
+	go func() { <-h.reqs; c.Close() }()
+	if err := c.Ping(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("got %v", err)
+	}
+}
