@@ -87,7 +87,9 @@ func chooseAgent(hangarOpen, qgaOpen bool) string {
 func (m *Manager) waitAgent(ctx context.Context, mc *machine, wait time.Duration) (string, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		devs, err := mc.qmp.QueryChardev(ctx)
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		devs, err := mc.qmp.QueryChardev(qctx)
+		cancel()
 		if err != nil {
 			select {
 			case <-mc.exited:

@@ -124,9 +124,10 @@ func (m *Monitor) Execute(ctx context.Context, cmd string, args any, out any) er
 		req["arguments"] = args
 	}
 	data, _ := json.Marshal(req)
-	if dl, ok := ctx.Deadline(); ok {
-		m.conn.SetWriteDeadline(dl)
-	}
+	// The deadline is this call's alone: zero (none) when ctx has none, or an
+	// earlier call's would fail this one once it passed.
+	dl, _ := ctx.Deadline()
+	m.conn.SetWriteDeadline(dl)
 	if _, err := m.conn.Write(append(data, '\n')); err != nil {
 		return fmt.Errorf("%w: %v", ErrDisconnected, err)
 	}
