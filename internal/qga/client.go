@@ -94,16 +94,14 @@ func (c *Client) Close() error {
 // Sync makes sure the next answer read is the agent's answer to this client's
 // next command (see the package comment).
 func (c *Client) Sync(ctx context.Context) error {
-	return c.locked(ctx, "guest-sync-delimited", func(ctx context.Context) error {
-		return c.sync()
-	})
+	return c.locked(ctx, "guest-sync-delimited", c.sync)
 }
 
 // locked runs f with the connection to itself, under a deadline of ctx and
 // Options.Timeout: when ctx ends, the connection's deadline passes at once, which
 // interrupts f's reads and writes. A failure leaves the stream at an unknown
 // place: the next command syncs first.
-func (c *Client) locked(ctx context.Context, cmd string, f func(context.Context) error) error {
+func (c *Client) locked(ctx context.Context, cmd string, f func() error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed.Load() {
@@ -124,7 +122,7 @@ func (c *Client) locked(ctx context.Context, cmd string, f func(context.Context)
 		}
 	}()
 	c.lr.budget = c.opts.MaxRead
-	err := f(ctx)
+	err := f()
 	if err == nil {
 		return nil
 	}
@@ -195,7 +193,7 @@ func (c *Client) readError(cmd string, err, long error) error {
 // Execute runs a command with optional arguments and decodes its return value
 // into out (unless nil). An error answer of the agent is an *Error.
 func (c *Client) Execute(ctx context.Context, cmd string, args, out any) error {
-	return c.locked(ctx, cmd, func(ctx context.Context) error {
+	return c.locked(ctx, cmd, func() error {
 		if !c.synced {
 			if err := c.sync(); err != nil {
 				return err
