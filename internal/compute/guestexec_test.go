@@ -208,3 +208,48 @@ func TestGuestExecConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestRunGuestAgent runs scripts the way RunCommand does once it chose
+// qemu-guest-agent, against the real qemu-ga at the VM's socket path: a result;
+// an agent that refuses guest-exec gets an error saying what to allow; a VM
+// that stops meanwhile is said to have stopped.
+func TestRunGuestAgent(t *testing.T) {
+	setup := func(t *testing.T, extra ...string) (*Manager, *machine) {
+		path := qgatest.Start(t, extra...)
+		m := &Manager{cfg: Config{Dir: t.TempDir()}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		id := "0123456789abcdef"
+		if err := os.MkdirAll(m.socketDir(id), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(path, m.socketPath(id, qgaSocket)); err != nil {
+			t.Fatal(err)
+		}
+		mc := &machine{id: id, exited: make(chan struct{})}
+		return m, mc
+	}
+	deadline := func() time.Time { return time.Now().Add(time.Minute) }
+	t.Run("a result", func(t *testing.T) {
+		m, mc := setup(t)
+		r, err := m.runGuestAgent(context.Background(), mc, "vm", "echo hello; exit 2", deadline(), time.Minute)
+		if err != nil || r.Stdout != "hello\n" || r.ExitCode != 2 {
+			t.Fatalf("%+v, %v", r, err)
+		}
+		close(mc.exited)
+	})
+	t.Run("guest-exec refused", func(t *testing.T) {
+		m, mc := setup(t, "--block-rpcs=guest-exec")
+		_, err := m.runGuestAgent(context.Background(), mc, "vm", "true", deadline(), time.Minute)
+		if hangar.ErrorCode(err) != hangar.CodeConflict || !strings.Contains(err.Error(), "refused to run the script") || !strings.Contains(err.Error(), "allow guest-exec") {
+			t.Fatalf("got %v", err)
+		}
+		close(mc.exited)
+	})
+	t.Run("the VM stops", func(t *testing.T) {
+		m, mc := setup(t)
+		go func() { time.Sleep(200 * time.Millisecond); close(mc.exited) }()
+		_, err := m.runGuestAgent(context.Background(), mc, "vm", "sleep 3", deadline(), time.Minute)
+		if hangar.ErrorCode(err) != hangar.CodeConflict || !strings.Contains(err.Error(), "stopped while the script ran") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}

@@ -15,17 +15,18 @@ import (
 // Binary is where Debian's qemu-guest-agent package puts the agent.
 const Binary = "/usr/sbin/qemu-ga"
 
-// Start starts qemu-ga listening on a new unix socket and returns the socket's
-// path; the agent stops when the test ends. The test is skipped when qemu-ga is
-// not installed (scripts/deps.sh installs it).
-func Start(t testing.TB) string {
+// Start starts qemu-ga listening on a new unix socket, with extra arguments
+// (--block-rpcs=guest-exec, say), and returns the socket's path; the agent stops
+// when the test ends. The test is skipped when qemu-ga is not installed
+// (scripts/deps.sh installs it).
+func Start(t testing.TB, extra ...string) string {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Skip("qemu-ga missing: run scripts/deps.sh (make test does) first")
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "qga.sock")
-	cmd := exec.Command(Binary, "--method=unix-listen", "--path="+path, "--pidfile="+filepath.Join(dir, "qga.pid"), "--statedir="+dir)
+	cmd := exec.Command(Binary, append([]string{"--method=unix-listen", "--path=" + path, "--pidfile=" + filepath.Join(dir, "qga.pid"), "--statedir=" + dir}, extra...)...)
 	cmd.Dir = dir
 	log, err := os.Create(filepath.Join(dir, "qga.log"))
 	if err != nil {
