@@ -158,6 +158,11 @@ func TestProvisioningMistakes(t *testing.T) {
 	if err == nil || vm.ProvisioningState != "OSProvisioningTimedOut" || !strings.Contains(vm.ProvisioningMessage, "serial-log") {
 		t.Fatalf("image without an agent: %v %+v", err, vm)
 	}
+	// Neither hangar-agent nor qemu-guest-agent: run-command says what the image
+	// needs, instead of waiting out its timeout.
+	if msg := s.fails(alice, "vm", "run-command", "b", "--script", "true", "--timeout", "5s"); !strings.Contains(msg, "needs hangar-agent or qemu-guest-agent") {
+		t.Fatalf("run-command in a guest without an agent: %s", msg)
+	}
 	s.ok(alice, "vm", "delete", "b")
 
 	if _, err := s.createVM(alice, "--name", "p", "--image", "pet", "--admin-username", "x", "--ssh-key-value", newSSHKey(t)); err == nil ||

@@ -12,6 +12,8 @@
 #   genisoimage           isoinfo, to check provisioning media
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
 #   iproute2              ip netns: the network tests' stand-in for the outside world
+#   qemu-guest-agent      qemu-ga, the real peer of the guest-agent client's tests
+#                         (internal/qga, run-command without hangar-agent)
 #   python3-yaml python3-requests python3-configobj python3-distro python3-six
 #   python3-pkg-resources openssl
 #                         what the client code of cloud-init and waagent imports and runs
@@ -61,7 +63,7 @@ if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
 		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage
 		mkfs.xfs:xfsprogs mkfs.btrfs:btrfs-progs
-		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2
+		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2 /usr/sbin/qemu-ga:qemu-guest-agent
 		/usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/requests:python3-requests
 		/usr/lib/python3/dist-packages/configobj.py:python3-configobj /usr/lib/python3/dist-packages/distro:python3-distro
 		/usr/lib/python3/dist-packages/six.py:python3-six /usr/lib/python3/dist-packages/pkg_resources:python3-pkg-resources

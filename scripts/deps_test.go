@@ -17,7 +17,7 @@ var depsTools = []string{"qemu-img", "qemu-system-x86_64", "sfdisk", "debugfs", 
 // TestDepsScript runs scripts/deps.sh against a fake apt-get and fake tools on
 // PATH: the first-run paths, tested on a machine that has everything.
 func TestDepsScript(t *testing.T) {
-	for _, f := range []string{"/usr/share/ovmf/OVMF.fd", "/usr/lib/syslinux/mbr/gptmbr.bin"} {
+	for _, f := range []string{"/usr/share/ovmf/OVMF.fd", "/usr/lib/syslinux/mbr/gptmbr.bin", "/usr/sbin/qemu-ga"} {
 		if _, err := os.Stat(f); err != nil {
 			t.Skipf("%s missing: run scripts/deps.sh (make test does) first", f)
 		}

@@ -11,6 +11,9 @@
 //     (docs/guest-protocol.md). The guest is untrusted: the host reads it with
 //     bounds (agentchan.go): lines of at most 4 MiB, malformed ones dropped, a
 //     paced rate, reports coalesced into at most one database write a second.
+//   - guest agent port: org.qemu.guest_agent.0, which qemu-guest-agent opens in
+//     stock guests; run-command goes through it (guest-exec, package qga) when
+//     the guest does not hold the agent channel open (guestexec.go).
 //   - serial log: the guest's console, a file QEMU appends to; rotated past
 //     Config.SerialLogMax by switching QEMU to a new file over QMP (serial.go).
 //

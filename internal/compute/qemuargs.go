@@ -16,11 +16,14 @@ type MachineConfig struct {
 	// QMPSocket and AgentSocket are unix sockets: usually in Dir, elsewhere when Dir
 	// is too long for a socket path (108 bytes).
 	QMPSocket, AgentSocket string
-	VCPUs                  int
-	MemoryMiB              int
-	Accel                  string // kvm or tcg
-	UEFI                   bool   // Hyper-V generation V2
-	Firmware               string // OVMF image when UEFI
+	// GuestAgentSocket is the unix socket of the port qemu-guest-agent opens in
+	// stock guests (GuestAgentPort), next to AgentSocket; "" for no such port.
+	GuestAgentSocket string
+	VCPUs            int
+	MemoryMiB        int
+	Accel            string // kvm or tcg
+	UEFI             bool   // Hyper-V generation V2
+	Firmware         string // OVMF image when UEFI
 	// Disks in attach order: the OS disk, then data disks by LUN.
 	Disks []MachineDisk
 	// Medium is the provisioning disc, attached read-only after every disk; "" for none.
@@ -43,12 +46,22 @@ type MachineDisk struct {
 // Socket and log file names inside a VM's directory.
 const (
 	qmpSocket   = "qmp.sock"
-	agentSocket = "agent.sock"
+	agentSocket = "agent.sock" // the longest name: socketDir
+	qgaSocket   = "qga.sock"
 	serialLog   = "serial.log"
 	pidFile     = "qemu.pid"
 	qemuLog     = "qemu.log"
 	// AgentPort is the virtio-serial port name the guest agent opens.
 	AgentPort = "org.hangar.agent.0"
+	// GuestAgentPort is the virtio-serial port name qemu-guest-agent opens (its
+	// default path in the guest is /dev/virtio-ports/org.qemu.guest_agent.0).
+	GuestAgentPort = "org.qemu.guest_agent.0"
+)
+
+// Chardev IDs of the guest agents' ports, as query-chardev lists them.
+const (
+	agentChardev = "agent"
+	qgaChardev   = "qga"
 )
 
 // Args returns QEMU's command line (without the program name) for c. It is a pure
@@ -67,11 +80,17 @@ func Args(c MachineConfig) []string {
 		"-chardev", "file,id=serial0,path=" + optionValue(filepath.Join(c.Dir, serialLog)) + ",append=on",
 		"-serial", "chardev:serial0",
 		"-device", "virtio-serial-pci,id=vser0",
-		"-chardev", "socket,id=agent,path=" + optionValue(c.AgentSocket) + ",server=on,wait=off",
-		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=" + AgentPort,
-		"-object", "rng-random,id=rng0,filename=/dev/urandom",
-		"-device", "virtio-rng-pci,rng=rng0",
+		"-chardev", "socket,id=" + agentChardev + ",path=" + optionValue(c.AgentSocket) + ",server=on,wait=off",
+		"-device", "virtserialport,bus=vser0.0,chardev=" + agentChardev + ",name=" + AgentPort,
 	}
+	if c.GuestAgentSocket != "" {
+		a = append(a,
+			"-chardev", "socket,id="+qgaChardev+",path="+optionValue(c.GuestAgentSocket)+",server=on,wait=off",
+			"-device", "virtserialport,bus=vser0.0,chardev="+qgaChardev+",name="+GuestAgentPort)
+	}
+	a = append(a,
+		"-object", "rng-random,id=rng0,filename=/dev/urandom",
+		"-device", "virtio-rng-pci,rng=rng0")
 	if c.NetSocket != "" {
 		a = append(a,
 			"-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path="+optionValue(c.NetSocket),

@@ -16,16 +16,16 @@ func TestArgsGolden(t *testing.T) {
 		c    MachineConfig
 	}{
 		{"bios-generalized", MachineConfig{
-			Name: "vm1", Dir: "/data/vms/vm1", QMPSocket: "/data/vms/vm1/qmp.sock", AgentSocket: "/data/vms/vm1/agent.sock", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
+			Name: "vm1", Dir: "/data/vms/vm1", QMPSocket: "/data/vms/vm1/qmp.sock", AgentSocket: "/data/vms/vm1/agent.sock", GuestAgentSocket: "/data/vms/vm1/qga.sock", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
 			Disks:  []MachineDisk{{"os", "/data/vms/vm1/os.qcow2"}, {"lun0", "/data/vms/vm1/lun0.qcow2"}, {"lun1", "/data/vms/vm1/lun1.qcow2"}},
 			Medium: "/data/vms/vm1/cidata.iso", NetSocket: "/data/vms/vm1/net.sock", Sandbox: true,
 		}},
 		{"uefi-specialized", MachineConfig{
-			Name: "vm2", Dir: "/data/vms/vm2", QMPSocket: "/run/hangar-1a2b3c/vm2/qmp.sock", AgentSocket: "/run/hangar-1a2b3c/vm2/agent.sock", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm", UEFI: true, Firmware: "/usr/share/ovmf/OVMF.fd",
+			Name: "vm2", Dir: "/data/vms/vm2", QMPSocket: "/run/hangar-1a2b3c/vm2/qmp.sock", AgentSocket: "/run/hangar-1a2b3c/vm2/agent.sock", GuestAgentSocket: "/run/hangar-1a2b3c/vm2/qga.sock", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm", UEFI: true, Firmware: "/usr/share/ovmf/OVMF.fd",
 			Disks: []MachineDisk{{"os", "/data/vms/vm2/os.qcow2"}}, NetSocket: "/run/hangar-1a2b3c/vm2/net.sock",
 		}},
 		{"bios-runas", MachineConfig{
-			Name: "vm3", Dir: "/data/vms/vm3", QMPSocket: "/data/vms/vm3/qmp.sock", AgentSocket: "/data/vms/vm3/agent.sock", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
+			Name: "vm3", Dir: "/data/vms/vm3", QMPSocket: "/data/vms/vm3/qmp.sock", AgentSocket: "/data/vms/vm3/agent.sock", GuestAgentSocket: "/data/vms/vm3/qga.sock", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
 			Disks: []MachineDisk{{"os", "/data/vms/vm3/os.qcow2"}}, NetSocket: "/data/vms/vm3/net.sock", Sandbox: true, RunAs: "hangar-qemu",
 		}},
 	}
@@ -62,7 +62,7 @@ func TestSocketPathFitsUnixLimit(t *testing.T) {
 	// must still share one directory.
 	for n := 40; n < 70; n++ {
 		m := &Manager{cfg: Config{Dir: "/" + strings.Repeat("d", n)}}
-		if filepath.Dir(m.socketPath(id, qmpSocket)) != filepath.Dir(m.socketPath(id, agentSocket)) {
+		if dir := filepath.Dir(m.socketPath(id, agentSocket)); filepath.Dir(m.socketPath(id, qmpSocket)) != dir || filepath.Dir(m.socketPath(id, qgaSocket)) != dir {
 			t.Fatalf("data dir of %d bytes splits the sockets over two directories", n+1)
 		}
 	}
@@ -79,7 +79,7 @@ func TestArgsWithoutNetwork(t *testing.T) {
 // TestArgsEscapeCommas: a path with a comma stays one value in QEMU's option
 // lists instead of adding options.
 func TestArgsEscapeCommas(t *testing.T) {
-	c := MachineConfig{Name: "vm", Dir: "/data,x/vm", QMPSocket: "/data,x/q.sock", AgentSocket: "/data,x/a.sock", NetSocket: "/data,x/n.sock",
+	c := MachineConfig{Name: "vm", Dir: "/data,x/vm", QMPSocket: "/data,x/q.sock", AgentSocket: "/data,x/a.sock", GuestAgentSocket: "/data,x/g.sock", NetSocket: "/data,x/n.sock",
 		VCPUs: 1, MemoryMiB: 64, Accel: "tcg", Disks: []MachineDisk{{"os", "/data,x/vm/os.qcow2,format=raw"}}, Medium: "/data,x/m.iso"}
 	for _, a := range Args(c) {
 		// Option lists (key=value,...) must double the comma; plain arguments

@@ -35,6 +35,8 @@ type machine struct {
 	stopping bool // an exit now is expected
 	agent    net.Conn
 	pending  map[string]chan agentMessage // run requests waiting for their result
+
+	qgaConn guestAgent // qemu-guest-agent, for run-command in guests without hangar-agent
 }
 
 // send writes one message to the guest agent, if it is connected.
@@ -115,7 +117,8 @@ func (m *Manager) machineConfig(vm *store.VM) MachineConfig {
 	dir := m.vmDir(vm.ID)
 	c := MachineConfig{
 		QMPSocket: m.socketPath(vm.ID, qmpSocket), AgentSocket: m.socketPath(vm.ID, agentSocket), NetSocket: m.socketPath(vm.ID, netSocket),
-		Name: vm.ID, Dir: dir, VCPUs: vm.Size.VCPUs, MemoryMiB: vm.Size.MemoryMiB, Accel: m.accel,
+		GuestAgentSocket: m.socketPath(vm.ID, qgaSocket),
+		Name:             vm.ID, Dir: dir, VCPUs: vm.Size.VCPUs, MemoryMiB: vm.Size.MemoryMiB, Accel: m.accel,
 		UEFI: vm.HyperVGeneration == "V2", Firmware: m.cfg.OVMF, Sandbox: m.cfg.Sandbox, RunAs: m.cfg.QEMUUser,
 	}
 	for _, d := range vm.Disks {
@@ -147,7 +150,7 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 	}()
 	dir := m.vmDir(vm.ID)
 	mcfg := m.machineConfig(vm)
-	for _, f := range []string{mcfg.QMPSocket, mcfg.AgentSocket, mcfg.NetSocket, filepath.Join(dir, pidFile)} {
+	for _, f := range []string{mcfg.QMPSocket, mcfg.AgentSocket, mcfg.GuestAgentSocket, mcfg.NetSocket, filepath.Join(dir, pidFile)} {
 		os.Remove(f)
 	}
 	if err := os.MkdirAll(m.socketDir(vm.ID), 0o700); err != nil {

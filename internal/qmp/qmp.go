@@ -124,9 +124,10 @@ func (m *Monitor) Execute(ctx context.Context, cmd string, args any, out any) er
 		req["arguments"] = args
 	}
 	data, _ := json.Marshal(req)
-	if dl, ok := ctx.Deadline(); ok {
-		m.conn.SetWriteDeadline(dl)
-	}
+	// The deadline is this call's alone: zero (none) when ctx has none, or an
+	// earlier call's would fail this one once it passed.
+	dl, _ := ctx.Deadline()
+	m.conn.SetWriteDeadline(dl)
 	if _, err := m.conn.Write(append(data, '\n')); err != nil {
 		return fmt.Errorf("%w: %v", ErrDisconnected, err)
 	}
@@ -215,4 +216,19 @@ func (m *Monitor) JobDismiss(ctx context.Context, id string) error {
 // Transaction runs several actions atomically (one point in time for all of them).
 func (m *Monitor) Transaction(ctx context.Context, actions []map[string]any) error {
 	return m.Execute(ctx, "transaction", map[string]any{"actions": actions}, nil)
+}
+
+// Chardev is one entry of query-chardev.
+type Chardev struct {
+	Label    string `json:"label"`
+	Filename string `json:"filename"`
+	// FrontendOpen says whether the device behind the chardev is open: for a
+	// virtio-serial port, whether a program in the guest holds the port open.
+	FrontendOpen bool `json:"frontend-open"`
+}
+
+// QueryChardev lists the character devices.
+func (m *Monitor) QueryChardev(ctx context.Context) ([]Chardev, error) {
+	var devs []Chardev
+	return devs, m.Execute(ctx, "query-chardev", nil, &devs)
 }

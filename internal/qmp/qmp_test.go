@@ -94,3 +94,23 @@ func TestDialTimeout(t *testing.T) {
 		t.Fatalf("Dial of a missing socket: %v", err)
 	}
 }
+
+// TestDeadlineDoesNotOutliveCall: a call's deadline ends with the call; a later
+// call without one still reaches QEMU.
+func TestDeadlineDoesNotOutliveCall(t *testing.T) {
+	path := fakeQEMU(t, func(cmd string) string { return `{"return": {"running": true, "status": "running"}}` })
+	m, err := Dial(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := m.QueryStatus(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-ctx.Done()
+	if _, err := m.QueryStatus(context.Background()); err != nil {
+		t.Fatalf("a call after an earlier call's deadline passed: %v", err)
+	}
+}
