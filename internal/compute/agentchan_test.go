@@ -46,10 +46,10 @@ func guestChannel(t *testing.T) (net.Conn, <-chan agentMessage, *machine, *locke
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	mc := &machine{id: vm.ID, exited: make(chan struct{})}
+	mc := newMachine(vm.ID, 0, "")
 	t.Cleanup(func() { close(mc.exited) })
-	out := make(chan agentMessage)
-	go m.readAgent(vm, mc, out)
+	out := mc.reports
+	go m.readAgent(vm, mc)
 	guest, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)

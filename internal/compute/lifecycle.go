@@ -257,7 +257,7 @@ func (m *Manager) isOurQEMU(pid int, id string) bool {
 }
 
 func (m *Manager) adopt(ctx context.Context, v *store.VM) error {
-	mc := &machine{id: v.ID, pid: v.PID, exited: make(chan struct{}), logPath: filepath.Join(m.vmDir(v.ID), qemuLog)}
+	mc := newMachine(v.ID, v.PID, filepath.Join(m.vmDir(v.ID), qemuLog))
 	go func() { // not our child any more: poll for its end
 		for syscall.Kill(mc.pid, 0) == nil && m.isOurQEMU(mc.pid, v.ID) {
 			time.Sleep(500 * time.Millisecond)

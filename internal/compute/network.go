@@ -39,6 +39,10 @@ func (m *Manager) startNetwork(vm *store.VM, mc *machine, ssh net.Listener) erro
 		return fmt.Errorf("the VM's network: %w", err)
 	}
 	n.ForwardHost(ssh, 22)
+	if err := m.servePlatform(vm, n, mc.report); err != nil {
+		n.Close()
+		return err
+	}
 	m.mu.Lock()
 	if old := m.networks[vm.ID]; old != nil {
 		old.Close()

@@ -73,8 +73,8 @@ func (m *Manager) platformInstance(vm *store.VM, f platformFacts) fabric.Instanc
 		Location: cmp.Or(m.cfg.Host.Region, "local"), VMSize: vm.Size.Name, ResourceGroup: "hangar",
 		SubscriptionID: vmUUID(vm.TenantID), AdminUsername: f.AdminUsername,
 		DisablePasswordAuthentication: f.DisablePasswordAuthentication,
-		Network: fabric.Network{MAC: mac, PrivateIPv4: netip.PrefixFrom(netstack.GuestIP, netstack.Subnet.Bits()), Gateway: netstack.Gateway},
-		OSType: "Linux",
+		Network:                       fabric.Network{MAC: mac, PrivateIPv4: netip.PrefixFrom(netstack.GuestIP, netstack.Subnet.Bits()), Gateway: netstack.Gateway},
+		OSType:                        "Linux",
 	}
 	if vm.OSType == hangar.OSWindows {
 		inst.OSType = "Windows"

@@ -26,8 +26,16 @@ type MachineConfig struct {
 	Firmware         string // OVMF image when UEFI
 	// Disks in attach order: the OS disk, then data disks by LUN.
 	Disks []MachineDisk
-	// Medium is the provisioning disc, attached read-only after every disk; "" for none.
-	Medium string
+	// Medium is the provisioning disc, attached read-only after every disk; "" for
+	// none. MediumAs says how the guest sees it.
+	Medium   string
+	MediumAs MediumDevices
+	// SystemUUID is the SMBIOS system UUID (the guest's product_uuid): cloud-init
+	// and waagent take it as the instance's identity. "" lets QEMU choose none.
+	SystemUUID string
+	// AssetTag is the SMBIOS chassis asset tag: Azure's (fabric.AssetTag) tells
+	// cloud-init it runs on Azure.
+	AssetTag string
 	// NetSocket is the unix socket QEMU listens on for the VM's network (hangar
 	// serve connects to it; see internal/netstack); "" for a VM without a NIC.
 	NetSocket string
@@ -36,6 +44,18 @@ type MachineConfig struct {
 	// files (-runas); "" keeps hangar serve's.
 	RunAs string
 }
+
+// MediumDevices says as which devices the provisioning disc is attached.
+type MediumDevices int
+
+const (
+	// MediumVirtio: a read-only virtio disk with serial "cidata", which
+	// hangar-agent's small initramfs reads.
+	MediumVirtio MediumDevices = 1 << iota
+	// MediumCD: an IDE CD-ROM, where Azure puts its disc: waagent looks at
+	// /dev/sr0 first and would take a virtio data disk (vd[b-z]) for the disc.
+	MediumCD
+)
 
 // MachineDisk is one qcow2 overlay.
 type MachineDisk struct {
@@ -71,18 +91,26 @@ func Args(c MachineConfig) []string {
 	a := []string{
 		"-name", c.Name,
 		"-machine", "pc,accel=" + c.Accel,
+	}
+	if c.SystemUUID != "" {
+		a = append(a, "-uuid", c.SystemUUID)
+	}
+	if c.AssetTag != "" {
+		a = append(a, "-smbios", "type=3,asset="+optionValue(c.AssetTag))
+	}
+	a = append(a,
 		"-smp", strconv.Itoa(c.VCPUs),
 		"-m", strconv.Itoa(c.MemoryMiB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-S",
 		"-pidfile", filepath.Join(c.Dir, pidFile),
-		"-chardev", "socket,id=qmp,path=" + optionValue(c.QMPSocket) + ",server=on,wait=off",
+		"-chardev", "socket,id=qmp,path="+optionValue(c.QMPSocket)+",server=on,wait=off",
 		"-mon", "chardev=qmp,mode=control",
-		"-chardev", "file,id=serial0,path=" + optionValue(filepath.Join(c.Dir, serialLog)) + ",append=on",
+		"-chardev", "file,id=serial0,path="+optionValue(filepath.Join(c.Dir, serialLog))+",append=on",
 		"-serial", "chardev:serial0",
 		"-device", "virtio-serial-pci,id=vser0",
-		"-chardev", "socket,id=" + agentChardev + ",path=" + optionValue(c.AgentSocket) + ",server=on,wait=off",
-		"-device", "virtserialport,bus=vser0.0,chardev=" + agentChardev + ",name=" + AgentPort,
-	}
+		"-chardev", "socket,id="+agentChardev+",path="+optionValue(c.AgentSocket)+",server=on,wait=off",
+		"-device", "virtserialport,bus=vser0.0,chardev="+agentChardev+",name="+AgentPort,
+	)
 	if c.GuestAgentSocket != "" {
 		a = append(a,
 			"-chardev", "socket,id="+qgaChardev+",path="+optionValue(c.GuestAgentSocket)+",server=on,wait=off",
@@ -104,10 +132,15 @@ func Args(c MachineConfig) []string {
 			"-drive", "file="+optionValue(d.Path)+",if=none,id=drive-"+d.ID+",format=qcow2,cache=writeback,discard=unmap",
 			"-device", "virtio-blk-pci,drive=drive-"+d.ID+",id="+d.ID+",serial="+d.ID+bootIndex(i))
 	}
-	if c.Medium != "" {
+	if c.Medium != "" && c.MediumAs&MediumVirtio != 0 {
 		a = append(a,
 			"-drive", "file="+optionValue(c.Medium)+",if=none,id=drive-medium,format=raw,readonly=on",
 			"-device", "virtio-blk-pci,drive=drive-medium,id=medium,serial=cidata")
+	}
+	if c.Medium != "" && c.MediumAs&MediumCD != 0 {
+		a = append(a,
+			"-drive", "file="+optionValue(c.Medium)+",if=none,id=drive-cd,format=raw,media=cdrom,readonly=on",
+			"-device", "ide-cd,drive=drive-cd,id=cd,bus=ide.1,unit=0")
 	}
 	switch {
 	case c.Sandbox && c.RunAs != "":

@@ -18,7 +18,8 @@ func TestArgsGolden(t *testing.T) {
 		{"bios-generalized", MachineConfig{
 			Name: "vm1", Dir: "/data/vms/vm1", QMPSocket: "/data/vms/vm1/qmp.sock", AgentSocket: "/data/vms/vm1/agent.sock", GuestAgentSocket: "/data/vms/vm1/qga.sock", VCPUs: 1, MemoryMiB: 512, Accel: "tcg",
 			Disks:  []MachineDisk{{"os", "/data/vms/vm1/os.qcow2"}, {"lun0", "/data/vms/vm1/lun0.qcow2"}, {"lun1", "/data/vms/vm1/lun1.qcow2"}},
-			Medium: "/data/vms/vm1/cidata.iso", NetSocket: "/data/vms/vm1/net.sock", Sandbox: true,
+			Medium: "/data/vms/vm1/cidata.iso", MediumAs: MediumVirtio | MediumCD, NetSocket: "/data/vms/vm1/net.sock", Sandbox: true,
+			SystemUUID: "6f1c2a3e-0d4b-4c5a-9e8f-1a2b3c4d5e6f", AssetTag: "7783-7084-3265-9085-8269-3286-77",
 		}},
 		{"uefi-specialized", MachineConfig{
 			Name: "vm2", Dir: "/data/vms/vm2", QMPSocket: "/run/hangar-1a2b3c/vm2/qmp.sock", AgentSocket: "/run/hangar-1a2b3c/vm2/agent.sock", GuestAgentSocket: "/run/hangar-1a2b3c/vm2/qga.sock", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm", UEFI: true, Firmware: "/usr/share/ovmf/OVMF.fd",

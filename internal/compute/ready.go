@@ -2,6 +2,19 @@ package compute
 
 import "github.com/hangarvm/hangar/internal/hangar"
 
+// mediumDevices is where a VM's guest looks for its provisioning disc: hangar-agent
+// on a virtio disk, cloud-init and waagent on a CD (where Azure puts it); both
+// when the image does not say.
+func mediumDevices(want hangar.ProvisioningAgent) MediumDevices {
+	switch want {
+	case hangar.AgentHangar:
+		return MediumVirtio
+	case hangar.AgentAzure, hangar.AgentNoCloud:
+		return MediumCD
+	}
+	return MediumVirtio | MediumCD
+}
+
 // agentSource is the agent in a guest that a report came from.
 type agentSource int
 

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/fabric"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/qmp"
 	"github.com/hangarvm/hangar/internal/store"
@@ -37,6 +38,22 @@ type machine struct {
 	pending  map[string]chan agentMessage // run requests waiting for their result
 
 	qgaConn guestAgent // qemu-guest-agent, for run-command in guests without hangar-agent
+
+	// reports carries the guest agents' reports (hangar-agent's channel, Azure
+	// health reports, the end of cloud-init) to listenAgent.
+	reports chan agentMessage
+}
+
+func newMachine(id string, pid int, logPath string) *machine {
+	return &machine{id: id, pid: pid, exited: make(chan struct{}), logPath: logPath, reports: make(chan agentMessage)}
+}
+
+// report hands a guest agent's report to listenAgent, unless the machine is gone.
+func (mc *machine) report(msg agentMessage) {
+	select {
+	case mc.reports <- msg:
+	case <-mc.exited:
+	}
 }
 
 // send writes one message to the guest agent, if it is connected.
@@ -125,8 +142,9 @@ func (m *Manager) machineConfig(vm *store.VM) MachineConfig {
 		c.Disks = append(c.Disks, MachineDisk{ID: diskID(d.LUN), Path: filepath.Join(dir, diskID(d.LUN)+".qcow2")})
 	}
 	if medium := filepath.Join(dir, "cidata.iso"); fileExists(medium) {
-		c.Medium = medium
+		c.Medium, c.MediumAs = medium, mediumDevices(vm.ProvisioningAgent)
 	}
+	c.SystemUUID, c.AssetTag = vmUUID(vm.ID), fabric.AssetTag
 	return c
 }
 
@@ -175,7 +193,7 @@ func (m *Manager) start(ctx context.Context, vm *store.VM) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	mc := &machine{id: vm.ID, pid: cmd.Process.Pid, exited: make(chan struct{}), logPath: filepath.Join(dir, qemuLog)}
+	mc := newMachine(vm.ID, cmd.Process.Pid, filepath.Join(dir, qemuLog))
 	go func() { cmd.Wait(); close(mc.exited) }()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -272,9 +290,11 @@ func (m *Manager) supervise(id string, mc *machine) {
 	m.log.Error("vm died", "id", id, "reason", msg)
 }
 
-// listenAgent reads the agent channel for the life of the machine and turns its
-// reports into the VM's provisioning state (coalesced: see reports); a VM still
-// provisioning when the timeout ends is OSProvisioningTimedOut.
+// listenAgent takes the guest agents' reports for the life of the machine and turns
+// them into the VM's provisioning state (coalesced: see reports); a VM still
+// provisioning when the timeout ends is OSProvisioningTimedOut. Reports come from
+// hangar-agent's channel, from Azure health reports (servePlatform) and from the
+// end of cloud-init (watchCloudInit); a VM heeds those of the agent its image names.
 func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 	ctx := context.Background()
 	provisioning := vm.ProvisioningState == hangar.ProvisioningCreating
@@ -287,8 +307,17 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 	status := &reports{interval: reportInterval, write: func(r report) {
 		m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &r.state, ProvisioningMessage: &r.text})
 	}}
-	lines := make(chan agentMessage)
-	go m.readAgent(vm, mc, lines)
+	go m.readAgent(vm, mc)
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	if provisioning && heeds(vm.ProvisioningAgent, agentFromNoCloud) {
+		go m.watchCloudInit(watchCtx, vm, mc)
+	}
+	if provisioning && vm.ProvisioningAgent == hangar.AgentNone {
+		status.add(report{hangar.ProvisioningSucceeded, "the image has no provisioning agent (--provisioning-agent none): nothing reports, the VM counts as provisioned once it runs"}, time.Now())
+		provisioning = false
+		m.detachMedium(ctx, vm, mc)
+	}
 	lastWaiting := ""
 	for {
 		select {
@@ -302,36 +331,49 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 			if !provisioning {
 				continue
 			}
+			stopWatching()
 			state := hangar.ProvisioningTimedOut
-			msg := fmt.Sprintf("the guest did not report ready within %s. See what it printed with `hangar vm serial-log %s`. "+
-				"A generalized image created as specialized waits for provisioning forever; an image without a guest agent never reports ready", vm.ProvisioningTimeout, vm.Name)
+			msg := fmt.Sprintf("the guest did not report ready within %s (this image's provisioning agent: %s). See what it printed with `hangar vm serial-log %s`. "+
+				"A generalized image created as specialized waits for provisioning forever; an image without a guest agent never reports ready", vm.ProvisioningTimeout, vm.ProvisioningAgent, vm.Name)
 			if lastWaiting != "" {
 				msg += ". The agent said: " + lastWaiting
 			}
 			m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &state, ProvisioningMessage: &msg})
 			m.log.Warn("vm provisioning timed out", "vm", vm.Name)
-		case msg := <-lines:
+		case msg := <-mc.reports:
+			if msg.Type == "result" {
+				mc.deliver(msg)
+				continue
+			}
+			if !heeds(vm.ProvisioningAgent, msg.from) {
+				m.log.Debug("report of an agent this image does not name", "vm", vm.Name, "from", msg.from.name(), "type", msg.Type)
+				continue
+			}
 			switch msg.Type {
 			case "ready":
-				rep := report{hangar.ProvisioningSucceeded, "the guest agent reported ready"}
+				rep := report{hangar.ProvisioningSucceeded, msg.from.name() + " reported ready"}
 				if msg.Provisioned {
-					rep.text = "provisioned as " + msg.Hostname + "; the guest agent reported ready"
+					rep.text = "provisioned as " + msg.Hostname + "; " + rep.text
 				}
 				if vm.OSState == hangar.Specialized {
-					rep.text = "specialized image: nothing provisioned; the guest agent reported ready"
+					rep.text = "specialized image: nothing provisioned; " + msg.from.name() + " reported ready"
 				}
 				if provisioning || vm.OSState == hangar.Specialized {
 					status.add(rep, time.Now())
 				}
 				provisioning = false
+				stopWatching()
 				m.detachMedium(ctx, vm, mc)
 			case "failure":
-				status.add(report{hangar.ProvisioningFailed, "provisioning failed in the guest: " + msg.Reason}, time.Now())
+				// A failure after ready (a later stage of cloud-init, say) does
+				// not undo the VM's provisioning.
+				if provisioning {
+					status.add(report{hangar.ProvisioningFailed, "provisioning failed in the guest; " + msg.from.name() + " said: " + msg.Reason}, time.Now())
+				}
 				provisioning = false
+				stopWatching()
 			case "waiting":
 				lastWaiting = msg.Reason
-			case "result":
-				mc.deliver(msg)
 			}
 		}
 	}
@@ -342,7 +384,7 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 // dropped (and logged, a few times a minute at most) and reading goes on; a guest
 // sending faster than the host reads is read at that pace (it only slows its own
 // channel).
-func (m *Manager) readAgent(vm *store.VM, mc *machine, out chan<- agentMessage) {
+func (m *Manager) readAgent(vm *store.VM, mc *machine) {
 	path := m.socketPath(vm.ID, agentSocket)
 	var conn net.Conn
 	for {
@@ -394,11 +436,7 @@ func (m *Manager) readAgent(vm *store.VM, mc *machine, out chan<- agentMessage) 
 			}
 			continue
 		}
-		select {
-		case out <- msg:
-		case <-mc.exited:
-			return
-		}
+		mc.report(msg)
 	}
 }
 
@@ -412,8 +450,16 @@ func (m *Manager) detachMedium(ctx context.Context, vm *store.VM, mc *machine) {
 	}
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := mc.qmp.DeviceDel(qctx, "medium"); err != nil {
-		m.log.Info("provisioning medium stays plugged until the next boot", "vm", vm.Name, "err", err)
+	as := mediumDevices(vm.ProvisioningAgent)
+	if as&MediumVirtio != 0 {
+		if err := mc.qmp.DeviceDel(qctx, "medium"); err != nil {
+			m.log.Info("provisioning medium stays plugged until the next boot", "vm", vm.Name, "err", err)
+		}
+	}
+	if as&MediumCD != 0 {
+		if err := mc.qmp.Eject(qctx, "cd"); err != nil {
+			m.log.Info("provisioning disc stays in its drive until the next boot", "vm", vm.Name, "err", err)
+		}
 	}
 	// QEMU keeps the open file; removing the name is enough for no later boot to see it.
 	os.Remove(path)

@@ -87,9 +87,7 @@ func chooseAgent(hangarOpen, qgaOpen bool) string {
 func (m *Manager) waitAgent(ctx context.Context, mc *machine, wait time.Duration) (string, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		devs, err := mc.qmp.QueryChardev(qctx)
-		cancel()
+		open, err := openPorts(ctx, mc)
 		if err != nil {
 			select {
 			case <-mc.exited:
@@ -97,10 +95,6 @@ func (m *Manager) waitAgent(ctx context.Context, mc *machine, wait time.Duration
 			default:
 			}
 			return "", err
-		}
-		open := map[string]bool{}
-		for _, d := range devs {
-			open[d.Label] = d.FrontendOpen
 		}
 		if which := chooseAgent(open[agentChardev], open[qgaChardev]); which != "" || !time.Now().Before(deadline) {
 			return which, nil
@@ -113,6 +107,22 @@ func (m *Manager) waitAgent(ctx context.Context, mc *machine, wait time.Duration
 			return "", ctx.Err()
 		}
 	}
+}
+
+// openPorts asks QEMU which of its chardevs a program in the guest holds open, by
+// chardev ID (agentChardev, qgaChardev).
+func openPorts(ctx context.Context, mc *machine) (map[string]bool, error) {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	devs, err := mc.qmp.QueryChardev(qctx)
+	if err != nil {
+		return nil, err
+	}
+	open := map[string]bool{}
+	for _, d := range devs {
+		open[d.Label] = d.FrontendOpen
+	}
+	return open, nil
 }
 
 // runHangarAgent runs the script through hangar-agent's channel

@@ -194,6 +194,12 @@ func (m *Monitor) DeviceDel(ctx context.Context, id string) error {
 	return m.Execute(ctx, "device_del", map[string]string{"id": id}, nil)
 }
 
+// Eject takes the disc out of a removable drive (by device ID), even if the guest
+// locked the tray.
+func (m *Monitor) Eject(ctx context.Context, id string) error {
+	return m.Execute(ctx, "eject", map[string]any{"id": id, "force": true}, nil)
+}
+
 // Job is one entry of query-jobs.
 type Job struct {
 	ID     string `json:"id"`
