@@ -9,6 +9,17 @@ import (
 	"time"
 )
 
+// runCommand runs a script in a VM with hangar vm run-command (2 minutes at most).
+func (s *server) runCommand(key, vm, script string) (runResult, string, error) {
+	s.t.Helper()
+	var res runResult
+	stdout, stderr, err := s.hangar(key, "vm", "run-command", vm, "--script", script, "--timeout", "2m", "-o", "json")
+	if jerr := json.Unmarshal([]byte(stdout), &res); jerr != nil && err == nil {
+		s.t.Fatalf("run-command: bad JSON %v: %s", jerr, stdout)
+	}
+	return res, stderr, err
+}
+
 // runResult is run-command's answer, as -o json prints it.
 type runResult struct {
 	ExitCode        int    `json:"exitCode"`
@@ -35,14 +46,7 @@ func TestRunCommandThroughQEMUGuestAgent(t *testing.T) {
 	osImage(s, alice, "nocloud", "stock")
 	s.ok(alice, "vm", "create", "--name", "q", "--image", "nocloud", "--admin-username", "ops", "--ssh-key-value", newSSHKey(t), "--no-wait")
 
-	run := func(script string) (runResult, string, error) {
-		var res runResult
-		stdout, stderr, err := s.hangar(alice, "vm", "run-command", "q", "--script", script, "--timeout", "2m", "-o", "json")
-		if jerr := json.Unmarshal([]byte(stdout), &res); jerr != nil && err == nil {
-			t.Fatalf("run-command: bad JSON %v: %s", jerr, stdout)
-		}
-		return res, stderr, err
-	}
+	run := func(script string) (runResult, string, error) { return s.runCommand(alice, "q", script) }
 	// qemu-guest-agent starts late in boot (after cloud-init's first stage):
 	// until it holds its port open, run-command says no agent listens.
 	var res runResult

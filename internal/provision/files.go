@@ -96,7 +96,11 @@ func Files(c *Config) ([]File, error) {
 		if err := templates.ExecuteTemplate(&buf, tmpl, v); err != nil {
 			return nil, fmt.Errorf("provision: rendering %s: %w", path, err)
 		}
-		files = append(files, File{Path: path, Data: buf.Bytes()})
+		data := buf.Bytes()
+		if path == FileUserData && len(c.CustomData) > 0 {
+			data = withCustomData(data, c.CustomData)
+		}
+		files = append(files, File{Path: path, Data: data})
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil
@@ -133,6 +137,40 @@ func newView(c *Config) (*view, error) {
 		v.CustomData = base64.StdEncoding.EncodeToString(c.CustomData)
 	}
 	return v, nil
+}
+
+// customDataBoundary separates the parts of a user-data that carries custom data.
+const customDataBoundary = "==hangar-user-data=="
+
+// withCustomData makes user-data a MIME multipart archive of Hangar's cloud-config
+// and the custom data, which cloud-init then handles as it handles custom data on
+// Azure, where custom data is the user-data: a script runs, a cloud-config merges,
+// a MIME archive or gzip is unpacked. The custom part goes as text/plain, the type
+// cloud-init reads as "look at the first line" (its user_data.py, TYPE_NEEDED), in
+// base64 so any bytes pass.
+func withCustomData(cloudConfig, custom []byte) []byte {
+	ctype := "text/plain"
+	if bytes.HasPrefix(custom, []byte{0x1f, 0x8b}) {
+		ctype = "application/gzip"
+	}
+	var b bytes.Buffer
+	part := func(ctype, encoding, name string, body []byte) {
+		fmt.Fprintf(&b, "--%s\r\nContent-Type: %s\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: %s\r\nContent-Disposition: attachment; filename=%q\r\n\r\n",
+			customDataBoundary, ctype, encoding, name)
+		b.Write(body)
+		b.WriteString("\r\n")
+	}
+	fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=%q\r\nMIME-Version: 1.0\r\n\r\n", customDataBoundary)
+	part(`text/cloud-config; charset="utf-8"`, "7bit", "hangar.cfg", cloudConfig)
+	enc := base64.StdEncoding.EncodeToString(custom)
+	var lines []byte
+	for len(enc) > 76 {
+		lines = append(lines, enc[:76]+"\r\n"...)
+		enc = enc[76:]
+	}
+	part(ctype, "base64", "custom-data", append(lines, enc...))
+	fmt.Fprintf(&b, "--%s--\r\n", customDataBoundary)
+	return b.Bytes()
 }
 
 // AuthorizedKeysPath is where the admin user's keys go in a Linux guest.

@@ -6,6 +6,10 @@ import (
 	"encoding/xml"
 	"flag"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -208,7 +212,10 @@ func TestUserData(t *testing.T) {
 	cases := goldenCases(t)
 	for _, name := range []string{"linux-keys", "linux-password", "linux-both"} {
 		c := cases[name]
-		ud := fileMap(t, c)[FileUserData]
+		ud, custom := userDataParts(t, fileMap(t, c)[FileUserData])
+		if !bytes.Equal(custom, c.CustomData) {
+			t.Errorf("%s: user-data carries custom data %q, want %q", name, custom, c.CustomData)
+		}
 		if !strings.HasPrefix(ud, "#cloud-config\n") {
 			t.Errorf("%s: user-data does not start with #cloud-config", name)
 		}
@@ -230,6 +237,46 @@ func TestUserData(t *testing.T) {
 			t.Errorf("%s: passwd %q is not a SHA-512 crypt hash of the password", name, hash)
 		}
 	}
+}
+
+// userDataParts splits a user-data into Hangar's cloud-config and the custom data,
+// reading a MIME multipart archive the way cloud-init does (Python's email parser:
+// each part's Content-Transfer-Encoding decoded).
+func userDataParts(t *testing.T, ud string) (string, []byte) {
+	t.Helper()
+	msg, err := mail.ReadMessage(strings.NewReader(ud))
+	if err != nil || !strings.HasPrefix(msg.Header.Get("Content-Type"), "multipart/") {
+		return ud, nil // no custom data: the cloud-config alone
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := multipart.NewReader(msg.Body, params["boundary"])
+	var parts [][]byte
+	var types []string
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("user-data's MIME parts: %v", err)
+		}
+		var body io.Reader = p
+		if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+			body = base64.NewDecoder(base64.StdEncoding, p)
+		}
+		data, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, types = append(parts, data), append(types, p.Header.Get("Content-Type"))
+	}
+	if len(parts) != 2 || !strings.HasPrefix(types[0], "text/cloud-config") || types[1] != "text/plain" {
+		t.Fatalf("user-data with custom data: parts %q, want the cloud-config then the custom data as text/plain", types)
+	}
+	return string(parts[0]), parts[1]
 }
 
 func TestMetaData(t *testing.T) {

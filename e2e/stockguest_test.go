@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The stock guests (images/stockguest): Debian's own cloud-init, waagent and
+// qemu-guest-agent, no code of ours. Each flavor goes through the whole loop as on
+// Azure: provision, report ready by its own agent, deprovision with its own tools,
+// generalize, capture, and provision again with a new identity.
+
+// stockFlavor is one stock guest and how its users treat it.
+type stockFlavor struct {
+	image string // file in HANGAR_STOCKGUEST
+	agent string // --provisioning-agent
+	// readyBy is what the provisioning message names as the agent that reported.
+	readyBy string
+	// deprovision is the guest's own generalization, as its documentation says.
+	deprovision string
+	// removesUser: deprovision removes the provisioned user (waagent's +user).
+	removesUser bool
+	// customDataRuns: the agent runs custom data (cloud-init does; waagent only
+	// saves it).
+	customDataRuns bool
+}
+
+var stockFlavors = map[string]stockFlavor{
+	"azure": {image: "azure.raw", agent: "azure", readyBy: "Azure agent",
+		deprovision: "cloud-init clean --logs --machine-id && waagent -deprovision+user -force", removesUser: true, customDataRuns: true},
+	"waagent": {image: "waagent.raw", agent: "azure", readyBy: "Azure agent",
+		deprovision: "waagent -deprovision+user -force", removesUser: true},
+	"nocloud": {image: "nocloud.raw", agent: "nocloud", readyBy: "cloud-init",
+		deprovision: "cloud-init clean --logs --machine-id", customDataRuns: true},
+}
+
+// stockGuestDir is HANGAR_STOCKGUEST, the directory of the built stock guests.
+func stockGuestDir(t *testing.T) string {
+	t.Helper()
+	needVMTools(t)
+	dir := os.Getenv("HANGAR_STOCKGUEST")
+	if dir == "" {
+		t.Skip("HANGAR_STOCKGUEST is not set: build the stock guests (make stockguest) and set it to images/stockguest/out")
+	}
+	return dir
+}
+
+func TestStockGuestAzure(t *testing.T)   { stockGuestLoop(t, "azure") }
+func TestStockGuestWaagent(t *testing.T) { stockGuestLoop(t, "waagent") }
+func TestStockGuestNoCloud(t *testing.T) { stockGuestLoop(t, "nocloud") }
+
+// identity is what run-command reads of a guest's identity.
+const identityScript = `echo "host=$(hostname)"
+for u in first second; do getent passwd $u >/dev/null && echo "user=$u"; done
+for f in /home/*/.ssh/authorized_keys; do [ -f "$f" ] && echo "key=$f $(cat "$f" | tr '\n' ' ')"; done
+echo "hostkey=$(cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null | cut -d' ' -f2)"
+echo "machine-id=$(cat /etc/machine-id)"
+[ -f /var/tmp/custom-data-ran ] && echo custom-data-ran
+[ -f /var/lib/waagent/CustomData ] && echo "custom-data-saved=$(cat /var/lib/waagent/CustomData)"
+true
+`
+
+// customData is run by cloud-init as a user-data script.
+const customData = "#!/bin/sh\necho yes > /var/tmp/custom-data-ran\n"
+
+func stockGuestLoop(t *testing.T, flavor string) {
+	f := stockFlavors[flavor]
+	dir := stockGuestDir(t)
+	s := startServer(t)
+	alice := s.tenant("alice")
+	s.ok(alice, "disk", "upload", filepath.Join(dir, f.image), "--name", "stock")
+	osImage(s, alice, "stock", "stock", "--provisioning-agent", f.agent)
+	files := t.TempDir()
+	cd, ud := filepath.Join(files, "custom"), filepath.Join(files, "user")
+	os.WriteFile(cd, []byte(customData), 0o600)
+	os.WriteFile(ud, []byte("user data for the app"), 0o600)
+
+	key1 := newSSHKey(t)
+	vm, err := s.createVM(alice, "--name", "v1", "--image", "stock", "--computer-name", "first-host", "--admin-username", "first",
+		"--ssh-key-value", key1, "--custom-data", cd, "--user-data", ud, "--provisioning-timeout", "10m")
+	if err != nil || vm.ProvisioningState != "Succeeded" || !strings.Contains(vm.ProvisioningMessage, f.readyBy) {
+		t.Fatalf("%s guest: %v %+v, want Succeeded, reported by %s\n%s", flavor, err, vm, f.readyBy, tail(s.serialLog(alice, "v1"), 60))
+	}
+	first := guestIdentity(t, s, alice, "v1")
+	if first["host"] != "first-host" || first["user"] != "first" || !strings.Contains(first["key"], "/home/first/.ssh/authorized_keys "+key1) {
+		t.Fatalf("%s guest was not provisioned as asked: %v", flavor, first)
+	}
+	if first["hostkey"] == "" || first["machine-id"] == "" || first["machine-id"] == "uninitialized" {
+		t.Fatalf("%s guest has no host key or machine ID of its own: %v", flavor, first)
+	}
+	switch {
+	case f.customDataRuns && first["custom-data-ran"] != "yes":
+		t.Fatalf("%s guest: the custom data script did not run: %v", flavor, first)
+	case !f.customDataRuns && first["custom-data-saved"] == "":
+		t.Fatalf("%s guest: waagent did not save the custom data: %v", flavor, first)
+	}
+	if flavor != "nocloud" {
+		checkIMDS(t, s, alice, "v1", "first-host", "user data for the app")
+	}
+
+	// The guest's own deprovisioning, then generalize and capture.
+	if res, _, err := s.runCommand(alice, "v1", f.deprovision); err != nil || res.ExitCode != 0 {
+		t.Fatalf("%s: %v %+v", f.deprovision, err, res)
+	}
+	s.ok(alice, "vm", "stop", "v1")
+	s.ok(alice, "vm", "generalize", "v1", "--yes")
+	s.ok(alice, "vm", "capture", "v1", "--image-name", "golden")
+
+	key2 := newSSHKey(t)
+	vm, err = s.createVM(alice, "--name", "v2", "--image", "golden", "--computer-name", "second-host", "--admin-username", "second",
+		"--ssh-key-value", key2, "--provisioning-timeout", "10m")
+	if err != nil || vm.ProvisioningState != "Succeeded" || !strings.Contains(vm.ProvisioningMessage, f.readyBy) {
+		t.Fatalf("%s guest from the captured image: %v %+v\n%s", flavor, err, vm, tail(s.serialLog(alice, "v2"), 60))
+	}
+	second := guestIdentity(t, s, alice, "v2")
+	if second["host"] != "second-host" || !strings.Contains(second["user"], "second") || !strings.Contains(second["key"], "/home/second/.ssh/authorized_keys "+key2) {
+		t.Fatalf("%s guest from the captured image was not provisioned again: %v", flavor, second)
+	}
+	if second["hostkey"] == "" || second["hostkey"] == first["hostkey"] || second["machine-id"] == first["machine-id"] {
+		t.Fatalf("%s guest from the captured image kept the first VM's host key or machine ID: %v, first %v", flavor, second, first)
+	}
+	if f.removesUser && (strings.Contains(second["user"], "first") || strings.Contains(second["key"], key1)) {
+		t.Fatalf("%s: the first VM's user or key survived deprovisioning: %v", flavor, second)
+	}
+	s.ok(alice, "vm", "delete", "v2")
+}
+
+// guestIdentity reads a guest's identity through run-command (qemu-guest-agent).
+func guestIdentity(t *testing.T, s *server, key, vm string) map[string]string {
+	t.Helper()
+	res, stderr, err := s.runCommand(key, vm, identityScript)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("reading %s's identity: %v %+v %s", vm, err, res, stderr)
+	}
+	id := map[string]string{}
+	for _, line := range strings.Split(res.Stdout, "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		if k == "custom-data-ran" {
+			v = "yes"
+		}
+		if id[k] != "" {
+			v = id[k] + "," + v
+		}
+		id[k] = v
+	}
+	return id
+}
+
+// checkIMDS asks IMDS from inside the guest, as software on an Azure VM does: it
+// answers with the header only, and tells the VM its own name and user data.
+func checkIMDS(t *testing.T, s *server, key, vm, computerName, userData string) {
+	t.Helper()
+	script := `python3 - <<'EOF'
+import urllib.request, urllib.error
+base = "http://169.254.169.254/metadata/instance/compute/"
+try:
+    urllib.request.urlopen(base + "name?api-version=2021-08-01&format=text", timeout=10)
+    print("without-header=200")
+except urllib.error.HTTPError as e:
+    print("without-header=%d" % e.code)
+for leaf in ("osProfile/computerName", "userData"):
+    req = urllib.request.Request(base + leaf + "?api-version=2021-08-01&format=text", headers={"Metadata": "true"})
+    print(leaf + "=" + urllib.request.urlopen(req, timeout=10).read().decode())
+EOF`
+	res, stderr, err := s.runCommand(key, vm, script)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("asking IMDS in %s: %v %+v %s", vm, err, res, stderr)
+	}
+	want := []string{"without-header=400", "osProfile/computerName=" + computerName,
+		"userData=" + base64.StdEncoding.EncodeToString([]byte(userData))}
+	for _, w := range want {
+		if !strings.Contains(res.Stdout, w) {
+			t.Fatalf("IMDS as %s's guest sees it: %q, want %q", vm, res.Stdout, w)
+		}
+	}
+}
