@@ -52,8 +52,11 @@ func TestStockGuestAzure(t *testing.T)   { stockGuestLoop(t, "azure") }
 func TestStockGuestWaagent(t *testing.T) { stockGuestLoop(t, "waagent") }
 func TestStockGuestNoCloud(t *testing.T) { stockGuestLoop(t, "nocloud") }
 
-// identity is what run-command reads of a guest's identity.
-const identityScript = `echo "host=$(hostname)"
+// identity is what run-command reads of a guest's identity, once cloud-init (if
+// it runs) is done: an Azure guest reports ready before cloud-init's last stage,
+// which runs the custom data.
+const identityScript = `[ -f /etc/cloud/cloud-init.disabled ] || cloud-init status --wait >/dev/null 2>&1
+echo "host=$(hostname)"
 for u in first second; do getent passwd $u >/dev/null && echo "user=$u"; done
 for f in /home/*/.ssh/authorized_keys; do [ -f "$f" ] && echo "key=$f $(cat "$f" | tr '\n' ' ')"; done
 echo "hostkey=$(cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null | cut -d' ' -f2)"
