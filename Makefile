@@ -2,7 +2,7 @@
 # default (SQLite + a chunk directory in ./hangar-data); `make test` runs every test.
 GO ?= go
 
-.PHONY: build serve test deps fuzz bench testimage appliance lint
+.PHONY: build serve test deps fuzz bench testimage appliance stockguest lint
 
 build:
 	$(GO) build -o bin/hangar ./cmd/hangar
@@ -24,6 +24,13 @@ appliance: build
 # The tiny test guest (Debian kernel, busybox, hangar-agent; BIOS and UEFI boot).
 testimage: build
 	images/testimage/build.sh --agent bin/hangar-agent --out images/testimage/out/testimage.raw
+
+# The stock test guests (Debian's cloud-init, waagent, qemu-guest-agent; no code of
+# ours): images/stockguest/out/{azure,waagent,nocloud}.raw. Skips the build when its
+# inputs did not change (images/stockguest/README.md). Their tests:
+#   HANGAR_STOCKGUEST=$(CURDIR)/images/stockguest/out go test ./images/stockguest/
+stockguest: deps
+	images/stockguest/build.sh --out images/stockguest/out
 
 # Every test (unit, end-to-end with real QEMU, qemu-img as judge), the end-to-end
 # suite once more on PostgreSQL + S3 (versitygw) without the VM suites (they boot

@@ -10,6 +10,8 @@
 #   xfsprogs btrfs-progs  XFS and Btrfs test disks for offline generalize (the
 #                         appliance carries its own copies, from Debian packages)
 #   genisoimage           isoinfo, to check provisioning media
+#   mmdebstrap eatmydata  the stock test guests (images/stockguest/build.sh): a Debian
+#                         root from packages; eatmydata spares dpkg's fsyncs there
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
 #   iproute2              ip netns: the network tests' stand-in for the outside world
 # and, for the tests, versitygw (the Versity S3 Gateway, Apache-2.0) built from its Go
@@ -41,7 +43,8 @@ if [ "$mode" = test ]; then
 	tools+=(sfdisk:fdisk debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools syslinux:syslinux
 		/usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common objcopy:binutils cpio:cpio isoinfo:genisoimage
 		mkfs.xfs:xfsprogs mkfs.btrfs:btrfs-progs
-		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2)
+		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2
+		mmdebstrap:mmdebstrap eatmydata:eatmydata)
 fi
 need=()
 for t in "${tools[@]}"; do
