@@ -462,7 +462,8 @@ func TestNoCloudProvisions(t *testing.T) {
 				{"getent passwd hangaruser", `^hangaruser:x:\d+:\d+:.*:/home/hangaruser:/bin/bash$`},
 				{"cat /home/hangaruser/.ssh/authorized_keys", "(?m)^" + regexp.QuoteMeta(key) + "$"},
 				{"sudo -n -l -U hangaruser", `\(ALL\) NOPASSWD: ALL`},
-				{"base64 -d /var/lib/hangar-agent/custom-data", "^" + regexp.QuoteMeta(string(c.CustomData)) + "$"},
+				{"cat /var/lib/hangar-agent/custom-data", // write_files decodes it
+					"^" + regexp.QuoteMeta(strings.TrimSpace(string(c.CustomData))) + "$"},
 				{"ls /etc/ssh", `(?m)^ssh_host_ed25519_key$`},
 				{"cloud-init status --long", `(?m)^status: done$`},
 				{"systemctl is-active qemu-guest-agent", `^active$`},
