@@ -3,7 +3,7 @@
 GO ?= go
 SHELL := /bin/bash
 
-.PHONY: build serve test deps fuzz bench testimage appliance lint
+.PHONY: build serve test deps fuzz bench testimage appliance stockguest lint
 
 build:
 	$(GO) build -o bin/hangar ./cmd/hangar
@@ -29,15 +29,23 @@ appliance: build
 testimage: build
 	images/testimage/build.sh --agent bin/hangar-agent --out images/testimage/out/testimage.raw
 
+# The stock test guests (Debian's cloud-init, waagent, qemu-guest-agent; no code of
+# ours): images/stockguest/out/{azure,waagent,nocloud}.raw. Skips the build when its
+# inputs did not change (images/stockguest/README.md). Their tests:
+#   HANGAR_STOCKGUEST=$(CURDIR)/images/stockguest/out go test ./images/stockguest/
+stockguest: deps
+	images/stockguest/build.sh --out images/stockguest/out
+
 # Every test (unit, end-to-end with real QEMU, qemu-img as judge), the end-to-end
 # suite once more on PostgreSQL + S3 (versitygw) without the VM suites (they boot
 # guests, slow under TCG, and ran on the first pass), then every fuzz target for
 # FUZZTIME each.
 # A skipped test fails the run (scripts/noskip): here everything a test needs is
 # installed, so a skip is a check that silently did not run.
-test: deps lint appliance testimage
+test: deps lint appliance testimage stockguest
 	$(GO) build -o bin/noskip ./scripts/noskip
 	set -o pipefail; HANGAR_APPLIANCE=$(CURDIR)/bin/appliance HANGAR_TESTIMAGE=$(CURDIR)/images/testimage/out/testimage.raw \
+		HANGAR_STOCKGUEST=$(CURDIR)/images/stockguest/out \
 		$(GO) test -json -count=1 -timeout 60m ./... | bin/noskip
 	set -o pipefail; HANGAR_E2E_SKIP_VMS=1 HANGAR_E2E_DB=postgres HANGAR_E2E_STORE=s3 \
 		$(GO) test -json -count=1 -timeout 60m ./e2e | bin/noskip -allow HANGAR_E2E_SKIP_VMS

@@ -35,11 +35,7 @@ type runResult struct {
 // run-command's rules (output, exit code, the last 1 MiB of a longer output).
 // HANGAR_STOCKGUEST names the directory holding the built nocloud.raw.
 func TestRunCommandThroughQEMUGuestAgent(t *testing.T) {
-	dir := os.Getenv("HANGAR_STOCKGUEST")
-	if dir == "" {
-		t.Skip("HANGAR_STOCKGUEST is not set: build the stock guests (make stockguest) and set it to the directory holding nocloud.raw")
-	}
-	needVMTools(t)
+	dir := stockGuestDir(t)
 	s := startServer(t)
 	alice := s.tenant("alice")
 	s.ok(alice, "disk", "upload", filepath.Join(dir, "nocloud.raw"), "--name", "stock")

@@ -49,7 +49,6 @@ func stockGuestDir(t *testing.T) string {
 }
 
 func TestStockGuestAzure(t *testing.T)   { stockGuestLoop(t, "azure") }
-func TestStockGuestWaagent(t *testing.T) { stockGuestLoop(t, "waagent") }
 func TestStockGuestNoCloud(t *testing.T) { stockGuestLoop(t, "nocloud") }
 
 // identity is what run-command reads of a guest's identity, once cloud-init (if

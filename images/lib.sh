@@ -154,3 +154,102 @@ initramfs_cpio() {
 	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort |
 		cpio --quiet -o -H newc -R 0:0 --reproducible)
 }
+
+# ---------------------------------------------------------------------------
+# Boot pieces shared by the disk images that boot both with BIOS (syslinux)
+# and with UEFI (a unified kernel image); see REFERENCE.md section 4.
+# ---------------------------------------------------------------------------
+
+# make_uki STUB OSREL CMDLINE INITRD VMLINUZ OUT: a unified kernel image,
+# systemd-stub + .osrel + .cmdline + .initrd + .linux. Each new section starts
+# at the end of the previous one rounded up to the stub's SectionAlignment
+# (the old fixed 0x20000/0x30000/0x2000000 layout breaks as soon as a section
+# outgrows its gap). CMDLINE is the command line itself, not a file.
+make_uki() {
+	local stub=$1 osrel=$2 cmdline=$3 initrd=$4 vmlinuz=$5 out=$6
+	local align next size vma end sec name file cmdfile
+	cmdfile=$(mktemp)
+	printf '%s\n' "$cmdline" >"$cmdfile"
+	align=$(objdump -p "$stub" | awk '$1 == "SectionAlignment" { print $2 }')
+	[ -n "$align" ] || die "cannot read SectionAlignment of $stub"
+	align=$((16#$align))
+	# end of the stub's last section = max(VMA + size) over "objdump -h" rows
+	next=0
+	while read -r size vma; do
+		end=$((16#$vma + 16#$size))
+		[ "$end" -le "$next" ] || next=$end
+	done < <(objdump -h "$stub" | awk '$1 ~ /^[0-9]+$/ { print $3, $4 }')
+	local args=()
+	for sec in .osrel:"$osrel" .cmdline:"$cmdfile" .initrd:"$initrd" .linux:"$vmlinuz"; do
+		name=${sec%%:*}
+		file=${sec#*:}
+		next=$(((next + align - 1) / align * align))
+		args+=(--add-section "$name=$file" --change-section-vma "$name=$(printf '0x%x' "$next")")
+		next=$((next + $(stat -Lc %s "$file")))
+	done
+	objcopy "${args[@]}" "$stub" "$out"
+	rm -f "$cmdfile"
+}
+
+# make_esp IMG MIB START_LBA VOLID CMDLINE VMLINUZ INITRD UKI: a FAT ESP image
+# holding syslinux (BIOS: /syslinux/syslinux.cfg boots /vmlinuz + /initrd.img)
+# and the UKI at \EFI\BOOT\BOOTX64.EFI (UEFI). Files get mtime EPOCH if set.
+make_esp() {
+	local img=$1 mib=$2 start=$3 volid=$4 cmdline=$5 vmlinuz=$6 initrd=$7 uki=$8
+	local tree
+	tree=$(mktemp -d)
+	# -h: hidden sectors = partition start, which syslinux's FAT boot sector
+	# adds to find its own files.
+	rm -f "$img"
+	mkfs.vfat -C -F 16 -n HANGAR-ESP -i "$volid" -h "$start" "$img" $((mib * 1024)) >/dev/null
+	install -D -m 0644 "$uki" "$tree/EFI/BOOT/BOOTX64.EFI"
+	mkdir -p "$tree/syslinux"
+	cat >"$tree/syslinux/syslinux.cfg" <<EOC
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+SERIAL 0 115200
+LABEL linux
+  LINUX /vmlinuz
+  INITRD /initrd.img
+  APPEND $cmdline
+EOC
+	install -m 0644 "$vmlinuz" "$tree/vmlinuz"
+	install -m 0644 "$initrd" "$tree/initrd.img"
+	[ -z "${EPOCH:-}" ] || find "$tree" -exec touch -d "@$EPOCH" {} +
+	# Copy the tree in one go: mcopy -m keeps the mtimes.
+	MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$img" "$tree"/EFI "$tree"/syslinux "$tree"/vmlinuz "$tree"/initrd.img ::/
+	# Writes syslinux's boot sector into the FAT and ldlinux.sys/.c32 into
+	# /syslinux, through mtools: no mount needed.
+	syslinux --install --directory /syslinux "$img"
+	rm -rf "$tree"
+}
+
+# gpt_disk DISK DISK_MIB ESP_IMG ESP_MIB ROOT_IMG ROOT_NAME DISK_GUID ESP_GUID ROOT_GUID:
+# a raw disk: GPT with the ESP at 1 MiB (attribute LegacyBIOSBootable, which
+# is how gptmbr.bin picks the partition whose boot sector it chain-loads),
+# then the root partition (type Linux root x86-64) filling the rest but the
+# last MiB (backup GPT); syslinux's gptmbr.bin in the first 440 bytes.
+gpt_disk() {
+	local disk=$1 disk_mib=$2 esp=$3 esp_mib=$4 root=$5 root_name=$6
+	local disk_guid=$7 esp_guid=$8 root_guid=$9
+	local MiB=$((1024 * 1024)) root_mib gptmbr=/usr/lib/syslinux/mbr/gptmbr.bin
+	root_mib=$((disk_mib - 2 - esp_mib))
+	[ "$(stat -c %s "$root")" -le $((root_mib * MiB)) ] || die "root filesystem larger than its ${root_mib} MiB partition"
+	[ -f "$gptmbr" ] || die "missing $gptmbr (apt-get install syslinux-common)"
+	rm -f "$disk"
+	truncate -s $((disk_mib * MiB)) "$disk"
+	sfdisk --quiet --no-reread --no-tell-kernel "$disk" <<EOS
+label: gpt
+label-id: $disk_guid
+unit: sectors
+
+start=$((MiB / 512)), size=$((esp_mib * MiB / 512)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=$esp_guid, name="EFI System", attrs="LegacyBIOSBootable"
+start=$(((1 + esp_mib) * MiB / 512)), size=$((root_mib * MiB / 512)), type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, uuid=$root_guid, name="$root_name"
+EOS
+	# Boot code only (first 440 bytes): the disk signature and the protective
+	# MBR partition entry sfdisk wrote stay.
+	dd if="$gptmbr" of="$disk" bs=440 count=1 conv=notrunc status=none
+	dd if="$esp" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
+	dd if="$root" of="$disk" bs=1M seek=$((1 + esp_mib)) conv=notrunc,sparse status=none
+}

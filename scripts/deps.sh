@@ -10,6 +10,8 @@
 #   xfsprogs btrfs-progs  XFS and Btrfs test disks for offline generalize (the
 #                         appliance carries its own copies, from Debian packages)
 #   genisoimage           isoinfo, to check provisioning media
+#   mmdebstrap eatmydata  the stock test guests (images/stockguest/build.sh): a Debian
+#                         root from packages; eatmydata spares dpkg's fsyncs there
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
 #   iproute2              ip netns: the network tests' stand-in for the outside world
 #   qemu-guest-agent      qemu-ga, the real peer of the guest-agent client's tests
@@ -67,7 +69,7 @@ if [ "$mode" = test ]; then
 		/usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/requests:python3-requests
 		/usr/lib/python3/dist-packages/configobj.py:python3-configobj /usr/lib/python3/dist-packages/distro:python3-distro
 		/usr/lib/python3/dist-packages/six.py:python3-six /usr/lib/python3/dist-packages/pkg_resources:python3-pkg-resources
-		openssl:openssl)
+		openssl:openssl mmdebstrap:mmdebstrap eatmydata:eatmydata)
 fi
 need=()
 for t in "${tools[@]}"; do
