@@ -67,7 +67,7 @@ if [ "$mode" = test ]; then
 		mkfs.xfs:xfsprogs mkfs.btrfs:btrfs-progs
 		'/usr/lib/postgresql/*/bin/initdb:postgresql' ip:iproute2 /usr/sbin/qemu-ga:qemu-guest-agent
 		/usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/requests:python3-requests
-		/usr/lib/python3/dist-packages/configobj.py:python3-configobj /usr/lib/python3/dist-packages/distro:python3-distro
+		/usr/lib/python3/dist-packages/configobj:python3-configobj /usr/lib/python3/dist-packages/distro:python3-distro
 		/usr/lib/python3/dist-packages/six.py:python3-six /usr/lib/python3/dist-packages/pkg_resources:python3-pkg-resources
 		openssl:openssl mmdebstrap:mmdebstrap eatmydata:eatmydata)
 fi
