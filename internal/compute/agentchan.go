@@ -85,23 +85,10 @@ func parseAgentMessage(line []byte) (agentMessage, error) {
 			return agentMessage{}, fmt.Errorf("%w: a result without a valid id", errMalformed)
 		}
 	default:
-		return agentMessage{}, fmt.Errorf("%w: unknown type %q", errMalformed, clip(msg.Type, 64))
+		return agentMessage{}, fmt.Errorf("%w: unknown type %q", errMalformed, hangar.Clip(msg.Type, 64))
 	}
-	msg.InstanceID, msg.Hostname, msg.Reason = clip(msg.InstanceID, maxReportText), clip(msg.Hostname, maxReportText), clip(msg.Reason, maxReportText)
+	msg.InstanceID, msg.Hostname, msg.Reason = hangar.Clip(msg.InstanceID, maxReportText), hangar.Clip(msg.Hostname, maxReportText), hangar.Clip(msg.Reason, maxReportText)
 	return msg, nil
-}
-
-// clip cuts s to at most n bytes of valid UTF-8, marking the cut.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
 }
 
 // result is what a run's answer tells the user, each output cut to its last

@@ -55,7 +55,7 @@ func cloudInitReport(res hangar.RunCommandResult) agentMessage {
 			"create the image with the --provisioning-agent its guest has"
 		return msg
 	}
-	msg.Type, msg.Reason = "failure", clip(out, maxReportText)
+	msg.Type, msg.Reason = "failure", hangar.Clip(out, maxReportText)
 	if msg.Reason == "" {
 		msg.Reason = fmt.Sprintf("cloud-init status exited with %d and said nothing", res.ExitCode)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 // Ping asks the agent whether it answers (guest-ping).
@@ -35,7 +37,7 @@ func (i Info) Enabled(cmd string) bool {
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	var i Info
 	err := c.Execute(ctx, "guest-info", nil, &i)
-	i.Version = clip(i.Version, 64)
+	i.Version = hangar.Clip(i.Version, 64)
 	return i, err
 }
 

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 // delimiter precedes the answer to guest-sync-delimited; sent by the host, it
@@ -55,24 +55,11 @@ func parseReply(line []byte) (reply, error) {
 	case r.Error != nil && r.Return != nil:
 		return reply{}, fmt.Errorf("%w: an answer with both return and error", ErrProtocol)
 	case r.Error != nil:
-		r.Error.Class, r.Error.Desc = clip(r.Error.Class, 64), clip(r.Error.Desc, maxErrorText)
+		r.Error.Class, r.Error.Desc = hangar.Clip(r.Error.Class, 64), hangar.Clip(r.Error.Desc, maxErrorText)
 	case r.Return == nil:
 		return reply{}, fmt.Errorf("%w: an answer with neither return nor error", ErrProtocol)
 	}
 	return r, nil
-}
-
-// clip cuts s to at most n bytes of valid UTF-8, marking the cut.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
 }
 
 // lineReader reads the agent's lines, never holding more than max bytes of one
