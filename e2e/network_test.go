@@ -220,7 +220,7 @@ func TestGuestNetwork(t *testing.T) {
 	gw := "10.0.0.1"
 	targets := []string{
 		gw + ":" + apiPort, fmt.Sprint(gw, ":", svcPort), fmt.Sprint(gw, ":", closed.SSHPort),
-		"169.254.169.254:80", "168.63.129.16:80",
+		"169.254.169.254:22", "168.63.129.16:22", "168.63.129.16:8080",
 		fmt.Sprint(outsideAllowed, ":", outsidePort), fmt.Sprint(outsideDenied, ":", outsidePort),
 	}
 	for _, a := range hostAddrs(t) { // with the host's end of the veth pair
@@ -236,6 +236,17 @@ func TestGuestNetwork(t *testing.T) {
 			t.Errorf("from a VM with egress, %s answered %q, want %q", tg, got[tg], want)
 		}
 	}
+	// Azure's platform addresses are Hangar's own endpoints (issue 11), not a way
+	// to the host: IMDS refuses a request without "Metadata: true" as Azure's does,
+	// and the WireServer lists its protocol versions.
+	req := `printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' | nc -w 5 %s 80 | head -n 1; `
+	platform := s.runScript(alice, "open",
+		fmt.Sprintf(req, "/metadata/instance?api-version=2021-02-01", "169.254.169.254", "169.254.169.254")+
+			fmt.Sprintf(req, "/?comp=versions", "168.63.129.16", "168.63.129.16"))
+	if got, want := strings.ReplaceAll(platform, "\r", ""), "HTTP/1.1 400 Bad Request\nHTTP/1.1 200 OK\n"; got != want {
+		t.Errorf("IMDS without its header, then the WireServer's versions, answered %q; want %q", got, want)
+	}
+
 	// DNS is the gateway's (which relays to the host's resolver: not exercised here,
 	// so that no test query leaves this machine; internal/netstack tests it).
 	if out := s.runScript(alice, "open", "cat /etc/resolv.conf"); !strings.Contains(out, "nameserver 10.0.0.1") {
