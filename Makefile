@@ -62,6 +62,7 @@ lint:
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-# The benchmarks of docs/BENCHMARKS.md (minutes each; VM ones need make testimage).
-bench: build testimage
-	for b in catalog convert upload reupload hashing serverrss vm capture replicate generalize; do $(GO) run ./bench/$$b || exit 1; done
+# The benchmarks of docs/BENCHMARKS.md (minutes each; VM ones need make testimage,
+# stockguest needs make stockguest).
+bench: build testimage stockguest
+	for b in catalog convert upload reupload hashing serverrss vm capture replicate generalize stockguest; do $(GO) run ./bench/$$b || exit 1; done

@@ -29,15 +29,17 @@ type stockFlavor struct {
 	// customDataRuns: the agent runs custom data (cloud-init does; waagent only
 	// saves it).
 	customDataRuns bool
+	// specializedHost is the host name of a VM made from a specialized capture.
+	specializedHost string
 }
 
 var stockFlavors = map[string]stockFlavor{
 	"azure": {image: "azure.raw", agent: "azure", readyBy: "Azure agent",
-		deprovision: "cloud-init clean --logs --machine-id && waagent -deprovision+user -force", removesUser: true, customDataRuns: true},
+		deprovision: "cloud-init clean --logs --machine-id && waagent -deprovision+user -force", removesUser: true, customDataRuns: true, specializedHost: "second-host"},
 	"waagent": {image: "waagent.raw", agent: "azure", readyBy: "Azure agent",
-		deprovision: "waagent -deprovision+user -force", removesUser: true, keepsMachineID: true},
+		deprovision: "waagent -deprovision+user -force", removesUser: true, keepsMachineID: true, specializedHost: "second-host"},
 	"nocloud": {image: "nocloud.raw", agent: "nocloud", readyBy: "cloud-init",
-		deprovision: "cloud-init clean --logs --machine-id", customDataRuns: true},
+		deprovision: "cloud-init clean --logs --machine-id", customDataRuns: true, specializedHost: "second-host"},
 }
 
 // stockGuestDir is HANGAR_STOCKGUEST, the directory of the built stock guests.
@@ -60,7 +62,7 @@ func TestStockGuestNoCloud(t *testing.T) { stockGuestLoop(t, "nocloud") }
 // which runs the custom data.
 const identityScript = `[ -f /etc/cloud/cloud-init.disabled ] || cloud-init status --wait >/dev/null 2>&1
 echo "host=$(hostname)"
-for u in first second; do getent passwd $u >/dev/null && echo "user=$u"; done
+for u in first second fourth; do getent passwd $u >/dev/null && echo "user=$u"; done
 for f in /home/*/.ssh/authorized_keys; do [ -f "$f" ] && echo "key=$f $(cat "$f" | tr '\n' ' ')"; done
 echo "hostkey=$(cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null | cut -d' ' -f2)"
 echo "machine-id=$(cat /etc/machine-id)"
@@ -131,7 +133,51 @@ func stockGuestLoop(t *testing.T, flavor string) {
 	if f.removesUser && (strings.Contains(second["user"], "first") || strings.Contains(second["key"], key1)) {
 		t.Fatalf("%s: the first VM's user or key survived deprovisioning: %v", flavor, second)
 	}
+
+	// A specialized capture boots as the VM it was: same user, key and host key,
+	// nothing provisioned, and still ready by the guest's own agent.
+	s.ok(alice, "vm", "stop", "v2")
+	s.ok(alice, "vm", "capture", "v2", "--image-name", "snap", "--os-state", "specialized", "--type", "os")
 	s.ok(alice, "vm", "delete", "v2")
+	vm, err = s.createVM(alice, "--name", "v3", "--image", "snap", "--provisioning-timeout", "10m")
+	if err != nil || vm.ProvisioningState != "Succeeded" || !strings.Contains(vm.ProvisioningMessage, "specialized image: nothing provisioned; "+f.readyBy) {
+		t.Fatalf("%s guest from a specialized capture: %v %+v\n%s", flavor, err, vm, tail(s.serialLog(alice, "v3"), 60))
+	}
+	third := guestIdentity(t, s, alice, "v3")
+	if third["user"] != second["user"] || third["key"] != second["key"] || third["hostkey"] != second["hostkey"] || third["host"] != f.specializedHost {
+		t.Fatalf("%s guest from a specialized capture is not the VM it was: %v, was %v", flavor, third, second)
+	}
+	s.ok(alice, "vm", "delete", "v3")
+
+	// The same disk generalized offline, without the guest's tools (Hangar's
+	// appliance): the stock agent provisions it again, and the old user is gone
+	// where the agent recorded it (the Azure agents' ovf-env.xml). This VM's custom
+	// data script fails: cloud-init's words reach the user where cloud-init's end
+	// is what reports (NoCloud); an Azure guest reported ready before it ran, as on Azure.
+	s.ok(alice, "disk", "generalize", "snap-1.0.0-os", "--name", "offline", "--remove-user")
+	osImage(s, alice, "offline", "offline", "--provisioning-agent", f.agent)
+	os.WriteFile(cd, []byte("#!/bin/sh\necho 'the app did not install' >&2\nexit 3\n"), 0o600)
+	key3 := newSSHKey(t)
+	vm, err = s.createVM(alice, "--name", "v4", "--image", "offline", "--computer-name", "fourth-host", "--admin-username", "fourth",
+		"--ssh-key-value", key3, "--custom-data", cd, "--provisioning-timeout", "10m")
+	wantState := "Succeeded"
+	if f.agent == "nocloud" {
+		wantState = "Failed"
+	}
+	if vm.ProvisioningState != wantState || !strings.Contains(vm.ProvisioningMessage, f.readyBy) ||
+		(wantState == "Failed" && !strings.Contains(vm.ProvisioningMessage, "scripts_user")) {
+		t.Fatalf("%s guest from the offline-generalized image, with a failing custom data script: %v %+v, want %s\n%s",
+			flavor, err, vm, wantState, tail(s.serialLog(alice, "v4"), 60))
+	}
+	fourth := guestIdentity(t, s, alice, "v4")
+	if fourth["host"] != "fourth-host" || !strings.Contains(fourth["key"], "/home/fourth/.ssh/authorized_keys "+key3) ||
+		fourth["hostkey"] == "" || fourth["hostkey"] == second["hostkey"] {
+		t.Fatalf("%s guest from the offline-generalized image was not provisioned again: %v, was %v", flavor, fourth, second)
+	}
+	if f.removesUser && strings.Contains(fourth["user"], "second") {
+		t.Fatalf("%s: offline generalize --remove-user left the user the agent recorded: %v", flavor, fourth)
+	}
+	s.ok(alice, "vm", "delete", "v4")
 }
 
 // guestIdentity reads a guest's identity through run-command (qemu-guest-agent).
