@@ -166,8 +166,8 @@ func (a *Agent) Status() (Message, bool, <-chan struct{}) {
 }
 
 // Deprovisioning (generalizing the guest before an image is captured: host keys,
-// machine-id, DHCP leases, cloud-init and agent state, logs, histories, temp files
-// and, with +user, the last provisioned user named in the saved ovf-env.xml) is
-// Deprovision in deprovision.go, driven by `hangar-agent deprovision`; its policy,
-// PlanDeprovision, is shared with the offline `hangar disk generalize` (package
-// generalize).
+// machine-id, DHCP leases, cloud-init, waagent and agent state, logs, histories,
+// temp files and, with +user, the last provisioned user named in the saved
+// ovf-env.xml) is Deprovision in deprovision.go, driven by `hangar-agent
+// deprovision`; its policy, PlanDeprovision, is shared with the offline `hangar
+// disk generalize` (package generalize).

@@ -33,8 +33,23 @@ const HostnameGeneralized = "localhost.localdomain"
 const (
 	maxLogEntries = 100000 // files and directories looked at under /var/log
 	maxLogDepth   = 32
-	maxSmallFile  = 4096 // /etc/hostname, /etc/machine-id
+	maxSmallFile  = 4096    // /etc/hostname, /etc/machine-id
+	maxSudoers    = 1 << 20 // a sudoers drop-in
 )
+
+// waagentDir is the state directory of Azure's Linux agent (waagent), where it,
+// and cloud-init's Azure datasource, save the ovf-env.xml they provisioned from.
+const waagentDir = "/var/lib/waagent"
+
+// savedOVFEnvs are where the last provisioned user is looked up, in this order:
+// hangar-agent's own copy, else the one waagent (password masked as "*") or
+// cloud-init's Azure datasource (password "REDACTED") saved.
+var savedOVFEnvs = []string{StateOVFEnv, waagentDir + "/ovf-env.xml"}
+
+// sharedSudoers are the sudoers files waagent and cloud-init append one line per
+// user to ("USER ALL=(ALL) NOPASSWD: ALL"; cloud-init's preceded by "# User rules
+// for USER"): the removed user's lines are taken out of them, not the files.
+var sharedSudoers = []string{"/etc/sudoers.d/waagent", "/etc/sudoers.d/90-cloud-init-users"}
 
 // Tree is the read side of a root filesystem a deprovision plan is made against:
 // the guest's root through Options.Root. Paths are absolute guest
@@ -122,6 +137,7 @@ const (
 	removeContents                 // empty the directory, keep it
 	resetFile                      // give the file fixed content
 	cleanLogs                      // truncate live logs, remove rotated ones (see planLogs)
+	removeLastUser                 // the last provisioned user, with deprovision+user (see planUser)
 )
 
 // rule is one line of the generalization policy. Patterns are guest paths whose
@@ -133,13 +149,17 @@ type rule struct {
 	what    string
 	content string      // resetFile
 	mode    fs.FileMode // resetFile: the mode of a new file
+	last    []string    // removeContents: names removed last, in this order
+	help    string      // removeContents: for DeprovisionPolicy, instead of what
 }
 
 // policy is the generalization policy, in the order it is applied. It closes the
 // gaps of Azure's agent (cloud-init state, machine-id, random seed, /tmp) and, unlike
-// it, keeps /etc/resolv.conf: deleting it breaks DNS in the image. The provisioned
-// user (deprovision+user) comes after it, and the agent's own state last of all,
-// the instance-id last within it: only a fully cleaned disk reads as generalized.
+// it, keeps /etc/resolv.conf: deleting it breaks DNS in the image. The agents' state
+// comes last, after the provisioned user: it names the user, so a run cut short
+// finds it again; and what marks a disk as provisioned (waagent's provisioned,
+// hangar-agent's instance-id) goes last of all: only a fully cleaned disk reads as
+// generalized.
 var policy = []rule{
 	{kind: removeMatches, pattern: "/etc/ssh/ssh_host_*", what: "SSH host key"},
 	{kind: resetFile, pattern: "/etc/hostname", what: "host name reset to " + HostnameGeneralized, content: HostnameGeneralized + "\n", mode: 0o644},
@@ -164,6 +184,14 @@ var policy = []rule{
 	{kind: removeMatches, pattern: "/home/*/.zsh_history", what: "shell history"},
 	{kind: removeContents, pattern: "/tmp", what: "temporary file"},
 	{kind: removeContents, pattern: "/var/tmp", what: "temporary file"},
+	{kind: removeLastUser},
+	// As waagent -deprovision does (DeprovisionHandler.del_dirs): without its
+	// provisioned marker, waagent provisions the next VM.
+	{kind: removeContents, pattern: waagentDir, what: "Azure guest agent state", last: []string{"ovf-env.xml", "provisioned"},
+		help: "Azure guest agent state: its provisioned marker, saved ovf-env.xml and CustomData, goal state, " +
+			"certificates; waagent then provisions the next VM"},
+	{kind: removeContents, pattern: StateDir, what: "agent state", last: []string{path.Base(StateOVFEnv), path.Base(StateInstanceID)},
+		help: "the agent's state; the disk then reads as generalized"},
 }
 
 // DeprovisionPolicy describes the policy for help texts, one line per rule.
@@ -174,20 +202,24 @@ func DeprovisionPolicy(removeUser bool) []string {
 		case removeMatches:
 			out = append(out, fmt.Sprintf("remove %s (%s)", r.pattern, r.what))
 		case removeContents:
-			out = append(out, fmt.Sprintf("empty %s/ (%ss)", r.pattern, r.what))
+			help := r.help
+			if help == "" {
+				help = r.what + "s"
+			}
+			out = append(out, fmt.Sprintf("empty %s/ (%s)", r.pattern, help))
 		case resetFile:
 			out = append(out, fmt.Sprintf("write %q to %s", strings.TrimSuffix(r.content, "\n"), r.pattern))
 		case cleanLogs:
 			out = append(out, fmt.Sprintf("empty the logs under %s/, remove rotated and binary ones", r.pattern))
+		case removeLastUser:
+			if removeUser {
+				out = append(out, "remove the last provisioned user (named in "+strings.Join(savedOVFEnvs, ", else ")+
+					"): its /etc/passwd, /etc/shadow, /etc/group and /etc/gshadow entries, home, /etc/sudoers.d/hangar-USER, "+
+					SSHDConfigFile+", and its lines in "+strings.Join(sharedSudoers, " and "))
+			}
 		}
 	}
-	if removeUser {
-		out = append(out, "remove the last provisioned user (named in "+StateOVFEnv+"): its /etc/passwd, /etc/shadow, "+
-			"/etc/group and /etc/gshadow entries, home, /etc/sudoers.d/hangar-USER and "+SSHDConfigFile)
-	}
-	out = append(out, "empty "+StateDir+"/ (the agent's state; the disk then reads as generalized)",
-		"keep /etc/resolv.conf (DNS keeps working)")
-	return out
+	return append(out, "keep /etc/resolv.conf (DNS keeps working)")
 }
 
 // PlanDeprovision reads t and returns what deprovisioning it changes, changing
@@ -195,27 +227,20 @@ func DeprovisionPolicy(removeUser bool) []string {
 // saved ovf-env.xml. Errors are failures to read t, or a saved user it refuses to
 // remove (a system account).
 func PlanDeprovision(t Tree, removeUser bool) (*DeprovisionPlan, error) {
-	p := &planner{t: t, plan: &DeprovisionPlan{Changes: []Change{}}}
+	p := &planner{t: t, removeUser: removeUser, plan: &DeprovisionPlan{Changes: []Change{}}}
 	for _, r := range policy {
 		if err := p.apply(r); err != nil {
 			return nil, err
 		}
-	}
-	if removeUser {
-		if err := p.planUser(); err != nil {
-			return nil, err
-		}
-	}
-	if err := p.planState(); err != nil {
-		return nil, err
 	}
 	p.prune()
 	return p.plan, nil
 }
 
 type planner struct {
-	t    Tree
-	plan *DeprovisionPlan
+	t          Tree
+	removeUser bool
+	plan       *DeprovisionPlan
 }
 
 func (p *planner) add(c Change) { p.plan.Changes = append(p.plan.Changes, c) }
@@ -241,11 +266,15 @@ func (p *planner) apply(r rule) error {
 			p.add(Change{Op: OpRemove, Path: m.path, Dir: m.Mode.IsDir(), What: r.what})
 		}
 	case removeContents:
-		return p.planContents(r.pattern, r.what, nil)
+		return p.planContents(r.pattern, r.what, r.last)
 	case resetFile:
 		return p.planReset(r)
 	case cleanLogs:
 		return p.planLogs(r.pattern, r.what)
+	case removeLastUser:
+		if p.removeUser {
+			return p.planUser()
+		}
 	}
 	return nil
 }
@@ -298,8 +327,8 @@ func (p *planner) glob(pattern string) ([]match, error) {
 	return cur, nil
 }
 
-// planContents removes everything in dir, a real directory; last, if given, orders
-// the names (the agent's state: instance-id last).
+// planContents removes everything in dir, a real directory; the names in last, if
+// any, come last, in that order.
 func (p *planner) planContents(dir, what string, last []string) error {
 	e, err := p.t.Lstat(dir)
 	if absent(err) {
@@ -412,11 +441,6 @@ func (p *planner) planLogs(root, what string) error {
 	return walk(root, 0)
 }
 
-// planState empties the agent's state directory, the instance-id last.
-func (p *planner) planState() error {
-	return p.planContents(StateDir, "agent state", []string{path.Base(StateOVFEnv), path.Base(StateInstanceID)})
-}
-
 // prune drops the changes inside a directory that is removed whole, keeping the
 // first change of each path.
 func (p *planner) prune() {
@@ -444,25 +468,35 @@ func (p *planner) prune() {
 var accountFiles = []string{"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow",
 	"/etc/passwd-", "/etc/shadow-", "/etc/group-", "/etc/gshadow-"}
 
-// planUser removes the user named in the saved ovf-env.xml (read before the state
-// is removed): its account entries, personal group, group memberships, home,
-// sudoers file and the sshd drop-in the agent wrote.
+// planUser removes the user named in the first saved ovf-env.xml found (read
+// before the state is removed): its account entries, personal group, group
+// memberships, home, the sudoers file and sshd drop-in hangar-agent wrote, and its
+// lines in the sudoers files waagent and cloud-init wrote.
 func (p *planner) planUser() error {
-	data, err := p.t.ReadFile(StateOVFEnv, maxOVFEnv)
-	if absent(err) {
-		p.note("no %s (never provisioned, or already deprovisioned): no user to remove", StateOVFEnv)
-		return nil
+	var file string
+	var data []byte
+	for _, f := range savedOVFEnvs {
+		d, err := p.t.ReadFile(f, maxOVFEnv)
+		if absent(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		file, data = f, d
+		break
 	}
-	if err != nil {
-		return err
+	if file == "" {
+		p.note("no %s (never provisioned, or already deprovisioned): no user to remove", strings.Join(savedOVFEnvs, " or "))
+		return nil
 	}
 	env, err := ParseOVFEnv(data)
 	if err != nil {
-		return fmt.Errorf("reading the last provisioned user from %s: %w", StateOVFEnv, err)
+		return fmt.Errorf("reading the last provisioned user from %s: %w", file, err)
 	}
 	name := env.UserName
 	if env.Windows || !safeName(name) {
-		return fmt.Errorf("%s names no Linux user to remove (%q)", StateOVFEnv, name)
+		return fmt.Errorf("%s names no Linux user to remove (%q)", file, name)
 	}
 	p.plan.User = name
 
@@ -485,7 +519,7 @@ func (p *planner) planUser() error {
 			return fmt.Errorf("the /etc/passwd entry of %q is malformed", name)
 		}
 		if uid < firstUserID {
-			return fmt.Errorf("%s names %q, a system account of this image (uid %d): not removing it", StateOVFEnv, name, uid)
+			return fmt.Errorf("%s names %q, a system account of this image (uid %d): not removing it", file, name, uid)
 		}
 		home = fields[5]
 	}
@@ -505,6 +539,13 @@ func (p *planner) planUser() error {
 		}
 		if err == nil {
 			p.add(Change{Op: OpRemove, Path: f, Dir: e.Mode.IsDir(), What: "written by hangar-agent for " + name})
+		}
+	}
+	for _, f := range sharedSudoers {
+		if err := p.planEdit(f, "sudo rules of "+name+" removed", maxSudoers, func(data []byte) ([]byte, bool) {
+			return dropSudoers(data, name)
+		}); err != nil {
+			return err
 		}
 	}
 	if home != "" {
@@ -551,9 +592,11 @@ func (p *planner) readAccounts(name string) (*colonFile, error) {
 	return parseColonFile(data), nil
 }
 
-// planAccountFile removes name's entry from an account database and from the
-// member lists of groups; with personal, also its personal group.
-func (p *planner) planAccountFile(file, name string, personal bool) error {
+// planEdit rewrites the regular file file with what edit makes of its content (at
+// most limit bytes), keeping its owner and mode, or removes it if edit says so. A
+// missing file is skipped; a symbolic link or any other non-regular file is left
+// alone, with a note.
+func (p *planner) planEdit(file, what string, limit int64, edit func(data []byte) (edited []byte, remove bool)) error {
 	e, err := p.t.Lstat(file)
 	if absent(err) {
 		return nil
@@ -565,35 +608,79 @@ func (p *planner) planAccountFile(file, name string, personal bool) error {
 		p.note("%s left alone: not a regular file", file)
 		return nil
 	}
-	data, err := p.t.ReadFile(file, maxDBFile)
+	data, err := p.t.ReadFile(file, limit)
 	if err != nil {
 		return err
 	}
-	f := parseColonFile(data)
+	edited, remove := edit(data)
+	switch {
+	case remove:
+		p.add(Change{Op: OpRemove, Path: file, What: what})
+	case string(edited) != string(data):
+		p.add(Change{Op: OpWrite, Path: file, What: what, Data: edited,
+			Mode: e.Mode.Perm(), UID: e.UID, GID: e.GID, Exists: true})
+	}
+	return nil
+}
+
+// planAccountFile removes name's entry from an account database and from the
+// member lists of groups; with personal, also its personal group.
+func (p *planner) planAccountFile(file, name string, personal bool) error {
 	isGroup := strings.HasPrefix(file, "/etc/group")
 	isGshadow := strings.HasPrefix(file, "/etc/gshadow")
-	var out []string
-	for _, line := range f.lines {
-		fields := strings.Split(line, ":")
-		switch {
-		case fields[0] == name && !isGroup && !isGshadow:
-			continue // passwd, shadow
-		case fields[0] == name && (isGroup || isGshadow) && personal:
-			continue
-		case isGroup && len(fields) > 3:
-			fields[3] = dropMember(fields[3], name)
-		case isGshadow && len(fields) > 3:
-			fields[2], fields[3] = dropMember(fields[2], name), dropMember(fields[3], name)
+	return p.planEdit(file, "account of "+name+" removed", maxDBFile, func(data []byte) ([]byte, bool) {
+		var out []string
+		for _, line := range parseColonFile(data).lines {
+			fields := strings.Split(line, ":")
+			switch {
+			case fields[0] == name && !isGroup && !isGshadow:
+				continue // passwd, shadow
+			case fields[0] == name && (isGroup || isGshadow) && personal:
+				continue
+			case isGroup && len(fields) > 3:
+				fields[3] = dropMember(fields[3], name)
+			case isGshadow && len(fields) > 3:
+				fields[2], fields[3] = dropMember(fields[2], name), dropMember(fields[3], name)
+			}
+			out = append(out, strings.Join(fields, ":"))
 		}
-		out = append(out, strings.Join(fields, ":"))
+		return (&colonFile{lines: out}).bytes(), false
+	})
+}
+
+// dropSudoers removes from a sudoers file the lines whose first field is name, and
+// the comment cloud-init writes above them; the other lines stay byte for byte.
+// remove reports that it dropped some and no rule is left.
+func dropSudoers(data []byte, name string) (edited []byte, remove bool) {
+	var out strings.Builder
+	dropped, rules := false, false
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[0] == name || strings.TrimSpace(line) == "# User rules for "+name {
+			dropped = true
+			continue
+		}
+		out.WriteString(line)
+		rules = rules || sudoersRule(line)
 	}
-	edited := (&colonFile{lines: out}).bytes()
-	if string(edited) == string(data) {
-		return nil
+	if !dropped {
+		return data, false // not the user's file: even one with no rules stays
 	}
-	p.add(Change{Op: OpWrite, Path: file, What: "account of " + name + " removed", Data: edited,
-		Mode: e.Mode.Perm(), UID: e.UID, GID: e.GID, Exists: true})
-	return nil
+	return []byte(out.String()), !rules
+}
+
+// sudoersRule reports whether a line of a sudoers file means something to sudo:
+// it is neither blank nor a comment. "#include", "#includedir" and "#UID" (a user
+// by id) look like comments but are not.
+func sudoersRule(line string) bool {
+	s := strings.TrimSpace(line)
+	if s == "" {
+		return false
+	}
+	if s[0] != '#' {
+		return true
+	}
+	return strings.HasPrefix(s, "#include") || len(s) > 1 && s[1] >= '0' && s[1] <= '9'
 }
 
 // dropMember removes name from a comma-separated member list.

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"slices"
@@ -98,6 +99,95 @@ func (e *env) provisionWith(c provision.Config) {
 	e.removeDevice("vdc")
 }
 
+// useradd adds the account name as Debian's `useradd -m` does for waagent and
+// cloud-init: its passwd and shadow entries with the next free id, a personal
+// group, the membership of groups, and a home from /etc/skel with an authorized key.
+func (e *env) useradd(name string, groups ...string) {
+	e.t.Helper()
+	id := 1000
+	for u := range parseColonFile([]byte(e.read("/etc/passwd"))).ids(2) {
+		if u >= id && u < 60000 {
+			id = u + 1
+		}
+	}
+	// edit appends add to file and name to the member lists (field member) of groups.
+	edit := func(file, add string, member int) {
+		fi, err := os.Stat(e.rootPath(file))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var out []string
+		for _, line := range strings.Split(strings.TrimSuffix(e.read(file), "\n"), "\n") {
+			f := strings.Split(line, ":")
+			if member > 0 && slices.Contains(groups, f[0]) && len(f) > member {
+				f[member] = strings.Trim(f[member]+","+name, ",")
+			}
+			out = append(out, strings.Join(f, ":"))
+		}
+		e.write(file, strings.Join(append(out, add), "\n")+"\n", fi.Mode().Perm())
+	}
+	edit("/etc/passwd", fmt.Sprintf("%s:x:%d:%d::/home/%s:/bin/bash", name, id, id, name), 0)
+	edit("/etc/shadow", name+":$6$salt$hash:20000:0:99999:7:::", 0)
+	edit("/etc/group", fmt.Sprintf("%s:x:%d:", name, id), 3)
+	edit("/etc/gshadow", name+":!::", 3)
+	home := "/home/" + name
+	for p, data := range map[string]string{
+		home + "/.bashrc":              "# bashrc\n",
+		home + "/.config/app.conf":     "x=1\n",
+		home + "/.ssh/authorized_keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM7MFQfcHd1ylZUcKQiI8JWtuQRNG3PWlubfBl1oO9T8 me@laptop\n",
+	} {
+		e.write(p, data, 0o600)
+	}
+	for _, p := range []string{home, home + "/.bashrc", home + "/.config", home + "/.config/app.conf", home + "/.ssh", home + "/.ssh/authorized_keys"} {
+		if err := os.Chown(e.rootPath(p), id, id); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	os.Chmod(e.rootPath(home), 0o700)
+}
+
+// waagentSaved is ovf-env.xml as waagent 2.7 saves it in /var/lib/waagent
+// (protocol/util.py: the password replaced by "*"), cloudInitSaved as cloud-init
+// 22.4's Azure datasource does (DataSourceAzure.write_files: "REDACTED", and
+// ElementTree's own namespace prefixes). Both name azureuser.
+const (
+	waagentSaved   = "testdata/ovf-env-waagent-saved.xml"
+	cloudInitSaved = "testdata/ovf-env-cloud-init-saved.xml"
+)
+
+func readTestdata(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// azureProvisioned makes the fake guest what waagent, or cloud-init with Azure's
+// datasource, leaves after provisioning azureuser on a booted Debian: the saved
+// ovf-env.xml (saved, a testdata file), the other state files given, the account
+// (uid 1001 on the fixture, in groups) and a systemd machine-id.
+func (e *env) azureProvisioned(saved string, state map[string]string, groups ...string) {
+	e.t.Helper()
+	e.write("/etc/machine-id", "4c4c4544004e3510804cb8c04f4b3332\n", 0o444)
+	e.write(waagentDir+"/ovf-env.xml", readTestdata(e.t, saved), 0o600)
+	for p, data := range state {
+		e.write(p, data, 0o600)
+	}
+	os.Chmod(e.rootPath(waagentDir), 0o700)
+	e.useradd("azureuser", groups...)
+}
+
+// waagentState is some of what waagent 2.7 keeps in /var/lib/waagent besides
+// ovf-env.xml.
+var waagentState = map[string]string{
+	waagentDir + "/provisioned":      "",
+	waagentDir + "/CustomData":       "I2Nsb3VkLWNvbmZpZwo=\n",
+	waagentDir + "/GoalState.1.xml":  "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<GoalState><Incarnation>1</Incarnation></GoalState>\n",
+	waagentDir + "/Certificates.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+}
+
 // contentDiff lists the differences between two snapshots as "removed P",
 // "added P" and "changed P" lines, sorted; a file changes when its content, mode
 // or owner does (times are ignored: directories' change whenever an entry goes).
@@ -152,6 +242,18 @@ var (
 		"removed /home/alice/.config", "removed /home/alice/.config/app.conf",
 	}
 	aliceKeys = []string{"removed /home/alice/.ssh", "removed /home/alice/.ssh/authorized_keys"}
+	// Without hangar-agent: no state of its own.
+	generalNoAgent = slices.DeleteFunc(slices.Clone(generalChanges), func(s string) bool { return strings.Contains(s, "/hangar-agent/") })
+	waagentEmptied = []string{
+		"removed /var/lib/waagent/Certificates.pem", "removed /var/lib/waagent/CustomData",
+		"removed /var/lib/waagent/GoalState.1.xml", "removed /var/lib/waagent/ovf-env.xml", "removed /var/lib/waagent/provisioned",
+	}
+	azureuserRemoved = []string{
+		"changed /etc/group", "changed /etc/gshadow", "changed /etc/passwd", "changed /etc/shadow",
+		"removed /home/azureuser", "removed /home/azureuser/.bashrc",
+		"removed /home/azureuser/.config", "removed /home/azureuser/.config/app.conf",
+		"removed /home/azureuser/.ssh", "removed /home/azureuser/.ssh/authorized_keys",
+	}
 )
 
 func join(groups ...[]string) []string {
@@ -254,7 +356,72 @@ func TestDeprovision(t *testing.T) {
 			want: slices.DeleteFunc(slices.Clone(generalChanges), func(s string) bool {
 				return strings.Contains(s, "/hangar-agent/") || s == "changed /etc/machine-id"
 			}),
-			note: "no /var/lib/hangar-agent/ovf-env.xml",
+			note: "no /var/lib/hangar-agent/ovf-env.xml or /var/lib/waagent/ovf-env.xml",
+		},
+		{
+			name: "provisioned by waagent: deprovision keeps the user",
+			setup: func(e *env) {
+				e.azureProvisioned(waagentSaved, waagentState)
+				e.write("/etc/sudoers.d/waagent", "azureuser ALL=(ALL) NOPASSWD: ALL\n", 0o440)
+			},
+			want:  join(generalNoAgent, waagentEmptied),
+			check: func(e *env, _ map[string]fileInfo) { e.checkFile(waagentDir, 0o700, 0, 0) },
+		},
+		{
+			name:       "provisioned by waagent: deprovision+user",
+			removeUser: true,
+			setup: func(e *env) {
+				e.azureProvisioned(waagentSaved, waagentState)
+				e.write("/etc/sudoers.d/waagent", "azureuser ALL=(ALL) NOPASSWD: ALL\n", 0o440)
+			},
+			want:  join(generalNoAgent, waagentEmptied, azureuserRemoved, []string{"removed /etc/sudoers.d/waagent"}),
+			user:  "azureuser",
+			check: checkAccountsAsBefore,
+		},
+		{
+			name:       "provisioned by cloud-init's Azure datasource: deprovision+user",
+			removeUser: true,
+			setup: func(e *env) {
+				e.azureProvisioned(cloudInitSaved, nil, "sudo", "svc")
+				// cloud-init's own lines, for an image's user (ops) and azureuser.
+				e.write("/etc/sudoers.d/90-cloud-init-users", "# Created by cloud-init v. 22.4 on Thu, 26 Nov 2026 12:00:00 +0000\n\n"+
+					"# User rules for ops\nops ALL=(ALL) NOPASSWD:ALL\n\n# User rules for azureuser\nazureuser ALL=(ALL) NOPASSWD:ALL\n", 0o440)
+				// Not a file to edit: left alone.
+				if err := os.Symlink("/usr/share/waagent/sudoers", e.rootPath("/etc/sudoers.d/waagent")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: join(generalNoAgent, azureuserRemoved, []string{
+				"changed /etc/sudoers.d/90-cloud-init-users", "removed /var/lib/waagent/ovf-env.xml",
+			}),
+			user: "azureuser",
+			note: "/etc/sudoers.d/waagent left alone: not a regular file",
+			check: func(e *env, before map[string]fileInfo) {
+				checkAccountsAsBefore(e, before)
+				want := "# Created by cloud-init v. 22.4 on Thu, 26 Nov 2026 12:00:00 +0000\n\n# User rules for ops\nops ALL=(ALL) NOPASSWD:ALL\n\n"
+				if got := e.read("/etc/sudoers.d/90-cloud-init-users"); got != want {
+					t.Errorf("90-cloud-init-users:\n%s\nwant:\n%s", got, want)
+				}
+				e.checkFile("/etc/sudoers.d/90-cloud-init-users", 0o440, 0, 0)
+			},
+		},
+		{
+			name:       "hangar-agent's saved user comes before waagent's",
+			removeUser: true,
+			setup: func(e *env) {
+				e.provisionWith(keyConfig(t, "i-1"))
+				e.aliceHistory()
+				e.azureProvisioned(waagentSaved, nil)
+			},
+			want: join(generalChanges, aliceRemoved, aliceKeys, []string{
+				"removed /var/lib/hangar-agent/custom-data", "removed /var/lib/waagent/ovf-env.xml",
+			}),
+			user: "alice",
+			check: func(e *env, _ map[string]fileInfo) {
+				if !strings.Contains(e.read("/etc/passwd"), "\nazureuser:") {
+					t.Error("azureuser removed")
+				}
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -305,6 +472,17 @@ func TestDeprovision(t *testing.T) {
 			for _, c := range plan.Changes {
 				if !strings.Contains(log.String(), " "+c.Path) {
 					t.Errorf("log lacks %s", c.Path)
+				}
+			}
+			// The agents' state comes last (it names the user, so that a run cut
+			// short finds it again), the markers of a provisioned disk last in it.
+			inState := func(p string) bool { return strings.HasPrefix(p, waagentDir+"/") || strings.HasPrefix(p, StateDir+"/") }
+			for i, c := range plan.Changes {
+				if i > 0 && inState(plan.Changes[i-1].Path) && !inState(c.Path) {
+					t.Errorf("%s planned after the agents' state", c.Path)
+				}
+				if c.Path == waagentDir+"/provisioned" && i+1 < len(plan.Changes) && strings.HasPrefix(plan.Changes[i+1].Path, waagentDir+"/") {
+					t.Errorf("%s planned after %s", plan.Changes[i+1].Path, c.Path)
 				}
 			}
 			checkGeneralized(t, e)
@@ -364,8 +542,10 @@ func checkGeneralized(t *testing.T, e *env) {
 			t.Errorf("%s removed", p)
 		}
 	}
-	if entries, _ := os.ReadDir(e.rootPath(StateDir)); len(entries) != 0 {
-		t.Errorf("%s not empty: %v", StateDir, entries)
+	for _, dir := range []string{StateDir, waagentDir} {
+		if entries, _ := os.ReadDir(e.rootPath(dir)); len(entries) != 0 {
+			t.Errorf("%s not empty: %v", dir, entries)
+		}
 	}
 }
 
@@ -384,35 +564,48 @@ func checkAccountsAsBefore(e *env, _ map[string]fileInfo) {
 	e.checkFile("/etc/passwd", 0o644, 0, 0)
 }
 
-// TestDeprovisionRefusals: a system account named as the user, and the running
-// system without root, are refused before anything changes.
+// TestDeprovisionRefusals: a system account named as the user, a name that is no
+// name, or an unreadable saved ovf-env.xml (hangar-agent's, else the one waagent or
+// cloud-init saved), and the running system without root, are refused before
+// anything changes; the error names the file read.
 func TestDeprovisionRefusals(t *testing.T) {
-	e := newEnv(t)
-	e.addGeneralizeFixture()
-	e.provisionWith(keyConfig(t, "i-1"))
-	saved := e.read(StateOVFEnv)
-	for _, tt := range []struct {
-		name, ovfEnv string
-		check        func(error) bool
+	for _, src := range []struct {
+		name, file, user string
+		setup            func(e *env)
 	}{
-		{"system account", strings.Replace(saved, "<UserName>alice<", "<UserName>daemon<", 1), func(err error) bool {
-			return err != nil && strings.Contains(err.Error(), `"daemon", a system account of this image (uid 1)`)
-		}},
-		{"a user name that is no name", strings.Replace(saved, "<UserName>alice<", "<UserName>../etc<", 1), func(err error) bool {
-			return err != nil && strings.Contains(err.Error(), "names no Linux user")
-		}},
-		{"unreadable ovf-env.xml", "<not xml", func(err error) bool { return errors.Is(err, ErrOVFEnv) }},
+		{"hangar-agent", StateOVFEnv, "alice", func(e *env) { e.provisionWith(keyConfig(t, "i-1")) }},
+		{"waagent", waagentDir + "/ovf-env.xml", "azureuser", func(e *env) { e.azureProvisioned(waagentSaved, waagentState) }},
+		{"cloud-init", waagentDir + "/ovf-env.xml", "azureuser", func(e *env) { e.azureProvisioned(cloudInitSaved, nil) }},
 	} {
-		e.write(StateOVFEnv, tt.ovfEnv, 0o600)
-		before := e.snapshot()
-		if _, err := e.agent().Deprovision(DeprovisionOptions{RemoveUser: true}); !tt.check(err) {
-			t.Errorf("%s: %v", tt.name, err)
-		}
-		if d := contentDiff(before, e.snapshot()); len(d) != 0 {
-			t.Errorf("%s: the refused run changed files:\n%s", tt.name, strings.Join(d, "\n"))
-		}
+		t.Run(src.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.addGeneralizeFixture()
+			src.setup(e)
+			saved := e.read(src.file)
+			naming := func(user string) string { return strings.Replace(saved, ">"+src.user+"<", ">"+user+"<", 1) }
+			for _, tt := range []struct {
+				name, ovfEnv string
+				want         string // in the error, after the file name
+				is           error
+			}{
+				{"system account", naming("daemon"), ` names "daemon", a system account of this image (uid 1)`, nil},
+				{"a user name that is no name", naming("../etc"), ` names no Linux user to remove ("../etc")`, nil},
+				{"unreadable ovf-env.xml", "<not xml", ": invalid ovf-env.xml", ErrOVFEnv},
+			} {
+				e.write(src.file, tt.ovfEnv, 0o600)
+				before := e.snapshot()
+				_, err := e.agent().Deprovision(DeprovisionOptions{RemoveUser: true})
+				if err == nil || !strings.Contains(err.Error(), src.file+tt.want) || tt.is != nil && !errors.Is(err, tt.is) {
+					t.Errorf("%s: %v, want an error with %q", tt.name, err, src.file+tt.want)
+				}
+				if d := contentDiff(before, e.snapshot()); len(d) != 0 {
+					t.Errorf("%s: the refused run changed files:\n%s", tt.name, strings.Join(d, "\n"))
+				}
+			}
+		})
 	}
 
+	e := newEnv(t)
 	defer func(f func() int) { geteuid = f }(geteuid)
 	geteuid = func() int { return 1000 }
 	if _, err := New(Options{Root: "/"}).Deprovision(DeprovisionOptions{DryRun: true}); !errors.Is(err, ErrNotRoot) {
@@ -426,9 +619,48 @@ func TestDeprovisionRefusals(t *testing.T) {
 // TestDeprovisionPolicyText: the help text names the paths of the policy.
 func TestDeprovisionPolicyText(t *testing.T) {
 	text := strings.Join(DeprovisionPolicy(true), "\n")
-	for _, want := range []string{"/etc/ssh/ssh_host_*", "/var/lib/cloud/instances", "/etc/sudoers.d/hangar-USER", "keep /etc/resolv.conf"} {
+	for _, want := range []string{"/etc/ssh/ssh_host_*", "/var/lib/cloud/instances", "/etc/sudoers.d/hangar-USER", "keep /etc/resolv.conf",
+		"empty /var/lib/waagent/ (Azure guest agent state", "/var/lib/hangar-agent/ovf-env.xml, else /var/lib/waagent/ovf-env.xml",
+		"/etc/sudoers.d/waagent", "/etc/sudoers.d/90-cloud-init-users"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("policy text lacks %q:\n%s", want, text)
+		}
+	}
+	// In the order it is applied: the user before the agents' state.
+	if u, s := strings.Index(text, "remove the last provisioned user"), strings.Index(text, "empty /var/lib/waagent/"); u < 0 || s < u {
+		t.Errorf("policy text lists the agents' state before the user:\n%s", text)
+	}
+	if text := strings.Join(DeprovisionPolicy(false), "\n"); strings.Contains(text, "provisioned user") {
+		t.Errorf("policy text without +user removes the user:\n%s", text)
+	}
+}
+
+// TestDropSudoers: the user's lines (and cloud-init's comment for it) go, the rest
+// stays byte for byte; a file left without rules is removed, one without the user
+// left as it is.
+func TestDropSudoers(t *testing.T) {
+	const header = "# Created by cloud-init v. 22.4 on Thu, 26 Nov 2026 12:00:00 +0000\n\n"
+	for _, tt := range []struct {
+		name, in, want string
+		remove         bool
+	}{
+		{"waagent's line", "azureuser ALL=(ALL) NOPASSWD: ALL\n", "", true},
+		{"waagent's password line, no final newline", "azureuser ALL=(ALL) ALL", "", true},
+		{"cloud-init's only user", header + "# User rules for azureuser\nazureuser ALL=(ALL) NOPASSWD:ALL\n", header, true},
+		{"another user stays", header + "# User rules for azureuser\nazureuser ALL=(ALL) NOPASSWD:ALL\n\n# User rules for ops\nops  ALL=(ALL) NOPASSWD:ALL\n",
+			header + "\n# User rules for ops\nops  ALL=(ALL) NOPASSWD:ALL\n", false},
+		{"tabs, several lines", "azureuser\tALL=(ALL) ALL\r\n\tazureuser ALL=(root) /bin/true\nDefaults:azureuser !lecture\n",
+			"Defaults:azureuser !lecture\n", false},
+		{"names that only start alike", "azureuser2 ALL=(ALL) ALL\n# azureuser\n%azureuser ALL=(ALL) ALL\nazureuser ALL=(ALL) ALL\n",
+			"azureuser2 ALL=(ALL) ALL\n# azureuser\n%azureuser ALL=(ALL) ALL\n", false},
+		{"#includedir is no comment", "azureuser ALL=(ALL) ALL\n#includedir /etc/sudoers.d\n", "#includedir /etc/sudoers.d\n", false},
+		{"#UID is no comment", "azureuser ALL=(ALL) ALL\n#1002 ALL=(ALL) ALL\n", "#1002 ALL=(ALL) ALL\n", false},
+		{"not the user's", "# nothing here\n", "# nothing here\n", false},
+		{"empty", "", "", false},
+	} {
+		got, remove := dropSudoers([]byte(tt.in), "azureuser")
+		if remove != tt.remove || !remove && string(got) != tt.want {
+			t.Errorf("%s: %q, remove %v; want %q, remove %v", tt.name, got, remove, tt.want, tt.remove)
 		}
 	}
 }

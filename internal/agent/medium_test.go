@@ -102,6 +102,31 @@ func TestParseOVFEnv(t *testing.T) {
 	}
 }
 
+// TestParseSavedOVFEnv: the copies of Azure's ovf-env.xml that waagent and
+// cloud-init save after provisioning (testdata made from ovf-env-azure.xml by
+// their own code: waagent's regular expression, cloud-init's ElementTree) parse,
+// their masked password as it is.
+func TestParseSavedOVFEnv(t *testing.T) {
+	for _, tt := range []struct{ file, password string }{
+		{waagentSaved, "*"},
+		{cloudInitSaved, "REDACTED"},
+	} {
+		env, err := ParseOVFEnv([]byte(readTestdata(t, tt.file)))
+		if err != nil {
+			t.Errorf("%s: %v", tt.file, err)
+			continue
+		}
+		if env.Windows || env.HostName != "myhost" || env.UserName != "azureuser" || env.UserPassword != tt.password ||
+			env.DisableSSHPasswordAuthentication || string(env.CustomData) != "#cloud-config\n" || len(env.PublicKeys) != 1 {
+			t.Errorf("%s: parsed %+v", tt.file, env)
+			continue
+		}
+		if k := env.PublicKeys[0]; k.Path != "$HOME/azureuser/.ssh/authorized_keys" || !strings.HasPrefix(k.Value, "ssh-ed25519 AAAAC3") {
+			t.Errorf("%s: key %+v", tt.file, k)
+		}
+	}
+}
+
 // TestMediumRoundTrip: what provision.Files writes, ParseOVFEnv reads back as the
 // same Config.
 func TestMediumRoundTrip(t *testing.T) {
