@@ -77,7 +77,20 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 				"%s is specialized: it keeps its computer name and accounts and is not provisioned, so do not pass a computer name, admin user, password, SSH key or custom data", img.Reference)
 		}
 		vm.ProvisioningMessage = "specialized image: nothing is provisioned"
-		return vm, &bootFiles{}, nil
+		if vm.ProvisioningAgent != hangar.AgentNoCloud {
+			return vm, &bootFiles{}, nil
+		}
+		// cloud-init finds no data source without a disc, falls back to None, and
+		// treats the VM as a new instance: it is told to change nothing instead.
+		files, err := provision.SpecializedFiles(vm.InstanceID)
+		if err != nil {
+			return nil, nil, err
+		}
+		var iso bytes.Buffer
+		if err := provision.WriteISO(&iso, files); err != nil {
+			return nil, nil, err
+		}
+		return vm, &bootFiles{medium: iso.Bytes()}, nil
 	}
 	if len(req.UserData) > provision.MaxCustomData {
 		return nil, nil, hangar.Errorf(hangar.CodeInvalid, "user data is %d bytes; at most %d (64 KiB) are allowed", len(req.UserData), provision.MaxCustomData)

@@ -106,6 +106,31 @@ func Files(c *Config) ([]File, error) {
 	return files, nil
 }
 
+// specializedUserData is the NoCloud user-data of a VM made from a specialized
+// image. The disk comes from a machine cloud-init already set up, but the VM is a
+// new instance to it, so without this its per-instance modules would run again:
+// new SSH host keys and the distribution's default user. This keeps the machine as
+// it was: its host name, its host keys, no user added.
+const specializedUserData = `#cloud-config
+# Written by Hangar: a VM from a specialized image is not provisioned.
+preserve_hostname: true
+users: []
+ssh_deletekeys: false
+ssh_genkeytypes: []
+`
+
+// SpecializedFiles renders the NoCloud medium of a VM made from a specialized
+// image: its instance-id and a user-data that changes nothing (specializedUserData).
+func SpecializedFiles(instanceID string) ([]File, error) {
+	meta, err := json.MarshalIndent(struct {
+		InstanceID string `json:"instance-id"`
+	}{instanceID}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return []File{{Path: FileMetaData, Data: append(meta, '\n')}, {Path: FileUserData, Data: []byte(specializedUserData)}}, nil
+}
+
 func newView(c *Config) (*view, error) {
 	v := &view{
 		InstanceID:         c.InstanceID,

@@ -3,6 +3,7 @@ package provision
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/xml"
 	"flag"
 	"fmt"
@@ -12,9 +13,12 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/hangarvm/hangar/internal/shacrypt"
 )
@@ -300,5 +304,31 @@ func TestSaltDependsOnInstance(t *testing.T) {
 	b.InstanceID = "another"
 	if salt(&a) == salt(&b) {
 		t.Error("two instances share a salt")
+	}
+}
+
+// TestSpecializedFiles: a specialized VM's NoCloud disc names its instance and
+// tells cloud-init, in YAML it can read, to keep the host name and host keys and
+// add no user.
+func TestSpecializedFiles(t *testing.T) {
+	files, err := SpecializedFiles("i-spec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range files {
+		got[f.Path] = string(f.Data)
+	}
+	var meta MetaData
+	if err := json.Unmarshal([]byte(got[FileMetaData]), &meta); err != nil || meta.InstanceID != "i-spec" || meta.LocalHostname != "" {
+		t.Errorf("meta-data %q: %v", got[FileMetaData], err)
+	}
+	var ud map[string]any
+	if err := yaml.Unmarshal([]byte(got[FileUserData]), &ud); err != nil || !strings.HasPrefix(got[FileUserData], "#cloud-config\n") {
+		t.Fatalf("user-data %q: %v", got[FileUserData], err)
+	}
+	want := map[string]any{"preserve_hostname": true, "users": []any{}, "ssh_deletekeys": false, "ssh_genkeytypes": []any{}}
+	if !reflect.DeepEqual(ud, want) {
+		t.Errorf("user-data = %v, want %v", ud, want)
 	}
 }
