@@ -31,10 +31,13 @@ type stockFlavor struct {
 	// customDataRuns: the agent runs custom data (cloud-init does; waagent only
 	// saves it).
 	customDataRuns bool
-	// specializedHost is the host name of a VM made from a specialized capture.
-	specializedHost string
+	// specializedNewHostKeys: a VM from a specialized capture gets new SSH host
+	// keys: cloud-init sees a new VM UUID, a new instance, as on Azure.
+	specializedNewHostKeys bool
 	// firmware: V1 (BIOS) or V2 (UEFI); the image boots with both.
 	firmware string
+	// provisionedMark is what marks the disk as provisioned to the agent.
+	provisionedMark string
 	// console is what the first VM's agents say on its console: which agent
 	// provisions (waagent's choice) or where cloud-init found its data.
 	console string
@@ -42,14 +45,14 @@ type stockFlavor struct {
 
 var stockFlavors = map[string]stockFlavor{
 	"azure": {image: "azure.raw", agent: "azure", readyBy: "Azure agent",
-		deprovision: "cloud-init clean --logs --machine-id && waagent -deprovision+user -force", removesUser: true, customDataRuns: true, specializedHost: "second-host",
-		firmware: "V2", console: "Using cloud-init for provisioning"},
+		deprovision: "cloud-init clean --logs --machine-id && waagent -deprovision+user -force", removesUser: true, customDataRuns: true, specializedNewHostKeys: true,
+		firmware: "V2", console: "Using cloud-init for provisioning", provisionedMark: "/var/lib/cloud/instance "},
 	"waagent": {image: "waagent.raw", agent: "azure", readyBy: "Azure agent",
-		deprovision: "waagent -deprovision+user -force", removesUser: true, keepsMachineID: true, specializedHost: "second-host",
-		firmware: "V1", console: "Using waagent for provisioning"},
+		deprovision: "waagent -deprovision+user -force", removesUser: true, keepsMachineID: true,
+		firmware: "V1", console: "Using waagent for provisioning", provisionedMark: "/var/lib/waagent/provisioned "},
 	"nocloud": {image: "nocloud.raw", agent: "nocloud", readyBy: "cloud-init",
-		deprovision: "cloud-init clean --logs --machine-id", customDataRuns: true, specializedHost: "second-host",
-		firmware: "V1", console: "Datasource DataSourceNoCloud"},
+		deprovision: "cloud-init clean --logs --machine-id", customDataRuns: true,
+		firmware: "V1", console: "Datasource DataSourceNoCloud", provisionedMark: "/var/lib/cloud/instance "},
 }
 
 // stockGuestDir is HANGAR_STOCKGUEST, the directory of the built stock guests.
@@ -141,15 +144,17 @@ func stockGuestLoop(t *testing.T, flavor string) {
 	if second["host"] != "second-host" || !strings.Contains(second["user"], "second") || !strings.Contains(second["key"], "/home/second/.ssh/authorized_keys "+key2) {
 		t.Fatalf("%s guest from the captured image was not provisioned again: %v", flavor, second)
 	}
-	if second["hostkey"] == "" || second["hostkey"] == first["hostkey"] || (!f.keepsMachineID && second["machine-id"] == first["machine-id"]) {
+	if second["hostkey"] == "" || second["hostkey"] == first["hostkey"] || second["machine-id"] == "" || second["machine-id"] == "uninitialized" ||
+		(!f.keepsMachineID && second["machine-id"] == first["machine-id"]) {
 		t.Fatalf("%s guest from the captured image kept the first VM's host key or machine ID: %v, first %v", flavor, second, first)
 	}
 	if f.removesUser && (strings.Contains(second["user"], "first") || strings.Contains(second["key"], key1)) {
 		t.Fatalf("%s: the first VM's user or key survived deprovisioning: %v", flavor, second)
 	}
 
-	// A specialized capture boots as the VM it was: same user, key and host key,
-	// nothing provisioned, and still ready by the guest's own agent.
+	// A specialized capture boots as the VM it was: same host name, users and
+	// keys (host keys too, but where cloud-init sees a new VM UUID), nothing
+	// provisioned, and still ready by the guest's own agent.
 	s.ok(alice, "vm", "stop", "v2")
 	s.ok(alice, "vm", "capture", "v2", "--image-name", "snap", "--os-state", "specialized")
 	s.ok(alice, "vm", "delete", "v2")
@@ -158,7 +163,8 @@ func stockGuestLoop(t *testing.T, flavor string) {
 		t.Fatalf("%s guest from a specialized capture: %v %+v\n%s", flavor, err, vm, tail(s.serialLog(alice, "v3"), 60))
 	}
 	third := guestIdentity(t, s, alice, "v3")
-	if third["user"] != second["user"] || third["key"] != second["key"] || third["hostkey"] != second["hostkey"] || third["host"] != f.specializedHost {
+	if third["user"] != second["user"] || third["key"] != second["key"] || third["host"] != second["host"] ||
+		(third["hostkey"] == second["hostkey"]) == f.specializedNewHostKeys {
 		t.Errorf("%s guest from a specialized capture is not the VM it was: %v, was %v", flavor, third, second)
 	}
 	s.ok(alice, "vm", "delete", "v3")
@@ -168,6 +174,21 @@ func stockGuestLoop(t *testing.T, flavor string) {
 	// where the agent recorded it (the Azure agents' ovf-env.xml). This VM's custom
 	// data script fails: cloud-init's words reach the user where cloud-init's end
 	// is what reports (NoCloud); an Azure guest reported ready before it ran, as on Azure.
+	// First, offline on the stopped disk, what provisioning left there (read inside
+	// the appliance: nothing on the host reads a guest's file system).
+	var dry struct {
+		Changes []string `json:"changes"`
+	}
+	s.json(alice, &dry, "disk", "generalize", "snap-1.0.0-os", "--remove-user", "--dry-run")
+	left := []string{"/etc/ssh/ssh_host_ed25519_key", f.provisionedMark}
+	if f.removesUser {
+		left = append(left, "/home/second/")
+	}
+	for _, p := range left {
+		if !strings.Contains(strings.Join(dry.Changes, "\n"), "would remove "+p) {
+			t.Errorf("%s: the stopped disk holds no %s to remove: %q", flavor, p, dry.Changes)
+		}
+	}
 	s.ok(alice, "disk", "generalize", "snap-1.0.0-os", "--name", "offline", "--remove-user")
 	osImage(s, alice, "offline", "offline", "--provisioning-agent", f.agent, "--hyperv-generation", f.firmware)
 	os.WriteFile(cd, []byte("#!/bin/sh\necho 'the app did not install' >&2\nexit 3\n"), 0o600)
@@ -179,7 +200,7 @@ func stockGuestLoop(t *testing.T, flavor string) {
 		wantState = "Failed"
 	}
 	if vm.ProvisioningState != wantState || !strings.Contains(vm.ProvisioningMessage, f.readyBy) ||
-		(wantState == "Failed" && !strings.Contains(vm.ProvisioningMessage, "scripts_user")) {
+		(wantState == "Failed" && !strings.Contains(vm.ProvisioningMessage, "scripts-user")) {
 		t.Fatalf("%s guest from the offline-generalized image, with a failing custom data script: %v %+v, want %s\n%s",
 			flavor, err, vm, wantState, tail(s.serialLog(alice, "v4"), 60))
 	}

@@ -44,7 +44,8 @@ func (m *Manager) watchCloudInit(ctx context.Context, vm *store.VM, mc *machine)
 
 // cloudInitReport reads cloudInitStatus's answer.
 func cloudInitReport(res hangar.RunCommandResult) agentMessage {
-	out := strings.TrimSpace(res.Stdout + "\n" + res.Stderr)
+	// --wait prints a dot per half second of waiting before the status.
+	out := strings.TrimSpace(strings.TrimLeft(res.Stdout, ".\n") + "\n" + res.Stderr)
 	msg := agentMessage{from: agentFromNoCloud}
 	switch res.ExitCode {
 	case 0:

@@ -69,7 +69,7 @@ func vmUUID(id string) string {
 func (m *Manager) platformInstance(vm *store.VM, f platformFacts) fabric.Instance {
 	mac, _ := net.ParseMAC(netstack.GuestMAC)
 	inst := fabric.Instance{
-		Name: vm.Name, ComputerName: cmp.Or(vm.ComputerName, vm.Name), VMID: vmUUID(vm.ID),
+		Name: vm.Name, ComputerName: vm.ComputerName, Specialized: vm.OSState == hangar.Specialized, VMID: vmUUID(vm.ID),
 		Location: cmp.Or(m.cfg.Host.Region, "local"), VMSize: vm.Size.Name, ResourceGroup: "hangar",
 		SubscriptionID: vmUUID(vm.TenantID), AdminUsername: f.AdminUsername,
 		DisablePasswordAuthentication: f.DisablePasswordAuthentication,

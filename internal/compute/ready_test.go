@@ -2,8 +2,8 @@ package compute
 
 import (
 	"encoding/base64"
+	"regexp"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/hangarvm/hangar/internal/fabric"
@@ -74,12 +74,14 @@ func TestCloudInitReport(t *testing.T) {
 	}{
 		{hangar.RunCommandResult{ExitCode: 0, Stdout: "\nstatus: done\n"}, "ready", ""},
 		{hangar.RunCommandResult{ExitCode: 1, Stdout: "status: error\ndetail:\n('scripts-user', RuntimeError('Runparts: 1 failures'))\n"}, "failure", "Runparts: 1 failures"},
+		// --wait's dots are not the guest's words.
+		{hangar.RunCommandResult{ExitCode: 1, Stdout: "......\nstatus: error\n"}, "failure", "^status: error$"},
 		{hangar.RunCommandResult{ExitCode: 2, Stdout: "status: degraded done\n"}, "failure", "degraded"},
 		{hangar.RunCommandResult{ExitCode: 127, Stderr: "sh: cloud-init: not found\n"}, "waiting", "not installed"},
 		{hangar.RunCommandResult{ExitCode: 3}, "failure", "exited with 3 and said nothing"},
 	} {
 		msg := cloudInitReport(tt.res)
-		if msg.Type != tt.typ || !strings.Contains(msg.Reason, tt.words) || msg.from != agentFromNoCloud {
+		if msg.Type != tt.typ || !regexp.MustCompile(tt.words).MatchString(msg.Reason) || msg.from != agentFromNoCloud {
 			t.Errorf("%+v: %s %q, want %s with %q", tt.res, msg.Type, msg.Reason, tt.typ, tt.words)
 		}
 	}

@@ -35,9 +35,13 @@ type Instance struct {
 	// Name is the VM's name (IMDS compute.name).
 	Name string
 	// ComputerName is the guest's host name (IMDS compute.osProfile.computerName);
-	// Name when empty. It must match ovf-env.xml's HostName: cloud-init prefers
-	// IMDS's.
+	// Name when empty, unless Specialized. It must match ovf-env.xml's HostName:
+	// cloud-init prefers IMDS's.
 	ComputerName string
+	// Specialized: the VM comes from a specialized image and has no OS profile, as
+	// on Azure: IMDS's computerName and adminUsername stay empty, so cloud-init,
+	// which sees a new instance, keeps the guest's host name and users.
+	Specialized bool
 	// VMID is the VM's unique id (IMDS compute.vmId), also its SMBIOS system UUID:
 	// cloud-init and waagent take the UUID as the instance id.
 	VMID           string
@@ -129,7 +133,7 @@ func New(inst Instance, log *slog.Logger, onHealth func(Health)) *Server {
 }
 
 func withDefaults(inst Instance) Instance {
-	if inst.ComputerName == "" {
+	if inst.ComputerName == "" && !inst.Specialized {
 		inst.ComputerName = inst.Name
 	}
 	if inst.ContainerID == "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -230,5 +231,26 @@ func TestDHCPOptions(t *testing.T) {
 	want := []byte{32, 168, 63, 129, 16, 10, 0, 0, 1, 32, 169, 254, 169, 254, 10, 0, 0, 1, 0, 10, 0, 0, 1}
 	if code != 121 || !slices.Equal(v, want) {
 		t.Errorf("option 121: %d %v, want %v", code, v, want)
+	}
+}
+
+// TestIMDSSpecialized: a VM from a specialized image has no OS profile, as on
+// Azure, so cloud-init (which sees a new instance without ovf-env.xml and asks
+// IMDS) renames no host and makes no default user; a generalized VM without a
+// computer name of its own is called by its VM name.
+func TestIMDSSpecialized(t *testing.T) {
+	for _, tc := range []struct {
+		specialized        bool
+		wantHost, wantUser string
+	}{{true, "", ""}, {false, "vm1", ""}} {
+		inst := testInstance()
+		inst.ComputerName, inst.AdminUsername, inst.PublicKeys, inst.Specialized = "", "", nil, tc.specialized
+		for leaf, want := range map[string]string{"osProfile/computerName": tc.wantHost, "osProfile/adminUsername": tc.wantUser, "name": "vm1"} {
+			resp := do(t, New(inst, nil, nil).IMDS(), http.MethodGet, "/metadata/instance/compute/"+leaf+"?api-version=2021-08-01&format=text", nil, metadataTrue)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || string(body) != want {
+				t.Errorf("specialized %v: %s = %s %q, want %q", tc.specialized, leaf, resp.Status, body, want)
+			}
+		}
 	}
 }
