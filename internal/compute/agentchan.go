@@ -253,6 +253,18 @@ type reports struct {
 	timer            *time.Timer
 }
 
+// state is the provisioning state of the last report taken, written or not;
+// before any, the VM's as it was.
+func (r *reports) state(before hangar.ProvisioningState) hangar.ProvisioningState {
+	switch {
+	case r.pending != nil:
+		return r.pending.state
+	case r.written != nil:
+		return r.written.state
+	}
+	return before
+}
+
 // add takes a report at time now: written now, or when due() fires.
 func (r *reports) add(rep report, now time.Time) {
 	if r.written != nil && *r.written == rep {

@@ -280,3 +280,21 @@ func asLong(err error, long **longLine) bool {
 	*long = l
 	return ok
 }
+
+// TestReportsState: the state of the last report taken counts, written or still
+// held, so that a report coalesced away is not forgotten.
+func TestReportsState(t *testing.T) {
+	r := &reports{interval: time.Minute, write: func(report) {}}
+	t0 := time.Unix(1000, 0)
+	if got := r.state(hangar.ProvisioningCreating); got != hangar.ProvisioningCreating {
+		t.Errorf("before any report: %s", got)
+	}
+	r.add(report{hangar.ProvisioningSucceeded, "ready"}, t0) // written
+	if got := r.state(hangar.ProvisioningCreating); got != hangar.ProvisioningSucceeded {
+		t.Errorf("after a written report: %s", got)
+	}
+	r.add(report{hangar.ProvisioningFailed, "failed"}, t0.Add(time.Second)) // held
+	if got := r.state(hangar.ProvisioningCreating); got != hangar.ProvisioningFailed {
+		t.Errorf("with a held report: %s", got)
+	}
+}

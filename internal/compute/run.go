@@ -298,7 +298,6 @@ func (m *Manager) supervise(id string, mc *machine) {
 func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 	ctx := context.Background()
 	provisioning := vm.ProvisioningState == hangar.ProvisioningCreating
-	current := vm.ProvisioningState // as last reported
 	var timeout <-chan time.Time
 	if provisioning {
 		t := time.NewTimer(vm.ProvisioningTimeout)
@@ -306,7 +305,6 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 		timeout = t.C
 	}
 	status := &reports{interval: reportInterval, write: func(r report) {
-		current = r.state
 		m.db.UpdateVM(ctx, vm.ID, store.VMUpdate{ProvisioningState: &r.state, ProvisioningMessage: &r.text})
 	}}
 	go m.readAgent(vm, mc)
@@ -335,7 +333,6 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 			}
 			stopWatching()
 			state := hangar.ProvisioningTimedOut
-			current = state
 			msg := fmt.Sprintf("the guest did not report ready within %s (this image's provisioning agent: %s). See what it printed with `hangar vm serial-log %s`. "+
 				"A generalized image created as specialized waits for provisioning forever; an image without a guest agent never reports ready", vm.ProvisioningTimeout, vm.ProvisioningAgent, vm.Name)
 			if lastWaiting != "" {
@@ -372,7 +369,7 @@ func (m *Manager) listenAgent(vm *store.VM, mc *machine) {
 				// not undo the VM's provisioning; its words still reach the user.
 				rep := report{hangar.ProvisioningFailed, "provisioning failed in the guest; " + msg.from.name() + " said: " + msg.Reason}
 				if !provisioning {
-					rep = report{current, "after provisioning, " + msg.from.name() + " reported a failure: " + msg.Reason}
+					rep = report{status.state(vm.ProvisioningState), "after provisioning, " + msg.from.name() + " reported a failure: " + msg.Reason}
 				}
 				status.add(rep, time.Now())
 				provisioning = false
