@@ -9,6 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/hangarvm/hangar/internal/api"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -123,7 +126,7 @@ func unreachable(err error) bool {
 // printError writes err to w: as {"error":{"code":...,"message":...}} when the
 // output is a document (a script parses stderr as it parses stdout), else as text.
 func (g *globals) printError(w io.Writer, err error) {
-	switch g.output {
+	switch strings.ToLower(g.output) {
 	case "json", "jsonc", "yaml":
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false) // messages quote commands: keep <, >, & readable
@@ -131,4 +134,14 @@ func (g *globals) printError(w io.Writer, err error) {
 	default:
 		fmt.Fprintln(w, "error:", err)
 	}
+}
+
+// outputIn is the -o among args, read without the command's own flags.
+func outputIn(args []string) string {
+	fs := pflag.NewFlagSet("output", pflag.ContinueOnError)
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	fs.SetOutput(io.Discard)
+	output := fs.StringP("output", "o", "table", "")
+	fs.Parse(args)
+	return *output
 }

@@ -43,6 +43,9 @@ func run(ctx context.Context, g *globals, args []string, stdin io.Reader, stdout
 		// required flag) and a bad -o come before the command's work: the command
 		// line is at fault.
 		err = usageError{fmt.Errorf("%w; see \"%s --help\"", err, cmd.CommandPath())}
+		// Parsing may have stopped before -o: look for it alone, so that a script
+		// that asked for JSON gets this error as JSON too.
+		g.output = outputIn(args)
 	}
 	g.printError(stderr, err)
 	return exitCode(err)
