@@ -15,6 +15,7 @@ var azAliases = map[string]string{
 	"attach-data-disks":  "attach-data-disk",  // az vm create
 	"location":           "region",            // az's name of a region, everywhere
 	"scripts":            "script",            // az vm run-command invoke
+	"plan-name":          "plan",              // az sig image-definition create
 }
 
 // addAzAliases lets c and every command under it take azAliases.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/hangarvm/hangar/internal/api"
@@ -35,7 +36,8 @@ const exitCodesHelp = `Exit codes:
   2  usage: unknown command or flag, bad flag value or arguments, bad -o or --query
   3  not found
   4  not authenticated or not allowed (401, 403)
-  5  conflict or failed precondition (409, 412): in use, exists, changed since read
+  5  conflict or failed precondition (409, 412): in use, exists, over quota, or
+     changed since read (--if-match)
   6  server error or transient: 5xx, network, timeout; retrying may help
   vm run-command exits with the script's own exit status instead.`
 
@@ -47,6 +49,13 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
+}
+
+// withHelpHint adds to the first line of err, one of cobra's, where to read how
+// cmd is used. Cobra's "Did you mean this?" suggestions stay after it.
+func withHelpHint(err error, cmd *cobra.Command) error {
+	first, rest, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+	return fmt.Errorf("%s; see \"%s --help\"%s", first, cmd.CommandPath(), strings.TrimRight("\n"+rest, "\n"))
 }
 
 // scriptExit is vm run-command's script ending with a non-zero status, which the

@@ -49,6 +49,7 @@ func TestExitCodes(t *testing.T) {
 		{"script failed", 200, `{"exitCode":42,"stdout":"","stderr":""}`, []string{"vm", "run-command", "web1", "--script", "exit 42"}, 42, "ScriptFailed"},
 		{"unknown flag", 0, "", []string{"vm", "show", "web1", "--bogus"}, 2, "UsageError"},
 		{"unknown command", 0, "", []string{"vm-list"}, 2, "UsageError"},
+		{"unknown subcommand", 0, "", []string{"vm", "image", "lst"}, 2, "UsageError"},
 		{"missing argument", 0, "", []string{"vm", "show"}, 2, "UsageError"},
 		{"missing required flag", 0, "", []string{"vm", "create", "-n", "web1"}, 2, "UsageError"},
 		{"bad --query", 0, "", []string{"vm", "list", "--query", "[?"}, 2, "UsageError"},

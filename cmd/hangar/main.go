@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -42,7 +41,7 @@ func run(ctx context.Context, g *globals, args []string, stdin io.Reader, stdout
 		// Cobra's own errors (unknown command or flag, wrong arguments, a missing
 		// required flag) and a bad -o come before the command's work: the command
 		// line is at fault.
-		err = usageError{fmt.Errorf("%w; see \"%s --help\"", err, cmd.CommandPath())}
+		err = usageError{withHelpHint(err, cmd)}
 		// Parsing may have stopped before -o: look for it alone, so that a script
 		// that asked for JSON gets this error as JSON too.
 		g.output = outputIn(args)
@@ -120,6 +119,7 @@ ask first when stdin is a terminal; in scripts, confirm with --yes (-y).
 	root.AddCommand(newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
 		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
 	addAzAliases(root)
+	refuseUnknownSubcommands(root)
 	return root
 }
 
