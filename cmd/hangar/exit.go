@@ -33,13 +33,14 @@ const (
 const exitCodesHelp = `Exit codes:
   0  success
   1  any other failure
-  2  usage: unknown command or flag, bad flag value or arguments, bad -o or --query
+  2  usage: unknown command or flag, bad flag value or arguments, bad -o or --query,
+     or a delete without --yes where there is no terminal to ask on
   3  not found
   4  not authenticated or not allowed (401, 403)
   5  conflict or failed precondition (409, 412): in use, exists, over quota, or
      changed since read (--if-match)
   6  server error or transient: 5xx, network, timeout; retrying may help
-  vm run-command exits with the script's own exit status instead.`
+  When its script fails, vm run-command exits with the script's exit status.`
 
 // usageError is a command line that cannot be run as given.
 type usageError struct{ err error }

@@ -88,6 +88,9 @@ With -o json, jsonc or yaml an error is printed on stderr as JSON too:
 {"error":{"code":"ImageNotFound","message":"..."}}. Commands that delete or revoke
 ask first when stdin is a terminal; in scripts, confirm with --yes (-y).
 
+az's habits work: -n for --name, -l or --location for a region, az's spellings of
+flags (each flag's help names them), enum values in any case (--os-type Linux).
+
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
