@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // az's spellings, shorthands and enum cases send the very request Hangar's own
@@ -100,4 +102,21 @@ func TestBadEnumIsUsageError(t *testing.T) {
 			t.Errorf("%v: exit %d, %q, %d calls; want exit 2 saying %q before any call", tt.args, r.code, r.stderr, len(srv.sent()), tt.want)
 		}
 	}
+}
+
+// Every --name has -n, and every region flag -l, as az's do. hangar serve's
+// --region is the exception: -l there would read as --listen.
+func TestShorthandsEverywhere(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for name, short := range map[string]string{"name": "n", "location": "l", "region": "l"} {
+			if f := c.Flags().Lookup(name); f != nil && f.Name == name && f.Shorthand != short && c.Name() != "serve" {
+				t.Errorf("%s --%s has no -%s", c.CommandPath(), name, short)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRoot(newGlobals()))
 }
