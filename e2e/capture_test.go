@@ -149,7 +149,7 @@ func TestSpecializedCapture(t *testing.T) {
 	if !strings.Contains(res, "kept") || !strings.Contains(res, "1") {
 		t.Fatalf("the clone lost the original's state: %s", res)
 	}
-	s.ok(alice, "vm", "delete", "clone")
+	s.ok(alice, "vm", "delete", "clone", "--yes")
 }
 
 // TestKill9DuringCaptureAndBackup: the server dies while a capture and then a backup
@@ -265,5 +265,5 @@ func TestOfflineGeneralizeThenProvision(t *testing.T) {
 	if log := s.serialLog(alice, "fresh"); !strings.Contains(log, "hostname fresh01, provisioned") {
 		t.Fatalf("not provisioned:\n%s", log)
 	}
-	s.ok(alice, "vm", "delete", "fresh")
+	s.ok(alice, "vm", "delete", "fresh", "--yes")
 }

@@ -141,7 +141,7 @@ func TestPrivateImagesAndSharing(t *testing.T) {
 	if contains(references(s, bob), "shared/alice/web") {
 		t.Fatal("bob's image list shows alice's private image")
 	}
-	if msg := s.fails(bob, "image", "delete", "web"); !strings.Contains(msg, "not found") {
+	if msg := s.fails(bob, "image", "delete", "web", "--yes"); !strings.Contains(msg, "not found") {
 		t.Fatalf("bob deleting alice's image: %s", msg)
 	}
 
@@ -168,10 +168,10 @@ func TestPrivateImagesAndSharing(t *testing.T) {
 	}
 
 	// Same body for forbidden and missing: delete the image and ask again.
-	s.ok(alice, "image", "delete", "web")
+	s.ok(alice, "image", "delete", "web", "--yes")
 	missing := s.api(bob, "GET", "/v1/images:lookup?ref=shared/alice/web", nil)
 	missingResolve := s.api(bob, "POST", "/v1/images:resolve", strings.NewReader(`{"reference":"shared/alice/web"}`))
-	s.ok(alice, "disk", "delete", "web-os")
+	s.ok(alice, "disk", "delete", "web-os", "--yes")
 	missingDisk := s.api(bob, "GET", "/v1/disks/web-os", nil)
 	for _, pair := range [][2]apiResult{{forbidden, missing}, {forbiddenResolve, missingResolve}, {forbiddenDisk, missingDisk}} {
 		if pair[0].status != pair[1].status || pair[0].body != pair[1].body {
@@ -233,12 +233,12 @@ func TestImageKinds(t *testing.T) {
 	}
 
 	// A disk in use cannot be deleted; once the images are gone it can.
-	msg = s.fails(alice, "disk", "delete", "data1")
+	msg = s.fails(alice, "disk", "delete", "data1", "--yes")
 	if !strings.Contains(msg, "used by image version db@1.0.0") {
 		t.Fatalf("deleting a disk in use: %s", msg)
 	}
-	s.ok(alice, "image", "delete", "db")
-	s.ok(alice, "disk", "delete", "data1")
+	s.ok(alice, "image", "delete", "db", "--yes")
+	s.ok(alice, "disk", "delete", "data1", "--yes")
 }
 
 func TestLatestSkipsExcludedVersions(t *testing.T) {
@@ -304,7 +304,7 @@ func TestCommunity(t *testing.T) {
 	if msg := s.fails(bob, bobPublish...); !strings.Contains(msg, "belongs to another tenant") {
 		t.Fatalf("bob publishing under alice's public name: %s", msg)
 	}
-	s.ok(bob, "image", "unpublish-community", "web") // bob's own, unpublished image: no effect on alice's
+	s.ok(bob, "image", "unpublish-community", "web", "--yes") // bob's own, unpublished image: no effect on alice's
 	if !contains(references(s, bob), "community/acme/web") {
 		t.Fatal("bob withdrew alice's community image")
 	}
@@ -314,7 +314,7 @@ func TestCommunity(t *testing.T) {
 	if im.Community.PublisherEmail != "new@acme.example" {
 		t.Fatalf("updated e-mail not shown: %+v", im.Community)
 	}
-	s.ok(alice, "image", "unpublish-community", "web")
+	s.ok(alice, "image", "unpublish-community", "web", "--yes")
 	if r := s.api(bob, "GET", "/v1/images:lookup?ref=community/acme/web", nil); r.status != 404 {
 		t.Fatalf("withdrawn community image still visible: %d", r.status)
 	}

@@ -125,8 +125,9 @@ func TestClusterComputeHostAndRegions(t *testing.T) {
 	if hosts[0].State != "down" {
 		t.Fatalf("a killed host shows %+v", hosts[0])
 	}
-	for _, action := range []string{"start", "stop", "restart", "delete"} {
-		if msg := api2.fails(alice, "vm", action, "web"); !strings.Contains(msg, "state is unknown until the host returns") {
+	for _, args := range [][]string{{"start"}, {"stop"}, {"restart"}, {"delete", "--yes"}} {
+		action := args[0]
+		if msg := api2.fails(alice, append([]string{"vm", action, "web"}, args[1:]...)...); !strings.Contains(msg, "state is unknown until the host returns") {
 			t.Fatalf("vm %s while its host is down: %s", action, msg)
 		}
 	}
@@ -143,7 +144,7 @@ func TestClusterComputeHostAndRegions(t *testing.T) {
 	if n := len(comp.qemuProcesses()); n != 1 {
 		t.Fatalf("%d QEMU processes after the host returned, want 1", n)
 	}
-	api1.ok(alice, "vm", "delete", "web")
+	api1.ok(alice, "vm", "delete", "web", "--yes")
 	if n := len(comp.qemuProcesses()); n != 0 {
 		t.Fatalf("QEMU left after vm delete: %d", n)
 	}

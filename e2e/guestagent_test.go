@@ -68,5 +68,5 @@ func TestRunCommandThroughQEMUGuestAgent(t *testing.T) {
 		t.Fatalf("long outputs: stdout %d bytes (truncated %v), stderr %d bytes (truncated %v)",
 			len(res.Stdout), res.StdoutTruncated, len(res.Stderr), res.StderrTruncated)
 	}
-	s.ok(alice, "vm", "delete", "q")
+	s.ok(alice, "vm", "delete", "q", "--yes")
 }

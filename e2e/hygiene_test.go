@@ -17,7 +17,7 @@ func TestGarbageCollection(t *testing.T) {
 	writeDisk(t, drop, 8<<20, 2, map[int64]int64{0: 1 << 20, 5 << 20: 1 << 20})
 	s.ok(alice, "disk", "upload", keep, "--name", "keep")
 	s.ok(alice, "disk", "upload", drop, "--name", "drop")
-	s.ok(alice, "disk", "delete", "drop")
+	s.ok(alice, "disk", "delete", "drop", "--yes")
 	if n := len(s.chunkFiles()); n != 3 {
 		t.Fatalf("%d chunk files before gc, want 3", n)
 	}

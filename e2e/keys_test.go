@@ -70,7 +70,7 @@ func TestAPIKeysAcrossNodes(t *testing.T) {
 	var revoked struct {
 		Revoked bool `json:"revoked"`
 	}
-	api1.json(first, &revoked, "tenant", "key", "revoke", "alice", ci.ID)
+	api1.json(first, &revoked, "tenant", "key", "revoke", "alice", ci.ID, "--yes")
 	if !revoked.Revoked {
 		t.Fatalf("revoke: %+v", revoked)
 	}
@@ -81,7 +81,7 @@ func TestAPIKeysAcrossNodes(t *testing.T) {
 		t.Fatalf("the CLI with a revoked key: %s", msg)
 	}
 	api2.ok(first, "disk", "list") // her other key still works
-	if msg := api1.fails(first, "tenant", "key", "revoke", "alice", keys[0].ID); !strings.Contains(msg, "last key") {
+	if msg := api1.fails(first, "tenant", "key", "revoke", "alice", keys[0].ID, "--yes"); !strings.Contains(msg, "last key") {
 		t.Fatalf("alice revokes her last key: %s", msg)
 	}
 }

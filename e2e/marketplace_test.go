@@ -150,11 +150,11 @@ func TestMarketplace(t *testing.T) {
 	}
 
 	// The image behind a marketplace version cannot be deleted until withdrawn.
-	if msg := s.fails(contoso, "image", "delete", "sql"); !strings.Contains(msg, "published in the marketplace") {
+	if msg := s.fails(contoso, "image", "delete", "sql", "--yes"); !strings.Contains(msg, "published in the marketplace") {
 		t.Fatalf("deleting a published image: %s", msg)
 	}
-	s.ok(contoso, "marketplace", "withdraw", "Contoso:SQL:enterprise:1.0.0")
-	s.ok(contoso, "image", "delete", "sql")
+	s.ok(contoso, "marketplace", "withdraw", "Contoso:SQL:enterprise:1.0.0", "--yes")
+	s.ok(contoso, "image", "delete", "sql", "--yes")
 	if got := names(s, bob, "list-offers", "--publisher", "Contoso"); strings.Join(got, " ") != "Linux" {
 		t.Fatalf("withdrawn offer still listed: %v", got)
 	}

@@ -233,10 +233,10 @@ func TestTwoNodes(t *testing.T) {
 			t.Fatalf("an update without --if-match did not apply: %+v", now)
 		}
 		// Deletes are conditional too.
-		if msg := n1.fails(alice, "image", "delete", "web", "--if-match", read1.ETag); !strings.Contains(msg, "changed since it was read") {
+		if msg := n1.fails(alice, "image", "delete", "web", "--yes", "--if-match", read1.ETag); !strings.Contains(msg, "changed since it was read") {
 			t.Fatalf("a stale delete says: %s", msg)
 		}
-		n2.ok(alice, "image", "delete", "web", "--if-match", now.ETag)
+		n2.ok(alice, "image", "delete", "web", "--yes", "--if-match", now.ETag)
 	})
 }
 

@@ -287,6 +287,6 @@ func TestGuestNetwork(t *testing.T) {
 	if got[after[0]] != "outside .2" || got[after[1]] != "refused" {
 		t.Fatalf("after the restart, the VM with egress got %v", got)
 	}
-	s.ok(alice, "vm", "delete", "open")
-	s.ok(alice, "vm", "delete", "closed")
+	s.ok(alice, "vm", "delete", "open", "--yes")
+	s.ok(alice, "vm", "delete", "closed", "--yes")
 }

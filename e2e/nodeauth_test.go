@@ -240,7 +240,7 @@ func TestClusterOverTLS(t *testing.T) {
 	if out := api.ok(alice, "vm", "run-command", "web", "--script", "echo over tls from $(hostname)"); !strings.Contains(out, "over tls from web") {
 		t.Fatalf("run-command through the API node: %s", out)
 	}
-	api.ok(alice, "vm", "delete", "web")
+	api.ok(alice, "vm", "delete", "web", "--yes")
 	if n := len(comp.qemuProcesses()); n != 0 {
 		t.Fatalf("QEMU left after vm delete through the API node: %d", n)
 	}

@@ -92,7 +92,7 @@ func TestQuotaRefusesThenAdminRaises(t *testing.T) {
 	}
 	s.ok(admin, "tenant", "update", "alice", "--max-vcpus", "default")
 	s.ok(alice, create...)
-	s.ok(alice, "vm", "delete", "big")
+	s.ok(alice, "vm", "delete", "big", "--yes")
 }
 
 // TestQuotaAmplification is the amplification attack through the API: one 4 MiB

@@ -160,7 +160,7 @@ func stockGuestLoop(t *testing.T, flavor string) {
 	// provisioned, and still ready by the guest's own agent.
 	s.ok(alice, "vm", "stop", "v2")
 	s.ok(alice, "vm", "capture", "v2", "--image-name", "snap", "--os-state", "specialized")
-	s.ok(alice, "vm", "delete", "v2")
+	s.ok(alice, "vm", "delete", "v2", "--yes")
 	vm, err = s.createVM(alice, "--name", "v3", "--image", "snap", "--provisioning-timeout", "10m")
 	if err != nil || vm.ProvisioningState != "Succeeded" || !strings.Contains(vm.ProvisioningMessage, "specialized image: nothing provisioned") || !strings.Contains(vm.ProvisioningMessage, f.readyBy) {
 		t.Fatalf("%s guest from a specialized capture: %v %+v\n%s", flavor, err, vm, tail(s.serialLog(alice, "v3"), 60))
@@ -170,7 +170,7 @@ func stockGuestLoop(t *testing.T, flavor string) {
 		(third["hostkey"] == second["hostkey"]) == f.specializedNewHostKeys {
 		t.Errorf("%s guest from a specialized capture is not the VM it was: %v, was %v", flavor, third, second)
 	}
-	s.ok(alice, "vm", "delete", "v3")
+	s.ok(alice, "vm", "delete", "v3", "--yes")
 
 	// The same disk generalized offline, without the guest's tools (Hangar's
 	// appliance): the stock agent provisions it again, and the old user is gone
@@ -218,7 +218,7 @@ func stockGuestLoop(t *testing.T, flavor string) {
 	if f.removesUser && strings.Contains(fourth["user"], "second") {
 		t.Fatalf("%s: offline generalize --remove-user left the user the agent recorded: %v", flavor, fourth)
 	}
-	s.ok(alice, "vm", "delete", "v4")
+	s.ok(alice, "vm", "delete", "v4", "--yes")
 }
 
 // guestIdentity reads a guest's identity through run-command (qemu-guest-agent).

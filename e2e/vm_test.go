@@ -98,7 +98,7 @@ func TestVMFromMarketplaceImage(t *testing.T) {
 	// A restart provisions nothing again and the VM comes back.
 	s.ok(alice, "vm", "start", "web1")
 	s.waitSerial(alice, "web1", "hostname web01, nothing to provision")
-	s.ok(alice, "vm", "delete", "web1")
+	s.ok(alice, "vm", "delete", "web1", "--yes")
 	if procs := s.qemuProcesses(); len(procs) != 0 {
 		t.Fatalf("QEMU left after delete: %v", procs)
 	}
@@ -128,7 +128,7 @@ func TestVMImageDataDisksAndUEFI(t *testing.T) {
 	if !strings.Contains(log, "vdb starts with: LUN0-FIRST-DATA-DISK") || !strings.Contains(log, "vdc starts with: LUN1-SECOND-DATA-DISK") {
 		t.Fatalf("data disks not in LUN order with their content:\n%s", log)
 	}
-	s.ok(alice, "vm", "delete", "app1")
+	s.ok(alice, "vm", "delete", "app1", "--yes")
 }
 
 // TestProvisioningMistakes: a generalized image created as specialized, and an
@@ -152,7 +152,7 @@ func TestProvisioningMistakes(t *testing.T) {
 	if log := s.serialLog(alice, "w"); !strings.Contains(log, "waiting for provisioning") {
 		t.Fatalf("the serial log does not explain the wait:\n%s", log)
 	}
-	s.ok(alice, "vm", "delete", "w")
+	s.ok(alice, "vm", "delete", "w", "--yes")
 
 	vm, err = s.createVM(alice, "--name", "b", "--image", "blind", "--admin-username", "ops", "--ssh-key-value", newSSHKey(t), "--provisioning-timeout", "30s")
 	if err == nil || vm.ProvisioningState != "OSProvisioningTimedOut" || !strings.Contains(vm.ProvisioningMessage, "serial-log") {
@@ -163,7 +163,7 @@ func TestProvisioningMistakes(t *testing.T) {
 	if msg := s.fails(alice, "vm", "run-command", "b", "--script", "true", "--timeout", "5s"); !strings.Contains(msg, "needs hangar-agent or qemu-guest-agent") {
 		t.Fatalf("run-command in a guest without an agent: %s", msg)
 	}
-	s.ok(alice, "vm", "delete", "b")
+	s.ok(alice, "vm", "delete", "b", "--yes")
 
 	if _, err := s.createVM(alice, "--name", "p", "--image", "pet", "--admin-username", "x", "--ssh-key-value", newSSHKey(t)); err == nil ||
 		!strings.Contains(err.Error(), "specialized") {
@@ -177,7 +177,7 @@ func TestProvisioningMistakes(t *testing.T) {
 	if !strings.Contains(log, "hostname orig-host, nothing to provision") {
 		t.Fatalf("specialized VM lost its identity or was provisioned:\n%s", log)
 	}
-	s.ok(alice, "vm", "delete", "p")
+	s.ok(alice, "vm", "delete", "p", "--yes")
 }
 
 // TestKill9ServerWithRunningVMs: VMs outlive a crash of hangar serve, the restarted
@@ -235,7 +235,7 @@ func TestKill9ServerWithRunningVMs(t *testing.T) {
 		s.json(alice, &v, "vm", "show", "v1")
 		return v.PowerState == "failed"
 	})
-	s.ok(alice, "vm", "delete", "v1")
+	s.ok(alice, "vm", "delete", "v1", "--yes")
 	if procs := s.qemuProcesses(); len(procs) != 0 {
 		t.Fatalf("orphan QEMU: %v", procs)
 	}

@@ -109,7 +109,7 @@ func run(image string, runs int) error {
 				return err
 			}
 			*c.out = append(*c.out, d)
-			h("vm", "delete", c.name)
+			h("vm", "delete", c.name, "--yes")
 		}
 	}
 	ms, ml, mc := diskbench.Median(small), diskbench.Median(large), diskbench.Median(convert)

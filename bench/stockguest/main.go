@@ -81,7 +81,7 @@ func run(images, prebuilt string, runs int) error {
 				return err
 			}
 			guest, ready = append(guest, g), append(ready, h)
-			hangar("vm", "delete", vm)
+			hangar("vm", "delete", vm, "--yes")
 		}
 		g, h := diskbench.Median(guest), diskbench.Median(ready)
 		fmt.Printf("%-10s %22s %22s %s\n", f.name, diskbench.Sec(g), diskbench.Sec(h), diskbench.Ratio(h, g, 1.1, true))

@@ -105,7 +105,7 @@ func run(image string, runs int) error {
 			if img == "g1" {
 				toReady = append(toReady, ready)
 			}
-			e.hangar("vm", "delete", name)
+			e.hangar("vm", "delete", name, "--yes")
 		}
 	}
 	m1, m64 := diskbench.Median(toRunning[0]), diskbench.Median(toRunning[1])

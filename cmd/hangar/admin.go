@@ -42,7 +42,9 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 	scrub := &cobra.Command{
 		Use:   "scrub",
 		Short: "Re-verify every chunk, in every region; quarantine corrupt ones and name the disks they damage",
-		Args:  cobra.NoArgs,
+		Example: `  hangar admin scrub
+  hangar admin scrub -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := g.client().Scrub(cmd.Context())
 			if err != nil {

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -38,14 +35,14 @@ is complete.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&req.Name, "name", "", "backup name (default: NAME-backup-TIME)")
+	cmd.Flags().StringVarP(&req.Name, "name", "n", "", "backup name (default: NAME-backup-TIME)")
 	cmd.Flags().BoolVar(&req.Overwrite, "overwrite", false, "replace an existing backup of the same name")
 	return cmd
 }
 
 func newVMGeneralizeCmd(g *globals) *cobra.Command {
 	var req hangar.VMGeneralize
-	var yes bool
+	var confirm func(string) error
 	var ifMatch func() client.RequestOption
 	cmd := &cobra.Command{
 		Use:   "generalize NAME",
@@ -60,12 +57,8 @@ with --no-backup). It asks for confirmation unless --yes.`,
 		Example: "  hangar vm generalize web1 --yes",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !yes {
-				fmt.Fprintf(os.Stderr, "Generalize VM %s? It can never start again afterwards. Type the VM's name to confirm: ", args[0])
-				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if strings.TrimSpace(line) != args[0] {
-					return fmt.Errorf("not confirmed; nothing was changed (use --yes to skip the question)")
-				}
+			if err := confirm("generalize VM " + args[0] + ", which can never start again afterwards"); err != nil {
+				return err
 			}
 			vm, err := g.client().Generalize(cmd.Context(), args[0], req, ifMatch())
 			if err != nil {
@@ -76,7 +69,7 @@ with --no-backup). It asks for confirmation unless --yes.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	confirm = yesFlag(cmd, g)
 	cmd.Flags().BoolVar(&req.NoBackup, "no-backup", false, "do not back the VM up first")
 	ifMatch = ifMatchFlag(cmd, "VM")
 	return cmd
@@ -111,8 +104,8 @@ Only what the VM changed since its image is read and stored.`,
 	}
 	cmd.Flags().StringVar(&req.ImageName, "image-name", "", "image to create or add a version to")
 	cmd.Flags().StringVar(&req.Version, "version", "1.0.0", "image version")
-	cmd.Flags().StringVar(&osState, "os-state", "", "generalized or specialized (default: generalized if the VM is)")
-	cmd.Flags().StringVar(&typ, "type", "vm", "vm (OS and data disks) or os (OS disk only)")
+	enumVar(cmd.Flags(), &osState, "os-state", "", osStates, "generalized or specialized (default: generalized if the VM is)")
+	enumVar(cmd.Flags(), &typ, "type", string(hangar.ImageTypeVM), imageTypes, "vm (OS and data disks) or os (OS disk only)")
 	cmd.Flags().BoolVar(&req.KeepVM, "keep-vm", false, "keep the VM after a generalized capture")
 	cmd.MarkFlagRequired("image-name")
 	return cmd

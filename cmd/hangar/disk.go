@@ -20,6 +20,8 @@ func newDiskCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(newDiskUploadCmd(g), newDiskDownloadCmd(g), newDiskInspectCmd(g), newDiskConvertCmd(g), newDiskGeneralizeCmd(g),
 		&cobra.Command{
 			Use: "list", Short: "List your disks", Args: cobra.NoArgs,
+			Example: `  hangar disk list
+  hangar disk list --query "[].name" -o tsv`,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				disks, err := g.client().ListDisks(cmd.Context())
 				if err != nil {
@@ -35,6 +37,8 @@ func newDiskCmd(g *globals) *cobra.Command {
 		},
 		&cobra.Command{
 			Use: "show NAME", Short: "Show a disk", Args: cobra.ExactArgs(1),
+			Example: `  hangar disk show web-os
+  hangar disk show web-os --query usedBy -o tsv`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				d, err := g.client().Disk(cmd.Context(), args[0])
 				if err != nil {
@@ -57,9 +61,15 @@ func newDiskCmd(g *globals) *cobra.Command {
 
 func newDiskDeleteCmd(g *globals) *cobra.Command {
 	var ifMatch func() client.RequestOption
+	var confirm func(string) error
 	cmd := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a disk that no image uses", Args: cobra.ExactArgs(1),
+		Example: `  hangar disk delete web-os
+  hangar disk delete web-os -y`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := confirm("delete disk " + args[0]); err != nil {
+				return err
+			}
 			if err := g.client().DeleteDisk(cmd.Context(), args[0], ifMatch()); err != nil {
 				return err
 			}
@@ -67,6 +77,7 @@ func newDiskDeleteCmd(g *globals) *cobra.Command {
 		},
 	}
 	ifMatch = ifMatchFlag(cmd, "disk")
+	confirm = yesFlag(cmd, g)
 	return cmd
 }
 
@@ -97,7 +108,7 @@ as "curl -T FILE -H 'Authorization: Bearer KEY' SERVER/v1/disks/NAME" would.`,
 			return uploadDisk(cmd, g, f, args[0])
 		},
 	}
-	cmd.Flags().StringVar(&f.name, "name", "", "name of the new disk (default: the file name without extension)")
+	cmd.Flags().StringVarP(&f.name, "name", "n", "", "name of the new disk (default: the file name without extension)")
 	cmd.Flags().BoolVar(&f.stream, "stream", false, "send the file as one stream and let the server chunk it")
 	cmd.Flags().IntVar(&f.connections, "connections", 4, "parallel connections for chunk uploads")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not show a progress bar")
@@ -113,7 +124,7 @@ func uploadDisk(cmd *cobra.Command, g *globals, f *uploadFlags, path string) err
 		return fmt.Errorf("%w (choose one with --name)", err)
 	}
 	c := g.client()
-	showBar := !f.noProgress && g.output != "json" && term.IsTerminal(int(os.Stderr.Fd()))
+	showBar := !f.noProgress && g.tableOutput() && term.IsTerminal(int(os.Stderr.Fd()))
 	if f.stream {
 		file, err := os.Open(path)
 		if err != nil {
@@ -189,16 +200,12 @@ again and only the rest is fetched. Two downloads of a disk are byte-identical.
   hangar disk download web-os --format qcow2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ext := map[string]string{"raw": ".raw", "vhd": ".vhd", "vhd-dynamic": ".vhd", "qcow2": ".qcow2"}[format]
-			if ext == "" {
-				return fmt.Errorf("--format %q: use raw, vhd, vhd-dynamic or qcow2", format)
-			}
 			if file == "" {
-				file = args[0] + ext
+				file = args[0] + map[string]string{"raw": ".raw", "vhd": ".vhd", "vhd-dynamic": ".vhd", "qcow2": ".qcow2"}[format]
 			}
 			var progress client.Progress
 			var bar *progressbar.ProgressBar
-			if !noProgress && g.output != "json" && term.IsTerminal(int(os.Stderr.Fd())) {
+			if !noProgress && g.tableOutput() && term.IsTerminal(int(os.Stderr.Fd())) {
 				bar = progressbar.DefaultBytes(-1, "downloading "+args[0])
 				progress = barProgress{bar}
 			}
@@ -215,7 +222,7 @@ again and only the rest is fetched. Two downloads of a disk are byte-identical.
 			})
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "vhd", "raw, vhd (fixed, Azure-ready), vhd-dynamic or qcow2")
+	enumVar(cmd.Flags(), &format, "format", "vhd", diskFormats, "raw, vhd (fixed, Azure-ready), vhd-dynamic or qcow2")
 	cmd.Flags().StringVar(&file, "file", "", "file to write (default: NAME and the format's extension)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "do not show a progress bar")
 	return cmd

@@ -71,20 +71,20 @@ Generalizing cannot be undone: look first with --dry-run, which changes nothing.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.local == "" {
 				if len(args) == 0 {
-					return errors.New("name a stored disk, or a local raw file with --local FILE")
+					return usageErrorf("name a stored disk, or a local raw file with --local FILE")
 				}
 				return generalizeStored(cmd, g, f, args[0])
 			}
 			if len(args) > 0 {
-				return fmt.Errorf("give either --local FILE or a stored disk name, not both (%q)", args[0])
+				return usageErrorf("give either --local FILE or a stored disk name, not both (%q)", args[0])
 			}
 			return generalizeLocal(cmd, g, f)
 		},
 	}
 	cmd.Flags().StringVar(&f.local, "local", "", "the raw disk image file to generalize, in place")
 	cmd.Flags().StringVar(&f.appliance, "appliance", defaultApplianceDir(), "with --local: the appliance's directory (vmlinuz, initrd.img)")
-	cmd.Flags().StringVar(&f.accel, "accel", "auto", "with --local: the appliance's acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
-	cmd.Flags().StringVar(&f.name, "name", "", "the new disk, for a stored DISK (default: DISK-generalized)")
+	enumVar(cmd.Flags(), &f.accel, "accel", "auto", accels, "with --local: the appliance's acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
+	cmd.Flags().StringVarP(&f.name, "name", "n", "", "the new disk, for a stored DISK (default: DISK-generalized)")
 	cmd.Flags().BoolVar(&f.removeUser, "remove-user", false, "also remove the last provisioned user (as deprovision+user): account, home, sudo rights")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "list what would be removed or changed, and change nothing")
 	return cmd
@@ -95,7 +95,7 @@ func generalizeLocal(cmd *cobra.Command, g *globals, f *generalizeFlags) error {
 		return err
 	}
 	opts := generalize.Options{Image: f.local, RemoveUser: f.removeUser, DryRun: f.dryRun}
-	if g.output != "json" {
+	if g.tableOutput() {
 		opts.Log = cmd.OutOrStdout() // progress, then one line per change
 	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
@@ -107,15 +107,11 @@ func generalizeLocal(cmd *cobra.Command, g *globals, f *generalizeFlags) error {
 		return errors.New("generalize --local needs qemu-img: apt-get install qemu-utils")
 	}
 	accel := f.accel
-	switch accel {
-	case "auto":
+	if accel == "auto" {
 		accel = "tcg"
 		if compute.ProbeKVM(cmd.Context(), qemu, 10*time.Second) {
 			accel = "kvm"
 		}
-	case "kvm", "tcg":
-	default:
-		return fmt.Errorf("--accel %q: use auto, kvm or tcg", f.accel)
 	}
 	app := appliance.Config{QEMU: qemu, QEMUImg: qemuImg, Dir: f.appliance, Accel: accel, RunAs: appliance.UnprivilegedUser()}
 	rep, err := app.Generalize(cmd.Context(), opts)

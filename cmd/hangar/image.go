@@ -60,7 +60,7 @@ name, admin account and keys. A specialized disk is used as it is.`,
 				lun, disk, ok := strings.Cut(spec, "=")
 				n, err := strconv.Atoi(lun)
 				if !ok || err != nil {
-					return fmt.Errorf("--data-disk %q must be LUN=DISK, for example 0=data0", spec)
+					return usageErrorf("--data-disk %q must be LUN=DISK, for example 0=data0", spec)
 				}
 				req.DataDisks = append(req.DataDisks, hangar.DataDiskSpec{LUN: n, Disk: disk})
 			}
@@ -74,16 +74,16 @@ name, admin account and keys. A specialized disk is used as it is.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.Name, "name", "", "image name")
-	f.StringVar(&typ, "type", "", "os (one generalized OS disk) or vm (OS disk plus data disks)")
-	f.StringVar(&osType, "os-type", "", "linux or windows")
-	f.StringVar(&osState, "os-state", "", "generalized or specialized")
+	f.StringVarP(&req.Name, "name", "n", "", "image name")
+	enumVar(f, &typ, "type", "", imageTypes, "os (one generalized OS disk) or vm (OS disk plus data disks)")
+	enumVar(f, &osType, "os-type", "", osTypes, "linux or windows")
+	enumVar(f, &osState, "os-state", "", osStates, "generalized or specialized")
 	f.StringVar(&req.OSDisk, "os-disk", "", "name of the uploaded OS disk")
 	f.StringArrayVar(&dataDisks, "data-disk", nil, "data disk as LUN=DISK (repeatable; VM images only)")
-	f.StringVar(&req.HyperVGeneration, "hyperv-generation", "", "V1 (BIOS) or V2 (UEFI) (default V1 for a new image)")
-	f.StringVar((*string)(&req.ProvisioningAgent), "provisioning-agent", "", "what in the guest provisions new VMs and reports ready: "+hangar.ProvisioningAgents+
+	enumVar(f, &req.HyperVGeneration, "hyperv-generation", "", hyperVGenerations, "V1 (BIOS) or V2 (UEFI) (default V1 for a new image)")
+	enumVar(f, (*string)(&req.ProvisioningAgent), "provisioning-agent", "", agents, "what in the guest provisions new VMs and reports ready: "+hangar.ProvisioningAgents+
 		" (default auto for a new image: whichever reports)")
-	f.StringVar(&req.Architecture, "architecture", "", "x64 or Arm64 (default x64 for a new image)")
+	enumVar(f, &req.Architecture, "architecture", "", architectures, "x64 or Arm64 (default x64 for a new image)")
 	f.StringVar(&req.Version, "version", "1.0.0", "version, Major.Minor.Patch")
 	f.BoolVar(&req.ExcludeFromLatest, "exclude-from-latest", false, "never resolve latest to this version")
 	f.StringVar(&req.EndOfLife, "end-of-life", "", "end-of-life date, YYYY-MM-DD (informational)")
@@ -102,7 +102,9 @@ func newImageListCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List your images; --all lists every image you may use, with its reference",
-		Args:  cobra.NoArgs,
+		Example: `  hangar image list
+  hangar image list --all --query "[].reference" -o tsv`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			list, err := g.client().ListImages(cmd.Context(), all)
 			if err != nil {
@@ -182,9 +184,15 @@ func printImage(w io.Writer, im *hangar.Image) {
 
 func newImageDeleteCmd(g *globals) *cobra.Command {
 	var ifMatch func() client.RequestOption
+	var confirm func(string) error
 	cmd := &cobra.Command{
 		Use: "delete NAME", Short: "Delete one of your images with all its versions", Args: cobra.ExactArgs(1),
+		Example: `  hangar image delete web
+  hangar image delete web --yes --if-match "$ETAG"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := confirm("delete image " + args[0] + " with all its versions"); err != nil {
+				return err
+			}
 			if err := g.client().DeleteImage(cmd.Context(), args[0], ifMatch()); err != nil {
 				return err
 			}
@@ -192,6 +200,7 @@ func newImageDeleteCmd(g *globals) *cobra.Command {
 		},
 	}
 	ifMatch = ifMatchFlag(cmd, "image")
+	confirm = yesFlag(cmd, g)
 	return cmd
 }
 
@@ -239,7 +248,7 @@ func newImageUpdateVersionCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("exclude-from-latest") {
 				b, err := strconv.ParseBool(exclude)
 				if err != nil {
-					return fmt.Errorf("--exclude-from-latest must be true or false")
+					return usageErrorf("--exclude-from-latest %q: use true or false", exclude)
 				}
 				u.ExcludeFromLatest = &b
 			}
@@ -296,9 +305,14 @@ change the details; withdraw with unpublish-community.`,
 
 func newUnpublishCommunityCmd(g *globals) *cobra.Command {
 	var ifMatch func() client.RequestOption
+	var confirm func(string) error
 	cmd := &cobra.Command{
 		Use: "unpublish-community NAME", Short: "Withdraw an image from the community repository", Args: cobra.ExactArgs(1),
+		Example: "  hangar image unpublish-community web --yes",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := confirm("withdraw image " + args[0] + " from the community repository (other tenants can no longer use it)"); err != nil {
+				return err
+			}
 			if _, err := g.client().UnpublishCommunity(cmd.Context(), args[0], ifMatch()); err != nil {
 				return err
 			}
@@ -306,5 +320,6 @@ func newUnpublishCommunityCmd(g *globals) *cobra.Command {
 		},
 	}
 	ifMatch = ifMatchFlag(cmd, "image")
+	confirm = yesFlag(cmd, g)
 	return cmd
 }

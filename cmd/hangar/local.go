@@ -134,7 +134,7 @@ number of MiB, as Azure requires.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error { return convert(cmd, g, f, args[0], args[1]) },
 	}
-	cmd.Flags().StringVar(&f.format, "format", "vhd", "raw, vhd (fixed), vhd-dynamic or qcow2")
+	enumVar(cmd.Flags(), &f.format, "format", "vhd", diskFormats, "raw, vhd (fixed), vhd-dynamic or qcow2")
 	cmd.Flags().Int64Var(&f.resizeToMiB, "resize-to-mib", 0, "new virtual size in MiB (grow only over allocated data)")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not show a progress bar")
 	cmd.Flags().BoolVar(&f.sync, "sync", false, "return only once the output is on disk (fsync)")
@@ -142,10 +142,7 @@ number of MiB, as Azure requires.`,
 }
 
 func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) error {
-	write := writers[f.format]
-	if write == nil {
-		return fmt.Errorf("--format %q: use raw, vhd, vhd-dynamic or qcow2", f.format)
-	}
+	write := writers[f.format] // the flag takes only their names
 	src, d, err := openLocal(in, 1<<62)
 	if err != nil {
 		return err
@@ -168,7 +165,7 @@ func convert(cmd *cobra.Command, g *globals, f *convertFlags, in, out string) er
 	}
 	opt := diskfmt.WriteOptions{Sparse: f.format == "raw" || f.format == "vhd", Durable: f.sync}
 	var bar *progressbar.ProgressBar
-	if !f.noProgress && g.output != "json" && term.IsTerminal(int(os.Stderr.Fd())) {
+	if !f.noProgress && g.tableOutput() && term.IsTerminal(int(os.Stderr.Fd())) {
 		bar = progressbar.DefaultBytes(total, "converting")
 		opt.Progress = func(n int64) { bar.Add64(n) }
 	}

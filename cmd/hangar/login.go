@@ -26,7 +26,7 @@ of its CA; it is saved too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if g.key == "" {
-				return fmt.Errorf("--key is required; an admin's key is in DATA_DIR/admin.key, a tenant's is printed by `hangar tenant create`")
+				return usageErrorf("--key is required; an admin's key is in DATA_DIR/admin.key, a tenant's is printed by `hangar tenant create`")
 			}
 			server := firstNonEmpty(g.server, os.Getenv("HANGAR_SERVER"), "http://127.0.0.1:7070")
 			ca := g.caFile(config{})

@@ -5,39 +5,69 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"github.com/jmespath/go-jmespath"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 
+	"github.com/jmespath/go-jmespath"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/hangarvm/hangar/internal/client"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot().ExecuteContext(ctx)
+	code := run(ctx, newGlobals(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
-// globals are the flags every CLI command shares.
+// run runs the CLI on args and returns the exit code: main's work without the
+// process, so that tests run commands as a user does.
+func run(ctx context.Context, g *globals, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
+	}
+	if !g.running {
+		// Cobra's own errors (unknown command or flag, wrong arguments, a missing
+		// required flag) and a bad -o come before the command's work: the command
+		// line is at fault.
+		err = usageError{withHelpHint(err, cmd)}
+		// Parsing may have stopped before -o: look for it alone, so that a script
+		// that asked for JSON gets this error as JSON too.
+		g.output = outputIn(args)
+	}
+	g.printError(stderr, err)
+	return exitCode(err)
+}
+
+// globals are the flags every CLI command shares, and what the commands ask of
+// the terminal.
 type globals struct {
 	server, key, output, caCert, query string
 	expr                               *jmespath.JMESPath // the compiled --query
+	// terminal says whether f is a terminal: stdin, to ask before destroying
+	// something; stdout, to color -o jsonc.
+	terminal func(f *os.File) bool
+	// running is set once the command line is checked and the command's own work
+	// begins: errors from before are usage errors.
+	running bool
 }
 
-func newRoot() *cobra.Command {
-	g := &globals{}
+func newGlobals() *globals {
+	return &globals{terminal: func(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }}
+}
+
+func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "hangar",
 		Short: "VM images and the VMs made from them",
@@ -48,25 +78,51 @@ your own images, made from disks you upload. An OS image holds one generalized O
 disk; a VM image holds an OS disk (generalized or specialized) and data disks.
 
 Start a server with "hangar serve", then "hangar login --server URL --key KEY".
-Every command prints a readable table, or one JSON document with -o json; --query
-picks from the answer (JMESPath, as az does) and -o tsv prints bare values for scripts:
+Every command prints a readable table, or one document with -o json (jsonc: colored
+on a terminal), -o yaml; -o none prints nothing. --query picks from the answer
+(JMESPath, as az does) and -o tsv prints bare values for scripts:
 
-  KEY=$(hangar tenant create alice --query key -o tsv)`,
+  KEY=$(hangar tenant create alice --query key -o tsv)
+
+With -o json, jsonc or yaml an error is printed on stderr as JSON too:
+{"error":{"code":"ImageNotFound","message":"..."}}. Commands that delete or revoke
+ask first when stdin is a terminal; in scripts, confirm with --yes (-y).
+
+az's habits work: -n for --name, -l or --location for a region, az's spellings of
+flags (each flag's help names them), enum values in any case (--os-type Linux).
+
+` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Refuse a bad -o before anything is done: an output that cannot be
-		// printed must not lose what a call returned once (a new tenant's key).
-		PersistentPreRunE: func(*cobra.Command, []string) error { return g.checkOutput() },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			// Refuse a bad -o before anything is done: an output that cannot be
+			// printed must not lose what a call returned once (a new tenant's key).
+			if err := g.checkOutput(); err != nil {
+				return err
+			}
+			// Cobra checks these only after this hook: checked here, every error
+			// about the command line comes before running is set.
+			if err := cmd.ValidateRequiredFlags(); err != nil {
+				return err
+			}
+			if err := cmd.ValidateFlagGroups(); err != nil {
+				return err
+			}
+			g.running = true
+			return nil
+		},
 	}
 	// No back quotes in these usages: cobra would show the quoted words as the
 	// flag's value name ("--key hangar login").
 	root.PersistentFlags().StringVar(&g.server, "server", "", "server URL (default: $HANGAR_SERVER, then what hangar login saved, then http://127.0.0.1:7070)")
 	root.PersistentFlags().StringVar(&g.key, "key", "", "API key (default: $HANGAR_KEY, then what hangar login saved)")
 	root.PersistentFlags().StringVar(&g.caCert, "ca-cert", "", "PEM file of a CA to trust, besides the system's, for an https server with its own certificate (default: $HANGAR_CA_CERT, then what hangar login saved)")
-	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json, or tsv (values only, tab-separated: for scripts)")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json, jsonc (colored JSON on a terminal), yaml, tsv (values only, tab-separated: for scripts) or none")
 	root.PersistentFlags().StringVar(&g.query, "query", "", "JMESPath query applied to the JSON answer, as with az: --query key -o tsv prints just the key")
 	root.AddCommand(newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
 		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
+	addAzAliases(root)
+	refuseUnknownSubcommands(root)
 	return root
 }
 
@@ -114,85 +170,4 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
-}
-
-// checkOutput refuses an -o or --query that print cannot honour.
-func (g *globals) checkOutput() error {
-	switch g.output {
-	case "json", "table", "tsv", "":
-	default:
-		return fmt.Errorf("unknown output format %q: use -o table, -o json or -o tsv (to name a downloaded file, use --file)", g.output)
-	}
-	if g.query != "" && g.expr == nil {
-		expr, err := jmespath.Compile(g.query)
-		if err != nil {
-			return fmt.Errorf("--query %q is not a JMESPath expression: %v (examples: --query key, --query \"[].name\")", g.query, err)
-		}
-		g.expr = expr
-	}
-	return nil
-}
-
-// print writes v as JSON with -o json, else calls table with a tab writer.
-func (g *globals) print(cmd *cobra.Command, v any, table func(w io.Writer)) error {
-	if err := g.checkOutput(); err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	if g.expr != nil || g.output == "tsv" {
-		doc, err := jsonDoc(v)
-		if err != nil {
-			return err
-		}
-		if g.expr != nil {
-			res, err := g.expr.Search(doc)
-			if err != nil {
-				// The call is done: show its whole answer rather than lose it
-				// (a new key is shown only once).
-				writeJSON(out, doc)
-				return fmt.Errorf("--query %q: %v; the whole answer is above", g.query, err)
-			}
-			doc = res
-		}
-		if g.output == "json" {
-			return writeJSON(out, doc)
-		}
-		return writeTSV(out, doc) // a table of a query's answer has no columns to name
-	}
-	switch g.output {
-	case "json":
-		return writeJSON(out, v)
-	case "table", "":
-		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		table(tw)
-		return tw.Flush()
-	}
-	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// row writes one tab-separated table row.
-func row(w io.Writer, cols ...any) {
-	s := make([]string, len(cols))
-	for i, c := range cols {
-		s[i] = fmt.Sprint(c)
-	}
-	fmt.Fprintln(w, strings.Join(s, "\t"))
-}
-
-// done prints a confirmation, or {"status": ...} with -o json.
-func (g *globals) done(cmd *cobra.Command, msg string) error {
-	return g.print(cmd, map[string]string{"status": msg}, func(w io.Writer) { fmt.Fprintln(w, msg) })
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -24,7 +24,7 @@ func TestHelpValueNames(t *testing.T) {
 			walk(sub)
 		}
 	}
-	root := newRoot()
+	root := newRoot(newGlobals())
 	walk(root)
 	root.PersistentFlags().VisitAll(func(f *pflag.Flag) {
 		if name, _ := pflag.UnquoteUsage(f); strings.Contains(name, " ") {
@@ -43,7 +43,7 @@ func TestBadOutputRefusedFirst(t *testing.T) {
 		{[]string{"-o", "xml"}, `unknown output format "xml"`},
 		{[]string{"--query", "[?name=="}, "is not a JMESPath expression"},
 	} {
-		root := newRoot()
+		root := newRoot(newGlobals())
 		// Port 1 refuses: an error that is not the one expected means a call was made.
 		root.SetArgs(append([]string{"tenant", "create", "t1", "--server", "http://127.0.0.1:1", "--key", "k"}, tt.args...))
 		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), tt.want) {

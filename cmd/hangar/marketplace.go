@@ -41,15 +41,21 @@ entitlement see the offer at all.`,
 	publish.MarkFlagRequired("urn")
 	publish.MarkFlagRequired("image")
 
+	var confirm func(string) error
 	withdraw := &cobra.Command{
 		Use: "withdraw URN", Short: "Withdraw a marketplace version you published", Args: cobra.ExactArgs(1),
+		Example: "  hangar marketplace withdraw Contoso:WebServer:2024:1.0.0 --yes",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := confirm("withdraw " + args[0] + " from the marketplace (no new VM can be made from it)"); err != nil {
+				return err
+			}
 			if err := g.client().WithdrawMarketplace(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			return g.done(cmd, "Withdrew "+args[0]+".")
 		},
 	}
+	confirm = yesFlag(withdraw, g)
 	cmd.AddCommand(publish, withdraw)
 	return cmd
 }

@@ -151,7 +151,7 @@ func copyChunks(ctx context.Context, cmd *cobra.Command, g *globals, src, dst *c
 		return 0, 0, err
 	}
 	var bar *progressbar.ProgressBar
-	if g.output != "json" {
+	if g.tableOutput() {
 		bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionShowBytes(true),
 			progressbar.OptionSetDescription("copying chunks"), progressbar.OptionShowCount())
 		defer fmt.Fprintln(cmd.ErrOrStderr())

@@ -4,9 +4,83 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
+	"os"
 	"strings"
+	"text/tabwriter"
+
+	"github.com/jmespath/go-jmespath"
+	"github.com/spf13/cobra"
 )
+
+// checkOutput refuses an -o or --query that print cannot honour. -o takes any case
+// (az users type -o JSON as readily as -o json).
+func (g *globals) checkOutput() error {
+	g.output = strings.ToLower(g.output)
+	switch g.output {
+	case "table", "json", "jsonc", "yaml", "tsv", "none", "":
+	default:
+		return usageErrorf("unknown output format %q: use -o table, json, jsonc, yaml, tsv or none (to name a downloaded file, use --file)", g.output)
+	}
+	if g.query != "" && g.expr == nil {
+		expr, err := jmespath.Compile(g.query)
+		if err != nil {
+			return usageErrorf("--query %q is not a JMESPath expression: %v (examples: --query key, --query \"[].name\")", g.query, err)
+		}
+		g.expr = expr
+	}
+	return nil
+}
+
+// tableOutput says whether a person reads the output: only then do commands show
+// progress bars and running commentary, which would spoil a document or -o none.
+func (g *globals) tableOutput() bool { return g.output == "table" || g.output == "" }
+
+// print writes v in the -o format: with table it calls table with a tab writer;
+// the other formats print v, or what --query picks of it, as a document.
+func (g *globals) print(cmd *cobra.Command, v any, table func(w io.Writer)) error {
+	if err := g.checkOutput(); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if g.output == "none" {
+		return nil
+	}
+	if g.expr == nil && g.tableOutput() {
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		table(tw)
+		return tw.Flush()
+	}
+	doc := v
+	if g.expr != nil {
+		all, err := jsonDoc(v)
+		if err != nil {
+			return err
+		}
+		if doc, err = g.expr.Search(all); err != nil {
+			// The call is done: show its whole answer rather than lose it
+			// (a new key is shown only once).
+			writeJSON(out, all)
+			return fmt.Errorf("--query %q: %v; the whole answer is above", g.query, err)
+		}
+	}
+	switch g.output {
+	case "json":
+		return writeJSON(out, doc)
+	case "jsonc":
+		if f, ok := out.(*os.File); ok && g.terminal(f) {
+			return writeColorJSON(out, doc)
+		}
+		return writeJSON(out, doc)
+	case "yaml":
+		return writeYAML(out, doc)
+	}
+	// tsv, or a table of a query's answer, which has no columns to name.
+	all, err := jsonDoc(doc)
+	if err != nil {
+		return err
+	}
+	return writeTSV(out, all)
+}
 
 // jsonDoc is v as a generic JSON document (maps, lists, strings, float64s), which
 // --query and -o tsv work on.
@@ -20,49 +94,29 @@ func jsonDoc(v any) (any, error) {
 	return doc, err
 }
 
-// writeTSV prints a JSON value as az's -o tsv does, for scripts: a scalar on its
-// own line, a list one element per line, an object's values tab-separated (in key
-// order, nested objects and lists left out, as az does), nothing for null.
-func writeTSV(w io.Writer, v any) error {
-	switch v := v.(type) {
-	case []any:
-		for _, e := range v {
-			if err := writeTSV(w, e); err != nil {
-				return err
-			}
-		}
-		return nil
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		var cols []string
-		for _, k := range keys {
-			switch v[k].(type) {
-			case map[string]any, []any:
-			default:
-				cols = append(cols, tsvScalar(v[k]))
-			}
-		}
-		_, err := fmt.Fprintln(w, strings.Join(cols, "\t"))
-		return err
-	case nil:
-		return nil
-	}
-	_, err := fmt.Fprintln(w, tsvScalar(v))
-	return err
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
-func tsvScalar(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return v
-	case float64:
-		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%f", v), "0"), ".")
+// row writes one tab-separated table row.
+func row(w io.Writer, cols ...any) {
+	s := make([]string, len(cols))
+	for i, c := range cols {
+		s[i] = fmt.Sprint(c)
 	}
-	return fmt.Sprint(v)
+	fmt.Fprintln(w, strings.Join(s, "\t"))
+}
+
+// done prints a confirmation, or {"status": ...} as a document.
+func (g *globals) done(cmd *cobra.Command, msg string) error {
+	return g.print(cmd, map[string]string{"status": msg}, func(w io.Writer) { fmt.Fprintln(w, msg) })
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

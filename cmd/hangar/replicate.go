@@ -73,7 +73,7 @@ doing the copy dies, it goes on (another node takes the job over).`,
 			})
 		},
 	}
-	cmd.Flags().StringArrayVar(&regions, "region", nil, "target region, as REGION or REGION=REPLICA_COUNT (repeatable)")
+	cmd.Flags().StringArrayVarP(&regions, "region", "l", nil, "target region, as REGION or REGION=REPLICA_COUNT (repeatable)")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once replication has started instead of showing its progress")
 	return cmd
 }
@@ -84,7 +84,7 @@ func parseReplicaTarget(s string) (hangar.ReplicaTarget, error) {
 	if hasCount {
 		n, err := strconv.Atoi(count)
 		if err != nil {
-			return t, fmt.Errorf("--region %q: the replica count must be a number, as in %s=2", s, region)
+			return t, usageErrorf("--region %q: the replica count must be a number, as in %s=2", s, region)
 		}
 		t.ReplicaCount = n
 	}
@@ -105,7 +105,7 @@ func waitReplication(cmd *cobra.Command, g *globals, name, version string, st []
 			done += s.DoneBytes
 			complete = complete && s.State == hangar.ReplicationCompleted
 		}
-		if g.output != "json" && total > 0 {
+		if g.tableOutput() && total > 0 {
 			if bar == nil {
 				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionShowBytes(true),
 					progressbar.OptionSetDescription("replicating "+name+" "+version), progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond))
@@ -139,6 +139,8 @@ func newAdminHostsCmd(g *globals) *cobra.Command {
 		Long: `List the nodes that run VMs (hangar serve --role compute or all). A host that has
 not heartbeated for a while is down: its running VMs show power state unknown and are
 never started elsewhere; they are known again when the host returns.`,
+		Example: `  hangar admin hosts
+  hangar admin hosts --query "[?state=='down'].name" -o tsv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			hosts, err := g.client().Hosts(cmd.Context())

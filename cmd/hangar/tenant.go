@@ -33,12 +33,14 @@ func newTenantCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	create.Flags().StringVar(&role, "role", "user", "role: user, publisher (may publish to the marketplace) or admin")
+	enumVar(create.Flags(), &role, "role", string(hangar.RoleUser), roles, "role: user, publisher (may publish to the marketplace) or admin")
 	create.Flags().StringArrayVar(&req.Entitlements, "entitlement", nil, "entitlement the tenant holds (repeatable), e.g. msdn")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List tenants",
-		Args:  cobra.NoArgs,
+		Example: `  hangar tenant list
+  hangar tenant list --query "[?role=='publisher'].name" -o tsv`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := g.client().ListTenants(cmd.Context())
 			if err != nil {

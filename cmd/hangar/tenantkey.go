@@ -36,7 +36,7 @@ node at once. No one may revoke the last key of their own tenant.`,
 			})
 		},
 	}
-	create.Flags().StringVar(&req.Name, "name", "", "what the key is for (default: key)")
+	create.Flags().StringVarP(&req.Name, "name", "n", "", "what the key is for (default: key)")
 	list := &cobra.Command{
 		Use:   "list TENANT",
 		Short: "List a tenant's API keys (never the keys themselves)",
@@ -56,13 +56,17 @@ node at once. No one may revoke the last key of their own tenant.`,
 			})
 		},
 	}
+	var confirm func(string) error
 	revoke := &cobra.Command{
 		Use:   "revoke TENANT KEY_ID",
 		Short: "Revoke an API key: it stops working on every node at once",
 		Example: `  hangar tenant key revoke alice 3f2a9c1e0b7d4a55
-  hangar tenant key revoke alice 3f2a9c1e0b7d4a55 -o json`,
+  hangar tenant key revoke alice 3f2a9c1e0b7d4a55 --yes -o json`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := confirm("revoke key " + args[1] + " of tenant " + args[0]); err != nil {
+				return err
+			}
 			if err := g.client().RevokeKey(cmd.Context(), args[0], args[1]); err != nil {
 				return err
 			}
@@ -76,6 +80,7 @@ node at once. No one may revoke the last key of their own tenant.`,
 			})
 		},
 	}
+	confirm = yesFlag(revoke, g)
 	cmd.AddCommand(create, list, revoke)
 	return cmd
 }

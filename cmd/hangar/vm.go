@@ -98,8 +98,15 @@ func showMarketplaceImage(cmd *cobra.Command, g *globals, urn string) error {
 
 func newNamesCmd(g *globals, use, short string, needPublisher, needOffer bool) *cobra.Command {
 	var publisher, offer string
+	example := "  hangar vm image " + use
+	if needPublisher {
+		example += " --publisher Contoso"
+	}
+	if needOffer {
+		example += " --offer WebServer"
+	}
 	cmd := &cobra.Command{
-		Use: use, Short: short, Args: cobra.NoArgs,
+		Use: use, Short: short, Args: cobra.NoArgs, Example: example,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			names, err := g.client().MarketplaceNames(cmd.Context(), publisher, offer)
 			if err != nil {
@@ -141,6 +148,7 @@ func newTermsCmd(g *globals) *cobra.Command {
 		}
 		sub := &cobra.Command{
 			Use: use, Short: short, Args: cobra.NoArgs,
+			Example: "  hangar vm image terms " + use + " --urn Contoso:SQL:enterprise:latest",
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				t, err := g.client().Terms(cmd.Context(), urn, accept)
 				if err != nil {

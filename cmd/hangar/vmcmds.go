@@ -40,7 +40,7 @@ The command waits until the guest reports ready (or provisioning fails or times 
 then it says why and points at the serial log). --no-wait returns at once.`,
 		Example: `  hangar vm create --name web1 --image Contoso:Linux:base:latest \
       --admin-username azureuser --ssh-key-value ~/.ssh/id_ed25519.pub
-  hangar vm create --name db1 --image db@2.0.0 --size medium --attach-data-disk scratch
+  hangar vm create -n db1 --image db@2.0.0 --size medium --attach-data-disk scratch -l westeurope
   hangar vm create --name sandbox --image base --egress none --admin-username ops --ssh-key-value key.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,9 +82,13 @@ then it says why and points at the serial log). --no-wait returns at once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.Name, "name", "", "VM name")
+	f.StringVarP(&req.Name, "name", "n", "", "VM name")
 	f.StringVar(&req.Image, "image", "", "image reference")
-	f.StringVar(&req.Size, "size", "small", "small (1 vCPU, 512 MiB), medium (2 vCPU, 1 GiB) or large (2 vCPU, 2 GiB)")
+	sizes := make([]string, len(hangar.VMSizes))
+	for i, s := range hangar.VMSizes {
+		sizes[i] = s.Name
+	}
+	enumVar(f, &req.Size, "size", hangar.DefaultVMSize, sizes, "small (1 vCPU, 512 MiB), medium (2 vCPU, 1 GiB) or large (2 vCPU, 2 GiB)")
 	f.StringVar(&req.ComputerName, "computer-name", "", "host name of the guest (default: the VM name)")
 	f.StringVar(&req.AdminUsername, "admin-username", "", "admin user to create in the guest")
 	f.StringVar(&req.AdminPassword, "admin-password", "", "admin password (8-123 characters, 3 of: lower, upper, digit, special)")
@@ -93,8 +97,9 @@ then it says why and points at the serial log). --no-wait returns at once.`,
 	f.StringVar(&userData, "user-data", "", "file whose content the guest may read from the instance metadata service (IMDS), as on Azure; nothing runs it")
 	f.StringArrayVar(&req.AttachDisks, "attach-data-disk", nil, "one of your disks to attach as the next data disk (repeatable)")
 	f.StringVar(&req.ProvisionAfter, "provisioning-timeout", "", "how long the guest may take to report ready (default: the server's)")
-	f.StringVar((*string)(&req.Egress), "egress", "internet", "what the guest may reach outside the host: internet or none")
-	f.StringVar(&req.Location, "location", "", "region to run in (default: the primary region); the image version must be replicated there")
+	enumVar(f, (*string)(&req.Egress), "egress", string(hangar.EgressInternet), []string{string(hangar.EgressInternet), string(hangar.EgressNone)},
+		"what the guest may reach outside the host: internet or none")
+	f.StringVarP(&req.Location, "location", "l", "", "region to run in (default: the primary region); the image version must be replicated there")
 	f.BoolVar(&noWait, "no-wait", false, "do not wait for provisioning")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("image")
@@ -176,6 +181,8 @@ func printVM(w io.Writer, vm *hangar.VM) {
 func newVMListCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "list", Short: "List your VMs", Args: cobra.NoArgs,
+		Example: `  hangar vm list
+  hangar vm list --query "[?powerState=='running'].name" -o tsv`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			vms, err := g.client().ListVMs(cmd.Context())
 			if err != nil {
@@ -198,6 +205,8 @@ func newVMListCmd(g *globals) *cobra.Command {
 func newVMShowCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "show NAME", Short: "Show a VM", Args: cobra.ExactArgs(1),
+		Example: `  hangar vm show web1
+  hangar vm show web1 --query sshPort -o tsv`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vm, err := g.client().VM(cmd.Context(), args[0])
 			if err != nil {
@@ -212,6 +221,7 @@ func newVMActionCmd(g *globals, action, short string) *cobra.Command {
 	var ifMatch func() client.RequestOption
 	cmd := &cobra.Command{
 		Use: action + " NAME", Short: short, Args: cobra.ExactArgs(1),
+		Example: "  hangar vm " + action + " web1",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vm, err := g.client().VMAction(cmd.Context(), args[0], action, ifMatch())
 			if err != nil {
@@ -228,9 +238,15 @@ func newVMActionCmd(g *globals, action, short string) *cobra.Command {
 
 func newVMDeleteCmd(g *globals) *cobra.Command {
 	var ifMatch func() client.RequestOption
+	var confirm func(string) error
 	cmd := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a VM (its overlays go; the image and your disks stay)", Args: cobra.ExactArgs(1),
+		Example: `  hangar vm delete web1
+  hangar vm delete web1 --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := confirm("delete VM " + args[0]); err != nil {
+				return err
+			}
 			if err := g.client().DeleteVM(cmd.Context(), args[0], ifMatch()); err != nil {
 				return err
 			}
@@ -238,6 +254,7 @@ func newVMDeleteCmd(g *globals) *cobra.Command {
 		},
 	}
 	ifMatch = ifMatchFlag(cmd, "VM")
+	confirm = yesFlag(cmd, g)
 	return cmd
 }
 
@@ -245,6 +262,8 @@ func newVMSerialLogCmd(g *globals) *cobra.Command {
 	var n int64
 	cmd := &cobra.Command{
 		Use: "serial-log NAME", Short: "Print the VM's serial console (boot diagnostics)", Args: cobra.ExactArgs(1),
+		Example: `  hangar vm serial-log web1
+  hangar vm serial-log web1 --bytes 4096`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.client().SerialLog(cmd.Context(), args[0], n)
 			if err != nil {
@@ -302,7 +321,7 @@ stderrBase64).`,
 				return err
 			}
 			if res.ExitCode != 0 {
-				return fmt.Errorf("the script exited with status %d", res.ExitCode)
+				return scriptExit{res.ExitCode}
 			}
 			return nil
 		},

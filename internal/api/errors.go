@@ -12,8 +12,9 @@ import (
 	"github.com/hangarvm/hangar/internal/store"
 )
 
-// statusOf maps error codes to HTTP statuses: the one place where this is decided.
-func statusOf(code hangar.Code) int {
+// StatusOf maps error codes to HTTP statuses: the one place where this is decided
+// (the CLI derives its exit codes from it).
+func StatusOf(code hangar.Code) int {
 	switch code {
 	case hangar.CodeInvalid, hangar.CodeInvalidDisk:
 		return http.StatusBadRequest
@@ -69,7 +70,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if code == hangar.CodeInternal {
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, statusOf(code), errorBody{Error: hangar.Error{Code: code, Message: hangar.ErrorMessage(err)}})
+	writeJSON(w, StatusOf(code), errorBody{Error: hangar.Error{Code: code, Message: hangar.ErrorMessage(err)}})
 }
 
 // statusClientClosed is nginx's "client closed request", counted apart from

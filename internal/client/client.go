@@ -151,17 +151,6 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, opt
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// errorFromBody decodes a JSON error document.
-func errorFromBody(status string, data []byte) error {
-	var e struct {
-		Error hangar.Error `json:"error"`
-	}
-	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
-		return &hangar.Error{Code: hangar.CodeInternal, Message: fmt.Sprintf("server answered %s", status)}
-	}
-	return &e.Error
-}
-
 func esc(s string) string { return url.PathEscape(s) }
 
 // Whoami returns the tenant of the key.

@@ -90,12 +90,6 @@ func (c *Client) DownloadDisk(ctx context.Context, name, format, path string, pr
 	return res, nil
 }
 
-// decodeError turns a non-2xx answer into a *hangar.Error.
-func decodeError(resp *http.Response) error {
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return errorFromBody(resp.Status, data)
-}
-
 // sparseFileWriter writes sequentially to f, seeking over 64 KiB blocks of zeros so
 // they stay holes. The caller truncates to the final offset.
 type sparseFileWriter struct {
