@@ -95,6 +95,11 @@ func (s *server) createVM(key string, args ...string) (vmJSON, error) {
 	out, errOut, err := s.hangar(key, append([]string{"vm", "create", "-o", "json"}, args...)...)
 	var vm vmJSON
 	if err != nil {
+		// With -o json the CLI's error is a JSON document on stderr.
+		var doc struct{ Error struct{ Code, Message string } }
+		if json.Unmarshal([]byte(errOut), &doc) == nil && doc.Error.Message != "" {
+			errOut = doc.Error.Code + ": " + doc.Error.Message
+		}
 		err = fmt.Errorf("%v: %s", err, errOut)
 	}
 	if strings.TrimSpace(out) == "" && err != nil {
