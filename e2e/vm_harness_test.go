@@ -96,7 +96,9 @@ func (s *server) createVM(key string, args ...string) (vmJSON, error) {
 	var vm vmJSON
 	if err != nil {
 		// With -o json the CLI's error is a JSON document on stderr.
-		var doc struct{ Error struct{ Code, Message string } }
+		var doc struct {
+			Error struct{ Code, Message string }
+		}
 		if json.Unmarshal([]byte(errOut), &doc) == nil && doc.Error.Message != "" {
 			errOut = doc.Error.Code + ": " + doc.Error.Message
 		}

@@ -2,9 +2,9 @@
 // (make stockguest): for each flavor, the time from `vm create` until Hangar
 // reports the VM provisioned, against the time until the guest itself logs the end
 // of provisioning on its console (cloud-init's "finished" line; waagent's
-// "Finished provisioning"). Both are seen by the same poll loop of this program,
-// so the ratio is what Hangar adds between the guest being done and the user being
-// told. Target: ratio at most 1.1.
+// "Provisioning complete", logged right after its ready report). Both are seen by
+// the same poll loop of this program, so the ratio is what Hangar adds between the
+// guest being done and the user being told. Target: ratio at most 1.1.
 //
 // In the azure flavor cloud-init reports ready to the WireServer from its early
 // stages and logs "finished" after its last one, so there the ratio is below 1, as
@@ -32,7 +32,7 @@ var flavors = []struct {
 	done        *regexp.Regexp
 }{
 	{"nocloud", "nocloud", regexp.MustCompile(`Cloud-init v\. \S+ finished at`)},
-	{"waagent", "azure", regexp.MustCompile(`Finished provisioning`)},
+	{"waagent", "azure", regexp.MustCompile(`Provisioning complete`)},
 	{"azure", "azure", regexp.MustCompile(`Cloud-init v\. \S+ finished at`)},
 }
 
