@@ -30,7 +30,8 @@ import (
 	"github.com/hangarvm/hangar/internal/hangar"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver.
-	_ "modernc.org/sqlite"             // SQLite driver, pure Go: the binary stays static.
+	"modernc.org/sqlite"               // SQLite driver, pure Go: the binary stays static.
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/*.sql
@@ -67,11 +68,30 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.migrate(ctx); err != nil {
+	if err := d.migrateRetryingBusy(ctx); err != nil {
 		d.db.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// migrateRetryingBusy migrates, trying again for a few seconds while SQLite says
+// busy without waiting: a brand-new database that another process is switching to
+// WAL at that moment answers SQLITE_BUSY at once, before busy_timeout applies
+// (TestClusterSecretRace saw it about once in a hundred runs).
+func (d *DB) migrateRetryingBusy(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := d.migrate(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || attempt == 100 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func openSQLite(path string) (*DB, error) {
