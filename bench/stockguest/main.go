@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/hangarvm/hangar/bench/internal/diskbench"
@@ -128,4 +127,4 @@ func createAndTime(hangar func(...string) ([]byte, error), vm, image string, don
 }
 
 // benchKey is any valid key: nobody logs in.
-var benchKey = strings.TrimSpace(`ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGkVbW3ds5wTtrfwXwYQkI9f0yYk7zq4wXb3x+oJ6g1N bench`)
+const benchKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGkVbW3ds5wTtrfwXwYQkI9f0yYk7zq4wXb3x+oJ6g1N bench"

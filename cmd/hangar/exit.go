@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/hangarvm/hangar/internal/api"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -67,52 +66,49 @@ func (e scriptExit) Error() string { return fmt.Sprintf("the script exited with 
 
 // exitCode is the process's exit code for err.
 func exitCode(err error) int {
-	var script scriptExit
-	var usage usageError
-	var he *hangar.Error
-	switch {
-	case errors.As(err, &script) && script.status > 0 && script.status < 256:
-		return script.status
-	case errors.As(err, &usage):
-		return exitUsage
-	case errors.As(err, &he):
-		// The status the server answers with for the code: one table, package api's.
-		switch status := api.StatusOf(he.Code); {
-		case status == http.StatusNotFound:
-			return exitNotFound
-		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			return exitAuth
-		case status == http.StatusConflict || status == http.StatusPreconditionFailed:
-			return exitConflict
-		case status >= 500:
-			return exitTransient
-		}
-		return exitFailed
-	case timedOut(err) || unreachable(err):
-		return exitTransient
-	}
-	return exitFailed
+	exit, _ := classify(err)
+	return exit
 }
 
 // errorCode names err's class in a JSON error: the API's code when the server
 // gave one, else one of the CLI's own.
 func errorCode(err error) string {
+	_, code := classify(err)
+	return code
+}
+
+// classify gives err's exit code and the name of its class.
+func classify(err error) (exit int, code string) {
 	var script scriptExit
 	var usage usageError
 	var he *hangar.Error
 	switch {
 	case errors.As(err, &script):
-		return "ScriptFailed"
+		if script.status > 0 && script.status < 256 {
+			return script.status, "ScriptFailed"
+		}
+		return exitFailed, "ScriptFailed"
 	case errors.As(err, &usage):
-		return "UsageError"
+		return exitUsage, "UsageError"
 	case errors.As(err, &he):
-		return string(he.Code)
+		// The status the server answers with for the code: one table.
+		switch status := he.Code.HTTPStatus(); {
+		case status == http.StatusNotFound:
+			return exitNotFound, string(he.Code)
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			return exitAuth, string(he.Code)
+		case status == http.StatusConflict || status == http.StatusPreconditionFailed:
+			return exitConflict, string(he.Code)
+		case status >= 500:
+			return exitTransient, string(he.Code)
+		}
+		return exitFailed, string(he.Code)
 	case timedOut(err):
-		return "Timeout"
+		return exitTransient, "Timeout"
 	case unreachable(err):
-		return "ConnectionFailed"
+		return exitTransient, "ConnectionFailed"
 	}
-	return "CommandFailed"
+	return exitFailed, "CommandFailed"
 }
 
 func timedOut(err error) bool {

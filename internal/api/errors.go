@@ -12,36 +12,6 @@ import (
 	"github.com/hangarvm/hangar/internal/store"
 )
 
-// StatusOf maps error codes to HTTP statuses: the one place where this is decided
-// (the CLI derives its exit codes from it).
-func StatusOf(code hangar.Code) int {
-	switch code {
-	case hangar.CodeInvalid, hangar.CodeInvalidDisk:
-		return http.StatusBadRequest
-	case hangar.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case hangar.CodeForbidden:
-		return http.StatusForbidden
-	case hangar.CodeNotFound, hangar.CodeDiskNotFound, hangar.CodeImageNotFound, hangar.CodeTenantNotFound, hangar.CodeUploadNotFound:
-		return http.StatusNotFound
-	case hangar.CodeConflict, hangar.CodeInUse, hangar.CodeTermsNotAccepted, hangar.CodeQuotaExceeded:
-		// A quota conflicts with what the tenant holds now: deleting something, or
-		// a higher limit, makes the same request succeed.
-		return http.StatusConflict
-	case hangar.CodePreconditionFailed:
-		return http.StatusPreconditionFailed
-	case hangar.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case hangar.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case hangar.CodeUnsupportedMedia:
-		return http.StatusUnsupportedMediaType
-	case hangar.CodeMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	}
-	return http.StatusInternalServerError
-}
-
 // errorBody is the JSON error document: {"error":{"code":...,"message":...}}.
 type errorBody struct {
 	Error hangar.Error `json:"error"`
@@ -70,7 +40,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if code == hangar.CodeInternal {
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, StatusOf(code), errorBody{Error: hangar.Error{Code: code, Message: hangar.ErrorMessage(err)}})
+	writeJSON(w, code.HTTPStatus(), errorBody{Error: hangar.Error{Code: code, Message: hangar.ErrorMessage(err)}})
 }
 
 // statusClientClosed is nginx's "client closed request", counted apart from

@@ -23,35 +23,7 @@ func errorFromBody(code int, status string, data []byte) error {
 		Error hangar.Error `json:"error"`
 	}
 	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
-		return &hangar.Error{Code: codeForStatus(code), Message: fmt.Sprintf("server answered %s", status)}
+		return &hangar.Error{Code: hangar.CodeOfStatus(code), Message: fmt.Sprintf("server answered %s", status)}
 	}
 	return &e.Error
-}
-
-// codeForStatus is the error code of an HTTP status, the reverse of package api's
-// choice of a status for each code, for answers that carry no code.
-func codeForStatus(status int) hangar.Code {
-	switch status {
-	case http.StatusBadRequest:
-		return hangar.CodeInvalid
-	case http.StatusUnauthorized:
-		return hangar.CodeUnauthenticated
-	case http.StatusForbidden:
-		return hangar.CodeForbidden
-	case http.StatusNotFound:
-		return hangar.CodeNotFound
-	case http.StatusConflict:
-		return hangar.CodeConflict
-	case http.StatusPreconditionFailed:
-		return hangar.CodePreconditionFailed
-	case http.StatusRequestEntityTooLarge:
-		return hangar.CodeTooLarge
-	case http.StatusUnsupportedMediaType:
-		return hangar.CodeUnsupportedMedia
-	case http.StatusMethodNotAllowed:
-		return hangar.CodeMethodNotAllowed
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return hangar.CodeUnavailable
-	}
-	return hangar.CodeInternal
 }

@@ -39,8 +39,8 @@ type Instance struct {
 	// cloud-init prefers IMDS's.
 	ComputerName string
 	// Specialized: the VM comes from a specialized image and has no OS profile, as
-	// on Azure: IMDS's computerName and adminUsername stay empty, so cloud-init,
-	// which sees a new instance, keeps the guest's host name and users.
+	// on Azure: IMDS's computerName, adminUsername and publicKeys stay empty, so
+	// cloud-init, which sees a new instance, keeps the guest's host name and users.
 	Specialized bool
 	// VMID is the VM's unique id (IMDS compute.vmId), also its SMBIOS system UUID:
 	// cloud-init and waagent take the UUID as the instance id.
@@ -133,7 +133,10 @@ func New(inst Instance, log *slog.Logger, onHealth func(Health)) *Server {
 }
 
 func withDefaults(inst Instance) Instance {
-	if inst.ComputerName == "" && !inst.Specialized {
+	switch {
+	case inst.Specialized: // no OS profile at all
+		inst.ComputerName, inst.AdminUsername, inst.PublicKeys = "", "", nil
+	case inst.ComputerName == "":
 		inst.ComputerName = inst.Name
 	}
 	if inst.ContainerID == "" {

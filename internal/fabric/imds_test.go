@@ -235,16 +235,26 @@ func TestDHCPOptions(t *testing.T) {
 }
 
 // TestIMDSSpecialized: a VM from a specialized image has no OS profile, as on
-// Azure, so cloud-init (which sees a new instance without ovf-env.xml and asks
-// IMDS) renames no host and makes no default user; a generalized VM without a
-// computer name of its own is called by its VM name.
+// Azure (no computer name, admin user or keys, whatever the caller passed), so
+// cloud-init (which sees a new instance without ovf-env.xml and asks IMDS) renames
+// no host and makes no user; a generalized VM without a computer name of its own
+// is called by its VM name.
 func TestIMDSSpecialized(t *testing.T) {
 	for _, tc := range []struct {
 		specialized        bool
 		wantHost, wantUser string
-	}{{true, "", ""}, {false, "vm1", ""}} {
+	}{{true, "", ""}, {false, "vm1", "azureuser"}} {
 		inst := testInstance()
-		inst.ComputerName, inst.AdminUsername, inst.PublicKeys, inst.Specialized = "", "", nil, tc.specialized
+		inst.ComputerName, inst.Specialized = "", tc.specialized
+		wantKeys := 1
+		if tc.specialized {
+			wantKeys = 0
+		}
+		resp := do(t, New(inst, nil, nil).IMDS(), http.MethodGet, "/metadata/instance/compute/publicKeys?api-version=2021-08-01&format=json", nil, metadataTrue)
+		var keys []struct{ KeyData string }
+		if err := json.NewDecoder(resp.Body).Decode(&keys); err != nil || len(keys) != wantKeys {
+			t.Errorf("specialized %v: publicKeys %+v (%v), want %d", tc.specialized, keys, err, wantKeys)
+		}
 		for leaf, want := range map[string]string{"osProfile/computerName": tc.wantHost, "osProfile/adminUsername": tc.wantUser, "name": "vm1"} {
 			resp := do(t, New(inst, nil, nil).IMDS(), http.MethodGet, "/metadata/instance/compute/"+leaf+"?api-version=2021-08-01&format=text", nil, metadataTrue)
 			body, _ := io.ReadAll(resp.Body)

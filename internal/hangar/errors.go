@@ -3,10 +3,12 @@ package hangar
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code classifies an error for API clients. The HTTP status for each code is chosen in
-// one place, package api.
+// one place, Code.HTTPStatus: the server answers with it, the client reads answers
+// without a code by it (CodeOfStatus) and the CLI's exit codes follow it.
 type Code string
 
 // Error codes. The names follow the Azure style (PascalCase) that users of the model know.
@@ -31,6 +33,56 @@ const (
 	CodeMethodNotAllowed   Code = "MethodNotAllowed"
 	CodeInternal           Code = "InternalError"
 )
+
+// HTTPStatus is the status the API answers with for c.
+func (c Code) HTTPStatus() int {
+	switch c {
+	case CodeInvalid, CodeInvalidDisk:
+		return http.StatusBadRequest
+	case CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeNotFound, CodeDiskNotFound, CodeImageNotFound, CodeTenantNotFound, CodeUploadNotFound:
+		return http.StatusNotFound
+	case CodeConflict, CodeInUse, CodeTermsNotAccepted, CodeQuotaExceeded:
+		// A quota conflicts with what the tenant holds now: deleting something, or
+		// a higher limit, makes the same request succeed.
+		return http.StatusConflict
+	case CodePreconditionFailed:
+		return http.StatusPreconditionFailed
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	}
+	return http.StatusInternalServerError
+}
+
+// genericCodes are the codes that stand for their status as a whole, in the order
+// CodeOfStatus tries them.
+var genericCodes = []Code{CodeInvalid, CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeConflict,
+	CodePreconditionFailed, CodeTooLarge, CodeUnavailable, CodeUnsupportedMedia, CodeMethodNotAllowed}
+
+// CodeOfStatus is the code of an answer that carries none (a proxy's or load
+// balancer's page): the generic code HTTPStatus maps to that status, so that a
+// caller can tell a missing resource or a down server from a bug. A gateway's 502
+// and 504 say the server is unavailable.
+func CodeOfStatus(status int) Code {
+	if status == http.StatusBadGateway || status == http.StatusGatewayTimeout {
+		return CodeUnavailable
+	}
+	for _, c := range genericCodes {
+		if c.HTTPStatus() == status {
+			return c
+		}
+	}
+	return CodeInternal
+}
 
 // Error is an error with a code and a message that is safe to show to the user.
 type Error struct {

@@ -123,3 +123,22 @@ func TestImageCreateNormalize(t *testing.T) {
 		t.Errorf("defaults/sort not applied: %+v", r)
 	}
 }
+
+// TestCodeOfStatus: reading a status back gives a code the server answers that
+// status with, for every code, so the client and the server share one table.
+func TestCodeOfStatus(t *testing.T) {
+	all := []Code{CodeInvalid, CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeDiskNotFound, CodeImageNotFound,
+		CodeTenantNotFound, CodeUploadNotFound, CodeConflict, CodeInUse, CodePreconditionFailed, CodeTermsNotAccepted,
+		CodeInvalidDisk, CodeTooLarge, CodeQuotaExceeded, CodeUnavailable, CodeUnsupportedMedia, CodeMethodNotAllowed, CodeInternal}
+	for _, c := range all {
+		back := CodeOfStatus(c.HTTPStatus())
+		if back.HTTPStatus() != c.HTTPStatus() {
+			t.Errorf("%s answers %d, read back as %s (%d)", c, c.HTTPStatus(), back, back.HTTPStatus())
+		}
+	}
+	for status, want := range map[int]Code{404: CodeNotFound, 502: CodeUnavailable, 504: CodeUnavailable, 418: CodeInternal} {
+		if got := CodeOfStatus(status); got != want {
+			t.Errorf("CodeOfStatus(%d) = %s, want %s", status, got, want)
+		}
+	}
+}

@@ -102,8 +102,12 @@ func statusKB(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
-// Stop ends the server (SIGTERM, then SIGKILL after 10 s) and waits for it.
+// Stop ends the server (SIGTERM, then SIGKILL after 10 s), waits for it, and
+// kills the QEMU processes of its VMs: they outlive hangar serve by design (it
+// adopts them when it starts again), and a benchmark that failed half-way has not
+// deleted them.
 func (s *Server) Stop() {
+	defer s.killVMs()
 	if s.cmd.Process != nil {
 		s.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
 		done := make(chan struct{})
@@ -116,6 +120,25 @@ func (s *Server) Stop() {
 		}
 	}
 	s.log.Close()
+}
+
+// killVMs kills every QEMU process whose pidfile is in the server's data directory.
+func (s *Server) killVMs() {
+	pidfiles, _ := filepath.Glob(filepath.Join(s.DataDir, "compute", "vms", "*", "qemu.pid"))
+	for _, f := range pidfiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		// A pidfile outlives its process: kill only a QEMU of this directory.
+		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(cmdline), s.DataDir) {
+			syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck // it may have exited
+		}
+	}
 }
 
 // Env is the environment for CLI commands talking to this server as admin. The
