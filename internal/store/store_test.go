@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -154,6 +155,7 @@ func TestIsUnavailable(t *testing.T) {
 		{&pgconn.PgError{Code: "08006"}, true},  // connection failure
 		{fmt.Errorf("query: %w", driver.ErrBadConn), true},
 		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{io.ErrUnexpectedEOF, true}, // PostgreSQL went away in the middle of a reply
 	}
 	for _, tt := range tests {
 		if got := IsUnavailable(tt.err); got != tt.want {
