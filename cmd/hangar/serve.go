@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hangarvm/hangar/internal/api"
-	"github.com/hangarvm/hangar/internal/arm"
 	"github.com/hangarvm/hangar/internal/appliance"
+	"github.com/hangarvm/hangar/internal/arm"
 	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"

@@ -78,7 +78,7 @@ type call struct {
 	sub    string // the subscription as the path names it
 	// primary is the primary region, the location of what has none of its own.
 	primary string
-	p      map[string]string
+	p       map[string]string
 }
 
 // route is one ARM operation. Literal segments of pattern are lower case and match
