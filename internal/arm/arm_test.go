@@ -374,6 +374,14 @@ func TestBadRequestsSayWhatIsWrong(t *testing.T) {
 		call func() error
 		want string
 	}{
+		{"a resource group name with a slash's escape", func() error {
+			_, err := f.NewGalleriesClient().BeginCreateOrUpdate(ctx, "rg%2Fx", "g9", armcompute.Gallery{Location: to.Ptr("local")}, nil)
+			return err
+		}, "resource group name"},
+		{"a resource group name ending with a period", func() error {
+			_, err := f.NewGalleriesClient().BeginCreateOrUpdate(ctx, "rg.", "g9", armcompute.Gallery{Location: to.Ptr("local")}, nil)
+			return err
+		}, "resource group name"},
 		{"definition without osState", func() error {
 			_, err := defs.BeginCreateOrUpdate(ctx, "rg1", "g1", "d", armcompute.GalleryImage{Location: to.Ptr("local"),
 				Properties: &armcompute.GalleryImageProperties{OSType: to.Ptr(armcompute.OperatingSystemTypesLinux)}}, nil)
