@@ -136,7 +136,11 @@ func (g *globals) printError(w io.Writer, err error) {
 	case "json", "jsonc", "yaml":
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false) // messages quote commands: keep <, >, & readable
-		enc.Encode(map[string]hangar.Error{"error": {Code: hangar.Code(errorCode(err)), Message: err.Error()}})
+		out := hangar.Error{Code: hangar.Code(errorCode(err)), Message: err.Error()}
+		if he := (*hangar.Error)(nil); errors.As(err, &he) {
+			out.RequestID = he.RequestID
+		}
+		enc.Encode(map[string]hangar.Error{"error": out})
 	default:
 		fmt.Fprintln(w, "error:", err)
 	}

@@ -33,6 +33,7 @@ type serveOptions struct {
 	maxVirtualSize             int64
 	limits                     hangar.Resources // default quotas of tenants
 	logFormat                  string
+	logLevel                   string
 	accel                      string
 	appliance, qemuUser        string
 	provisioningTimeout        time.Duration
@@ -119,6 +120,7 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	registerQuotaFlags(f, &o.limits, catalog.DefaultLimits)
 	enumVar(f, &o.logFormat, "log-format", "json", []string{"json", "text"}, "log format: json or text")
+	enumVar(f, &o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "least severe log lines written: debug, info (one line per request), warn or error")
 	enumVar(f, &o.accel, "accel", "auto", accels, "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
 	f.StringVar(&o.appliance, "appliance", defaultApplianceDir(), "directory of the appliance (vmlinuz, initrd.img) that generalizes disks offline; make appliance builds it (env HANGAR_APPLIANCE)")
 	f.StringVar(&o.qemuUser, "qemu-user", appliance.UnprivilegedUser(), "unprivileged user the appliance's QEMU runs as (-runas); \"\" keeps this process's user")
@@ -145,9 +147,14 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 }
 
 func serve(ctx context.Context, o *serveOptions) error {
-	var handler slog.Handler = slog.NewJSONHandler(os.Stderr, nil)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
 	if o.logFormat == "text" {
-		handler = slog.NewTextHandler(os.Stderr, nil)
+		handler = slog.NewTextHandler(os.Stderr, opts)
 	}
 	log := slog.New(handler)
 	netstack.RouteLibraryLogs(log)
@@ -222,7 +229,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	// The port answers at once, with 503 and Retry-After until compute is set up
 	// and running VMs are adopted: a restarting server never leaves a client hanging.
 	starting := &api.Starting{}
-	srv := &http.Server{Handler: starting, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig}
+	srv := &http.Server{Handler: api.WithRequestID(starting), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig}
 	errc := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {

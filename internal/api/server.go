@@ -260,7 +260,7 @@ func (s *Server) wrap(e endpoint) http.Handler {
 			d := time.Since(start)
 			s.reqs.WithLabelValues(e.method, e.pattern, fmt.Sprint(w.status)).Inc()
 			s.latency.WithLabelValues(e.method, e.pattern).Observe(d.Seconds())
-			s.log.Info("request", "method", r.Method, "route", e.pattern, "status", w.status, "tenant", tenant, "duration", d)
+			s.log.Info("request", "method", r.Method, "route", e.pattern, "status", w.status, "tenant", tenant, "duration", d, "requestId", RequestID(r.Context()))
 		}()
 		if nodeauth.Carries(r.Header) {
 			node, err := s.verifyForwarded(e, r)

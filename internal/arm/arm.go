@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hangarvm/hangar/internal/api"
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
@@ -128,7 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i, s := range segs {
 		u, err := url.PathUnescape(s)
 		if err != nil {
-			writeError(w, invalid("the path is not valid: %v", err))
+			writeError(w, r, invalid("the path is not valid: %v", err))
 			return
 		}
 		segs[i] = u
@@ -147,17 +148,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if matched == nil {
 		if methodMatched {
-			writeError(w, hangar.Errorf(hangar.CodeMethodNotAllowed, "%s is not supported on %s (docs/arm.md lists what is)", r.Method, r.URL.Path))
+			writeError(w, r, hangar.Errorf(hangar.CodeMethodNotAllowed, "%s is not supported on %s (docs/arm.md lists what is)", r.Method, r.URL.Path))
 			return
 		}
-		writeError(w, &hangar.Error{Code: "InvalidResourceType", Message: fmt.Sprintf("Hangar does not serve %s %s through ARM (docs/arm.md lists what it does)", r.Method, r.URL.Path)})
+		writeError(w, r, &hangar.Error{Code: "InvalidResourceType", Message: fmt.Sprintf("Hangar does not serve %s %s through ARM (docs/arm.md lists what it does)", r.Method, r.URL.Path)})
 		return
 	}
 	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	c := &call{ctx: r.Context(), w: w, r: r, p: params, sub: params["subscription"], primary: h.primary,
 		hangar: client.New("http://hangar.internal", key, client.WithHandler(h.api))}
 	if key == "" {
-		writeError(w, &hangar.Error{Code: "AuthenticationFailed", Message: "send a Hangar API key as the bearer token (Authorization: Bearer KEY)"})
+		writeError(w, r, &hangar.Error{Code: "AuthenticationFailed", Message: "send a Hangar API key as the bearer token (Authorization: Bearer KEY)"})
 		return
 	}
 	who, err := c.hangar.Whoami(c.ctx)
@@ -165,24 +166,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if hangar.ErrorCode(err).HTTPStatus() == http.StatusUnauthorized {
 			err = &hangar.Error{Code: "AuthenticationFailed", Message: hangar.ErrorMessage(err)}
 		}
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	c.tenant = who.Tenant
 	if !strings.EqualFold(c.sub, c.tenant.Name) && c.sub != c.tenant.ID {
 		// Another tenant's subscription looks exactly like one that does not exist.
-		writeError(w, &hangar.Error{Code: "SubscriptionNotFound", Message: fmt.Sprintf("The subscription '%s' could not be found.", c.sub)})
+		writeError(w, r, &hangar.Error{Code: "SubscriptionNotFound", Message: fmt.Sprintf("The subscription '%s' could not be found.", c.sub)})
 		return
 	}
 	status, body, err := matched.serve(c)
 	if err != nil {
 		if hangar.ErrorCode(err) == hangar.CodeInternal {
-			h.log.Error("ARM request failed", "method", r.Method, "path", r.URL.Path, "tenant", c.tenant.Name, "err", err)
+			h.log.Error("ARM request failed", "method", r.Method, "path", r.URL.Path, "tenant", c.tenant.Name, "requestId", api.RequestID(r.Context()), "err", err)
 		}
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
-	h.log.Info("ARM request", "method", r.Method, "path", r.URL.Path, "tenant", c.tenant.Name, "status", status)
+	h.log.Info("ARM request", "method", r.Method, "path", r.URL.Path, "tenant", c.tenant.Name, "status", status, "requestId", api.RequestID(r.Context()))
 	if body == nil {
 		w.WriteHeader(status)
 		return
@@ -205,13 +206,13 @@ func statusOf(code hangar.Code) int {
 }
 
 // writeError answers with ARM's error envelope, which is Hangar's own shape.
-func writeError(w http.ResponseWriter, err error) {
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := hangar.ErrorCode(err)
 	status := statusOf(code)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
-	writeJSON(w, status, map[string]hangar.Error{"error": {Code: code, Message: hangar.ErrorMessage(err)}})
+	writeJSON(w, status, map[string]hangar.Error{"error": api.PublicError(r.Context(), err)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

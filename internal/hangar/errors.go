@@ -88,6 +88,9 @@ func CodeOfStatus(status int) Code {
 type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
+	// RequestID is the server's ID of the request that failed (also its
+	// x-ms-request-id header): quote it when reporting a problem.
+	RequestID string `json:"requestId,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
