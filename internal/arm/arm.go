@@ -94,11 +94,17 @@ func (h *Handler) handle(method, pattern string, serve func(c *call) (int, any, 
 	return route{method: method, pattern: strings.Split(strings.ToLower(pattern), "/"), serve: serve}
 }
 
+// ownSubscription says whether sub is the caller's tenant: its name, its ID, or
+// its ID as a UUID (the subscriptionId its VMs' IMDS shows).
+func (c *call) ownSubscription(sub string) bool {
+	return strings.EqualFold(sub, c.tenant.Name) || sub == c.tenant.ID || strings.EqualFold(sub, hangar.AsUUID(c.tenant.ID))
+}
+
 // parseID reads an ARM resource ID of the caller's subscription with the shape of
 // pattern (as in the route table, without the leading subscription).
 func (c *call) parseID(id, pattern string) (map[string]string, bool) {
 	var p map[string]string
-	if !matchPath(id, "subscriptions/{subscription}/"+pattern, &p) || !strings.EqualFold(p["subscription"], c.tenant.Name) && p["subscription"] != c.tenant.ID {
+	if !matchPath(id, "subscriptions/{subscription}/"+pattern, &p) || !c.ownSubscription(p["subscription"]) {
 		return nil, false
 	}
 	return p, true
@@ -170,7 +176,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.tenant = who.Tenant
-	if !strings.EqualFold(c.sub, c.tenant.Name) && c.sub != c.tenant.ID {
+	if !c.ownSubscription(c.sub) {
 		// Another tenant's subscription looks exactly like one that does not exist.
 		writeError(w, r, &hangar.Error{Code: "SubscriptionNotFound", Message: fmt.Sprintf("The subscription '%s' could not be found.", c.sub)})
 		return

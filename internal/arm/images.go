@@ -126,7 +126,8 @@ func (h *Handler) imageMaker(c *call, p *armcompute.ImageProperties) (func(hanga
 			return nil, err
 		}
 		return func(name string) error {
-			_, err := c.hangar.Capture(c.ctx, vm.HangarName, hangar.VMCapture{ImageName: name, KeepVM: true})
+			// As in Azure, a managed image is made from a generalized VM only.
+			_, err := c.hangar.Capture(c.ctx, vm.HangarName, hangar.VMCapture{ImageName: name, KeepVM: true, OSState: hangar.Generalized})
 			return err
 		}, nil
 	}
