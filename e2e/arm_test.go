@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -653,23 +654,20 @@ func TestARMIsolation(t *testing.T) {
 		t.Fatalf("alice's gallery through her subscription's ID %s: %v", tenant.ID, err)
 	}
 
+	if _, err := mine.disks.Get(ctx, "rg1", "os", nil); err != nil {
+		t.Fatalf("alice's own disk: %v", err)
+	}
+
+	// Bob's key on alice's subscription answers as on one that does not exist.
+	nowhere := isolationCalls(ctx, s.arm("nosuchsubscription", bob))
 	for _, sub := range []string{"alice", tenant.ID} {
-		theirs := s.arm(sub, bob)
-		calls := map[string]error{}
-		_, calls["get VM"] = theirs.vms.Get(ctx, "rg1", "vm1", nil)
-		calls["list VMs of rg1"] = firstPage(ctx, theirs.vms.NewListPager("rg1", nil))
-		calls["list all VMs"] = firstPage(ctx, theirs.vms.NewListAllPager(nil))
-		_, calls["get gallery"] = theirs.galleries.Get(ctx, "rg1", "g1", nil)
-		calls["list galleries"] = firstPage(ctx, theirs.galleries.NewListPager(nil))
-		calls["list images"] = firstPage(ctx, theirs.images.NewListPager(nil))
-		_, calls["get disk"] = theirs.disks.Get(ctx, "rg1", "os", nil)
-		calls["list disks"] = firstPage(ctx, theirs.disks.NewListPager(nil))
-		_, calls["list publishers"] = theirs.vmImages.ListPublishers(ctx, "local", nil)
-		_, calls["get marketplace terms"] = theirs.terms.Get(ctx, armmarketplaceordering.OfferTypeVirtualmachine, "Contoso", "Linux", "base", nil)
-		_, calls["put gallery"] = begin(theirs.galleries.BeginCreateOrUpdate(ctx, "rg1", "bobs", armcompute.Gallery{Location: to.Ptr("local")}, nil)).result(ctx)
-		_, calls["delete gallery"] = begin(theirs.galleries.BeginDelete(ctx, "rg1", "g1", nil)).result(ctx)
-		for what, err := range calls {
-			wantARMError(t, "bob's key on subscription "+sub+": "+what, err, 404)
+		for what, err := range isolationCalls(ctx, s.arm(sub, bob)) {
+			re := wantARMError(t, "bob's key on subscription "+sub+": "+what, err, 404)
+			var other *azcore.ResponseError
+			if re != nil && errors.As(nowhere[what], &other) && (other.StatusCode != re.StatusCode || other.ErrorCode != re.ErrorCode) {
+				t.Errorf("%s: bob's key on subscription %s answers %d %s, on one that does not exist %d %s",
+					what, sub, re.StatusCode, re.ErrorCode, other.StatusCode, other.ErrorCode)
+			}
 		}
 	}
 	if names, _ := listNames(t, mine.galleries.NewListPager(nil)); strings.Join(names, " ") != "g1" {
@@ -693,6 +691,25 @@ func TestARMIsolation(t *testing.T) {
 	}
 }
 
+// isolationCalls makes, with c, a call of each kind on resources alice has (or might
+// have) in group rg1, reads, lists and writes, and returns each one's error.
+func isolationCalls(ctx context.Context, c *armClients) map[string]error {
+	calls := map[string]error{}
+	_, calls["get VM"] = c.vms.Get(ctx, "rg1", "vm1", nil)
+	calls["list VMs of rg1"] = firstPage(ctx, c.vms.NewListPager("rg1", nil))
+	calls["list all VMs"] = firstPage(ctx, c.vms.NewListAllPager(nil))
+	_, calls["get gallery"] = c.galleries.Get(ctx, "rg1", "g1", nil)
+	calls["list galleries"] = firstPage(ctx, c.galleries.NewListPager(nil))
+	calls["list images"] = firstPage(ctx, c.images.NewListPager(nil))
+	_, calls["get disk"] = c.disks.Get(ctx, "rg1", "os", nil)
+	calls["list disks"] = firstPage(ctx, c.disks.NewListPager(nil))
+	_, calls["list publishers"] = c.vmImages.ListPublishers(ctx, "local", nil)
+	_, calls["get marketplace terms"] = c.terms.Get(ctx, armmarketplaceordering.OfferTypeVirtualmachine, "Contoso", "Linux", "base", nil)
+	_, calls["put gallery"] = begin(c.galleries.BeginCreateOrUpdate(ctx, "rg1", "bobs", armcompute.Gallery{Location: to.Ptr("local")}, nil)).result(ctx)
+	_, calls["delete gallery"] = begin(c.galleries.BeginDelete(ctx, "rg1", "g1", nil)).result(ctx)
+	return calls
+}
+
 // TestARMPaging creates 1,001 galleries in one group: listing them takes more than
 // one page (ARM's pages end with a nextLink), and yields each once.
 func TestARMPaging(t *testing.T) {
@@ -702,13 +719,17 @@ func TestARMPaging(t *testing.T) {
 	const n = 1001
 	names := make(chan string)
 	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for name := range names {
+				if failed.Load() {
+					continue
+				}
 				_, err := begin(c.galleries.BeginCreateOrUpdate(t.Context(), "rg1", name, armcompute.Gallery{Location: to.Ptr("local")}, nil)).result(t.Context())
-				if err != nil {
+				if err != nil && !failed.Swap(true) {
 					t.Errorf("create gallery %s: %v", name, err)
 				}
 			}
@@ -719,7 +740,7 @@ func TestARMPaging(t *testing.T) {
 	}
 	close(names)
 	wg.Wait()
-	if t.Failed() {
+	if failed.Load() {
 		t.FailNow()
 	}
 	for what, pager := range map[string]func() ([]string, int){
