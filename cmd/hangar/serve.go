@@ -18,6 +18,7 @@ import (
 
 	"github.com/hangarvm/hangar/internal/api"
 	"github.com/hangarvm/hangar/internal/appliance"
+	"github.com/hangarvm/hangar/internal/arm"
 	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
@@ -255,7 +256,8 @@ func serve(ctx context.Context, o *serveOptions) error {
 	defer stopBackground()
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
-	starting.Ready(api.New(cat, vms, log, cluster))
+	hangarAPI := api.New(cat, vms, log, cluster)
+	starting.Ready(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)))
 	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
 		"dataDir", o.dataDir, "admin", msg, "clusterSecret", secretMsg)
 	select {

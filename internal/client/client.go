@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -57,6 +58,22 @@ func WithCAFile(path string) Option {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+}
+
+// WithHandler sends every request to h in this process instead of over the network.
+// The ARM API (package arm) calls Hangar's own API this way, with its caller's key,
+// so that every rule (keys, visibility, quotas, forwarding to a VM's host) is
+// applied in one place.
+func WithHandler(h http.Handler) Option {
+	return func(c *Client, _ *http.Transport) { c.http.Transport = inProcess{h} }
+}
+
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 // CertPool returns the system's trusted certificates plus those of the PEM files.
