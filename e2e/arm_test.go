@@ -162,17 +162,24 @@ func firstPage[R any](ctx context.Context, pager *runtime.Pager[R]) error {
 // any4xx, as the status wantARMError wants, is any client error (400 to 499).
 const any4xx = -1
 
+func statusText(status int) string {
+	if status == any4xx {
+		return "4xx"
+	}
+	return fmt.Sprint(status)
+}
+
 // wantARMError checks that err is an ARM error answer with the HTTP status, an
 // error code, and a body of ARM's shape: {"error":{"code":...,"message":...}}.
 func wantARMError(t *testing.T, what string, err error, status int) *azcore.ResponseError {
 	t.Helper()
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
-		t.Errorf("%s: want an ARM error with HTTP %d, got %v", what, status, err)
+		t.Errorf("%s: want an ARM error with HTTP %s, got %v", what, statusText(status), err)
 		return nil
 	}
 	if re.StatusCode != status && !(status == any4xx && re.StatusCode >= 400 && re.StatusCode < 500) {
-		t.Errorf("%s: HTTP %d (%s), want %d:\n%v", what, re.StatusCode, re.ErrorCode, status, err)
+		t.Errorf("%s: HTTP %d (%s), want %s:\n%v", what, re.StatusCode, re.ErrorCode, statusText(status), err)
 	}
 	if re.ErrorCode == "" {
 		t.Errorf("%s: HTTP %d without an error code:\n%v", what, re.StatusCode, err)
@@ -260,6 +267,7 @@ func runShell(t *testing.T, c *armClients, rg, vm string, script ...string) stri
 	if len(res.Value) == 0 || res.Value[0].Message == nil {
 		t.Fatalf("run command on %s %q: no status in the result: %+v", vm, script, res)
 	}
+	t.Logf("run command on %s %q: %s", vm, script, *res.Value[0].Message)
 	return *res.Value[0].Message
 }
 
@@ -535,6 +543,16 @@ func TestARMGalleryAndVMs(t *testing.T) {
 	runShell(t, c, "rg1", "vm1", "hangar-agent deprovision+user")
 	begin(c.vms.BeginPowerOff(ctx, "rg1", "vm1", nil)).wait(t)
 	s.waitVMStatuses(c, alice, "rg1", "vm1", "PowerState/stopped")
+	capture := armcompute.Image{
+		Location:   to.Ptr("local"),
+		Properties: &armcompute.ImageProperties{SourceVirtualMachine: &armcompute.SubResource{ID: vm1.ID}},
+	}
+	early, err := begin(c.images.BeginCreateOrUpdate(ctx, "rg1", "early", capture, nil)).result(ctx)
+	if err == nil {
+		t.Errorf("vm1 was captured before it was generalized: %s", jsonOf(early.Image))
+	} else {
+		wantARMError(t, "capture vm1 before it is generalized", err, any4xx)
+	}
 	if _, err := c.vms.Generalize(ctx, "rg1", "vm1", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -543,10 +561,9 @@ func TestARMGalleryAndVMs(t *testing.T) {
 	} else if codes := vmStatusCodes(armcompute.VirtualMachine{Properties: &armcompute.VirtualMachineProperties{InstanceView: &view.VirtualMachineInstanceView}}); !containsFold(codes, "OSState/generalized") {
 		t.Errorf("vm1's instance view after Generalize: %v, want OSState/generalized among them", codes)
 	}
-	begin(c.images.BeginCreateOrUpdate(ctx, "rg1", "captured", armcompute.Image{
-		Location:   to.Ptr("local"),
-		Properties: &armcompute.ImageProperties{SourceVirtualMachine: &armcompute.SubResource{ID: vm1.ID}},
-	}, nil)).wait(t)
+	_, err = begin(c.vms.BeginStart(ctx, "rg1", "vm1", nil)).result(ctx)
+	wantARMError(t, "start generalized vm1", err, any4xx)
+	begin(c.images.BeginCreateOrUpdate(ctx, "rg1", "captured", capture, nil)).wait(t)
 	captured, err := c.images.Get(ctx, "rg1", "captured", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -563,7 +580,7 @@ func TestARMGalleryAndVMs(t *testing.T) {
 	// vm2 boots from the managed image with its own identity; the first user is gone.
 	begin(c.vms.BeginCreateOrUpdate(ctx, "rg1", "vm2", armVM(&armcompute.ImageReference{ID: captured.ID}, "web02", "second", newSSHKey(t)), nil)).wait(t)
 	s.waitVMStatuses(c, alice, "rg1", "vm2", "ProvisioningState/succeeded", "PowerState/running")
-	out = runShell(t, c, "rg1", "vm2", "hostname", "id -un second", "getent passwd azureuser || echo first-user-gone")
+	out = runShell(t, c, "rg1", "vm2", "hostname", "id -un second", "grep -q ^azureuser: /etc/passwd || echo first-user-gone")
 	for _, want := range []string{"web02", "second", "first-user-gone"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("run command on vm2: %q, want %q in it", out, want)
