@@ -123,11 +123,15 @@ func (rt route) match(segs []string) (map[string]string, bool) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	// Split before unescaping: an escaped '/' is part of a name, not a separator.
+	segs := strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/")
 	for i, s := range segs {
-		if u, err := url.PathUnescape(s); err == nil {
-			segs[i] = u
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			writeError(w, invalid("the path is not valid: %v", err))
+			return
 		}
+		segs[i] = u
 	}
 	var matched *route
 	var params map[string]string
@@ -320,6 +324,19 @@ func sortedPage[T any](c *call, items []T, key func(T) string, render func(T) an
 // isNotFound reports whether err is Hangar's not-found of any kind.
 func isNotFound(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || hangar.ErrorCode(err).HTTPStatus() == http.StatusNotFound
+}
+
+// validGroup checks a resource group name as ARM does: 1 to 90 letters, digits,
+// '-', '_', '.', '(' and ')', not ending with a period.
+func validGroup(group string) error {
+	ok := group != "" && len(group) <= 90 && !strings.HasSuffix(group, ".")
+	for _, r := range group {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.()", r))
+	}
+	if !ok {
+		return invalid("resource group name %.100q is not valid: use 1 to 90 letters, digits, '-', '_', '.', '(' and ')', not ending with '.'", group)
+	}
+	return nil
 }
 
 // str reads an optional string of a model.

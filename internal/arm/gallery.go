@@ -53,6 +53,9 @@ func (h *Handler) putGallery(c *call) (int, any, error) {
 	if err := hangar.ValidateName("gallery", name); err != nil {
 		return 0, nil, err
 	}
+	if err := validGroup(c.p["group"]); err != nil {
+		return 0, nil, err
+	}
 	props, _ := json.Marshal(body.Properties)
 	r := store.ARMResource{Kind: kindGallery, Parent: groupKey(c.p["group"]), Group: c.p["group"], Name: name, Location: str(body.Location), Properties: props}
 	existing, err := h.reg.ARMResourceByName(c.ctx, c.tenant.ID, kindGallery, r.Parent, name)

@@ -86,6 +86,9 @@ func (h *Handler) putImage(c *call) (int, any, error) {
 	if err := hangar.ValidateName("image", name); err != nil {
 		return 0, nil, err
 	}
+	if err := validGroup(c.p["group"]); err != nil {
+		return 0, nil, err
+	}
 	if body.Properties == nil {
 		return 0, nil, invalid("an image needs properties: sourceVirtualMachine or storageProfile")
 	}

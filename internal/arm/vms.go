@@ -148,6 +148,9 @@ func (h *Handler) putVM(c *call) (int, any, error) {
 	if err := hangar.ValidateName("VM", name); err != nil {
 		return 0, nil, err
 	}
+	if err := validGroup(c.p["group"]); err != nil {
+		return 0, nil, err
+	}
 	p := body.Properties
 	if p == nil || p.StorageProfile == nil || p.StorageProfile.ImageReference == nil {
 		return 0, nil, invalid("a VM needs properties.storageProfile.imageReference")
