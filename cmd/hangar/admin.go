@@ -68,6 +68,6 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 			return nil
 		},
 	}
-	cmd.AddCommand(gc, scrub, newAdminHostsCmd(g), newMigrateStoreCmd(g))
+	cmd.AddCommand(gc, scrub, newAdminHostsCmd(g), newMigrateStoreCmd(g), newSigningKeyCmd(g))
 	return cmd
 }

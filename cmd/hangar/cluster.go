@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/nodeauth"
 	"github.com/hangarvm/hangar/internal/store"
+	"github.com/hangarvm/hangar/internal/syndicate"
 )
 
 // clusterConfig is how this node signs the calls it forwards and checks those
@@ -80,4 +82,14 @@ func scheme(o *serveOptions) string {
 		return "https"
 	}
 	return "http"
+}
+
+// signingKey is this installation's Ed25519 signing key: made by the first node to
+// start and kept in the database as a cluster secret, so every node signs with it.
+func signingKey(ctx context.Context, db *store.DB) (ed25519.PrivateKey, error) {
+	text, err := db.ClusterSecret(ctx, store.SigningKeySecret, syndicate.NewPrivateKey())
+	if err != nil {
+		return nil, fmt.Errorf("reading the signing key: %w", err)
+	}
+	return syndicate.ParsePrivateKey(text)
 }

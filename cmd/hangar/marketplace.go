@@ -10,7 +10,7 @@ import (
 )
 
 func newMarketplaceCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "marketplace", Short: "Publish images to the marketplace (publishers)"}
+	cmd := &cobra.Command{Use: "marketplace", Short: "Publish images to the marketplace (publishers); fill it from upstream installations (admins)"}
 	var req hangar.MarketplacePublish
 	publish := &cobra.Command{
 		Use:   "publish",
@@ -56,6 +56,6 @@ entitlement see the offer at all.`,
 		},
 	}
 	confirm = yesFlag(withdraw, g)
-	cmd.AddCommand(publish, withdraw)
+	cmd.AddCommand(publish, withdraw, newUpstreamCmd(g), newSyndicateCmd(g), newSyndicationJobsCmd(g))
 	return cmd
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/hangarvm/hangar/internal/arm"
 	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/catalog"
+	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -31,6 +32,7 @@ import (
 type serveOptions struct {
 	listen, dataDir, db, store string
 	maxVirtualSize             int64
+	syndicationInterval        time.Duration
 	limits                     hangar.Resources // default quotas of tenants
 	logFormat                  string
 	logLevel                   string
@@ -117,6 +119,7 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	f.StringVar(&o.db, "db", "", "metadata database URL (default: sqlite in --data-dir)")
 	f.StringVar(&o.store, "store", "", "chunk store: file:///PATH or s3://BUCKET[/PREFIX][?endpoint=URL&region=NAME] (default: directory in --data-dir)")
 	o.s3.register(f)
+	f.DurationVar(&o.syndicationInterval, "syndication-interval", catalog.DefaultSyndicationInterval, "how often each marketplace syndication looks at its upstream (new versions, changed flags, withdrawals)")
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	registerQuotaFlags(f, &o.limits, catalog.DefaultLimits)
 	enumVar(f, &o.logFormat, "log-format", "json", []string{"json", "text"}, "log format: json or text")
@@ -205,10 +208,15 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if o.hostName, err = stableHostName(o.dataDir, o.hostName, o.hostNameGiven); err != nil {
 		return err
 	}
+	signingKey, err := signingKey(ctx, db)
+	if err != nil {
+		return err
+	}
 	cat := catalog.New(db, cs, catalog.Config{
 		MaxVirtualSize: o.maxVirtualSize, StagingDir: staging, QuarantineDir: filepath.Join(o.dataDir, "quarantine"),
 		PrimaryRegion: o.primaryRegion, Regions: regions, Node: o.hostName + "/" + nodeID,
-		Limits: hangar.NormalizeLimits(o.limits),
+		Limits: hangar.NormalizeLimits(o.limits), SigningKey: signingKey, SyndicationInterval: o.syndicationInterval,
+		DialUpstream: func(url, key string) catalog.Upstream { return client.New(url, key) },
 	}, log)
 	msg, err := cat.Bootstrap(ctx, os.Getenv("HANGAR_ADMIN_KEY"), filepath.Join(o.dataDir, "admin.key"))
 	if err != nil {
@@ -263,6 +271,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	defer stopBackground()
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
+	go cat.RunSyndication(bg)
 	hangarAPI := api.New(cat, vms, log, cluster)
 	starting.Ready(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)))
 	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,

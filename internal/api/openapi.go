@@ -102,7 +102,7 @@ func (g *schemaGen) responses(e endpoint) map[string]any {
 	errRef := map[string]any{"description": "error", "content": map[string]any{
 		"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
 	ok := map[string]any{"description": http.StatusText(e.status)}
-	if e.respType == reflect.TypeFor[diskContent]() {
+	if e.respType == reflect.TypeFor[diskContent]() || e.respType == reflect.TypeFor[chunkBody]() {
 		ok["content"] = map[string]any{"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 	} else if e.respType != nil {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(e.respType)}}

@@ -23,7 +23,7 @@ type Names struct {
 func (s *Server) endpoints() []endpoint {
 	cat := s.cat
 	public := func(e endpoint) endpoint { e.public = true; return e }
-	return []endpoint{
+	return append([]endpoint{
 		public(op("GET", "/healthz", "Liveness and database check", func(c *call, _ noBody) (Health, error) {
 			if err := cat.Ping(c.ctx); err != nil {
 				return Health{}, err
@@ -236,7 +236,7 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/marketplace/terms/{urn}/accept", "Accept the terms of a marketplace image's plan", func(c *call, _ noBody) (hangar.Terms, error) {
 			return cat.Terms(c.ctx, c.actor, c.path("urn"), true)
 		}),
-	}
+	}, s.syndicationEndpoints()...)
 }
 
 func marketplaceFilter(c *call) (hangar.MarketplaceFilter, error) {

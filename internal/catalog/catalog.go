@@ -9,12 +9,14 @@ package catalog
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
@@ -39,6 +41,16 @@ type Config struct {
 	Regions       map[string]*chunks.Store
 	// Node names this node in the jobs it holds (replication).
 	Node string
+	// SigningKey signs the catalog entries that leave this installation
+	// (syndication); serve keeps it as the cluster secret store.SigningKeySecret.
+	SigningKey ed25519.PrivateKey
+	// SyndicationInterval is how often each syndication looks at its upstream
+	// again (new versions to follow, changed flags, withdrawn versions); zero
+	// means DefaultSyndicationInterval.
+	SyndicationInterval time.Duration
+	// DialUpstream returns what pulls from an upstream installation (serve: over
+	// HTTP with package client); nil means this node cannot syndicate.
+	DialUpstream func(url, key string) Upstream
 	// Limits are the quotas of every tenant an admin gave no limits of its own
 	// (hangar tenant update). The zero value means DefaultLimits; a limit of
 	// hangar.Unlimited removes it.
@@ -75,6 +87,9 @@ type Service struct {
 	// one read tells a whole chunk from an oversized body. A recycled buffer instead
 	// of a growing one keeps the server's memory flat under many uploads.
 	buffers sync.Pool
+	// entryDiskCache keeps, by version ID, the disks of marketplace versions as
+	// catalog entries describe them (syndication.go).
+	entryDiskCache sync.Map
 }
 
 // New returns a catalog over a metadata store and a chunk store.
@@ -84,6 +99,9 @@ func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service 
 	}
 	if cfg.PrimaryRegion == "" {
 		cfg.PrimaryRegion = DefaultRegion
+	}
+	if cfg.DialUpstream == nil {
+		cfg.DialUpstream = func(string, string) Upstream { return noUpstream{} }
 	}
 	if cfg.Limits == (hangar.Resources{}) {
 		cfg.Limits = DefaultLimits

@@ -165,6 +165,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, opt
 		*raw, err = io.ReadAll(resp.Body)
 		return err
 	}
+	if b, ok := out.(*bounded); ok {
+		b.data, err = io.ReadAll(io.LimitReader(resp.Body, b.max+1))
+		if err == nil && int64(len(b.data)) > b.max {
+			err = fmt.Errorf("the server at %s answered more than %d bytes for %s", c.base, b.max, path)
+		}
+		return err
+	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 

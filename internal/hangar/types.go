@@ -314,6 +314,8 @@ type MarketplaceImage struct {
 	ProvisioningAgent ProvisioningAgent `json:"provisioningAgent"`
 	Description       string            `json:"description,omitempty"`
 	EULA              string            `json:"eula,omitempty"`
+	EndOfLife         string            `json:"endOfLife,omitempty"`
+	Provenance        *Provenance       `json:"provenance,omitempty"` // set on syndicated versions
 }
 
 // MarketplaceFilter narrows a marketplace listing. All false means only the latest

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 func testKey(t *testing.T) ed25519.PrivateKey {
@@ -131,6 +132,39 @@ func TestValidate(t *testing.T) {
 		change(&e)
 		if err := e.Validate(); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: Validate = %v", name, err)
+		}
+	}
+}
+
+func TestPattern(t *testing.T) {
+	urn := func(s string) hangar.URN {
+		u, err := hangar.ParseURN(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	for _, c := range []struct {
+		pattern, urn string
+		want         bool
+	}{
+		{"Contoso:Web", "contoso:web:2024:1.0.0", true},
+		{"Contoso:Web", "Contoso:Other:2024:1.0.0", false},
+		{"Contoso:Web:2024", "Contoso:Web:2025:1.0.0", false},
+		{"Contoso:Web:2024:1.0.0", "Contoso:Web:2024:1.0.0", true},
+		{"Contoso:Web:2024:1.0.0", "Contoso:Web:2024:1.0.1", false},
+	} {
+		p, err := ParsePattern(c.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Matches(urn(c.urn)); got != c.want {
+			t.Errorf("%s matches %s = %v", c.pattern, c.urn, got)
+		}
+	}
+	for _, bad := range []string{"Contoso", "a:b:c:d:e", "a:b:c:latest", "a b:c"} {
+		if _, err := ParsePattern(bad); err == nil {
+			t.Errorf("ParsePattern(%q) accepted it", bad)
 		}
 	}
 }
