@@ -33,6 +33,8 @@ type serveOptions struct {
 	listen, dataDir, db, store string
 	maxVirtualSize             int64
 	syndicationInterval        time.Duration
+	syndicationBandwidth       int64
+	syndicationBandwidthText   string
 	limits                     hangar.Resources // default quotas of tenants
 	logFormat                  string
 	logLevel                   string
@@ -119,6 +121,7 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	f.StringVar(&o.db, "db", "", "metadata database URL (default: sqlite in --data-dir)")
 	f.StringVar(&o.store, "store", "", "chunk store: file:///PATH or s3://BUCKET[/PREFIX][?endpoint=URL&region=NAME] (default: directory in --data-dir)")
 	o.s3.register(f)
+	f.StringVar(&o.syndicationBandwidthText, "syndication-bandwidth", "", "bound on what each marketplace pull fetches from its upstream per second, as 50MiB (default: none)")
 	f.DurationVar(&o.syndicationInterval, "syndication-interval", catalog.DefaultSyndicationInterval, "how often each marketplace syndication looks at its upstream (new versions, changed flags, withdrawals)")
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	registerQuotaFlags(f, &o.limits, catalog.DefaultLimits)
@@ -208,6 +211,11 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if o.hostName, err = stableHostName(o.dataDir, o.hostName, o.hostNameGiven); err != nil {
 		return err
 	}
+	if o.syndicationBandwidthText != "" {
+		if o.syndicationBandwidth, err = hangar.ParseSize(o.syndicationBandwidthText); err != nil || o.syndicationBandwidth <= 0 {
+			return usageErrorf("--syndication-bandwidth %q: give bytes per second, as 50MiB", o.syndicationBandwidthText)
+		}
+	}
 	signingKey, err := signingKey(ctx, db)
 	if err != nil {
 		return err
@@ -215,7 +223,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	cat := catalog.New(db, cs, catalog.Config{
 		MaxVirtualSize: o.maxVirtualSize, StagingDir: staging, QuarantineDir: filepath.Join(o.dataDir, "quarantine"),
 		PrimaryRegion: o.primaryRegion, Regions: regions, Node: o.hostName + "/" + nodeID,
-		Limits: hangar.NormalizeLimits(o.limits), SigningKey: signingKey, SyndicationInterval: o.syndicationInterval,
+		Limits: hangar.NormalizeLimits(o.limits), SigningKey: signingKey, SyndicationInterval: o.syndicationInterval, SyndicationBandwidth: o.syndicationBandwidth,
 		DialUpstream: func(url, key string) catalog.Upstream { return client.New(url, key) },
 	}, log)
 	msg, err := cat.Bootstrap(ctx, os.Getenv("HANGAR_ADMIN_KEY"), filepath.Join(o.dataDir, "admin.key"))

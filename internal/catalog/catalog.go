@@ -48,6 +48,9 @@ type Config struct {
 	// again (new versions to follow, changed flags, withdrawn versions); zero
 	// means DefaultSyndicationInterval.
 	SyndicationInterval time.Duration
+	// SyndicationBandwidth bounds, in bytes per second, what each pull fetches
+	// from its upstream; zero means no bound.
+	SyndicationBandwidth int64
 	// DialUpstream returns what pulls from an upstream installation (serve: over
 	// HTTP with package client); nil means this node cannot syndicate.
 	DialUpstream func(url, key string) Upstream
@@ -90,6 +93,10 @@ type Service struct {
 	// entryDiskCache keeps, by version ID, the disks of marketplace versions as
 	// catalog entries describe them (syndication.go).
 	entryDiskCache sync.Map
+	// pulling holds, while a pull fetches a chunk, a channel closed when it is
+	// done, so that other pulls wait for it instead of fetching it again (pull.go).
+	pullMu  sync.Mutex
+	pulling map[chunks.Digest]chan struct{}
 }
 
 // New returns a catalog over a metadata store and a chunk store.

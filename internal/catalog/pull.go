@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -145,6 +146,7 @@ func (s *Service) pullVersion(ctx context.Context, k store.SyndicationJobKey, st
 func (s *Service) fetchChunks(ctx context.Context, up Upstream, order []chunks.Digest, todo map[chunks.Digest]int64, st *hangar.SyndicationJob, report func(time.Time) bool) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(pullWorkers)
+	pace := newPacer(s.cfg.SyndicationBandwidth)
 	done := make(chan [2]int64) // size, copied
 	finished := make(chan error, 1)
 	go func() {
@@ -171,20 +173,9 @@ func (s *Service) fetchChunks(ctx context.Context, up Upstream, order []chunks.D
 			break
 		}
 		g.Go(func() error {
-			has, err := s.chunks.Has(gctx, d)
+			copied, err := s.fetchChunk(gctx, up, pace, d, todo[d])
 			if err != nil {
 				return err
-			}
-			var copied int64
-			if !has {
-				data, err := up.SyndicationChunk(gctx, d)
-				if err != nil {
-					return fmt.Errorf("chunk %s: %w", d.Short(), err)
-				}
-				if err := s.chunks.Put(gctx, d, data); err != nil {
-					return fmt.Errorf("chunk %s from the upstream: %w", d.Short(), err)
-				}
-				copied = int64(len(data))
 			}
 			select {
 			case done <- [2]int64{todo[d], copied}:
@@ -202,9 +193,82 @@ func (s *Service) fetchChunks(ctx context.Context, up Upstream, order []chunks.D
 	return err
 }
 
+// fetchChunk makes one chunk present, fetching it unless the chunk store has it, and
+// returns the bytes fetched. Pulls in this process that need one chunk at once
+// (versions sharing most of their chunks) fetch it once: the others wait for it.
+func (s *Service) fetchChunk(ctx context.Context, up Upstream, pace *pacer, d chunks.Digest, size int64) (int64, error) {
+	for {
+		s.pullMu.Lock()
+		wait, busy := s.pulling[d]
+		if !busy {
+			if s.pulling == nil {
+				s.pulling = map[chunks.Digest]chan struct{}{}
+			}
+			s.pulling[d] = make(chan struct{})
+		}
+		s.pullMu.Unlock()
+		if !busy {
+			break
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	defer func() {
+		s.pullMu.Lock()
+		close(s.pulling[d])
+		delete(s.pulling, d)
+		s.pullMu.Unlock()
+	}()
+	has, err := s.chunks.Has(ctx, d)
+	if err != nil || has {
+		return 0, err
+	}
+	if err := pace.wait(ctx, size); err != nil {
+		return 0, err
+	}
+	data, err := up.SyndicationChunk(ctx, d)
+	if err != nil {
+		return 0, fmt.Errorf("chunk %s: %w", d.Short(), err)
+	}
+	if err := s.chunks.Put(ctx, d, data); err != nil {
+		return 0, fmt.Errorf("chunk %s from the upstream: %w", d.Short(), err)
+	}
+	return int64(len(data)), nil
+}
+
 // syndicatedName names the local image (and, with a suffix, the disks) holding a
 // syndicated version: owned by the admin tenant, one per upstream version.
 func syndicatedName(upstream, urn string) string {
 	sum := sha256.Sum256([]byte(upstream + "\n" + strings.ToLower(urn)))
 	return "syndicated-" + hex.EncodeToString(sum[:8])
+}
+
+// pacer spreads fetches so that they average at most rate bytes per second.
+type pacer struct {
+	rate  int64
+	mu    sync.Mutex
+	start time.Time
+	sent  int64
+}
+
+func newPacer(rate int64) *pacer { return &pacer{rate: rate, start: time.Now()} }
+
+// wait reserves n bytes and sleeps until sending them keeps to the rate.
+func (p *pacer) wait(ctx context.Context, n int64) error {
+	if p.rate <= 0 {
+		return nil
+	}
+	p.mu.Lock()
+	due := p.start.Add(time.Duration(float64(p.sent) / float64(p.rate) * float64(time.Second)))
+	p.sent += n
+	p.mu.Unlock()
+	select {
+	case <-time.After(time.Until(due)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -68,11 +68,13 @@ type Entry struct {
 	SignedAt          time.Time `json:"signedAt"`
 }
 
-// Signed is an entry's JSON with its signature and the signer's fingerprint.
+// Signed is an entry's JSON with its signature and the signer's fingerprint. The
+// JSON travels as base64, so that no re-encoding on the way (indenting, escaping)
+// can change the bytes the signature covers.
 type Signed struct {
-	Entry     json.RawMessage `json:"entry"`
-	Signature []byte          `json:"signature"`
-	Key       string          `json:"key"`
+	Entry     []byte `json:"entry"`
+	Signature []byte `json:"signature"`
+	Key       string `json:"key"`
 }
 
 // CatalogBody is what a catalog's signature covers.
@@ -82,11 +84,11 @@ type CatalogBody struct {
 	Entries  []Signed  `json:"entries"`
 }
 
-// Catalog is a signed CatalogBody.
+// Catalog is a signed CatalogBody (its JSON as base64, like Signed's).
 type Catalog struct {
-	Body      json.RawMessage `json:"catalog"`
-	Signature []byte          `json:"signature"`
-	Key       string          `json:"key"`
+	Body      []byte `json:"catalog"`
+	Signature []byte `json:"signature"`
+	Key       string `json:"key"`
 }
 
 // Contexts make an entry's signature unusable as a catalog's, and the reverse.

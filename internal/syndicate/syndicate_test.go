@@ -2,7 +2,6 @@ package syndicate
 
 import (
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -72,7 +71,7 @@ func TestSignVerify(t *testing.T) {
 	}
 	// One changed byte, another key, a catalog signature passed off as an entry's.
 	tampered := s
-	tampered.Entry = json.RawMessage(strings.Replace(string(s.Entry), `"gold"`, `"free"`, 1))
+	tampered.Entry = []byte(strings.Replace(string(s.Entry), `"gold"`, `"free"`, 1))
 	if _, err := VerifyEntry(pub, tampered); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("tampered entry: %v", err)
 	}

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+type signingKeyJSON struct {
+	PublicKey   string `json:"publicKey"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+type syndicatedJSON struct {
+	URN               string `json:"urn"`
+	Entitlement       string `json:"entitlement"`
+	ExcludeFromLatest bool   `json:"excludeFromLatest"`
+	EndOfLife         string `json:"endOfLife"`
+	Plan              *struct {
+		Name string `json:"name"`
+	} `json:"plan"`
+	Provenance *struct {
+		Upstream       string  `json:"upstream"`
+		KeyFingerprint string  `json:"keyFingerprint"`
+		PulledAt       string  `json:"pulledAt"`
+		WithdrawnAt    *string `json:"withdrawnAt"`
+	} `json:"provenance"`
+}
+
+type jobJSON struct {
+	URN          string `json:"urn"`
+	State        string `json:"state"`
+	Message      string `json:"message"`
+	TotalChunks  int    `json:"totalChunks"`
+	DoneChunks   int    `json:"doneChunks"`
+	CopiedChunks int    `json:"copiedChunks"`
+	TotalBytes   int64  `json:"totalBytes"`
+	CopiedBytes  int64  `json:"copiedBytes"`
+}
+
+// chunksServed counts the chunks the server has served to subscribers.
+func (s *server) chunksServed() int {
+	return strings.Count(s.log.String(), `"route":"/v1/syndication/chunks/{sha256}","status":200`)
+}
+
+// versionDisk writes a dense disk of n distinct chunks whose content is the same for
+// every version except the chunks listed in changed, which get content of their own.
+func versionDisk(t *testing.T, n int, changed ...int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("v%v.raw", changed))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const chunk = 4 << 20
+	buf := make([]byte, chunk)
+	for c := 0; c < n; c++ {
+		seed := uint64(c)
+		if slices.Contains(changed, c) {
+			seed += 1000
+		}
+		rng := rand.New(rand.NewPCG(seed, 42))
+		for i := 0; i < len(buf); i += 8 {
+			binary.LittleEndian.PutUint64(buf[i:], rng.Uint64())
+		}
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// publishVersion uploads a disk upstream and publishes it as Contoso:Web:gold:VERSION.
+func publishVersion(up *server, key, version, disk string, extra ...string) {
+	up.t.Helper()
+	name := "web-" + strings.ReplaceAll(version, ".", "-")
+	up.ok(key, "disk", "upload", disk, "--name", name)
+	osImage(up, key, "web", name, "--version", version)
+	up.ok(key, append([]string{"marketplace", "publish", "--urn", "Contoso:Web:gold:" + version, "--image", "web@" + version,
+		"--plan", "gold", "--entitlement", "msdn"}, extra...)...)
+}
+
+// syndicated lists the local marketplace's versions of Contoso:Web:gold.
+func syndicated(s *server, key string) map[string]syndicatedJSON {
+	var list []syndicatedJSON
+	s.json(key, &list, "vm", "image", "list", "--publisher", "Contoso", "--all")
+	out := map[string]syndicatedJSON{}
+	for _, m := range list {
+		out[m.URN] = m
+	}
+	return out
+}
+
+// upstreamPair starts an upstream with a publisher (contoso) and a subscriber's
+// tenant (mirror, entitled to msdn), and a downstream subscribed to it.
+func upstreamPair(t *testing.T, downFlags ...string) (up, down *server, contoso string) {
+	up = startServer(t)
+	down = startServer(t, downFlags...)
+	contoso = up.tenant("contoso", "--role", "publisher")
+	mirror := up.tenant("mirror", "--entitlement", "msdn")
+	var key signingKeyJSON
+	up.json(up.adminKey(), &key, "admin", "signing-key")
+	down.ok(down.adminKey(), "marketplace", "upstream", "add", "up", "--url", up.url(), "--key", mirror, "--public-key", key.PublicKey)
+	return up, down, contoso
+}
+
+func waitJobs(t *testing.T, s *server, within time.Duration, want int) []jobJSON {
+	t.Helper()
+	var jobs []jobJSON
+	eventually(t, within, fmt.Sprintf("%d pulls Completed", want), func() bool {
+		s.json(s.adminKey(), &jobs, "marketplace", "jobs")
+		n := 0
+		for _, j := range jobs {
+			if j.State == "Failed" {
+				t.Fatalf("pull failed: %+v", j)
+			}
+			if j.State == "Completed" {
+				n++
+			}
+		}
+		return n == want
+	})
+	return jobs
+}
+
+// TestSyndication fills one installation's marketplace from another's: the signing
+// key, what a subscriber's key may see, two versions then a third with only the new
+// chunks crossing, plans and entitlements kept, provenance shown, upstream's changes
+// followed and a withdrawn version marked, not deleted.
+func TestSyndication(t *testing.T) {
+	up, down, contoso := upstreamPair(t, "--syndication-interval", "1s")
+	upAdmin, downAdmin := up.adminKey(), down.adminKey()
+
+	// Trust: each installation has its own key, kept across restarts.
+	var upKey, downKey signingKeyJSON
+	up.json(upAdmin, &upKey, "admin", "signing-key")
+	down.json(downAdmin, &downKey, "admin", "signing-key")
+	if !strings.HasPrefix(upKey.PublicKey, "ed25519:") || !strings.HasPrefix(upKey.Fingerprint, "SHA256:") || upKey == downKey {
+		t.Fatalf("signing keys: upstream %+v, downstream %+v", upKey, downKey)
+	}
+	down.kill()
+	down.start()
+	var again signingKeyJSON
+	down.json(downAdmin, &again, "admin", "signing-key")
+	if again != downKey {
+		t.Fatalf("the signing key changed across a restart: %+v then %+v", downKey, again)
+	}
+	if msg := up.fails(contoso, "admin", "signing-key"); !strings.Contains(msg, "admin") {
+		t.Fatalf("a tenant asking for the signing key: %s", msg)
+	}
+
+	// A wrong pinned key or upstream key is refused at once; the upstream's key is
+	// never shown back.
+	mirror2 := up.tenant("mirror2", "--entitlement", "msdn")
+	if msg := down.fails(downAdmin, "marketplace", "upstream", "add", "bad", "--url", up.url(), "--key", mirror2, "--public-key", downKey.PublicKey); !strings.Contains(msg, "signature") {
+		t.Fatalf("an upstream with the wrong pinned key: %s", msg)
+	}
+	if msg := down.fails(downAdmin, "marketplace", "upstream", "add", "bad", "--url", up.url(), "--key", "hgr_nope", "--public-key", upKey.PublicKey); !strings.Contains(msg, "refused the key") {
+		t.Fatalf("an upstream with a wrong key: %s", msg)
+	}
+	if out := down.ok(downAdmin, "marketplace", "upstream", "list", "-o", "json"); strings.Contains(out, "hgr_") || !strings.Contains(out, upKey.Fingerprint) {
+		t.Fatalf("upstream list shows a key, or not the fingerprint: %s", out)
+	}
+
+	// Two versions upstream, 8 chunks each, the second changing one chunk.
+	publishVersion(up, contoso, "1.0.0", versionDisk(t, 8))
+	publishVersion(up, contoso, "1.1.0", versionDisk(t, 8, 3))
+	// Visibility: a tenant without the entitlement sees nothing of it upstream,
+	// not in the catalog, not its chunks.
+	plain := up.tenant("plain")
+	if r := up.api(plain, "GET", "/v1/syndication/catalog", nil); r.status != 200 || strings.Contains(r.body, "Contoso") {
+		t.Fatalf("catalog for a tenant without the entitlement: %d %s", r.status, r.body)
+	}
+	if r := up.api(plain, "GET", "/v1/syndication/manifests/Contoso:Web:gold:1.0.0/-1", nil); r.status != http.StatusNotFound {
+		t.Fatalf("manifest for a tenant without the entitlement: %d %s", r.status, r.body)
+	}
+	out := down.ok(downAdmin, "marketplace", "upstream", "list", "up", "--publisher", "Contoso")
+	if !strings.Contains(out, "Contoso:Web:gold:1.0.0") || !strings.Contains(out, "Contoso:Web:gold:1.1.0") {
+		t.Fatalf("upstream list up:\n%s", out)
+	}
+
+	down.ok(downAdmin, "marketplace", "syndicate", "up", "Contoso:Web", "--follow")
+	if n := up.chunksServed(); n != 9 {
+		t.Fatalf("syndicating two versions of 8 chunks sharing 7 fetched %d chunks, want 9", n)
+	}
+	bob := down.tenant("bob", "--entitlement", "msdn")
+	alice := down.tenant("alice")
+	got := syndicated(down, bob)
+	if len(got) != 2 {
+		t.Fatalf("the local marketplace holds %v", got)
+	}
+	for urn, m := range got {
+		if m.Plan == nil || m.Plan.Name != "gold" || m.Entitlement != "msdn" || m.Provenance == nil ||
+			m.Provenance.Upstream != "up" || m.Provenance.KeyFingerprint != upKey.Fingerprint || m.Provenance.PulledAt == "" {
+			t.Fatalf("%s as syndicated: %+v %+v", urn, m, m.Provenance)
+		}
+	}
+	if list := syndicated(down, alice); len(list) != 0 {
+		t.Fatalf("a local tenant without the entitlement sees %v", list)
+	}
+
+	// A third version: followed, and only its one new chunk crosses.
+	publishVersion(up, contoso, "1.2.0", versionDisk(t, 8, 3, 5), "--exclude-from-latest")
+	waitJobs(t, down, 60*time.Second, 3)
+	if n := up.chunksServed(); n != 10 {
+		t.Fatalf("following a third version fetched %d chunks in all, want 10 (one new)", n)
+	}
+	var latest syndicatedJSON
+	down.json(bob, &latest, "vm", "image", "show", "--urn", "Contoso:Web:gold:latest")
+	if latest.URN != "Contoso:Web:gold:1.1.0" {
+		t.Fatalf("latest is %s; 1.2.0 is excluded from latest upstream", latest.URN)
+	}
+
+	// Upstream changes: an end-of-life date, and a withdrawn version.
+	up.ok(contoso, "image", "update-version", "web", "1.1.0", "--end-of-life", "2030-01-01")
+	up.ok(contoso, "marketplace", "withdraw", "Contoso:Web:gold:1.0.0", "--yes")
+	eventually(t, 60*time.Second, "the changes upstream seen here", func() bool {
+		got = syndicated(down, bob)
+		old := got["Contoso:Web:gold:1.0.0"]
+		return got["Contoso:Web:gold:1.1.0"].EndOfLife == "2030-01-01" && old.Provenance != nil && old.Provenance.WithdrawnAt != nil
+	})
+	// Marked, not deleted: it still resolves, for VMs and images that use it.
+	down.ok(bob, "vm", "image", "terms", "accept", "--urn", "Contoso:Web:gold:1.0.0")
+	r := down.api(bob, "POST", "/v1/images:resolve", strings.NewReader(`{"reference":"Contoso:Web:gold:1.0.0"}`))
+	if r.status != 200 || !strings.Contains(r.body, `"1.0.0"`) {
+		t.Fatalf("resolving the withdrawn version: %d %s", r.status, r.body)
+	}
+}
