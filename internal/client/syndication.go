@@ -92,4 +92,3 @@ func filterQuery(f hangar.MarketplaceFilter) url.Values {
 	}
 	return q
 }
-
