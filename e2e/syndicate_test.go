@@ -234,3 +234,43 @@ func TestSyndication(t *testing.T) {
 		t.Fatalf("resolving the withdrawn version: %d %s", r.status, r.body)
 	}
 }
+
+// TestSyndicationResume kills the pulling installation with SIGKILL mid-way: nothing
+// shows before the pull completes, the pull resumes after a restart, and only the
+// chunks it still lacked cross the wire again.
+func TestSyndicationResume(t *testing.T) {
+	up, down, contoso := upstreamPair(t, "--syndication-bandwidth", "8MiB")
+	downAdmin := down.adminKey()
+	const n = 24 // 96 MiB: about 12 s at 8 MiB/s
+	publishVersion(up, contoso, "1.0.0", versionDisk(t, n))
+	down.ok(downAdmin, "marketplace", "syndicate", "up", "Contoso:Web:gold:1.0.0", "--no-wait")
+	eventually(t, 60*time.Second, "a few chunks pulled", func() bool { return up.chunksServed() >= 4 })
+	var jobs []jobJSON
+	down.json(downAdmin, &jobs, "marketplace", "jobs")
+	if len(jobs) != 1 || jobs[0].State != "Pulling" || jobs[0].TotalChunks != n || jobs[0].DoneChunks == 0 || jobs[0].CopiedBytes == 0 {
+		t.Fatalf("jobs mid-way: %+v", jobs)
+	}
+	bob := down.tenant("bob", "--entitlement", "msdn")
+	if list := syndicated(down, bob); len(list) != 0 {
+		t.Fatalf("a version half pulled is visible: %v", list)
+	}
+	down.kill9()
+	before := up.chunksServed()
+	if before >= n {
+		t.Fatalf("the pull finished before the kill (%d chunks); slow it down", before)
+	}
+	down.start()
+	jobs = waitJobs(t, down, 90*time.Second, 1)
+	after := up.chunksServed()
+	// Chunks fetched but not yet stored when the process died may be fetched again:
+	// at most one per worker.
+	if after < n || after > n+4 {
+		t.Fatalf("%d chunks crossed in all for a %d-chunk version (%d before the kill)", after, n, before)
+	}
+	if j := jobs[0]; j.DoneChunks != n || j.CopiedChunks == 0 || j.CopiedChunks >= n {
+		t.Fatalf("the resumed pull's progress: %+v", j)
+	}
+	if list := syndicated(down, bob); len(list) != 1 {
+		t.Fatalf("after the resumed pull the marketplace holds %v", list)
+	}
+}
