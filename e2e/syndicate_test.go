@@ -274,3 +274,30 @@ func TestSyndicationResume(t *testing.T) {
 		t.Fatalf("after the resumed pull the marketplace holds %v", list)
 	}
 }
+
+// TestSyndicatedVM boots a VM from a syndicated URN once its plan's terms are
+// accepted: the pulled disks are whole and usable.
+func TestSyndicatedVM(t *testing.T) {
+	img := testImage(t, "generalized")
+	up, down, contoso := upstreamPair(t)
+	up.ok(contoso, "disk", "upload", img, "--name", "tiny")
+	osImage(up, contoso, "tiny", "tiny", "--version", "1.0.0")
+	up.ok(contoso, "marketplace", "publish", "--urn", "Contoso:Tiny:std:1.0.0", "--image", "tiny", "--plan", "std", "--entitlement", "msdn")
+	down.ok(down.adminKey(), "marketplace", "syndicate", "up", "Contoso:Tiny")
+	bob := down.tenant("bob", "--entitlement", "msdn")
+	args := []string{"--name", "t1", "--image", "Contoso:Tiny:std:latest", "--admin-username", "azureuser", "--ssh-key-value", newSSHKey(t)}
+	if _, err := down.createVM(bob, args...); err == nil || !strings.Contains(err.Error(), "terms") {
+		t.Fatalf("a VM from a plan whose terms are not accepted: %v", err)
+	}
+	down.ok(bob, "vm", "image", "terms", "accept", "--urn", "Contoso:Tiny:std:latest")
+	vm, err := down.createVM(bob, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm.ProvisioningState != "Succeeded" {
+		t.Fatalf("VM from the syndicated image: %+v", vm)
+	}
+	if out := down.ok(bob, "vm", "run-command", "t1", "--script", "echo syndicated-ok"); !strings.Contains(out, "syndicated-ok") {
+		t.Fatalf("run-command in the VM: %s", out)
+	}
+}

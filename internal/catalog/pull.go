@@ -117,7 +117,7 @@ func (s *Service) pullVersion(ctx context.Context, k store.SyndicationJobKey, st
 		return err
 	}
 	name := syndicatedName(k.Upstream, e.URN)
-	sv := store.SyndicatedVersion{Job: k, Worker: s.cfg.Node, Progress: *st, URN: urn, Fingerprint: u.Fingerprint,
+	sv := store.SyndicatedVersion{Job: k, Worker: s.cfg.Node, State: hangar.SyndicationPulling, Progress: *st, URN: urn, Fingerprint: u.Fingerprint,
 		Plan: e.Plan, Entitlement: e.Entitlement,
 		Image: hangar.ImageCreate{Name: name, Type: e.Image.Type, OSType: e.Image.OSType, OSState: e.Image.OSState,
 			HyperVGeneration: e.Image.HyperVGeneration, Architecture: e.Image.Architecture, ProvisioningAgent: e.Image.ProvisioningAgent,

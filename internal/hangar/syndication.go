@@ -56,6 +56,9 @@ const (
 	SyndicationPulling   = "Pulling"
 	SyndicationCompleted = "Completed"
 	SyndicationFailed    = "Failed"
+	// SyndicationImporting is a version of a bundle being imported: it waits for
+	// its manifests and chunks (other parts) and is not leased to any node.
+	SyndicationImporting = "Importing"
 )
 
 // SyndicationJob is one pull of one upstream version: leased, resumable, with its

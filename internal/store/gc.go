@@ -37,10 +37,11 @@ func (d *DB) MarkForDeletion(ctx context.Context, region string, candidates []ch
 	args := make([]any, 0, len(candidates)+1)
 	var lock, refs string
 	if region == PrimaryStore {
-		lock = `LOCK TABLE disk_extents, upload_chunks IN SHARE MODE`
+		lock = `LOCK TABLE disk_extents, upload_chunks, syndication_chunks IN SHARE MODE`
 		refs = `SELECT digest FROM disk_extents WHERE digest IN (` + placeholders(len(candidates)) + `)
-			UNION SELECT digest FROM upload_chunks WHERE digest IN (` + placeholders(len(candidates)) + `)`
-		for range 2 {
+			UNION SELECT digest FROM upload_chunks WHERE digest IN (` + placeholders(len(candidates)) + `)
+			UNION SELECT digest FROM syndication_chunks WHERE digest IN (` + placeholders(len(candidates)) + `)`
+		for range 3 {
 			for _, dg := range candidates {
 				args = append(args, dg.String())
 			}

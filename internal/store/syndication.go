@@ -167,13 +167,23 @@ func scanJob(row interface{ Scan(...any) error }) (SyndicationJob, error) {
 // that is Pulling or Completed. A Failed one starts again with the new entry. It
 // reports whether the caller now holds a new lease on the job.
 func (d *DB) StartSyndicationJob(ctx context.Context, upstream, urn, signedEntry, worker string, leaseUntil time.Time) (bool, error) {
+	return d.startJob(ctx, upstream, urn, signedEntry, hangar.SyndicationPulling, worker, leaseUntil)
+}
+
+// StartImportJob records the import of urn from a bundle, Importing, unless one
+// exists that is not Failed. It reports whether the job is new.
+func (d *DB) StartImportJob(ctx context.Context, upstream, urn, signedEntry string) (bool, error) {
+	return d.startJob(ctx, upstream, urn, signedEntry, hangar.SyndicationImporting, "", time.UnixMicro(0))
+}
+
+func (d *DB) startJob(ctx context.Context, upstream, urn, signedEntry, state, worker string, leaseUntil time.Time) (bool, error) {
 	key := strings.ToLower(urn)
 	at := now()
 	res, err := d.exec(ctx, d.db, `INSERT INTO syndication_jobs (upstream, urn_key, urn, signed_entry, state, message, total_bytes, done_bytes, copied_bytes,
 		total_chunks, done_chunks, copied_chunks, worker, lease_until, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '', 0, 0, 0, 0, 0, 0, ?, ?, ?, ?)
 		ON CONFLICT (upstream, urn_key) DO UPDATE SET signed_entry = excluded.signed_entry, state = excluded.state, message = '',
 		worker = excluded.worker, lease_until = excluded.lease_until, updated_at = excluded.updated_at WHERE syndication_jobs.state = ?`,
-		upstream, key, urn, signedEntry, hangar.SyndicationPulling, worker, leaseUntil.UnixMicro(), at, at, hangar.SyndicationFailed)
+		upstream, key, urn, signedEntry, state, worker, leaseUntil.UnixMicro(), at, at, hangar.SyndicationFailed)
 	if err != nil {
 		return false, err
 	}
@@ -267,13 +277,14 @@ type SyndicatedDisk struct {
 // SyndicatedVersion is a verified upstream version to make visible locally.
 type SyndicatedVersion struct {
 	Job               SyndicationJobKey
-	Worker            string
+	Worker, State     string // the job's holder and state, which must still hold
 	Progress          hangar.SyndicationJob // the job's final progress
 	URN               hangar.URN
 	Fingerprint       string
 	Image             hangar.ImageCreate // Name, definition, ExcludeFromLatest, EndOfLife
 	Plan, Entitlement string
 	Disks             []SyndicatedDisk
+	ManifestDigests   []chunks.Digest // of the disks' manifests: an import's are dropped
 }
 
 // CommitSyndicated makes a pulled version visible, in one transaction: its disks,
@@ -287,12 +298,20 @@ func (d *DB) CommitSyndicated(ctx context.Context, tenantID string, sv *Syndicat
 		res, err := d.exec(ctx, tx, `UPDATE syndication_jobs SET state = ?, message = '', total_bytes = ?, done_bytes = ?, copied_bytes = ?,
 			total_chunks = ?, done_chunks = ?, copied_chunks = ?, lease_until = 0, updated_at = ? WHERE upstream = ? AND urn_key = ? AND worker = ? AND state = ?`,
 			st.State, st.TotalBytes, st.DoneBytes, st.CopiedBytes, st.TotalChunks, st.DoneChunks, st.CopiedChunks, now(),
-			sv.Job.Upstream, sv.Job.URNKey, sv.Worker, hangar.SyndicationPulling)
+			sv.Job.Upstream, sv.Job.URNKey, sv.Worker, sv.State)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrNotOurs
+		}
+		if _, err := d.exec(ctx, tx, `DELETE FROM syndication_chunks WHERE upstream = ? AND urn_key = ?`, sv.Job.Upstream, sv.Job.URNKey); err != nil {
+			return err
+		}
+		for _, m := range sv.ManifestDigests {
+			if _, err := d.exec(ctx, tx, `DELETE FROM syndication_manifests WHERE upstream = ? AND digest = ?`, sv.Job.Upstream, m.String()); err != nil {
+				return err
+			}
 		}
 		im, err := d.insertImage(ctx, tx, tenantID, &sv.Image)
 		if err != nil {
@@ -411,4 +430,77 @@ func (d *DB) VersionDisks(ctx context.Context, versionID string) ([]hangar.Image
 func (d *DB) ReleaseSyndicationJobs(ctx context.Context, worker string) error {
 	_, err := d.exec(ctx, d.db, `UPDATE syndication_jobs SET lease_until = 0 WHERE worker = ? AND state = ?`, worker, hangar.SyndicationPulling)
 	return err
+}
+
+// HoldSyndicationChunks records the chunks of a version being pulled or imported,
+// which garbage collection then keeps (see MarkForDeletion) until CommitSyndicated.
+// A chunk garbage collection is removing at this moment fails it: retry.
+func (d *DB) HoldSyndicationChunks(ctx context.Context, k SyndicationJobKey, digests []chunks.Digest) error {
+	const batch = 200
+	for start := 0; start < len(digests); start += batch {
+		part := digests[start:min(start+batch, len(digests))]
+		err := d.tx(ctx, func(tx *sql.Tx) error {
+			for _, dg := range part {
+				if _, err := d.exec(ctx, tx, `INSERT INTO syndication_chunks (upstream, urn_key, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+					k.Upstream, k.URNKey, dg.String()); err != nil {
+					return err
+				}
+			}
+			args := []any{PrimaryStore}
+			for _, dg := range part {
+				args = append(args, dg.String())
+			}
+			gone, err := d.deleting(ctx, tx, `SELECT c.digest FROM chunk_deletions c WHERE c.region = ? AND c.digest IN (`+placeholders(len(part))+`)
+				AND c.started_at > ? LIMIT 1`, args...)
+			if err != nil {
+				return err
+			}
+			if gone != "" {
+				return errChunkDeleting(gone, PrimaryStore, "the pull is retried")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HeldChunk reports whether a version of upstream being imported holds the chunk:
+// the only chunks a bundle import may store.
+func (d *DB) HeldChunk(ctx context.Context, upstream string, dg chunks.Digest) (bool, error) {
+	var n int
+	err := d.queryRow(ctx, d.db, `SELECT COUNT(*) FROM (SELECT 1 FROM syndication_chunks WHERE upstream = ? AND digest = ? LIMIT 1) x`, upstream, dg.String()).Scan(&n)
+	return n > 0, err
+}
+
+// SaveImportManifest keeps a manifest an import received and checked.
+func (d *DB) SaveImportManifest(ctx context.Context, upstream string, dg chunks.Digest, data []byte) error {
+	_, err := d.exec(ctx, d.db, `INSERT INTO syndication_manifests (upstream, digest, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		upstream, dg.String(), string(data), now())
+	return err
+}
+
+// ImportManifest returns a manifest an import received, or nil.
+func (d *DB) ImportManifest(ctx context.Context, upstream string, dg chunks.Digest) ([]byte, error) {
+	var data string
+	err := d.queryRow(ctx, d.db, `SELECT data FROM syndication_manifests WHERE upstream = ? AND digest = ?`, upstream, dg.String()).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return []byte(data), err
+}
+
+// UpstreamByFingerprint returns the upstream whose pinned key has the fingerprint.
+func (d *DB) UpstreamByFingerprint(ctx context.Context, fingerprint string) (Upstream, error) {
+	var name string
+	err := d.queryRow(ctx, d.db, `SELECT name FROM upstreams WHERE fingerprint = ? ORDER BY name LIMIT 1`, fingerprint).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Upstream{}, hangar.Errorf(hangar.CodeNotFound, "no upstream pins the key %s that signed this; add it first: hangar marketplace upstream add NAME --public-key KEY", fingerprint)
+	}
+	if err != nil {
+		return Upstream{}, err
+	}
+	return d.UpstreamByName(ctx, name)
 }

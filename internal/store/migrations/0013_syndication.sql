@@ -55,3 +55,25 @@ ALTER TABLE marketplace_entries ADD COLUMN upstream TEXT NOT NULL DEFAULT '';
 ALTER TABLE marketplace_entries ADD COLUMN upstream_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE marketplace_entries ADD COLUMN pulled_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE marketplace_entries ADD COLUMN withdrawn_at BIGINT NOT NULL DEFAULT 0;
+
+-- The chunks of versions being pulled or imported, by upstream and URN: garbage
+-- collection keeps them (MarkForDeletion) until the version is made visible, so
+-- that a pull paused for long, or a bundle imported part by part over days, loses
+-- nothing it already brought.
+CREATE TABLE syndication_chunks (
+    upstream TEXT NOT NULL,
+    urn_key  TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (upstream, urn_key, digest)
+);
+CREATE INDEX syndication_chunks_digest ON syndication_chunks (digest);
+
+-- Manifests a bundle import has received and checked against their signed entry,
+-- by upstream and the manifest's SHA-256, until the version is made visible.
+CREATE TABLE syndication_manifests (
+    upstream   TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (upstream, digest)
+);
