@@ -79,7 +79,6 @@ func (s *Service) pullVersion(ctx context.Context, k store.SyndicationJobKey, st
 	if err != nil {
 		return errPermanent{err}
 	}
-	urn, _ := hangar.ParseURN(e.URN) // validated by VerifyEntry
 	up := s.dial(u)
 	manifests := make([]chunks.Manifest, len(e.Disks))
 	todo := map[chunks.Digest]int64{}
@@ -109,15 +108,26 @@ func (s *Service) pullVersion(ctx context.Context, k store.SyndicationJobKey, st
 	if !report(time.Now().Add(replicaLease)) {
 		return store.ErrNotOurs
 	}
+	if err := s.db.HoldSyndicationChunks(ctx, k, order); err != nil {
+		return err
+	}
 	if err := s.fetchChunks(ctx, up, order, todo, st, report); err != nil {
 		return err
 	}
+	return s.commitVersion(ctx, k, &u, &e, manifests, s.cfg.Node, hangar.SyndicationPulling, st)
+}
+
+// commitVersion makes a version whose manifests and chunks are all here and checked
+// visible: disks, image and marketplace entry, owned by the admin tenant. The job
+// must still be worker's and in state.
+func (s *Service) commitVersion(ctx context.Context, k store.SyndicationJobKey, u *store.Upstream, e *syndicate.Entry, manifests []chunks.Manifest, worker, state string, st *hangar.SyndicationJob) error {
+	urn, _ := hangar.ParseURN(e.URN) // validated by VerifyEntry
 	admin, err := s.db.TenantByName(ctx, AdminTenant)
 	if err != nil {
 		return err
 	}
 	name := syndicatedName(k.Upstream, e.URN)
-	sv := store.SyndicatedVersion{Job: k, Worker: s.cfg.Node, State: hangar.SyndicationPulling, Progress: *st, URN: urn, Fingerprint: u.Fingerprint,
+	sv := store.SyndicatedVersion{Job: k, Worker: worker, State: state, Progress: *st, URN: urn, Fingerprint: u.Fingerprint,
 		Plan: e.Plan, Entitlement: e.Entitlement,
 		Image: hangar.ImageCreate{Name: name, Type: e.Image.Type, OSType: e.Image.OSType, OSState: e.Image.OSState,
 			HyperVGeneration: e.Image.HyperVGeneration, Architecture: e.Image.Architecture, ProvisioningAgent: e.Image.ProvisioningAgent,
@@ -128,6 +138,7 @@ func (s *Service) pullVersion(ctx context.Context, k store.SyndicationJobKey, st
 			lun = "lun" + strconv.Itoa(d.LUN)
 		}
 		sv.Disks = append(sv.Disks, store.SyndicatedDisk{LUN: d.LUN, Name: name + "-" + lun, Manifest: manifests[i]})
+		sv.ManifestDigests = append(sv.ManifestDigests, d.Manifest)
 	}
 	err = s.db.CommitSyndicated(ctx, admin.ID, &sv)
 	if hangar.ErrorCode(err) == hangar.CodeConflict || hangar.ErrorCode(err) == hangar.CodeQuotaExceeded {

@@ -32,7 +32,14 @@ func (u *inProcessUpstream) SyndicationCatalog(ctx context.Context, f hangar.Mar
 func (u *inProcessUpstream) SyndicationManifest(ctx context.Context, urn string, lun int, size int64) ([]byte, error) {
 	data, err := u.s.SyndicationManifest(ctx, u.as, urn, lun)
 	if err == nil && u.badManifest.Load() {
-		data = []byte(strings.Replace(string(data), `"offset":0`, `"offset":0 `, 1))
+		// Another chunk's digest, same length: only the signed digest tells.
+		i := bytes.Index(data, []byte(`"sha256":"`)) + len(`"sha256":"`)
+		data = append([]byte{}, data...)
+		if data[i] == '0' {
+			data[i] = '1'
+		} else {
+			data[i] = '0'
+		}
 	}
 	return data, err
 }
