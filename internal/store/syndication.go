@@ -41,7 +41,7 @@ func (d *DB) CreateUpstream(ctx context.Context, u *Upstream) error {
 // pulled from it stays in the marketplace.
 func (d *DB) DeleteUpstream(ctx context.Context, name string) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		for _, t := range []string{"syndication_jobs", "syndications"} {
+		for _, t := range []string{"syndication_jobs", "syndications", "syndication_chunks", "syndication_manifests"} {
 			if _, err := d.exec(ctx, tx, `DELETE FROM `+t+` WHERE upstream = ?`, name); err != nil {
 				return err
 			}
