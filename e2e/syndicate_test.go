@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -300,4 +302,176 @@ func TestSyndicatedVM(t *testing.T) {
 	if out := down.ok(bob, "vm", "run-command", "t1", "--script", "echo syndicated-ok"); !strings.Contains(out, "syndicated-ok") {
 		t.Fatalf("run-command in the VM: %s", out)
 	}
+}
+
+type importJSON struct {
+	Upstream   string    `json:"upstream"`
+	SentChunks int       `json:"sentChunks"`
+	Jobs       []jobJSON `json:"jobs"`
+}
+
+// copyDir copies a bundle so that a test can tamper with the copy.
+func copyDir(t *testing.T, from string) string {
+	t.Helper()
+	to := filepath.Join(t.TempDir(), "copy")
+	if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return to
+}
+
+func firstFile(t *testing.T, pattern string) string {
+	t.Helper()
+	files, _ := filepath.Glob(pattern)
+	if len(files) == 0 {
+		t.Fatalf("no file matches %s", pattern)
+	}
+	return files[0]
+}
+
+// TestSyndicationBundles carries versions to an installation with no network path
+// to the upstream: signed bundles, refused whole when tampered with, delta bundles
+// (--since), a bundle split in two parts imported one part at a time.
+func TestSyndicationBundles(t *testing.T) {
+	up := startServer(t)
+	down := startServer(t)
+	upAdmin, downAdmin := up.adminKey(), down.adminKey()
+	contoso := up.tenant("contoso", "--role", "publisher")
+	publishVersion(up, contoso, "1.0.0", versionDisk(t, 8))
+	publishVersion(up, contoso, "1.1.0", versionDisk(t, 8, 3))
+	var key signingKeyJSON
+	up.json(upAdmin, &key, "admin", "signing-key")
+	dir := t.TempDir()
+	b1 := filepath.Join(dir, "b1")
+	up.ok(upAdmin, "marketplace", "export", "Contoso:Web:gold:1.0.0", "--to", b1)
+	if n := len(up.chunksServedFiles(b1)); n != 8 {
+		t.Fatalf("the first bundle carries %d chunks, want 8", n)
+	}
+
+	// Nothing from a bundle is taken without an upstream pinning its key.
+	if msg := down.fails(downAdmin, "marketplace", "import", b1); !strings.Contains(msg, "no upstream pins the key") {
+		t.Fatalf("import with no upstream pinning the key: %s", msg)
+	}
+	down.ok(downAdmin, "marketplace", "upstream", "add", "hq", "--public-key", key.PublicKey)
+	bob := down.tenant("bob", "--entitlement", "msdn")
+
+	// Tampered, truncated, reordered: refused with the reason, nothing visible.
+	flip := func(path string) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 1
+		os.WriteFile(path, data, 0o644)
+	}
+	for name, c := range map[string]struct {
+		tamper func(b string)
+		want   string
+	}{
+		"chunk": {func(b string) { flip(firstFile(t, filepath.Join(b, "chunks", "*", "*"))) }, "does not match its digest"},
+		"manifest": {func(b string) {
+			// Another extent's digest in its place: same length, valid JSON.
+			p := firstFile(t, filepath.Join(b, "manifests", "*"))
+			data, _ := os.ReadFile(p)
+			i := strings.Index(string(data), `"sha256":"`) + len(`"sha256":"`)
+			data[i] = "10"[min(1, int(data[i]-'0'))]
+			os.WriteFile(p, data, 0o644)
+		}, "does not match the signed entry"},
+		"catalog signature": {func(b string) {
+			p := filepath.Join(b, "catalog.json")
+			var doc map[string]any
+			data, _ := os.ReadFile(p)
+			mustUnmarshal(t, string(data), &doc)
+			sig := []byte(doc["signature"].(string))
+			sig[3] ^= 2 // still base64
+			doc["signature"] = string(sig)
+			data, _ = json.Marshal(doc)
+			os.WriteFile(p, data, 0o644)
+		}, "signature does not verify"},
+		"truncated chunk": {func(b string) {
+			p := firstFile(t, filepath.Join(b, "chunks", "*", "*"))
+			os.Truncate(p, 1000)
+		}, "truncated"},
+		"reordered chunks": {func(b string) {
+			files, _ := filepath.Glob(filepath.Join(b, "chunks", "*", "*"))
+			os.Rename(files[0], files[0]+".tmp")
+			os.Rename(files[1], files[0])
+			os.Rename(files[0]+".tmp", files[1])
+		}, "does not match its digest"},
+		"truncated index": {func(b string) {
+			p := filepath.Join(b, "index.json")
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, data[:len(data)/2], 0o644)
+		}, "index.json"},
+	} {
+		b := copyDir(t, b1)
+		c.tamper(b)
+		if msg := down.fails(downAdmin, "marketplace", "import", b); !strings.Contains(msg, c.want) {
+			t.Errorf("a bundle with a tampered %s: %s (want %q)", name, msg, c.want)
+		}
+		if list := syndicated(down, bob); len(list) != 0 {
+			t.Fatalf("after a bundle with a tampered %s the marketplace holds %v", name, list)
+		}
+	}
+
+	// The whole bundle: imported, then again (nothing sent, nothing changes).
+	var res importJSON
+	down.json(downAdmin, &res, "marketplace", "import", b1)
+	if res.Upstream != "hq" || res.SentChunks != 8 {
+		t.Fatalf("import: %+v", res)
+	}
+	got := syndicated(down, bob)
+	if m := got["Contoso:Web:gold:1.0.0"]; m.Provenance == nil || m.Provenance.Upstream != "hq" || m.Provenance.KeyFingerprint != key.Fingerprint {
+		t.Fatalf("imported version: %+v", got)
+	}
+	down.json(downAdmin, &res, "marketplace", "import", b1)
+	if res.SentChunks != 0 {
+		t.Fatalf("importing a bundle again sent %d chunks", res.SentChunks)
+	}
+
+	// A delta bundle carries only what the first did not.
+	b2 := filepath.Join(dir, "b2")
+	up.ok(upAdmin, "marketplace", "export", "Contoso:Web:gold:1.1.0", "--to", b2, "--since", b1)
+	if n := len(up.chunksServedFiles(b2)); n != 1 {
+		t.Fatalf("the delta bundle carries %d chunks, want 1", n)
+	}
+	down.json(downAdmin, &res, "marketplace", "import", b2)
+	if res.SentChunks != 1 || len(syndicated(down, bob)) != 2 {
+		t.Fatalf("delta import: %+v", res)
+	}
+
+	// A bundle in two parts, imported one part at a time, the second first. Its
+	// chunk 3 is 1.1.0's, here already: it is not sent.
+	publishVersion(up, contoso, "2.0.0", versionDisk(t, 8, 0, 1, 2, 3, 4, 5, 6, 7))
+	b3 := filepath.Join(dir, "b3")
+	up.ok(upAdmin, "marketplace", "export", "Contoso:Web:gold:2.0.0", "--to", b3, "--part-size", "16MiB")
+	for _, p := range []string{"part-001", "part-002"} {
+		if n := len(up.chunksServedFiles(filepath.Join(b3, p))); n != 4 {
+			t.Fatalf("%s carries %d chunks, want 4", p, n)
+		}
+	}
+	down.json(downAdmin, &res, "marketplace", "import", filepath.Join(b3, "part-002"))
+	if _, ok := syndicated(down, bob)["Contoso:Web:gold:2.0.0"]; ok {
+		t.Fatal("a version half imported is visible")
+	}
+	var waiting bool
+	for _, j := range res.Jobs {
+		waiting = waiting || (j.URN == "Contoso:Web:gold:2.0.0" && j.State == "Importing" && strings.Contains(j.Message, "waiting for 3 of 8 chunks"))
+	}
+	if !waiting {
+		t.Fatalf("after one part of two: %+v", res.Jobs)
+	}
+	down.json(downAdmin, &res, "marketplace", "import", filepath.Join(b3, "part-001"))
+	if res.SentChunks != 3 {
+		t.Fatalf("the second part sent %d chunks, want 3", res.SentChunks)
+	}
+	if _, ok := syndicated(down, bob)["Contoso:Web:gold:2.0.0"]; !ok {
+		t.Fatal("the version of both parts is not visible")
+	}
+}
+
+// chunksServedFiles lists the chunk files of a bundle part.
+func (s *server) chunksServedFiles(part string) []string {
+	files, _ := filepath.Glob(filepath.Join(part, "chunks", "*", "*"))
+	return files
 }

@@ -56,6 +56,6 @@ entitlement see the offer at all.`,
 		},
 	}
 	confirm = yesFlag(withdraw, g)
-	cmd.AddCommand(publish, withdraw, newUpstreamCmd(g), newSyndicateCmd(g), newSyndicationJobsCmd(g))
+	cmd.AddCommand(publish, withdraw, newUpstreamCmd(g), newSyndicateCmd(g), newSyndicationJobsCmd(g), newExportCmd(g), newImportCmd(g))
 	return cmd
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -43,9 +45,13 @@ func newUpstreamCmd(g *globals) *cobra.Command {
 of a tenant there: what that tenant may see is what may be pulled. It is kept like a
 secret and never shown back. PUBLIC_KEY is the upstream's signing key as its admin's
 hangar admin signing-key shows it: everything pulled is checked against it. The
-upstream is asked for its catalog once, to check both.`,
+upstream is asked for its catalog once, to check both.
+
+An upstream this installation cannot reach (air-gapped) is added with --public-key
+only: its bundles are imported with hangar marketplace import.`,
 		Example: `  hangar marketplace upstream add azure-mirror --url https://hangar.example:7070 \
-      --key "$MIRROR_KEY" --public-key ed25519:Qm9i...`,
+      --key "$MIRROR_KEY" --public-key ed25519:Qm9i...
+  hangar marketplace upstream add hq --public-key ed25519:Qm9i...      # bundles only`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
@@ -62,9 +68,7 @@ upstream is asked for its catalog once, to check both.`,
 	f.StringVar(&req.URL, "url", "", "the upstream server's URL")
 	f.StringVar(&req.Key, "key", "", "API key of a tenant on the upstream")
 	f.StringVar(&req.PublicKey, "public-key", "", "the upstream's public signing key (ed25519:...)")
-	for _, n := range []string{"url", "key", "public-key"} {
-		add.MarkFlagRequired(n)
-	}
+	add.MarkFlagRequired("public-key")
 
 	var filter hangar.MarketplaceFilter
 	list := &cobra.Command{
@@ -250,5 +254,102 @@ func printJobs(w io.Writer, jobs []hangar.SyndicationJob) {
 		}
 		row(w, j.Upstream, j.URN, j.State, present, fmt.Sprintf("%d/%d", j.DoneChunks, j.TotalChunks),
 			fmt.Sprintf("%s (%d chunks)", hangar.FormatBytes(j.CopiedBytes), j.CopiedChunks), orDash(j.Message))
+	}
+}
+
+func newExportCmd(g *globals) *cobra.Command {
+	var (
+		dir, since, partSize string
+	)
+	cmd := &cobra.Command{
+		Use:   "export PUBLISHER:OFFER[:SKU[:VERSION]]... --to DIR [--since DIR] [--part-size SIZE]",
+		Short: "Write marketplace versions to a bundle for an air-gapped installation (admins)",
+		Long: `Write the marketplace versions matching the patterns (an exact URN is one) to a
+bundle in DIR: this installation's signed catalog of them, their manifests and their
+chunks. Carry it to an installation that pins this one's signing key (hangar
+marketplace upstream add NAME --public-key KEY) and import it there.
+
+With --since, chunks an earlier bundle carried are left out: the importing side must
+have imported that bundle first. With --part-size, the chunks are split into parts
+(DIR/part-001, ...) of about that size, one per medium, each importable on its own.
+Running the same export again into DIR writes only the chunk files missing.`,
+		Example: `  hangar marketplace export Contoso:WebServer --to /media/usb/contoso
+  hangar marketplace export Contoso:WebServer:2024:1.2.0 --to /media/usb/delta --since /media/usb/contoso
+  hangar marketplace export Contoso:SQL --to /media/dvd --part-size 4GiB`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt := client.ExportOptions{Since: since}
+			if partSize != "" {
+				n, err := hangar.ParseSize(partSize)
+				if err != nil || n < chunks.ChunkSize {
+					return usageErrorf("--part-size %q: give a size of at least 4MiB, as 4GiB", partSize)
+				}
+				opt.PartSize = n
+			}
+			if g.tableOutput() {
+				opt.Progress = func(done, total int64) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "\rwriting chunks: %s of %s   ", hangar.FormatBytes(done), hangar.FormatBytes(total))
+				}
+			}
+			res, err := g.client().ExportBundle(cmd.Context(), args, dir, opt)
+			if opt.Progress != nil {
+				fmt.Fprintln(cmd.ErrOrStderr())
+			}
+			if err != nil {
+				return err
+			}
+			return g.print(cmd, res, func(w io.Writer) {
+				fmt.Fprintf(w, "Exported %d versions to %s in %d part(s): %d chunks (%s)", len(res.Versions), res.Dir, len(res.Parts), res.Chunks, hangar.FormatBytes(res.Bytes))
+				if res.Skipped > 0 {
+					fmt.Fprintf(w, "; %d chunks left to the earlier bundle", res.Skipped)
+				}
+				fmt.Fprintln(w, ".")
+			})
+		},
+	}
+	cmd.Flags().StringVar(&dir, "to", "", "directory to write the bundle to")
+	cmd.Flags().StringVar(&since, "since", "", "an earlier bundle: leave out the chunks it carried")
+	cmd.Flags().StringVar(&partSize, "part-size", "", "split into parts of about this size, as 4GiB")
+	cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+func newImportCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import DIR",
+		Short: "Import a marketplace bundle, or one part of it (admins)",
+		Long: `Import a bundle written by hangar marketplace export on another installation, whose
+signing key an upstream here pins (hangar marketplace upstream add NAME --public-key
+KEY). DIR is the bundle, or one of its parts: parts can be imported one at a time,
+in any order, as the media arrive; a version becomes visible once all of it is here.
+
+Everything is checked before anything is sent (the index, every manifest against
+the signed catalog, every chunk against its digest), and the server checks the
+catalog's signature and everything again: a tampered, truncated or mixed-up bundle
+is refused with the reason, and nothing from it becomes visible. Only chunks the
+server lacks are sent: an interrupted import run again resumes, and importing a
+bundle twice changes nothing.`,
+		Example: `  hangar marketplace import /media/usb/contoso
+  hangar marketplace import /media/dvd/part-001`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var progress func(string, int, int)
+			if g.tableOutput() {
+				progress = func(part string, sent, total int) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "\r%s: sent %d of %d chunks   ", part, sent, total)
+				}
+			}
+			res, err := g.client().ImportBundle(cmd.Context(), args[0], progress)
+			if progress != nil && res.SentChunks > 0 {
+				fmt.Fprintln(cmd.ErrOrStderr())
+			}
+			if err != nil {
+				return err
+			}
+			return g.print(cmd, res, func(w io.Writer) {
+				fmt.Fprintf(w, "Imported %d part(s) from upstream %s: sent %d chunks (%s).\n", len(res.Parts), res.Upstream, res.SentChunks, hangar.FormatBytes(res.SentBytes))
+				printJobs(w, res.Jobs)
+			})
+		},
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 
@@ -50,6 +51,26 @@ func (s *Server) syndicationEndpoints() []endpoint {
 		op("GET", "/v1/marketplace/syndication/jobs", "List the pulls from upstreams with their progress in bytes and chunks (admins)", func(c *call, _ noBody) ([]hangar.SyndicationJob, error) {
 			return cat.SyndicationJobs(c.ctx, c.actor)
 		}),
+		op("POST", "/v1/marketplace/imports", "Start importing a bundle: its signed catalog, checked against the pinned key of an upstream (admins)", func(c *call, req syndicate.Catalog) (hangar.ImportStatus, error) {
+			return cat.ImportCatalog(c.ctx, c.actor, req)
+		}),
+		stream("PUT", "/v1/marketplace/imports/{upstream}/manifests/{sha256}", "Send a manifest of a version being imported; answers the chunks still missing (admins)", func(c *call, body io.Reader) (hangar.ImportManifestResult, error) {
+			d, err := chunks.ParseDigest(c.path("sha256"))
+			if err != nil {
+				return hangar.ImportManifestResult{}, hangar.Errorf(hangar.CodeInvalid, "%v", err)
+			}
+			return cat.ImportManifest(c.ctx, c.actor, c.path("upstream"), d, body)
+		}),
+		stream("PUT", "/v1/marketplace/imports/{upstream}/chunks/{sha256}", "Send a chunk of a version being imported; the body must hash to the digest (admins)", func(c *call, body io.Reader) (noBody, error) {
+			d, err := chunks.ParseDigest(c.path("sha256"))
+			if err != nil {
+				return noBody{}, hangar.Errorf(hangar.CodeInvalid, "%v", err)
+			}
+			return noBody{}, cat.ImportChunk(c.ctx, c.actor, c.path("upstream"), d, body)
+		}).withStatus(http.StatusNoContent),
+		op("POST", "/v1/marketplace/imports/{upstream}/commit", "Make visible the imported versions whose manifests and chunks are all here (admins)", func(c *call, _ noBody) ([]hangar.SyndicationJob, error) {
+			return cat.CommitImport(c.ctx, c.actor, c.path("upstream"))
+		}),
 
 		// The upstream side.
 		op("GET", "/v1/syndication/catalog", "The signed catalog of every marketplace version the caller may see (for subscribers)", func(c *call, _ noBody) (syndicate.Catalog, error) {
@@ -57,8 +78,8 @@ func (s *Server) syndicationEndpoints() []endpoint {
 			if err != nil {
 				return syndicate.Catalog{}, err
 			}
-			return cat.SyndicationCatalog(c.ctx, c.actor, f)
-		}).withQuery("publisher", "offer", "sku"),
+			return cat.SyndicationCatalog(c.ctx, c.actor, f, c.r.URL.Query()["pattern"])
+		}).withQuery("publisher", "offer", "sku", "pattern"),
 		op("GET", "/v1/syndication/manifests/{urn}/{lun}", "The manifest of one disk (LUN -1: the OS disk) of a marketplace version the caller may see, as its signed entry's digest covers it", func(c *call, _ noBody) ([]byte, error) {
 			lun, err := strconv.Atoi(c.path("lun"))
 			if err != nil {

@@ -35,13 +35,27 @@ func (s *Service) publicKey() (ed25519.PublicKey, error) {
 }
 
 // SyndicationCatalog returns every marketplace version the actor may see, each
-// entry signed, in one signed catalog.
-func (s *Service) SyndicationCatalog(ctx context.Context, actor *hangar.Tenant, f hangar.MarketplaceFilter) (syndicate.Catalog, error) {
+// entry signed, in one signed catalog; with patterns (PUBLISHER:OFFER[:SKU[:VERSION]]),
+// only the versions matching one of them. An admin sees every version (to export
+// bundles); any other tenant what its entitlements allow.
+func (s *Service) SyndicationCatalog(ctx context.Context, actor *hangar.Tenant, f hangar.MarketplaceFilter, patterns []string) (syndicate.Catalog, error) {
 	if _, err := s.publicKey(); err != nil {
 		return syndicate.Catalog{}, err
 	}
+	var ps []syndicate.Pattern
+	for _, text := range patterns {
+		p, err := syndicate.ParsePattern(text)
+		if err != nil {
+			return syndicate.Catalog{}, err
+		}
+		ps = append(ps, p)
+	}
+	ents, err := s.syndicationEntitlements(ctx, actor)
+	if err != nil {
+		return syndicate.Catalog{}, err
+	}
 	f.All = true
-	entries, err := s.db.MarketplaceEntries(ctx, actor.Entitlements, f)
+	entries, err := s.db.MarketplaceEntries(ctx, ents, f)
 	if err != nil {
 		return syndicate.Catalog{}, err
 	}
@@ -50,6 +64,9 @@ func (s *Service) SyndicationCatalog(ctx context.Context, actor *hangar.Tenant, 
 	for _, e := range entries {
 		if e.Provenance != nil && e.Provenance.WithdrawnAt != nil {
 			continue // what our own upstream withdrew is not passed on
+		}
+		if len(ps) > 0 && !matchesAny(ps, e.URN) {
+			continue
 		}
 		disks, err := s.entryDisks(ctx, e.VersionID)
 		if err != nil {
@@ -71,6 +88,28 @@ func (s *Service) SyndicationCatalog(ctx context.Context, actor *hangar.Tenant, 
 		signed = append(signed, se)
 	}
 	return syndicate.SignCatalog(s.cfg.SigningKey, signed, now)
+}
+
+func matchesAny(ps []syndicate.Pattern, urnText string) bool {
+	urn, err := hangar.ParseURN(urnText)
+	if err != nil {
+		return false
+	}
+	for _, p := range ps {
+		if p.Matches(urn) {
+			return true
+		}
+	}
+	return false
+}
+
+// syndicationEntitlements are the entitlements whose offers the actor may pull:
+// its own, or every one for an admin.
+func (s *Service) syndicationEntitlements(ctx context.Context, actor *hangar.Tenant) ([]string, error) {
+	if actor.Role != hangar.RoleAdmin {
+		return actor.Entitlements, nil
+	}
+	return s.db.MarketplaceEntitlements(ctx)
 }
 
 // entryDisks describes a version's disks for its catalog entry. Versions and their
@@ -109,7 +148,11 @@ func (s *Service) SyndicationManifest(ctx context.Context, actor *hangar.Tenant,
 	if urn.Version == nil {
 		return nil, hangar.Errorf(hangar.CodeInvalid, "name an exact version, not latest")
 	}
-	e, err := s.db.MarketplaceEntryFor(ctx, actor.Entitlements, urn)
+	ents, err := s.syndicationEntitlements(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.db.MarketplaceEntryFor(ctx, ents, urn)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +175,11 @@ func (s *Service) SyndicationManifest(ctx context.Context, actor *hangar.Tenant,
 // SyndicationChunk returns a chunk of a marketplace version the actor may see. Any
 // other digest answers as if no such chunk existed, so that the store is no oracle.
 func (s *Service) SyndicationChunk(ctx context.Context, actor *hangar.Tenant, d chunks.Digest) ([]byte, error) {
-	ok, err := s.db.VisibleChunk(ctx, actor.Entitlements, d)
+	ents, err := s.syndicationEntitlements(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.db.VisibleChunk(ctx, ents, d)
 	if err != nil {
 		return nil, err
 	}

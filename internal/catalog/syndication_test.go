@@ -26,7 +26,7 @@ type inProcessUpstream struct {
 
 func (u *inProcessUpstream) SyndicationCatalog(ctx context.Context, f hangar.MarketplaceFilter) (syndicate.Catalog, error) {
 	u.catalogFetches.Add(1)
-	return u.s.SyndicationCatalog(ctx, u.as, f)
+	return u.s.SyndicationCatalog(ctx, u.as, f, nil)
 }
 
 func (u *inProcessUpstream) SyndicationManifest(ctx context.Context, urn string, lun int, size int64) ([]byte, error) {
@@ -199,7 +199,7 @@ func TestSyndicationVisibility(t *testing.T) {
 	f.publish(t, "1.0.0", 1, func(int) byte { return 7 })
 	ctx := t.Context()
 	plain := newTenant(t, f.up, f.upAdmin, "plain")
-	c, err := f.up.SyndicationCatalog(ctx, plain, hangar.MarketplaceFilter{})
+	c, err := f.up.SyndicationCatalog(ctx, plain, hangar.MarketplaceFilter{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,10 +43,11 @@ func (s *Service) AddUpstream(ctx context.Context, actor *hangar.Tenant, req han
 	if err := hangar.ValidateName("upstream", req.Name); err != nil {
 		return hangar.Upstream{}, err
 	}
-	if u, err := url.Parse(req.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return hangar.Upstream{}, hangar.Errorf(hangar.CodeInvalid, "upstream URL %q: use http://HOST:PORT or https://HOST:PORT", req.URL)
+	offline := req.URL == "" && req.Key == ""
+	if u, err := url.Parse(req.URL); !offline && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return hangar.Upstream{}, hangar.Errorf(hangar.CodeInvalid, "upstream URL %q: use http://HOST:PORT or https://HOST:PORT (or neither --url nor --key, for an upstream that sends bundles only)", req.URL)
 	}
-	if req.Key == "" {
+	if !offline && req.Key == "" {
 		return hangar.Upstream{}, hangar.Errorf(hangar.CodeInvalid, "give the API key of a tenant on the upstream (--key)")
 	}
 	pub, err := syndicate.ParsePublicKey(req.PublicKey)
@@ -55,8 +56,10 @@ func (s *Service) AddUpstream(ctx context.Context, actor *hangar.Tenant, req han
 	}
 	u := store.Upstream{Upstream: hangar.Upstream{Name: req.Name, URL: strings.TrimRight(req.URL, "/"),
 		PublicKey: syndicate.FormatPublicKey(pub), Fingerprint: syndicate.Fingerprint(pub), Syndications: []hangar.Syndication{}}, APIKey: req.Key}
-	if _, _, err := s.upstreamCatalog(ctx, u, hangar.MarketplaceFilter{}); err != nil {
-		return hangar.Upstream{}, err
+	if !offline {
+		if _, _, err := s.upstreamCatalog(ctx, u, hangar.MarketplaceFilter{}); err != nil {
+			return hangar.Upstream{}, err
+		}
 	}
 	if err := s.db.CreateUpstream(ctx, &u); err != nil {
 		return hangar.Upstream{}, err
@@ -86,6 +89,9 @@ func (s *Service) upstreamCatalog(ctx context.Context, u store.Upstream, f hanga
 	pub, err := syndicate.ParsePublicKey(u.PublicKey)
 	if err != nil {
 		return nil, nil, err
+	}
+	if u.URL == "" {
+		return nil, nil, hangar.Errorf(hangar.CodeInvalid, "upstream %q has no URL: it is reached by bundles only (hangar marketplace import)", u.Name)
 	}
 	c, err := s.dial(u).SyndicationCatalog(ctx, f)
 	if err != nil {

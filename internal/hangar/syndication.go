@@ -97,3 +97,24 @@ type Provenance struct {
 	PulledAt       time.Time  `json:"pulledAt"`
 	WithdrawnAt    *time.Time `json:"withdrawnAt,omitempty"` // when upstream stopped offering it
 }
+
+// ImportStatus is what an installation makes of a bundle's signed catalog: the
+// upstream whose pinned key signed it, and each version with its state here and
+// the manifests (SHA-256) it still needs.
+type ImportStatus struct {
+	Upstream string        `json:"upstream"`
+	Entries  []ImportEntry `json:"entries"`
+}
+
+// ImportEntry is one version of a bundle being imported.
+type ImportEntry struct {
+	URN       string   `json:"urn"`
+	State     string   `json:"state"`
+	Manifests []string `json:"manifests"`
+}
+
+// ImportManifestResult names the chunks of an imported manifest this installation
+// still lacks (SHA-256).
+type ImportManifestResult struct {
+	Missing []string `json:"missing"`
+}

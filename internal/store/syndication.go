@@ -277,7 +277,7 @@ type SyndicatedDisk struct {
 // SyndicatedVersion is a verified upstream version to make visible locally.
 type SyndicatedVersion struct {
 	Job               SyndicationJobKey
-	Worker, State     string // the job's holder and state, which must still hold
+	Worker, State     string                // the job's holder and state, which must still hold
 	Progress          hangar.SyndicationJob // the job's final progress
 	URN               hangar.URN
 	Fingerprint       string
@@ -503,4 +503,18 @@ func (d *DB) UpstreamByFingerprint(ctx context.Context, fingerprint string) (Ups
 		return Upstream{}, err
 	}
 	return d.UpstreamByName(ctx, name)
+}
+
+// ImportProgress records the progress and message of a version being imported.
+func (d *DB) ImportProgress(ctx context.Context, k SyndicationJobKey, st hangar.SyndicationJob) error {
+	_, err := d.exec(ctx, d.db, `UPDATE syndication_jobs SET message = ?, total_bytes = ?, done_bytes = ?, copied_bytes = ?,
+		total_chunks = ?, done_chunks = ?, copied_chunks = ?, updated_at = ? WHERE upstream = ? AND urn_key = ? AND state = ?`,
+		st.Message, st.TotalBytes, st.DoneBytes, st.CopiedBytes, st.TotalChunks, st.DoneChunks, st.CopiedChunks, now(),
+		k.Upstream, k.URNKey, hangar.SyndicationImporting)
+	return err
+}
+
+// MarketplaceEntitlements lists the entitlements marketplace versions require.
+func (d *DB) MarketplaceEntitlements(ctx context.Context) ([]string, error) {
+	return d.strings(ctx, `SELECT DISTINCT entitlement FROM marketplace_entries WHERE entitlement <> ''`)
 }

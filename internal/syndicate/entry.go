@@ -297,3 +297,38 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// DecodeCatalog decodes a catalog and its entries without checking signatures: for
+// the exporter, and for an importer's checks of a bundle's files before the
+// installation that pins the key checks the signatures.
+func DecodeCatalog(c Catalog) (CatalogBody, []Entry, error) {
+	var body CatalogBody
+	if len(c.Body) > MaxCatalogBytes {
+		return body, nil, fmt.Errorf("%w: a catalog of %d bytes is longer than %d", ErrInvalid, len(c.Body), MaxCatalogBytes)
+	}
+	if err := decodeStrict(c.Body, &body); err != nil {
+		return body, nil, fmt.Errorf("%w: catalog: %v", ErrInvalid, err)
+	}
+	entries := make([]Entry, 0, len(body.Entries))
+	for i, s := range body.Entries {
+		var e Entry
+		if len(s.Entry) > MaxEntryBytes {
+			return body, nil, fmt.Errorf("%w: catalog entry %d is too long", ErrInvalid, i)
+		}
+		if err := decodeStrict(s.Entry, &e); err != nil {
+			return body, nil, fmt.Errorf("%w: catalog entry %d: %v", ErrInvalid, i, err)
+		}
+		if err := e.Validate(); err != nil {
+			return body, nil, fmt.Errorf("catalog entry %d: %w", i, err)
+		}
+		entries = append(entries, e)
+	}
+	return body, entries, nil
+}
+
+// BundleID names the bundle a catalog was exported in: the first 16 bytes of the
+// SHA-256 of its signed body, in hex. Every part's index carries it.
+func BundleID(c Catalog) string {
+	sum := sha256.Sum256(c.Body)
+	return fmt.Sprintf("%x", sum[:16])
+}

@@ -45,3 +45,16 @@ func FuzzManifest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndex feeds arbitrary bytes to a bundle's index parser.
+func FuzzIndex(f *testing.F) {
+	f.Add([]byte(`{"format":"hangar-bundle/1","bundle":"b","part":1,"parts":2,"issuer":"SHA256:x","chunks":[{"sha256":"` +
+		"0000000000000000000000000000000000000000000000000000000000000001" + `","size":4194304}]}`))
+	f.Add([]byte(`{"format":"hangar-bundle/1"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ix, err := ParseIndex(data)
+		if err == nil && (ix.Part < 1 || ix.Part > ix.Parts) {
+			t.Fatalf("accepted part %d of %d", ix.Part, ix.Parts)
+		}
+	})
+}

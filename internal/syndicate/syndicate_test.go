@@ -167,3 +167,23 @@ func TestPattern(t *testing.T) {
 		}
 	}
 }
+
+func TestParseIndex(t *testing.T) {
+	d := chunks.Sum([]byte("a")).String()
+	good := `{"format":"hangar-bundle/1","bundle":"b1","part":1,"parts":2,"issuer":"SHA256:x","chunks":[{"sha256":"` + d + `","size":10}]}`
+	if ix, err := ParseIndex([]byte(good)); err != nil || ix.Parts != 2 || len(ix.Chunks) != 1 {
+		t.Fatalf("ParseIndex = %+v, %v", ix, err)
+	}
+	for name, bad := range map[string]string{
+		"truncated":    good[:len(good)-3],
+		"part 3 of 2":  strings.Replace(good, `"part":1`, `"part":3`, 1),
+		"other format": strings.Replace(good, "hangar-bundle/1", "hangar-bundle/9", 1),
+		"twice":        strings.Replace(good, `}]}`, `},{"sha256":"`+d+`","size":10}]}`, 1),
+		"huge chunk":   strings.Replace(good, `"size":10`, `"size":99999999`, 1),
+		"unknown":      strings.Replace(good, `"issuer"`, `"extra":1,"issuer"`, 1),
+	} {
+		if _, err := ParseIndex([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: ParseIndex = %v", name, err)
+		}
+	}
+}
