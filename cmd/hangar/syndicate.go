@@ -118,6 +118,7 @@ only: its bundles are imported with hangar marketplace import.`,
 	var confirm func(string) error
 	remove := &cobra.Command{
 		Use: "remove NAME", Short: "Forget an upstream; what was pulled from it stays", Args: cobra.ExactArgs(1),
+		Example: "  hangar marketplace upstream remove azure-mirror --yes",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := confirm("forget upstream " + args[0] + " and stop following it"); err != nil {
 				return err
@@ -197,7 +198,8 @@ marked, never deleted.`,
 
 func newSyndicationJobsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use: "jobs", Short: "Show the pulls from upstreams and their progress (admins)", Args: cobra.NoArgs,
+		Use: "jobs", Short: "Show the pulls and imports from upstreams and their progress (admins)", Args: cobra.NoArgs,
+		Example: "  hangar marketplace jobs\n  hangar marketplace jobs -o json",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			jobs, err := g.client().SyndicationJobs(cmd.Context())
 			if err != nil {

@@ -18,6 +18,7 @@ var tables = []string{
 	"tenant_limits",
 	"chunk_deletions",
 	"cluster_secrets",
+	"upstreams", "syndications", "syndication_jobs", "syndication_chunks", "syndication_manifests",
 }
 
 // Copy copies every row of src into dst, whose schema must be at the same version
