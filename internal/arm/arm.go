@@ -216,7 +216,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := hangar.ErrorCode(err)
 	status := statusOf(code)
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", "2")
 	}
 	writeJSON(w, status, map[string]hangar.Error{"error": api.PublicError(r.Context(), err)})
 }
