@@ -36,3 +36,25 @@ func TestRequestIDsAndLogLevel(t *testing.T) {
 		t.Errorf("--log-level warn still logs each request:\n%s", s.log.String())
 	}
 }
+
+// TestRateLimit: a tenant over its rate is answered 429 with Retry-After, the CLI
+// waits as told and succeeds, and another tenant is not slowed.
+func TestRateLimit(t *testing.T) {
+	s := startServer(t, "--rate-limit", "2", "--rate-burst", "4")
+	alice, bob := s.tenant("alice"), s.tenant("bob")
+	refused := 0
+	for range 12 {
+		r := s.request(alice, "GET", "/v1/disks", nil, nil)
+		if r.status == http.StatusTooManyRequests {
+			refused++
+			if r.code != "TooManyRequests" {
+				t.Fatalf("429 with %s", r.body)
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatal("12 requests at once, at a rate of 2 a second with bursts of 4: none refused")
+	}
+	s.ok(alice, "disk", "list") // its bucket is empty now: the CLI waits and retries
+	s.ok(bob, "disk", "list")
+}

@@ -215,7 +215,7 @@ func statusOf(code hangar.Code) int {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := hangar.ErrorCode(err)
 	status := statusOf(code)
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "2")
 	}
 	writeJSON(w, status, map[string]hangar.Error{"error": api.PublicError(r.Context(), err)})
