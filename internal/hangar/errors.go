@@ -29,7 +29,7 @@ const (
 	CodeTooLarge           Code = "TooLarge"
 	CodeQuotaExceeded      Code = "QuotaExceeded" // a tenant's limit would be passed; nothing changed
 	CodeUnavailable        Code = "ServiceUnavailable"
-	CodeTooManyRequests    Code = "TooManyRequests" // over the tenant's request rate; retry after Retry-After
+	CodeTooManyRequests    Code = "TooManyRequests"      // over the tenant's request rate; retry after Retry-After
 	CodeUnsupportedMedia   Code = "UnsupportedMediaType" // a body not in the form the call takes
 	CodeMethodNotAllowed   Code = "MethodNotAllowed"
 	CodeInternal           Code = "InternalError"
