@@ -252,10 +252,12 @@ func (c *call) decode(v any) error {
 	return nil
 }
 
-// base is the URL this server was reached at, for links.
+// base is the URL this server was reached at, for links. Behind a proxy that
+// terminates TLS, X-Forwarded-Proto says the client's scheme (it only changes the
+// links this client gets).
 func (c *call) base() string {
 	scheme := "http"
-	if c.r.TLS != nil {
+	if c.r.TLS != nil || strings.EqualFold(c.r.Header.Get("X-Forwarded-Proto"), "https") {
 		scheme = "https"
 	}
 	return scheme + "://" + c.r.Host
