@@ -18,9 +18,9 @@ type serviceMetrics struct {
 	cat *catalog.Service
 	log *slog.Logger
 
-	build, disks, diskStored, diskVirtual, uploads, vms, replPending, replBacklog  *prometheus.Desc
+	build, disks, diskStored, diskVirtual, uploads, vms, replPending, replBacklog   *prometheus.Desc
 	heartbeatAge, gcAt, gcScanned, gcRemoved, gcRemovedBytes, scrubAt, scrubCorrupt *prometheus.Desc
-	storeChunks, storeBytes, scrapeErrors                                          *prometheus.Desc
+	storeChunks, storeBytes, scrapeErrors                                           *prometheus.Desc
 }
 
 func newServiceMetrics(cat *catalog.Service, log *slog.Logger) *serviceMetrics {
