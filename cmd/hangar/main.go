@@ -126,6 +126,7 @@ flags (each flag's help names them), enum values in any case (--os-type Linux).
 	root.AddCommand(newVersionCmd(g), newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
 		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
 	addAzAliases(root)
+	addCompletions(root, g)
 	refuseUnknownSubcommands(root)
 	return root
 }
