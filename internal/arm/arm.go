@@ -252,6 +252,19 @@ func (c *call) decode(v any) error {
 	return nil
 }
 
+// decodeNew reads the body of a PUT that may make a resource, named by the path's
+// param, and checks the name and the resource group.
+func (c *call) decodeNew(param, kind string, body any) (string, error) {
+	if err := c.decode(body); err != nil {
+		return "", err
+	}
+	name := c.p[param]
+	if err := hangar.ValidateName(kind, name); err != nil {
+		return "", err
+	}
+	return name, validGroup(c.p["group"])
+}
+
 // base is the URL this server was reached at, for links. Behind a proxy that
 // terminates TLS, X-Forwarded-Proto says the client's scheme (it only changes the
 // links this client gets).
