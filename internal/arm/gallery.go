@@ -22,8 +22,8 @@ import (
 const (
 	kindGallery      = "gallery"
 	kindGalleryImage = "galleryImage"
-	kindImage        = "image"
-	kindVM           = "vm"
+	kindImage        = store.ARMStandsForImage
+	kindVM           = store.ARMStandsForVM
 )
 
 func groupKey(group string) string { return strings.ToLower(group) }
