@@ -172,12 +172,12 @@ func (h *Handler) image(c *call) error {
 	}
 	var base []hangar.Ref
 	for _, s := range usable {
-		if s.Name != img.Name || s.Source == "marketplace" || (s.Owner != "" && s.Owner != img.Owner) || (s.Owner == "" && !v.Mine) {
+		if !sameImage(s, img, v.Mine) {
 			continue
 		}
 		if r, err := hangar.ParseRef(s.Reference); err == nil {
 			base = append(base, r)
-			v.References = append(v.References, r.String())
+			v.References = append(v.References, s.Reference)
 		}
 	}
 	for _, iv := range img.Versions {
@@ -197,6 +197,23 @@ func (h *Handler) image(c *call) error {
 	}
 	slices.Reverse(v.Versions) // newest first
 	return c.render("image", img.Name+" · Images", "images", v)
+}
+
+// sameImage says whether an entry of the API's list of usable images is img,
+// under whichever source it appears.
+func sameImage(s hangar.ImageSummary, img hangar.Image, mine bool) bool {
+	if s.Name != img.Name {
+		return false
+	}
+	switch s.Source {
+	case "own":
+		return mine
+	case "shared":
+		return s.Owner == img.Owner
+	case "community":
+		return img.Community != nil && s.Owner == img.Community.PublicName
+	}
+	return false
 }
 
 // communityEntry is one community image with its publisher's details.

@@ -37,7 +37,7 @@ func isHTTP(s string) bool {
 // isEmail says whether s is a bare e-mail address, the only kind made a mailto link.
 func isEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && !strings.ContainsAny(s, " \"'<>()`?&")
+	return err == nil && a.Address == s && !strings.ContainsAny(s, " \"<>()`?")
 }
 
 func humanBytes(n int64) string {
