@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -41,7 +42,7 @@ func newBrowser(t *testing.T, base string) *browser {
 	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	b := &browser{t: t, ctx: ctx, base: base}
-	b.do(chromedp.Navigate(base + "/healthz"))
+	b.do(chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/healthz"))
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	go func() {
 		for _, err := range dialogs {
@@ -52,7 +53,36 @@ func newBrowser(t *testing.T, base string) *browser {
 			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
 		}
 	}()
+	// The dialog counter must see a dialog: open one on purpose, outside any page's CSP.
+	b.do(chromedp.Evaluate[chromedp.Void](`setTimeout(() => alert("probe"), 0)`))
+	for deadline := time.Now().Add(10 * time.Second); b.dialogs.Load() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the browser's dialogs are not seen: the XSS checks would prove nothing")
+		}
+	}
+	b.dialogs.Store(0)
 	return b
+}
+
+// shot saves a screenshot of the page in the light and the dark theme when
+// HANGAR_CONSOLE_SHOTS names a directory (for looking at the pages; part 2 makes
+// the README's).
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	dir := os.Getenv("HANGAR_CONSOLE_SHOTS")
+	if dir == "" {
+		return
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
+			b.t.Fatal(err)
+		}
+		png := run(b, chromedp.FullScreenshot(100))
+		if err := os.WriteFile(filepath.Join(dir, name+"-"+scheme+".png"), png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
 }
 
 func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
@@ -213,6 +243,7 @@ func TestConsole(t *testing.T) {
 
 	// The marketplace, publisher → offer → SKU; accept the plan's terms in place.
 	text := b.open("/console/marketplace")
+	b.shot("marketplace")
 	mustContain(t, "the marketplace", text, "Contoso", "Contoso:Linux:base:1.0.0", "terms to accept")
 	b.click("Contoso")
 	b.click("Linux")
@@ -220,6 +251,7 @@ func TestConsole(t *testing.T) {
 	text = b.mainText()
 	mustContain(t, "the SKU page", text, "Latest: 1.0.0", "Contoso:Linux:base:latest", "2.0.0", "excluded from latest",
 		"Plan std", "https://contoso.example/eula", "contoso "+xss)
+	b.shot("marketplace-sku")
 	b.click("Accept the terms of plan std")
 	mustContain(t, "the SKU page after accepting", b.mainText(), "The terms of plan std (Contoso) are accepted.", "Accepted on")
 	var terms struct{ Accepted bool }
@@ -231,8 +263,10 @@ func TestConsole(t *testing.T) {
 	// My images: an image's versions and references.
 	text = b.open("/console/images")
 	mustContain(t, "my images", text, "web", "secret")
+	b.shot("images")
 	b.click("web")
 	text = b.mainText()
+	b.shot("image")
 	mustContain(t, "the image page", text, "1.0.0", "1.1.0", "2031-01-01", "bob",
 		"web@1.0.0", "web@1.1.0", "community/acme/web", "local: Completed", "web "+xss, `javascript:alert("eula")`)
 	if v := run(b, chromedp.Evaluate[string](`document.querySelector('#versions .latest').closest('tr').cells[0].textContent`)); v != "1.0.0" {
@@ -244,6 +278,7 @@ func TestConsole(t *testing.T) {
 
 	// Community: publisher, contact and EULA as text.
 	text = b.open("/console/community")
+	b.shot("community")
 	mustContain(t, "the community page", text, "community/acme/web", "acme", hostileURI, hostileEmail, "eula "+xss)
 
 	// Disks: show, download (the same bytes as the CLI's), delete with confirmation.
@@ -251,6 +286,7 @@ func TestConsole(t *testing.T) {
 	mustContain(t, "the disks page", text, "aos", "spare", "8.0 MiB")
 	b.click("aos")
 	mustContain(t, "a disk page", b.mainText(), "vhd", "qcow2", "raw", "web")
+	b.shot("disk")
 	resp, body := consoleGet(t, s.url(), "/console/disks/aos/download?format=raw", session)
 	cli := filepath.Join(t.TempDir(), "aos.raw")
 	s.ok(alice, "disk", "download", "aos", "--format", "raw", "--file", cli)
@@ -323,6 +359,7 @@ func TestConsole(t *testing.T) {
 	b.signOut()
 	b.signIn(s.adminKey())
 	b.click("Tenants")
+	b.shot("tenants")
 	mustContain(t, "the tenants page", b.mainText(), "alice", "bob", "contoso", "publisher")
 	if n := b.dialogs.Load(); n != 0 {
 		t.Fatalf("%d JavaScript dialogs opened", n)
