@@ -287,6 +287,8 @@ func TestConsole(t *testing.T) {
 	b.click("aos")
 	mustContain(t, "a disk page", b.mainText(), "vhd", "qcow2", "raw", "web")
 	b.shot("disk")
+	b.click("web@1.0.0")
+	mustContain(t, "the image a disk's user link leads to", b.mainText(), "References", "community/acme/web")
 	resp, body := consoleGet(t, s.url(), "/console/disks/aos/download?format=raw", session)
 	cli := filepath.Join(t.TempDir(), "aos.raw")
 	s.ok(alice, "disk", "download", "aos", "--format", "raw", "--file", cli)

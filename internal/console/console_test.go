@@ -520,3 +520,24 @@ func TestAdminLinksOnlyForAdmins(t *testing.T) {
 		}
 	}
 }
+
+// A VM's page shows what its guest wrote (serial console, provisioning message) as
+// text: rendered here from a VM value, as no VM boots in these tests.
+func TestVMTextIsEscaped(t *testing.T) {
+	h := New(http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	const markup = `<script>alert(1)</script><img src=x onerror=alert(2)>`
+	vm := hangar.VM{Name: "web1", Image: "web@1.0.0", PowerState: "running", ProvisioningState: "Failed",
+		ProvisioningMessage: "guest says " + markup, ComputerName: markup, AdminUsername: "ops",
+		Disks: []hangar.VMDisk{{LUN: -1, VirtualSize: 1 << 30}}}
+	for _, page := range []struct {
+		name string
+		data any
+	}{{"vm", vmView{VM: vm, Serial: "login: " + markup + "\x1b[0m"}}, {"vms", []hangar.VM{vm}}} {
+		rec := httptest.NewRecorder()
+		h.write(rec, http.StatusOK, page.name, view{Title: "t", CSRF: "token", Who: hangar.Tenant{Name: "alice"}, Data: page.data})
+		body := rec.Body.String()
+		if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("page %s does not escape the guest's text:\n%s", page.name, body)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 // funcs are the templates' helpers. None returns trusted HTML: what they return is
@@ -18,6 +20,7 @@ var funcs = template.FuncMap{
 	"bytes":    humanBytes,
 	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"join":     strings.Join,
+	"imageOf":  imageOf,
 	"actions":  func() []string { return []string{"start", "stop", "restart", "deallocate"} },
 	"title": func(s string) string {
 		if s == "" {
@@ -25,6 +28,15 @@ var funcs = template.FuncMap{
 		}
 		return strings.ToUpper(s[:1]) + s[1:]
 	},
+}
+
+// imageOf returns the image an image reference names, without its version (a
+// disk's users are NAME@VERSION).
+func imageOf(ref string) string {
+	if r, err := hangar.ParseRef(ref); err == nil && r.Kind == hangar.RefOwn {
+		return r.Name
+	}
+	return ref
 }
 
 // isHTTP says whether s is an absolute http(s) URL, the only kind made a link.

@@ -72,7 +72,8 @@ function tail(pre) {
     if (document.hidden) return;
     try {
       const r = await fetch(pre.dataset.src, { credentials: "same-origin", cache: "no-store" });
-      if (!r.ok) return;
+      // A session that ended answers with the sign-in page: keep the last text.
+      if (!r.ok || !(r.headers.get("Content-Type") || "").startsWith("text/plain")) return;
       const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       pre.textContent = await r.text();
       if (atEnd) pre.scrollTop = pre.scrollHeight;
