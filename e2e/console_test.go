@@ -137,7 +137,9 @@ func (b *browser) click(text string) {
 	b.t.Helper()
 	q := xpathString(text)
 	sel := `//a[normalize-space(.)=` + q + `] | //button[normalize-space(.)=` + q + `]`
-	if _, err := chromedp.Run(b.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(sel, chromedp.NodeVisible))); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(sel, chromedp.NodeVisible))); err != nil {
 		b.t.Fatalf("clicking %q: %v", text, err)
 	}
 }
@@ -264,6 +266,32 @@ func TestConsole(t *testing.T) {
 	text = b.open("/console/images")
 	mustContain(t, "my images", text, "web", "secret")
 	b.shot("images")
+	// Tables filter as you type and sort by a click on a header.
+	rows := `Array.from(document.querySelectorAll('#images tbody tr')).filter(r => !r.hidden).map(r => r.cells[0].textContent.trim()).join(" ")`
+	b.do(chromedp.SendKeys(chromedp.CSS(`input[data-filter="images"]`), "sec"))
+	if got := run(b, chromedp.Evaluate[string](rows)); got != "secret" {
+		t.Fatalf("filtered by sec: %q", got)
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`(() => { const i = document.querySelector('input[data-filter="images"]'); i.value = ""; i.dispatchEvent(new Event("input")) })()`),
+		chromedp.Click(chromedp.CSS(`#images th:first-child button`)), chromedp.Click(chromedp.CSS(`#images th:first-child button`)))
+	if got := run(b, chromedp.Evaluate[string](rows)); got != "web secret" {
+		t.Fatalf("sorted by name, descending: %q", got)
+	}
+	// The keyboard alone: Tab reaches the skip link, then the brand, then the first
+	// menu entry, each with a visible focus ring; Enter follows it.
+	b.open("/console/images")
+	focused := `(() => { const e = document.activeElement; return e.textContent.trim() + "|" + getComputedStyle(e).outlineStyle })()`
+	for _, want := range []string{"Skip to content|solid", "Hangar|solid", "Marketplace|solid"} {
+		b.do(chromedp.KeyEvent("\t"))
+		if got := run(b, chromedp.Evaluate[string](focused)); got != want {
+			t.Fatalf("after Tab the focus is %q, want %q", got, want)
+		}
+	}
+	if _, err := chromedp.Run(b.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.KeyEvent("\r"))); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "the page Enter led to", b.mainText(), "Latest images")
+	b.open("/console/images")
 	b.click("web")
 	text = b.mainText()
 	b.shot("image")
