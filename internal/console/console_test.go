@@ -507,6 +507,23 @@ func TestRedirectsStayInTheConsole(t *testing.T) {
 	}
 }
 
+func TestSignInGoesBackWhereItWasAsked(t *testing.T) {
+	s := newStack(t, false)
+	for next, want := range map[string]string{"/console/disks": "/console/disks", "//evil.example/": Prefix, "https://evil.example/": Prefix} {
+		b := s.browser(t)
+		a := b.get("/console/signin?next=" + url.QueryEscape(next))
+		token := csrfField.FindStringSubmatch(a.body)[1]
+		a = b.post("/console/signin", url.Values{"csrf": {token}, "key": {s.keys["alice"]}, "next": {next}})
+		if a.status != http.StatusSeeOther || a.header.Get("Location") != want {
+			t.Errorf("next=%s: %d to %s, want %s", next, a.status, a.header.Get("Location"), want)
+		}
+	}
+	// A page asked for without a session sends to the sign-in page with itself as next.
+	if a := s.browser(t).get("/console/disks?x=1"); a.header.Get("Location") != "/console/signin?next="+url.QueryEscape("/console/disks?x=1") {
+		t.Errorf("an anonymous page: %s", a.header.Get("Location"))
+	}
+}
+
 func TestAdminLinksOnlyForAdmins(t *testing.T) {
 	s := newStack(t, false)
 	for tenant, admin := range map[string]bool{"admin": true, "alice": false, "contoso": false} {
