@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .PHONY: build serve test deps fuzz bench testimage appliance stockguest lint
 
 build:
-	$(GO) build -o bin/hangar ./cmd/hangar
+	$(GO) build -buildvcs=auto -o bin/hangar ./cmd/hangar
 	CGO_ENABLED=0 $(GO) build -o bin/hangar-agent ./cmd/hangar-agent
 
 serve: build

@@ -13,6 +13,7 @@
 #   mmdebstrap eatmydata  the stock test guests (images/stockguest/build.sh): a Debian
 #                         root from packages; eatmydata spares dpkg's fsyncs there
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
+#   sqlite3               the online backup docs/OPERATIONS.md describes, run by its test
 #   iproute2              ip netns: the network tests' stand-in for the outside world
 #   qemu-guest-agent      qemu-ga, the real peer of the guest-agent client's tests
 #                         (internal/qga, run-command without hangar-agent)
@@ -71,7 +72,7 @@ if [ "$mode" = test ]; then
 		/usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/requests:python3-requests
 		/usr/lib/python3/dist-packages/configobj:python3-configobj /usr/lib/python3/dist-packages/distro:python3-distro
 		/usr/lib/python3/dist-packages/six.py:python3-six /usr/lib/python3/dist-packages/pkg_resources:python3-pkg-resources
-		openssl:openssl mmdebstrap:mmdebstrap eatmydata:eatmydata chromium:chromium)
+		openssl:openssl mmdebstrap:mmdebstrap eatmydata:eatmydata sqlite3:sqlite3 chromium:chromium)
 fi
 need=()
 for t in "${tools[@]}"; do

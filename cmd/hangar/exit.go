@@ -38,7 +38,7 @@ const exitCodesHelp = `Exit codes:
   4  not authenticated or not allowed (401, 403)
   5  conflict or failed precondition (409, 412): in use, exists, over quota, or
      changed since read (--if-match)
-  6  server error or transient: 5xx, network, timeout; retrying may help
+  6  server error or transient: 5xx, 429, network, timeout; retrying may help
   When its script fails, vm run-command exits with the script's exit status.`
 
 // usageError is a command line that cannot be run as given.
@@ -99,7 +99,7 @@ func classify(err error) (exit int, code string) {
 			return exitAuth, string(he.Code)
 		case status == http.StatusConflict || status == http.StatusPreconditionFailed:
 			return exitConflict, string(he.Code)
-		case status >= 500:
+		case status >= 500 || status == http.StatusTooManyRequests:
 			return exitTransient, string(he.Code)
 		}
 		return exitFailed, string(he.Code)
@@ -136,7 +136,11 @@ func (g *globals) printError(w io.Writer, err error) {
 	case "json", "jsonc", "yaml":
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false) // messages quote commands: keep <, >, & readable
-		enc.Encode(map[string]hangar.Error{"error": {Code: hangar.Code(errorCode(err)), Message: err.Error()}})
+		out := hangar.Error{Code: hangar.Code(errorCode(err)), Message: err.Error()}
+		if he := (*hangar.Error)(nil); errors.As(err, &he) {
+			out.RequestID = he.RequestID
+		}
+		enc.Encode(map[string]hangar.Error{"error": out})
 	default:
 		fmt.Fprintln(w, "error:", err)
 	}

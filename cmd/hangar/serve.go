@@ -34,6 +34,9 @@ type serveOptions struct {
 	maxVirtualSize             int64
 	limits                     hangar.Resources // default quotas of tenants
 	logFormat                  string
+	logLevel                   string
+	rateLimit                  float64
+	rateBurst                  int
 	accel                      string
 	appliance, qemuUser        string
 	provisioningTimeout        time.Duration
@@ -120,6 +123,9 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	registerQuotaFlags(f, &o.limits, catalog.DefaultLimits)
 	enumVar(f, &o.logFormat, "log-format", "json", []string{"json", "text"}, "log format: json or text")
+	f.Float64Var(&o.rateLimit, "rate-limit", 500, "requests a second each tenant may send to this node, on average (0: no limit); more are answered 429 with Retry-After")
+	f.IntVar(&o.rateBurst, "rate-burst", 1000, "requests a tenant may send at once above --rate-limit")
+	enumVar(f, &o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "least severe log lines written: debug, info (one line per request), warn or error")
 	enumVar(f, &o.accel, "accel", "auto", accels, "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
 	f.StringVar(&o.appliance, "appliance", defaultApplianceDir(), "directory of the appliance (vmlinuz, initrd.img) that generalizes disks offline; make appliance builds it (env HANGAR_APPLIANCE)")
 	f.StringVar(&o.qemuUser, "qemu-user", appliance.UnprivilegedUser(), "unprivileged user the appliance's QEMU runs as (-runas); \"\" keeps this process's user")
@@ -146,9 +152,14 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 }
 
 func serve(ctx context.Context, o *serveOptions) error {
-	var handler slog.Handler = slog.NewJSONHandler(os.Stderr, nil)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
 	if o.logFormat == "text" {
-		handler = slog.NewTextHandler(os.Stderr, nil)
+		handler = slog.NewTextHandler(os.Stderr, opts)
 	}
 	log := slog.New(handler)
 	netstack.RouteLibraryLogs(log)
@@ -223,7 +234,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	// The port answers at once, with 503 and Retry-After until compute is set up
 	// and running VMs are adopted: a restarting server never leaves a client hanging.
 	starting := &api.Starting{}
-	srv := &http.Server{Handler: starting, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig}
+	srv := &http.Server{Handler: api.WithRequestID(starting), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig}
 	errc := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {
@@ -258,6 +269,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
 	hangarAPI := api.New(cat, vms, log, cluster)
+	hangarAPI.LimitRate(api.RateLimit{PerSecond: o.rateLimit, Burst: o.rateBurst})
 	starting.Ready(console.Mount(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)), console.New(hangarAPI, log, console.Options{})))
 	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
 		"dataDir", o.dataDir, "admin", msg, "clusterSecret", secretMsg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -32,15 +33,26 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if code == hangar.CodeInternal {
 		if msg := unavailable(err); msg != "" {
 			log.Warn("backend unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-			w.Header().Set("Retry-After", "5")
+			w.Header().Set("Retry-After", "2")
 			err = hangar.Errorf(hangar.CodeUnavailable, "%s", msg)
 			code = hangar.CodeUnavailable
 		}
 	}
 	if code == hangar.CodeInternal {
-		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "requestId", RequestID(r.Context()), "err", err)
 	}
-	writeJSON(w, code.HTTPStatus(), errorBody{Error: hangar.Error{Code: code, Message: hangar.ErrorMessage(err)}})
+	writeJSON(w, code.HTTPStatus(), errorBody{Error: PublicError(r.Context(), err)})
+}
+
+// PublicError is what a client is told of err: its code, its user-safe message
+// and the request's ID. An internal error's message only points to the log.
+func PublicError(ctx context.Context, err error) hangar.Error {
+	id := RequestID(ctx)
+	e := hangar.Error{Code: hangar.ErrorCode(err), Message: hangar.ErrorMessage(err), RequestID: id}
+	if e.Code == hangar.CodeInternal && id != "" {
+		e.Message = fmt.Sprintf("internal error: the server's log has the details under request ID %s; quote it when reporting this", id)
+	}
+	return e
 }
 
 // statusClientClosed is nginx's "client closed request", counted apart from

@@ -3,8 +3,11 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -38,5 +41,41 @@ func TestClientGoneIsNoServerError(t *testing.T) {
 				t.Errorf("status %d, logs %q", w.Code, logs.String())
 			}
 		})
+	}
+}
+
+// TestRequestIDs: every answer names its request, an error body carries the same
+// ID, an internal error's message points to it (and the log has it), and the
+// caller's own request ID comes back only when it is printable.
+func TestRequestIDs(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var inner string
+	h := WithRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner = RequestID(r.Context())
+		writeError(w, r, log, errors.New("disk on fire"))
+	}))
+	seen := map[string]bool{}
+	for _, client := range []string{"my-id-1", "bad\x01id", ""} {
+		r := httptest.NewRequest("GET", "/v1/disks", nil)
+		if client != "" {
+			r.Header.Set("x-ms-client-request-id", client)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		id := w.Header().Get(RequestIDHeader)
+		var body errorBody
+		json.Unmarshal(w.Body.Bytes(), &body)
+		if len(id) != 36 || id != inner || body.Error.RequestID != id || seen[id] {
+			t.Fatalf("request ID %q, in the handler %q, in the body %+v (seen before: %v)", id, inner, body.Error, seen[id])
+		}
+		seen[id] = true
+		if !strings.Contains(body.Error.Message, id) || strings.Contains(body.Error.Message, "on fire") || !strings.Contains(logs.String(), id) {
+			t.Errorf("internal error says %q; the log: %s", body.Error.Message, logs.String())
+		}
+		echo := w.Header().Get("x-ms-client-request-id")
+		if want := map[string]string{"my-id-1": "my-id-1"}[client]; echo != want {
+			t.Errorf("client request ID %q echoed as %q", client, echo)
+		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hangarvm/hangar/internal/api"
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
@@ -93,11 +94,17 @@ func (h *Handler) handle(method, pattern string, serve func(c *call) (int, any, 
 	return route{method: method, pattern: strings.Split(strings.ToLower(pattern), "/"), serve: serve}
 }
 
+// ownSubscription says whether sub is the caller's tenant: its name, its ID, or
+// its ID as a UUID (the subscriptionId its VMs' IMDS shows).
+func (c *call) ownSubscription(sub string) bool {
+	return strings.EqualFold(sub, c.tenant.Name) || sub == c.tenant.ID || strings.EqualFold(sub, hangar.AsUUID(c.tenant.ID))
+}
+
 // parseID reads an ARM resource ID of the caller's subscription with the shape of
 // pattern (as in the route table, without the leading subscription).
 func (c *call) parseID(id, pattern string) (map[string]string, bool) {
 	var p map[string]string
-	if !matchPath(id, "subscriptions/{subscription}/"+pattern, &p) || !strings.EqualFold(p["subscription"], c.tenant.Name) && p["subscription"] != c.tenant.ID {
+	if !matchPath(id, "subscriptions/{subscription}/"+pattern, &p) || !c.ownSubscription(p["subscription"]) {
 		return nil, false
 	}
 	return p, true
@@ -123,11 +130,15 @@ func (rt route) match(segs []string) (map[string]string, bool) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	// Split before unescaping: an escaped '/' is part of a name, not a separator.
+	segs := strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/")
 	for i, s := range segs {
-		if u, err := url.PathUnescape(s); err == nil {
-			segs[i] = u
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			writeError(w, r, invalid("the path is not valid: %v", err))
+			return
 		}
+		segs[i] = u
 	}
 	var matched *route
 	var params map[string]string
@@ -143,17 +154,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if matched == nil {
 		if methodMatched {
-			writeError(w, hangar.Errorf(hangar.CodeMethodNotAllowed, "%s is not supported on %s (docs/arm.md lists what is)", r.Method, r.URL.Path))
+			writeError(w, r, hangar.Errorf(hangar.CodeMethodNotAllowed, "%s is not supported on %s (docs/arm.md lists what is)", r.Method, r.URL.Path))
 			return
 		}
-		writeError(w, &hangar.Error{Code: "InvalidResourceType", Message: fmt.Sprintf("Hangar does not serve %s %s through ARM (docs/arm.md lists what it does)", r.Method, r.URL.Path)})
+		writeError(w, r, &hangar.Error{Code: "InvalidResourceType", Message: fmt.Sprintf("Hangar does not serve %s %s through ARM (docs/arm.md lists what it does)", r.Method, r.URL.Path)})
 		return
 	}
 	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	c := &call{ctx: r.Context(), w: w, r: r, p: params, sub: params["subscription"], primary: h.primary,
 		hangar: client.New("http://hangar.internal", key, client.WithHandler(h.api))}
 	if key == "" {
-		writeError(w, &hangar.Error{Code: "AuthenticationFailed", Message: "send a Hangar API key as the bearer token (Authorization: Bearer KEY)"})
+		writeError(w, r, &hangar.Error{Code: "AuthenticationFailed", Message: "send a Hangar API key as the bearer token (Authorization: Bearer KEY)"})
 		return
 	}
 	who, err := c.hangar.Whoami(c.ctx)
@@ -161,24 +172,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if hangar.ErrorCode(err).HTTPStatus() == http.StatusUnauthorized {
 			err = &hangar.Error{Code: "AuthenticationFailed", Message: hangar.ErrorMessage(err)}
 		}
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	c.tenant = who.Tenant
-	if !strings.EqualFold(c.sub, c.tenant.Name) && c.sub != c.tenant.ID {
+	if !c.ownSubscription(c.sub) {
 		// Another tenant's subscription looks exactly like one that does not exist.
-		writeError(w, &hangar.Error{Code: "SubscriptionNotFound", Message: fmt.Sprintf("The subscription '%s' could not be found.", c.sub)})
+		writeError(w, r, &hangar.Error{Code: "SubscriptionNotFound", Message: fmt.Sprintf("The subscription '%s' could not be found.", c.sub)})
 		return
 	}
 	status, body, err := matched.serve(c)
 	if err != nil {
 		if hangar.ErrorCode(err) == hangar.CodeInternal {
-			h.log.Error("ARM request failed", "method", r.Method, "path", r.URL.Path, "tenant", c.tenant.Name, "err", err)
+			h.log.Error("ARM request failed", "method", r.Method, "path", r.URL.Path, "tenant", c.tenant.Name, "requestId", api.RequestID(r.Context()), "err", err)
 		}
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
-	h.log.Info("ARM request", "method", r.Method, "path", r.URL.Path, "tenant", c.tenant.Name, "status", status)
+	h.log.Info("ARM request", "method", r.Method, "path", r.URL.Path, "tenant", c.tenant.Name, "status", status, "requestId", api.RequestID(r.Context()))
 	if body == nil {
 		w.WriteHeader(status)
 		return
@@ -201,13 +212,13 @@ func statusOf(code hangar.Code) int {
 }
 
 // writeError answers with ARM's error envelope, which is Hangar's own shape.
-func writeError(w http.ResponseWriter, err error) {
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := hangar.ErrorCode(err)
 	status := statusOf(code)
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "2")
 	}
-	writeJSON(w, status, map[string]hangar.Error{"error": {Code: code, Message: hangar.ErrorMessage(err)}})
+	writeJSON(w, status, map[string]hangar.Error{"error": api.PublicError(r.Context(), err)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -241,10 +252,25 @@ func (c *call) decode(v any) error {
 	return nil
 }
 
-// base is the URL this server was reached at, for links.
+// decodeNew reads the body of a PUT that may make a resource, named by the path's
+// param, and checks the name and the resource group.
+func (c *call) decodeNew(param, kind string, body any) (string, error) {
+	if err := c.decode(body); err != nil {
+		return "", err
+	}
+	name := c.p[param]
+	if err := hangar.ValidateName(kind, name); err != nil {
+		return "", err
+	}
+	return name, validGroup(c.p["group"])
+}
+
+// base is the URL this server was reached at, for links. Behind a proxy that
+// terminates TLS, X-Forwarded-Proto says the client's scheme (it only changes the
+// links this client gets).
 func (c *call) base() string {
 	scheme := "http"
-	if c.r.TLS != nil {
+	if c.r.TLS != nil || strings.EqualFold(c.r.Header.Get("X-Forwarded-Proto"), "https") {
 		scheme = "https"
 	}
 	return scheme + "://" + c.r.Host
@@ -320,6 +346,19 @@ func sortedPage[T any](c *call, items []T, key func(T) string, render func(T) an
 // isNotFound reports whether err is Hangar's not-found of any kind.
 func isNotFound(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || hangar.ErrorCode(err).HTTPStatus() == http.StatusNotFound
+}
+
+// validGroup checks a resource group name as ARM does: 1 to 90 letters, digits,
+// '-', '_', '.', '(' and ')', not ending with a period.
+func validGroup(group string) error {
+	ok := group != "" && len(group) <= 90 && !strings.HasSuffix(group, ".")
+	for _, r := range group {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.()", r))
+	}
+	if !ok {
+		return invalid("resource group name %.100q is not valid: use 1 to 90 letters, digits, '-', '_', '.', '(' and ')', not ending with '.'", group)
+	}
+	return nil
 }
 
 // str reads an optional string of a model.

@@ -374,6 +374,14 @@ func TestBadRequestsSayWhatIsWrong(t *testing.T) {
 		call func() error
 		want string
 	}{
+		{"a resource group name with a slash's escape", func() error {
+			_, err := f.NewGalleriesClient().BeginCreateOrUpdate(ctx, "rg%2Fx", "g9", armcompute.Gallery{Location: to.Ptr("local")}, nil)
+			return err
+		}, "resource group name"},
+		{"a resource group name ending with a period", func() error {
+			_, err := f.NewGalleriesClient().BeginCreateOrUpdate(ctx, "rg.", "g9", armcompute.Gallery{Location: to.Ptr("local")}, nil)
+			return err
+		}, "resource group name"},
 		{"definition without osState", func() error {
 			_, err := defs.BeginCreateOrUpdate(ctx, "rg1", "g1", "d", armcompute.GalleryImage{Location: to.Ptr("local"),
 				Properties: &armcompute.GalleryImageProperties{OSType: to.Ptr(armcompute.OperatingSystemTypesLinux)}}, nil)
@@ -491,6 +499,33 @@ func TestImageReferences(t *testing.T) {
 	} {
 		if got, err := s.h.imageRef(c, &bad); err == nil {
 			t.Errorf("imageRef(%+v) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// TestInstanceViewStatuses: Hangar's VM states as Azure's status codes, and the
+// provisioningState a poller waits on.
+func TestInstanceViewStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		prov  hangar.ProvisioningState
+		power hangar.PowerState
+		state string
+		codes []string
+	}{
+		{hangar.ProvisioningCreating, hangar.PowerCreating, "Creating", []string{"ProvisioningState/creating", "PowerState/starting"}},
+		{hangar.ProvisioningSucceeded, hangar.PowerRunning, "Succeeded", []string{"ProvisioningState/succeeded", "PowerState/running"}},
+		{hangar.ProvisioningTimedOut, hangar.PowerRunning, "Failed", []string{"ProvisioningState/failed/OSProvisioningTimedOut", "PowerState/running"}},
+		{hangar.ProvisioningFailed, hangar.PowerStopped, "Failed", []string{"ProvisioningState/failed", "PowerState/stopped"}},
+		{hangar.ProvisioningSucceeded, hangar.PowerGeneralized, "Succeeded", []string{"ProvisioningState/succeeded", "OSState/generalized", "PowerState/stopped"}},
+		{hangar.ProvisioningSucceeded, hangar.PowerDeallocated, "Succeeded", []string{"ProvisioningState/succeeded", "PowerState/deallocated"}},
+	} {
+		vm := hangar.VM{ProvisioningState: tc.prov, PowerState: tc.power, ProvisioningMessage: "the guest said why"}
+		var codes []string
+		for _, s := range instanceView(vm).Statuses {
+			codes = append(codes, *s.Code)
+		}
+		if got := provisioningState(vm); got != tc.state || strings.Join(codes, " ") != strings.Join(tc.codes, " ") {
+			t.Errorf("%s/%s: provisioningState %s, statuses %v; want %s, %v", tc.prov, tc.power, got, codes, tc.state, tc.codes)
 		}
 	}
 }

@@ -79,11 +79,8 @@ func (h *Handler) putImage(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	var body armcompute.Image
-	if err := c.decode(&body); err != nil {
-		return 0, nil, err
-	}
-	name := c.p["image"]
-	if err := hangar.ValidateName("image", name); err != nil {
+	name, err := c.decodeNew("image", "image", &body)
+	if err != nil {
 		return 0, nil, err
 	}
 	if body.Properties == nil {
@@ -123,7 +120,8 @@ func (h *Handler) imageMaker(c *call, p *armcompute.ImageProperties) (func(hanga
 			return nil, err
 		}
 		return func(name string) error {
-			_, err := c.hangar.Capture(c.ctx, vm.HangarName, hangar.VMCapture{ImageName: name, KeepVM: true})
+			// As in Azure, a managed image is made from a generalized VM only.
+			_, err := c.hangar.Capture(c.ctx, vm.HangarName, hangar.VMCapture{ImageName: name, KeepVM: true, OSState: hangar.Generalized})
 			return err
 		}, nil
 	}

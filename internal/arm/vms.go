@@ -66,7 +66,7 @@ func (c *call) virtualMachine(r store.ARMResource, vm hangar.VM, withInstanceVie
 			CreateOption: to.Ptr(armcompute.DiskCreateOptionTypesFromImage), Name: to.Ptr(fmt.Sprintf("%s_DataDisk_%d", r.Name, d.LUN))})
 	}
 	props := &armcompute.VirtualMachineProperties{
-		VMID:              to.Ptr(vm.ID),
+		VMID:              to.Ptr(hangar.AsUUID(vm.ID)),
 		ProvisioningState: to.Ptr(provisioningState(vm)),
 		HardwareProfile:   &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes(vm.Size.Name))},
 		StorageProfile:    &armcompute.StorageProfile{ImageReference: &ref, OSDisk: osDisk, DataDisks: data},
@@ -80,8 +80,21 @@ func (c *call) virtualMachine(r store.ARMResource, vm hangar.VM, withInstanceVie
 	}
 	return armcompute.VirtualMachine{
 		ID: to.Ptr(c.groupID(r.Group, "virtualMachines", r.Name)), Name: to.Ptr(r.Name), Type: to.Ptr("Microsoft.Compute/virtualMachines"),
-		Location: to.Ptr(cmp.Or(r.Location, c.primary)), Properties: props,
+		Location: to.Ptr(cmp.Or(r.Location, c.primary)), Properties: props, Plan: c.plan(vm),
 	}
+}
+
+// plan is the marketplace plan of the image a VM was made from, as Azure shows it
+// on the VM; nil for an image without one.
+func (c *call) plan(vm hangar.VM) *armcompute.Plan {
+	if strings.Count(vm.Image, ":") != 3 {
+		return nil // not a marketplace URN
+	}
+	im, err := c.hangar.MarketplaceImage(c.ctx, vm.Image)
+	if err != nil || im.Plan == nil {
+		return nil
+	}
+	return &armcompute.Plan{Name: to.Ptr(im.Plan.Name), Product: to.Ptr(im.Plan.Product), Publisher: to.Ptr(im.Plan.Publisher)}
 }
 
 func status(code, display string, level armcompute.StatusLevelTypes, message string) *armcompute.InstanceViewStatus {
@@ -141,11 +154,8 @@ func (h *Handler) putVM(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	var body armcompute.VirtualMachine
-	if err := c.decode(&body); err != nil {
-		return 0, nil, err
-	}
-	name := c.p["vm"]
-	if err := hangar.ValidateName("VM", name); err != nil {
+	name, err := c.decodeNew("vm", "VM", &body)
+	if err != nil {
 		return 0, nil, err
 	}
 	p := body.Properties

@@ -75,6 +75,17 @@ type Service struct {
 	// one read tells a whole chunk from an oversized body. A recycled buffer instead
 	// of a growing one keeps the server's memory flat under many uploads.
 	buffers sync.Pool
+	hygiene hygiene
+}
+
+// Stats counts what the metadata holds, for the metrics.
+func (s *Service) Stats(ctx context.Context) (store.Stats, []store.Host, error) {
+	st, err := s.db.Stats(ctx)
+	if err != nil {
+		return st, nil, err
+	}
+	hosts, err := s.db.Hosts(ctx)
+	return st, hosts, err
 }
 
 // New returns a catalog over a metadata store and a chunk store.

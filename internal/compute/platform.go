@@ -55,23 +55,13 @@ func readPlatformFacts(dir string) (platformFacts, error) {
 	return f, json.Unmarshal(data, &f)
 }
 
-// vmUUID is a VM's ID written as a UUID: its SMBIOS system UUID and IMDS vmId.
-// cloud-init and waagent take it as the instance's identity, so every VM has its
-// own (a VM from a captured image is a new instance to them).
-func vmUUID(id string) string {
-	if len(id) != 32 {
-		return id
-	}
-	return id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
-}
-
 // platformInstance is what the platform endpoints tell a VM's guest about itself.
 func (m *Manager) platformInstance(vm *store.VM, f platformFacts) fabric.Instance {
 	mac, _ := net.ParseMAC(netstack.GuestMAC)
 	inst := fabric.Instance{
-		Name: vm.Name, ComputerName: vm.ComputerName, Specialized: vm.OSState == hangar.Specialized, VMID: vmUUID(vm.ID),
+		Name: vm.Name, ComputerName: vm.ComputerName, Specialized: vm.OSState == hangar.Specialized, VMID: hangar.AsUUID(vm.ID),
 		Location: cmp.Or(m.cfg.Host.Region, "local"), VMSize: vm.Size.Name, ResourceGroup: "hangar",
-		SubscriptionID: vmUUID(vm.TenantID), AdminUsername: f.AdminUsername,
+		SubscriptionID: hangar.AsUUID(vm.TenantID), AdminUsername: f.AdminUsername,
 		DisablePasswordAuthentication: f.DisablePasswordAuthentication,
 		Network:                       fabric.Network{MAC: mac, PrivateIPv4: netip.PrefixFrom(netstack.GuestIP, netstack.Subnet.Bits()), Gateway: netstack.Gateway},
 		OSType:                        "Linux",

@@ -144,7 +144,7 @@ func (m *Manager) machineConfig(vm *store.VM) MachineConfig {
 	if medium := filepath.Join(dir, "cidata.iso"); fileExists(medium) {
 		c.Medium, c.MediumAs = medium, mediumDevices(vm.ProvisioningAgent)
 	}
-	c.SystemUUID, c.AssetTag = vmUUID(vm.ID), fabric.AssetTag
+	c.SystemUUID, c.AssetTag = hangar.AsUUID(vm.ID), fabric.AssetTag
 	return c
 }
 

@@ -61,3 +61,15 @@ func ValidateText(field, s string, max int) error {
 	}
 	return nil
 }
+
+// AsUUID writes a 128-bit ID in hex (what store.NewID makes) as a UUID. A VM's ID
+// written so is its SMBIOS system UUID, IMDS vmId and ARM vmId: cloud-init and
+// waagent take it as the instance's identity, so every VM has its own (a VM from a
+// captured image is a new instance to them). A tenant's is the subscription ID
+// its VMs' IMDS shows. Any other string is returned as it is.
+func AsUUID(id string) string {
+	if len(id) != 32 {
+		return id
+	}
+	return id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
+}
