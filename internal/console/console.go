@@ -313,12 +313,20 @@ func sameOrigin(r *http.Request) bool {
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		scheme := "http://"
-		if r.TLS != nil {
+		if overTLS(r) {
 			scheme = "https://"
 		}
 		return o == scheme+r.Host
 	}
 	return true
+}
+
+// overTLS says whether the browser reached the console over HTTPS: served with TLS,
+// or through a proxy that terminates it and says so with X-Forwarded-Proto (as
+// docs/OPERATIONS.md sets it up). A client that sends the header itself changes
+// only its own cookie's Secure flag and its own Origin check.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // localPath returns p if it is a path of the console, else def: a redirect never

@@ -201,6 +201,16 @@ func TestSessionCookie(t *testing.T) {
 			t.Error("two sign-ins got one token")
 		}
 	}
+	// Behind a proxy that terminates TLS and says so, the cookie is Secure and the
+	// origin is https.
+	s0 := newStack(t, false)
+	b := s0.browser(t)
+	proxied := map[string]string{"X-Forwarded-Proto": "https", "Origin": strings.Replace(s0.srv.URL, "http://", "https://", 1), "Sec-Fetch-Site": "same-origin"}
+	a := b.send("GET", "/console/signin", nil, map[string]string{"X-Forwarded-Proto": "https"})
+	a = b.send("POST", "/console/signin", url.Values{"csrf": {csrfField.FindStringSubmatch(a.body)[1]}, "key": {s0.keys["alice"]}}, proxied)
+	if cs := readSetCookies(a.header); a.status != http.StatusSeeOther || len(cs) != 2 || !cs[1].Secure || cs[1].Name != sessionCookie {
+		t.Errorf("behind a TLS proxy: %d %v", a.status, cs)
+	}
 	// The sign-in page's own cookie has the same flags.
 	s := newStack(t, true)
 	for _, c := range readSetCookies(s.browser(t).get("/console/signin").header) {

@@ -135,11 +135,11 @@ func (ss *sessions) takeFlash(s *session) (string, string) {
 	return msg, errMsg
 }
 
-// cookie returns a console cookie: HttpOnly, SameSite=Strict, Secure under TLS,
+// cookie returns a console cookie: HttpOnly, SameSite=Strict, Secure over HTTPS,
 // for the console's paths only. maxAge < 0 deletes it.
 func cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{Name: name, Value: value, Path: strings.TrimSuffix(Prefix, "/"), MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+		HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteStrictMode}
 }
 
 // signInView is the sign-in page's data.
