@@ -23,6 +23,7 @@ import (
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/compute"
+	"github.com/hangarvm/hangar/internal/console"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/netstack"
 	"github.com/hangarvm/hangar/internal/store"
@@ -269,7 +270,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	go cat.RunReplication(bg)
 	hangarAPI := api.New(cat, vms, log, cluster)
 	hangarAPI.LimitRate(api.RateLimit{PerSecond: o.rateLimit, Burst: o.rateBurst})
-	starting.Ready(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)))
+	starting.Ready(console.Mount(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)), console.New(hangarAPI, log, console.Options{})))
 	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
 		"dataDir", o.dataDir, "admin", msg, "clusterSecret", secretMsg)
 	select {
