@@ -97,6 +97,17 @@ type Service struct {
 	// done, so that other pulls wait for it instead of fetching it again (pull.go).
 	pullMu  sync.Mutex
 	pulling map[chunks.Digest]chan struct{}
+	hygiene hygiene
+}
+
+// Stats counts what the metadata holds, for the metrics.
+func (s *Service) Stats(ctx context.Context) (store.Stats, []store.Host, error) {
+	st, err := s.db.Stats(ctx)
+	if err != nil {
+		return st, nil, err
+	}
+	hosts, err := s.db.Hosts(ctx)
+	return st, hosts, err
 }
 
 // New returns a catalog over a metadata store and a chunk store.

@@ -18,6 +18,7 @@ var tables = []string{
 	"tenant_limits",
 	"chunk_deletions",
 	"cluster_secrets",
+	"arm_resources",
 	"upstreams", "syndications", "syndication_jobs", "syndication_chunks", "syndication_manifests",
 }
 
