@@ -9,8 +9,9 @@
 // totalling 1% of the data are rewritten (as bench/reupload does), the upstream
 // publishes the new file as 2.0.0, and the subscriber's pull of 2.0.0 is timed until
 // Completed. The anchor, in the same run: the 1.0.0 file is in a destination
-// directory, and `rsync --no-whole-file` (its delta transfer, which local copies skip
-// by default) brings the 2.0.0 file there under the same name, then `sync` of it
+// directory, and `rsync --no-whole-file --ignore-times` (its delta transfer, which
+// local copies skip by default; and no quick check, which a rewrite within the same
+// second as the copy would fool) brings the 2.0.0 file there under the same name, then `sync` of it
 // (Hangar's directory store syncs each chunk it writes). It prints the bytes
 // each sent (Hangar: the chunks copied; rsync: its "Literal data") and the times,
 // with their ratios (targets: bytes at most the changed chunks', time at most 0.5x).
@@ -84,7 +85,7 @@ func run(parent, prebuilt string, size, count, extLen, align int64, nRegions int
 	}
 	fmt.Printf("input: raw, %d MiB virtual, %d MiB of data in %d extents; version 2.0.0 rewrites %d regions (%.2f%% of the data)\n",
 		size>>20, data>>20, count, len(regions), percent)
-	fmt.Printf("commands: %s marketplace syndicate up Bench:Img:std:2.0.0 -o json  vs  rsync --no-whole-file --stats v2.raw dest/img.raw (dest/img.raw: v1)\n", ws.Bin)
+	fmt.Printf("commands: %s marketplace syndicate up Bench:Img:std:2.0.0 -o json  vs  rsync --no-whole-file --ignore-times --sparse --stats v2.raw dest/img.raw (dest/img.raw: v1)\n", ws.Bin)
 	var ours, rsyncs []time.Duration
 	var last result
 	for i := range runs {
@@ -192,7 +193,7 @@ func oneRun(ws *diskbench.Workspace, dir string, regions []diskbench.Extent, see
 		return r, err
 	}
 	r.rsync, err = diskbench.Time(func() error {
-		if out, err = diskbench.Run(nil, "rsync", "--no-whole-file", "--sparse", "--stats", src, dest+"/"); err != nil {
+		if out, err = diskbench.Run(nil, "rsync", "--no-whole-file", "--ignore-times", "--sparse", "--stats", src, dest+"/"); err != nil {
 			return err
 		}
 		// Hangar's directory store syncs each chunk it writes.
