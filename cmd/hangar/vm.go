@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -92,6 +93,15 @@ func showMarketplaceImage(cmd *cobra.Command, g *globals, urn string) error {
 		}
 		if m.EULA != "" {
 			row(w, "EULA:", m.EULA)
+		}
+		if m.EndOfLife != "" {
+			row(w, "End of life:", m.EndOfLife)
+		}
+		if p := m.Provenance; p != nil {
+			row(w, "Syndicated from:", fmt.Sprintf("%s (key %s), pulled %s", p.Upstream, p.KeyFingerprint, p.PulledAt.Format(time.RFC3339)))
+			if p.WithdrawnAt != nil {
+				row(w, "Withdrawn upstream:", p.WithdrawnAt.Format(time.RFC3339)+" (kept here for what uses it)")
+			}
 		}
 	})
 }
