@@ -475,3 +475,55 @@ func (s *server) chunksServedFiles(part string) []string {
 	files, _ := filepath.Glob(filepath.Join(part, "chunks", "*", "*"))
 	return files
 }
+
+// TestSyndicationImportResume kills the importing installation with SIGKILL in the
+// middle of an import: nothing of the version shows, and the same import run again
+// sends only the chunks that had not arrived.
+func TestSyndicationImportResume(t *testing.T) {
+	up := startServer(t)
+	down := startServer(t)
+	upAdmin, downAdmin := up.adminKey(), down.adminKey()
+	contoso := up.tenant("contoso", "--role", "publisher")
+	const n = 32
+	publishVersion(up, contoso, "1.0.0", versionDisk(t, n))
+	var key signingKeyJSON
+	up.json(upAdmin, &key, "admin", "signing-key")
+	b := filepath.Join(t.TempDir(), "b")
+	up.ok(upAdmin, "marketplace", "export", "Contoso:Web:gold:1.0.0", "--to", b)
+	down.ok(downAdmin, "marketplace", "upstream", "add", "hq", "--public-key", key.PublicKey)
+	bob := down.tenant("bob", "--entitlement", "msdn")
+
+	received := func() int {
+		return strings.Count(down.log.String(), `"route":"/v1/marketplace/imports/{upstream}/chunks/{sha256}","status":204`)
+	}
+	cmd := exec.Command(hangarBin, "marketplace", "import", b, "-o", "json")
+	cmd.Env = append(os.Environ(), "HANGAR_SERVER="+down.url(), "HANGAR_KEY="+downAdmin, "HOME="+down.home)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); received() < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no chunk of the import arrived")
+		}
+	}
+	down.kill9()
+	cmd.Wait()
+	before := received()
+	if before >= n {
+		t.Fatalf("the import finished before the kill (%d chunks)", before)
+	}
+	down.start()
+	if list := syndicated(down, bob); len(list) != 0 {
+		t.Fatalf("a version half imported is visible: %v", list)
+	}
+	var res importJSON
+	down.json(downAdmin, &res, "marketplace", "import", b)
+	// Chunks are sent one at a time: one may have been stored, not yet answered,
+	// when the server died.
+	if res.SentChunks > n-before || res.SentChunks < n-before-1 {
+		t.Fatalf("the resumed import sent %d chunks; %d of %d had arrived before the kill", res.SentChunks, before, n)
+	}
+	if _, ok := syndicated(down, bob)["Contoso:Web:gold:1.0.0"]; !ok {
+		t.Fatal("the resumed import's version is not visible")
+	}
+}
