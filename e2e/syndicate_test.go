@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -382,9 +383,12 @@ func TestSyndicationBundles(t *testing.T) {
 			var doc map[string]any
 			data, _ := os.ReadFile(p)
 			mustUnmarshal(t, string(data), &doc)
-			sig := []byte(doc["signature"].(string))
-			sig[3] ^= 2 // still base64
-			doc["signature"] = string(sig)
+			sig, err := base64.StdEncoding.DecodeString(doc["signature"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig[3] ^= 2
+			doc["signature"] = base64.StdEncoding.EncodeToString(sig)
 			data, _ = json.Marshal(doc)
 			os.WriteFile(p, data, 0o644)
 		}, "signature does not verify"},
