@@ -86,7 +86,7 @@ func (s *Server) endpoints() []endpoint {
 		stream("PUT", "/v1/disks/{name}", "Upload a whole disk file in one stream (raw or VHD; format detected from content)", func(c *call, body io.Reader) (hangar.Disk, error) {
 			return cat.ImportDisk(c.ctx, c.actor, c.path("name"), body)
 		}).withStatus(http.StatusCreated),
-		op("GET", "/v1/disks/{name}/content", "Download a disk as raw, vhd (fixed, Azure-ready), vhd-dynamic or qcow2; raw and vhd support Range", func(c *call, _ noBody) (diskContent, error) {
+		op("GET", "/v1/disks/{name}/content", "Download a disk as raw, vhd (fixed, Azure-ready), vhd-dynamic, vhdx, qcow2, vmdk (streamOptimized) or ova (OVF descriptor, manifest and vmdk in a tar); raw and vhd support Range", func(c *call, _ noBody) (diskContent, error) {
 			ex, err := cat.ExportDisk(c.ctx, c.actor, c.path("name"), c.query("format"))
 			return diskContent{ex}, err
 		}).withQuery("format"),
