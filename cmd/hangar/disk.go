@@ -16,8 +16,8 @@ import (
 )
 
 func newDiskCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "disk", Short: "Upload, list, show and delete disks"}
-	cmd.AddCommand(newDiskUploadCmd(g), newDiskDownloadCmd(g), newDiskInspectCmd(g), newDiskConvertCmd(g), newDiskGeneralizeCmd(g),
+	cmd := &cobra.Command{Use: "disk", Short: "Upload, import, download, list, show and delete disks"}
+	cmd.AddCommand(newDiskUploadCmd(g), newDiskImportCmd(g), newDiskDownloadCmd(g), newDiskInspectCmd(g), newDiskConvertCmd(g), newDiskGeneralizeCmd(g),
 		&cobra.Command{
 			Use: "list", Short: "List your disks", Args: cobra.NoArgs,
 			Example: `  hangar disk list

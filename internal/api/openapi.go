@@ -104,6 +104,13 @@ func (g *schemaGen) responses(e endpoint) map[string]any {
 	ok := map[string]any{"description": http.StatusText(e.status)}
 	if e.respType == reflect.TypeFor[diskContent]() {
 		ok["content"] = map[string]any{"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+	} else if e.respType == reflect.TypeFor[importAnswer]() {
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeFor[hangar.Disk]())}}
+		ok["description"] = "Created (without Accept: application/x-ndjson)"
+		return map[string]any{strconv.Itoa(e.status): ok, "200": map[string]any{
+			"description": "Accept: application/x-ndjson: progress lines, then the disk or the error (one JSON object a line)",
+			"content":     map[string]any{ndjson: map[string]any{"schema": g.schema(reflect.TypeFor[hangar.DiskImportEvent]())}}},
+			"default": errRef}
 	} else if e.respType != nil {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(e.respType)}}
 	}

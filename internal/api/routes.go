@@ -86,6 +86,10 @@ func (s *Server) endpoints() []endpoint {
 		stream("PUT", "/v1/disks/{name}", "Upload a whole disk file in one stream (raw or VHD; format detected from content)", func(c *call, body io.Reader) (hangar.Disk, error) {
 			return cat.ImportDisk(c.ctx, c.actor, c.path("name"), body)
 		}).withStatus(http.StatusCreated),
+		op("POST", "/v1/disks/{name}/import", "Import a disk from an http, https or s3 URL: the server fetches the file and checks it as an upload (format, size, quota, the SHA-256 when given); the disk appears only once whole. With Accept: application/x-ndjson the answer is 200 and a stream of progress lines ending with the disk or the error; otherwise 201 and the disk once done. Internal, loopback, link-local and private addresses are refused unless the server allows them (serve --import-allow-cidr)", func(c *call, req hangar.DiskImport) (importAnswer, error) {
+			imp, err := cat.StartURLImport(c.ctx, c.actor, c.path("name"), req)
+			return importAnswer{imp: imp, log: s.log}, err
+		}).withStatus(http.StatusCreated),
 		op("GET", "/v1/disks/{name}/content", "Download a disk as raw, vhd (fixed, Azure-ready), vhd-dynamic, vhdx, qcow2, vmdk (streamOptimized) or ova (OVF descriptor, manifest and vmdk in a tar); raw and vhd support Range", func(c *call, _ noBody) (diskContent, error) {
 			ex, err := cat.ExportDisk(c.ctx, c.actor, c.path("name"), c.query("format"))
 			return diskContent{ex}, err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/fetch"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	Regions       map[string]*chunks.Store
 	// Node names this node in the jobs it holds (replication).
 	Node string
+	// ImportPolicy says which addresses imports from a URL may reach (the SSRF
+	// policy; hangar serve --import-allow-cidr).
+	ImportPolicy fetch.Policy
 	// Limits are the quotas of every tenant an admin gave no limits of its own
 	// (hangar tenant update). The zero value means DefaultLimits; a limit of
 	// hangar.Unlimited removes it.
@@ -75,6 +79,8 @@ type Service struct {
 	// one read tells a whole chunk from an oversized body. A recycled buffer instead
 	// of a growing one keeps the server's memory flat under many uploads.
 	buffers sync.Pool
+	// fetcher opens the sources of imports from a URL.
+	fetcher *fetch.Fetcher
 }
 
 // New returns a catalog over a metadata store and a chunk store.
@@ -91,7 +97,7 @@ func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service 
 	// The store applies the limits inside the transactions that create what they
 	// count; compute, sharing this store, gets them too.
 	db.SetDefaultLimits(cfg.Limits)
-	s := &Service{db: db, chunks: cs, cfg: cfg, log: log}
+	s := &Service{db: db, chunks: cs, cfg: cfg, log: log, fetcher: fetch.New(cfg.ImportPolicy)}
 	s.buffers.New = func() any { b := make([]byte, chunks.ChunkSize+1); return &b }
 	return s
 }

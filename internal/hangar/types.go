@@ -68,6 +68,46 @@ type Disk struct {
 	CreatedAt    time.Time `json:"createdAt"`
 }
 
+// DiskImport asks the server to fetch a disk file from a URL and store it as a disk,
+// with the checks of an upload.
+type DiskImport struct {
+	// URL is http://, https:// or s3://BUCKET/KEY.
+	URL string `json:"url"`
+	// SHA256, when given (64 hex digits), is the SHA-256 of the file as served;
+	// a file that does not match is refused and nothing is stored.
+	SHA256 string `json:"sha256,omitempty"`
+	// S3 is where an s3:// URL's bucket is and the credentials to sign with
+	// (anonymous without them). They serve this one request: never stored, never
+	// logged.
+	S3 *S3Access `json:"s3,omitempty"`
+}
+
+// S3Access reaches an S3 bucket: the endpoint (empty for AWS) and credentials.
+type S3Access struct {
+	Endpoint        string `json:"endpoint,omitempty"`
+	Region          string `json:"region,omitempty"`
+	AccessKeyID     string `json:"accessKeyId,omitempty"`
+	SecretAccessKey string `json:"secretAccessKey,omitempty"`
+	SessionToken    string `json:"sessionToken,omitempty"`
+}
+
+// DiskImportEvent is one line of an import's progress stream (application/x-ndjson):
+// progress lines, then one last line holding the disk or the error.
+type DiskImportEvent struct {
+	Progress *DiskImportProgress `json:"progress,omitempty"`
+	Disk     *Disk               `json:"disk,omitempty"`
+	Error    *Error              `json:"error,omitempty"`
+}
+
+// DiskImportProgress says how far an import is: Bytes of Total (-1 when the source
+// did not say) fetched; Phase is "fetching", then "storing" (checking the disk and
+// writing its chunks).
+type DiskImportProgress struct {
+	Phase string `json:"phase"`
+	Bytes int64  `json:"bytes"`
+	Total int64  `json:"total"`
+}
+
 // Upload is a chunked, resumable disk upload in progress.
 type Upload struct {
 	ID           string    `json:"id"`
