@@ -214,7 +214,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	cat := catalog.New(db, cs, catalog.Config{
-		ImportPolicy: importPolicy,
+		ImportPolicy:   importPolicy,
 		MaxVirtualSize: o.maxVirtualSize, StagingDir: staging, QuarantineDir: filepath.Join(o.dataDir, "quarantine"),
 		PrimaryRegion: o.primaryRegion, Regions: regions, Node: o.hostName + "/" + nodeID,
 		Limits: hangar.NormalizeLimits(o.limits),
