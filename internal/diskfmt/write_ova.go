@@ -76,7 +76,7 @@ func WriteOVA(w io.Writer, d Disk, opt OVAOptions) (int64, error) {
 	mtime := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(opt.Timestamp) * time.Second)
 	member := func(name string, size int64) error {
 		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644,
-			ModTime: mtime, Uname: "someone", Gname: "someone", Format: tar.FormatUSTAR})
+			ModTime: mtime, Format: tar.FormatUSTAR})
 	}
 	for _, f := range []struct {
 		name string

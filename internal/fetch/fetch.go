@@ -144,9 +144,16 @@ type Fetcher struct {
 // New returns a fetcher whose every connection the policy checks.
 func New(p Policy) *Fetcher {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: p.control}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return idleConn{c}, nil
+	}
 	t := &http.Transport{
 		Proxy:                 nil, // never: the proxy, not the target, would be checked
-		DialContext:           d.DialContext,
+		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   30 * time.Second,
 		ResponseHeaderTimeout: 2 * time.Minute,
@@ -156,6 +163,18 @@ func New(p Policy) *Fetcher {
 	f := &Fetcher{policy: p, transport: t}
 	f.client = &http.Client{Transport: t, CheckRedirect: checkRedirect}
 	return f
+}
+
+// IdleTimeout is how long a source may send nothing before its fetch fails: a
+// server that trickles or stalls does not hold an import (and a staging file) forever.
+var IdleTimeout = 2 * time.Minute
+
+// idleConn fails a read that waits longer than IdleTimeout.
+type idleConn struct{ net.Conn }
+
+func (c idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(IdleTimeout))
+	return c.Conn.Read(p)
 }
 
 // Transport is the fetcher's guarded transport, for clients of other protocols

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPolicyCheck(t *testing.T) {
@@ -168,5 +169,28 @@ func TestOpenReportsRemoteErrors(t *testing.T) {
 	var fe *FetchError
 	if !errors.As(err, &fe) || fe.Status != 404 || strings.Contains(err.Error(), "secret") {
 		t.Fatalf("error %v, want a 404 FetchError without the query", err)
+	}
+}
+
+func TestStalledSourceTimesOut(t *testing.T) {
+	old := IdleTimeout
+	IdleTimeout = 200 * time.Millisecond
+	defer func() { IdleTimeout = old }()
+	stop := make(chan struct{})
+	defer close(stop)
+	u := serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.Write([]byte("a few bytes, then nothing"))
+		w.(http.Flusher).Flush()
+		<-stop
+	}))
+	f := New(Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	r, err := f.Open(context.Background(), Source{URL: u + "/d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if _, err := io.ReadAll(r.Body); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("reading a stalled source: %v, want a timeout", err)
 	}
 }
