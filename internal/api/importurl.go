@@ -57,12 +57,14 @@ func (a importAnswer) respond(w http.ResponseWriter, r *http.Request) {
 		rc.Flush()
 	}
 	var last time.Time
-	send(hangar.DiskImportEvent{Progress: &hangar.DiskImportProgress{Phase: "fetching", Total: a.imp.Size()}})
+	phase := "fetching"
+	send(hangar.DiskImportEvent{Progress: &hangar.DiskImportProgress{Phase: phase, Total: a.imp.Size()}})
 	dk, err := a.imp.Run(r.Context(), func(p hangar.DiskImportProgress) {
-		if p.Phase == "fetching" && time.Since(last) < progressEvery {
+		// A new phase and the end of one are always told; the rest a few times a second.
+		if p.Phase == phase && p.Bytes != p.Total && time.Since(last) < progressEvery {
 			return
 		}
-		last = time.Now()
+		phase, last = p.Phase, time.Now()
 		send(hangar.DiskImportEvent{Progress: &p})
 	})
 	if err != nil {

@@ -244,10 +244,10 @@ func (s *Service) tooLarge(actor *hangar.Tenant, lim importLimits, n int64) erro
 
 // stageOptions are what an import from a URL adds to a streamed upload.
 type stageOptions struct {
-	sha256   []byte        // the file's checksum, when the user gave one
-	progress func(n int64) // told of the bytes received
-	storing  func()        // told when the file is whole and its chunks are written
-	where    string        // the source, for messages
+	sha256   []byte                  // the file's checksum, when the user gave one
+	progress func(n int64)           // told of the bytes received
+	storing  func(done, total int64) // told how far into the virtual disk storing the chunks is
+	where    string                  // the source, for messages
 }
 
 // stageAndStore stages body to a temporary file (at most lim.limit bytes), checks its
@@ -281,14 +281,14 @@ func (s *Service) stageAndStore(ctx context.Context, actor *hangar.Tenant, name 
 	if got := h.Sum(nil); opt.sha256 != nil && !bytes.Equal(got, opt.sha256) {
 		return hangar.Disk{}, hangar.Errorf(hangar.CodeChecksumMismatch, "the file's SHA-256 is %x, not %x as given: it was not stored", got, opt.sha256)
 	}
-	if opt.storing != nil {
-		opt.storing()
-	}
 	disk, err := diskfmt.Open(f, n, diskfmt.Options{MaxVirtualSize: s.cfg.MaxVirtualSize})
 	if err != nil {
 		return hangar.Disk{}, diskError(err)
 	}
-	m, err := s.StoreChunks(ctx, disk)
+	if opt.storing != nil {
+		opt.storing(0, disk.VirtualSize())
+	}
+	m, err := s.storeChunks(ctx, disk, opt.storing)
 	if err != nil {
 		return hangar.Disk{}, err
 	}
@@ -326,6 +326,12 @@ func (s *Service) SaveChunk(ctx context.Context, d chunks.Digest, data []byte) e
 // StoreChunks writes the non-zero chunks of disk to the chunk store and returns its
 // manifest.
 func (s *Service) StoreChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Manifest, error) {
+	return s.storeChunks(ctx, disk, nil)
+}
+
+// storeChunks is StoreChunks, telling progress (unless nil) how far into the
+// virtual disk it is.
+func (s *Service) storeChunks(ctx context.Context, disk diskfmt.Disk, progress func(done, total int64)) (chunks.Manifest, error) {
 	m := chunks.Manifest{VirtualSize: disk.VirtualSize()}
 	if err := s.checkVirtualSize(m.VirtualSize); err != nil {
 		return m, err
@@ -336,6 +342,9 @@ func (s *Service) StoreChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Ma
 			return err
 		}
 		m.Extents = append(m.Extents, chunks.Extent{Offset: off, Length: int64(len(data)), Digest: d})
+		if progress != nil {
+			progress(off+int64(len(data)), m.VirtualSize)
+		}
 		return nil
 	})
 	if err != nil {

@@ -91,7 +91,7 @@ func (u *URLImport) Run(ctx context.Context, progress func(hangar.DiskImportProg
 			done += n
 			progress(hangar.DiskImportProgress{Phase: "fetching", Bytes: done, Total: u.remote.Size})
 		}
-		opt.storing = func() { progress(hangar.DiskImportProgress{Phase: "storing", Bytes: done, Total: done}) }
+		opt.storing = func(at, total int64) { progress(hangar.DiskImportProgress{Phase: "storing", Bytes: at, Total: total}) }
 	}
 	dk, err := u.s.stageAndStore(ctx, u.actor, u.name, u.remote.Body, u.lim, opt)
 	if err != nil {

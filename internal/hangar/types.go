@@ -99,9 +99,10 @@ type DiskImportEvent struct {
 	Error    *Error              `json:"error,omitempty"`
 }
 
-// DiskImportProgress says how far an import is: Bytes of Total (-1 when the source
-// did not say) fetched; Phase is "fetching", then "storing" (checking the disk and
-// writing its chunks).
+// DiskImportProgress says how far an import is. Phase is "fetching" (Bytes of the
+// file's Total received; Total is -1 when the source did not say), then "storing"
+// (the file checked as a disk image, its chunks written up to virtual offset Bytes of
+// the virtual size Total).
 type DiskImportProgress struct {
 	Phase string `json:"phase"`
 	Bytes int64  `json:"bytes"`
