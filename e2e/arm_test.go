@@ -538,6 +538,18 @@ func TestARMGalleryAndVMs(t *testing.T) {
 	if !strings.Contains(out, "[stdout]") || !strings.Contains(out, "hello-42") || !strings.Contains(out, "web01") {
 		t.Fatalf("run command on vm1: %q, want [stdout] with hello-42 and the computer name web01", out)
 	}
+	// The guest's IMDS names the VM as ARM does: its resource group, its vmId, and a
+	// subscription ID that ARM takes (a script in the guest can call ARM with it).
+	imds := `for f in resourceGroupName vmId subscriptionId; do echo "$f=$(wget -q -O - --header 'Metadata: true' "http://169.254.169.254/metadata/instance/compute/$f?api-version=2021-02-01&format=text")"; done`
+	out = runShell(t, c, "rg1", "vm1", imds)
+	if !strings.Contains(out, "resourceGroupName=rg1\n") || !strings.Contains(out, "vmId="+deref(vm1.Properties.VMID)+"\n") {
+		t.Fatalf("IMDS in vm1: %q; want rg1 and vmId %s", out, deref(vm1.Properties.VMID))
+	}
+	_, sub, _ := strings.Cut(out, "subscriptionId=")
+	sub, _, _ = strings.Cut(sub, "\n")
+	if _, err := s.arm(sub, alice).vms.Get(ctx, "rg1", "vm1", nil); err != nil {
+		t.Fatalf("ARM with the subscription ID IMDS gives (%q): %v", sub, err)
+	}
 
 	// Deprovision in the guest (waagent -deprovision+user on Azure), stop, generalize, capture.
 	runShell(t, c, "rg1", "vm1", "hangar-agent deprovision+user")

@@ -3,6 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,5 +37,85 @@ func TestRequestIDsAndLogLevel(t *testing.T) {
 	}
 	if strings.Contains(s.log.String(), `"msg":"request"`) {
 		t.Errorf("--log-level warn still logs each request:\n%s", s.log.String())
+	}
+}
+
+// TestRateLimit: a tenant over its rate is answered 429 with Retry-After, the CLI
+// waits as told and succeeds, and another tenant is not slowed.
+func TestRateLimit(t *testing.T) {
+	s := startServer(t, "--rate-limit", "2", "--rate-burst", "4")
+	alice, bob := s.tenant("alice"), s.tenant("bob")
+	refused := 0
+	for range 12 {
+		r := s.request(alice, "GET", "/v1/disks", nil, nil)
+		if r.status == http.StatusTooManyRequests {
+			refused++
+			if r.code != "TooManyRequests" {
+				t.Fatalf("429 with %s", r.body)
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatal("12 requests at once, at a rate of 2 a second with bursts of 4: none refused")
+	}
+	s.ok(alice, "disk", "list") // its bucket is empty now: the CLI waits and retries
+	s.ok(bob, "disk", "list")
+}
+
+// TestBackupAndRestore runs docs/OPERATIONS.md's backup of the embedded default
+// while the server works, then its restore: the restored server has what the
+// backup saw, byte for byte, and nothing written after it.
+func TestBackupAndRestore(t *testing.T) {
+	for _, tool := range []string{"sqlite3", "cp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: run scripts/deps.sh (make test does)", tool)
+		}
+	}
+	s := startWith(t, "", nil) // the embedded default, whatever the suite's backends
+	alice, admin := s.tenant("alice"), s.adminKey()
+	dir := t.TempDir()
+	kept, later := filepath.Join(dir, "kept.raw"), filepath.Join(dir, "later.raw")
+	writeDisk(t, kept, 24<<20, 7, map[int64]int64{0: 5 << 20, 12 << 20: 3 << 20})
+	writeDisk(t, later, 8<<20, 8, map[int64]int64{0: 2 << 20})
+	s.ok(alice, "disk", "upload", kept, "--name", "kept")
+	osImage(s, alice, "web", "kept", "--version", "1.0.0")
+
+	data, backup := s.dataDir, filepath.Join(t.TempDir(), "backup")
+	sh := func(script string) {
+		t.Helper()
+		cmd := exec.Command("bash", "-euc", script)
+		cmd.Env = append(os.Environ(), "D="+data, "B="+backup)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", script, err, out)
+		}
+	}
+	// The backup, as docs/OPERATIONS.md writes it, while the server runs.
+	sh(`mkdir -p $B
+sqlite3 $D/hangar.db ".backup '$B/hangar.db'"
+cp -a $D/node.id $D/host.name $B/
+cp -a -n $D/chunks $B/`)
+	s.ok(alice, "disk", "upload", later, "--name", "later") // after the backup
+
+	// The restore, on the stopped server.
+	s.kill()
+	sh(`mv $D $D.old && mkdir -m 700 $D
+cp -a $B/hangar.db $B/node.id $B/host.name $B/chunks $D/`)
+	s.start()
+	var disks []struct{ Name string }
+	s.json(alice, &disks, "disk", "list")
+	if len(disks) != 1 || disks[0].Name != "kept" {
+		t.Fatalf("disks after the restore: %+v", disks)
+	}
+	out := filepath.Join(dir, "restored.raw")
+	s.ok(alice, "disk", "download", "kept", "--format", "raw", "--file", out)
+	sameFile(t, kept, out)
+	s.ok(alice, "image", "show", "web")
+	var rep struct {
+		Scanned int64
+		Corrupt []any
+	}
+	s.json(admin, &rep, "admin", "scrub")
+	if rep.Scanned == 0 || len(rep.Corrupt) != 0 {
+		t.Fatalf("scrub after the restore: %+v", rep)
 	}
 }

@@ -13,12 +13,15 @@
 #   mmdebstrap eatmydata  the stock test guests (images/stockguest/build.sh): a Debian
 #                         root from packages; eatmydata spares dpkg's fsyncs there
 #   postgresql            a throwaway PostgreSQL server for the metadata-store tests
+#   sqlite3               the online backup docs/OPERATIONS.md describes, run by its test
 #   iproute2              ip netns: the network tests' stand-in for the outside world
 #   qemu-guest-agent      qemu-ga, the real peer of the guest-agent client's tests
 #                         (internal/qga, run-command without hangar-agent)
 #   python3-yaml python3-requests python3-configobj python3-distro python3-six
 #   python3-pkg-resources openssl
 #                         what the client code of cloud-init and waagent imports and runs
+#   chromium              the headless browser the web console's tests drive (chromedp,
+#                         e2e/console_test.go)
 # and, for the tests, the client code of Debian's cloud-init and waagent packages, unpacked
 # (not installed: their services must never run on this host) into
 # $HANGAR_AZURE_CLIENTS (default /usr/local/lib/hangar/azure-clients), which
@@ -69,7 +72,7 @@ if [ "$mode" = test ]; then
 		/usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/requests:python3-requests
 		/usr/lib/python3/dist-packages/configobj:python3-configobj /usr/lib/python3/dist-packages/distro:python3-distro
 		/usr/lib/python3/dist-packages/six.py:python3-six /usr/lib/python3/dist-packages/pkg_resources:python3-pkg-resources
-		openssl:openssl mmdebstrap:mmdebstrap eatmydata:eatmydata)
+		openssl:openssl mmdebstrap:mmdebstrap eatmydata:eatmydata sqlite3:sqlite3 chromium:chromium)
 fi
 need=()
 for t in "${tools[@]}"; do

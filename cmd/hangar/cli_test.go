@@ -30,6 +30,7 @@ func newFakeServer(t *testing.T, status int, body string) *fakeServer {
 		s.requests = append(s.requests, request{r.Method, r.URL.RequestURI(), string(data)})
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "0") // a 502 or 503 is retried: at once
 		w.WriteHeader(status)
 		io.WriteString(w, body)
 	}))

@@ -38,7 +38,7 @@ const exitCodesHelp = `Exit codes:
   4  not authenticated or not allowed (401, 403)
   5  conflict or failed precondition (409, 412): in use, exists, over quota, or
      changed since read (--if-match)
-  6  server error or transient: 5xx, network, timeout; retrying may help
+  6  server error or transient: 5xx, 429, network, timeout; retrying may help
   When its script fails, vm run-command exits with the script's exit status.`
 
 // usageError is a command line that cannot be run as given.
@@ -99,7 +99,7 @@ func classify(err error) (exit int, code string) {
 			return exitAuth, string(he.Code)
 		case status == http.StatusConflict || status == http.StatusPreconditionFailed:
 			return exitConflict, string(he.Code)
-		case status >= 500:
+		case status >= 500 || status == http.StatusTooManyRequests:
 			return exitTransient, string(he.Code)
 		}
 		return exitFailed, string(he.Code)

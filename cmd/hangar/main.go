@@ -16,6 +16,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hangarvm/hangar/internal/client"
+
+	"github.com/hangarvm/hangar/internal/buildinfo"
 )
 
 func main() {
@@ -119,11 +121,12 @@ flags (each flag's help names them), enum values in any case (--os-type Linux).
 	root.PersistentFlags().StringVar(&g.caCert, "ca-cert", "", "PEM file of a CA to trust, besides the system's, for an https server with its own certificate (default: $HANGAR_CA_CERT, then what hangar login saved)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json, jsonc (colored JSON on a terminal), yaml, tsv (values only, tab-separated: for scripts) or none")
 	root.PersistentFlags().StringVar(&g.query, "query", "", "JMESPath query applied to the JSON answer, as with az: --query key -o tsv prints just the key")
-	root.Version = readBuildVersion().String()
+	root.Version = buildinfo.Read().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newVersionCmd(g), newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
 		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
 	addAzAliases(root)
+	addCompletions(root, g)
 	refuseUnknownSubcommands(root)
 	return root
 }

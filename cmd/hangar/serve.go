@@ -24,6 +24,7 @@ import (
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/compute"
+	"github.com/hangarvm/hangar/internal/console"
 	"github.com/hangarvm/hangar/internal/fetch"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/netstack"
@@ -36,6 +37,8 @@ type serveOptions struct {
 	limits                     hangar.Resources // default quotas of tenants
 	logFormat                  string
 	logLevel                   string
+	rateLimit                  float64
+	rateBurst                  int
 	accel                      string
 	appliance, qemuUser        string
 	provisioningTimeout        time.Duration
@@ -123,6 +126,8 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	f.Int64Var(&o.maxVirtualSize, "max-virtual-size", catalog.DefaultMaxVirtualSize, "largest virtual disk size accepted, in bytes")
 	registerQuotaFlags(f, &o.limits, catalog.DefaultLimits)
 	enumVar(f, &o.logFormat, "log-format", "json", []string{"json", "text"}, "log format: json or text")
+	f.Float64Var(&o.rateLimit, "rate-limit", 500, "requests a second each tenant may send to this node, on average (0: no limit); more are answered 429 with Retry-After")
+	f.IntVar(&o.rateBurst, "rate-burst", 1000, "requests a tenant may send at once above --rate-limit")
 	enumVar(f, &o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "least severe log lines written: debug, info (one line per request), warn or error")
 	enumVar(f, &o.accel, "accel", "auto", accels, "VM acceleration: auto (KVM if a test boot works, else TCG), kvm or tcg")
 	f.StringVar(&o.appliance, "appliance", defaultApplianceDir(), "directory of the appliance (vmlinuz, initrd.img) that generalizes disks offline; make appliance builds it (env HANGAR_APPLIANCE)")
@@ -273,7 +278,8 @@ func serve(ctx context.Context, o *serveOptions) error {
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
 	hangarAPI := api.New(cat, vms, log, cluster)
-	starting.Ready(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)))
+	hangarAPI.LimitRate(api.RateLimit{PerSecond: o.rateLimit, Burst: o.rateBurst})
+	starting.Ready(console.Mount(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)), console.New(hangarAPI, log, console.Options{})))
 	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
 		"dataDir", o.dataDir, "admin", msg, "clusterSecret", secretMsg)
 	select {

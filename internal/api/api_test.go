@@ -31,6 +31,14 @@ func newTestServer(t *testing.T) (*httptest.Server, string) {
 
 // newClusterTestServer is a test server that is a node of a cluster.
 func newClusterTestServer(t *testing.T, cluster Cluster) (*httptest.Server, string) {
+	s, key := newAPI(t, cluster)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv, key
+}
+
+// newAPI is the API of a fresh catalog, and its admin key.
+func newAPI(t *testing.T, cluster Cluster) (*Server, string) {
 	dir := t.TempDir()
 	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
 	if err != nil {
@@ -52,9 +60,7 @@ func newClusterTestServer(t *testing.T, cluster Cluster) (*httptest.Server, stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(cat, vms, log, cluster))
-	t.Cleanup(srv.Close)
-	return srv, strings.TrimSpace(string(key))
+	return New(cat, vms, log, cluster), strings.TrimSpace(string(key))
 }
 
 // TestOpenAPIDocumentIsCurrent keeps docs/openapi.json equal to what the server serves.

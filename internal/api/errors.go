@@ -33,7 +33,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if code == hangar.CodeInternal {
 		if msg := unavailable(err); msg != "" {
 			log.Warn("backend unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-			w.Header().Set("Retry-After", "5")
+			w.Header().Set("Retry-After", "2")
 			err = hangar.Errorf(hangar.CodeUnavailable, "%s", msg)
 			code = hangar.CodeUnavailable
 		}

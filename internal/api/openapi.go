@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -25,6 +26,7 @@ func (s *Server) OpenAPI() ([]byte, error) {
 			"summary":     e.summary,
 			"operationId": operationID(e),
 			"responses":   g.responses(e),
+			"tags":        []string{tagOf(e.pattern)},
 		}
 		if e.public {
 			opn["security"] = []any{}
@@ -34,7 +36,7 @@ func (s *Server) OpenAPI() ([]byte, error) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
 		for _, q := range e.query {
-			params = append(params, map[string]any{"name": q, "in": "query", "required": false, "schema": map[string]any{"type": "string"}})
+			params = append(params, map[string]any{"name": q, "in": "query", "required": false, "schema": queryParams[q]})
 		}
 		if e.ifMatch {
 			params = append(params, map[string]any{"name": "If-Match", "in": "header", "required": false, "schema": map[string]any{"type": "string"},
@@ -65,13 +67,16 @@ func (s *Server) OpenAPI() ([]byte, error) {
 		"type": "object", "required": []string{"error"},
 		"properties": map[string]any{"error": map[string]any{
 			"type": "object", "required": []string{"code", "message"},
-			"properties": map[string]any{"code": map[string]any{"type": "string"}, "message": map[string]any{"type": "string"}},
+			"properties": map[string]any{"code": map[string]any{"type": "string"}, "message": map[string]any{"type": "string"},
+				"requestId": map[string]any{"type": "string", "description": "the x-ms-request-id of the answer: quote it when reporting a problem"}},
 		}},
 	}
 	doc := map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{"title": "Hangar API", "version": "1",
 			"description": "VM images (own, shared, community, marketplace) and the disks they are made of. Every call but /healthz, /metrics and this document needs an API key: Authorization: Bearer KEY."},
+		"servers":    []any{map[string]any{"url": "http://127.0.0.1:7070", "description": "hangar serve's default address"}},
+		"tags":       tags(),
 		"paths":      paths,
 		"security":   []any{map[string]any{"apiKey": []any{}}},
 		"components": map[string]any{"schemas": g.components, "securitySchemes": map[string]any{"apiKey": map[string]any{"type": "http", "scheme": "bearer"}}},
@@ -82,10 +87,68 @@ func (s *Server) OpenAPI() ([]byte, error) {
 
 var pathParam = regexp.MustCompile(`\{([a-z0-9]+)\}`)
 
+// tagDescriptions group the operations by what they act on: the first segment
+// of their path.
+var tagDescriptions = map[string]string{
+	"admin":        "Garbage collection, scrub, compute hosts (admins)",
+	"disks":        "Your disks: list, show, delete, download in each format, generalize offline",
+	"healthz":      "Liveness",
+	"images":       "Your images, their versions, sharing, the community repository, replication to regions",
+	"marketplace":  "Publishers' images, plans and terms",
+	"openapi.json": "This document",
+	"tenants":      "Tenants, their keys and quotas (admins)",
+	"uploads":      "Resumable, chunked disk uploads: only the chunks the server lacks are sent",
+	"vms":          "VMs: create from any image reference, actions, run-command, backup, generalize, capture",
+	"whoami":       "The tenant of the key",
+}
+
+func tagOf(pattern string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(pattern, "/v1"), "/"), "/")
+	first, _, _ = strings.Cut(first, ":")
+	return first
+}
+
+func tags() []any {
+	var names []string
+	for name := range tagDescriptions {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []any
+	for _, n := range names {
+		out = append(out, map[string]any{"name": n, "description": tagDescriptions[n]})
+	}
+	return out
+}
+
+// queryParams are the schemas of the query parameters endpoints take.
+var queryParams = map[string]map[string]any{
+	"all":       {"type": "boolean"},
+	"bytes":     {"type": "integer", "format": "int64", "minimum": 0},
+	"format":    {"type": "string", "enum": catalog.ExportFormats},
+	"ref":       {"type": "string"},
+	"publisher": {"type": "string"},
+	"offer":     {"type": "string"},
+	"sku":       {"type": "string"},
+}
+
+// enums are the values of the wire types that take a fixed set.
+var enums = map[reflect.Type][]string{
+	reflect.TypeFor[hangar.ImageType]():         {string(hangar.ImageTypeOS), string(hangar.ImageTypeVM)},
+	reflect.TypeFor[hangar.OSType]():            {string(hangar.OSLinux), string(hangar.OSWindows)},
+	reflect.TypeFor[hangar.OSState]():           {string(hangar.Generalized), string(hangar.Specialized)},
+	reflect.TypeFor[hangar.ProvisioningAgent](): {string(hangar.AgentAuto), string(hangar.AgentAzure), string(hangar.AgentNoCloud), string(hangar.AgentHangar), string(hangar.AgentNone)},
+	reflect.TypeFor[hangar.Role]():              {string(hangar.RoleAdmin), string(hangar.RolePublisher), string(hangar.RoleUser)},
+	reflect.TypeFor[hangar.Egress]():            {string(hangar.EgressInternet), string(hangar.EgressNone)},
+	reflect.TypeFor[hangar.PowerState](): {string(hangar.PowerCreating), string(hangar.PowerRunning), string(hangar.PowerStopping), string(hangar.PowerStopped),
+		string(hangar.PowerDeallocated), string(hangar.PowerGeneralized), string(hangar.PowerFailed), string(hangar.PowerDeleting), string(hangar.PowerUnknown)},
+	reflect.TypeFor[hangar.ProvisioningState](): {string(hangar.ProvisioningCreating), string(hangar.ProvisioningSucceeded), string(hangar.ProvisioningFailed), string(hangar.ProvisioningTimedOut)},
+}
+
 func operationID(e endpoint) string {
 	var b strings.Builder
 	b.WriteString(strings.ToLower(e.method))
-	for _, part := range strings.FieldsFunc(e.pattern, func(r rune) bool { return r == '/' || r == ':' || r == '.' || r == '{' || r == '}' }) {
+	for _, part := range strings.FieldsFunc(e.pattern, func(r rune) bool { return r == '/' || r == ':' || r == '.' || r == '{' || r == '}' || r == '-' }) {
 		if part == "v1" {
 			continue
 		}
@@ -131,6 +194,7 @@ var etagged = map[reflect.Type]bool{reflect.TypeFor[hangar.Image](): true, refle
 var (
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 	timeType      = reflect.TypeFor[time.Time]()
+	rawJSON       = reflect.TypeFor[json.RawMessage]()
 )
 
 // schema returns the JSON schema of t, registering named structs as components.
@@ -145,14 +209,20 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	case reflect.Pointer:
 		return g.schema(t.Elem())
 	case reflect.String:
+		if values, ok := enums[t]; ok {
+			return map[string]any{"type": "string", "enum": values}
+		}
 		return map[string]any{"type": "string"}
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
 	case reflect.Int, reflect.Int64, reflect.Uint32, reflect.Int32:
 		return map[string]any{"type": "integer", "format": "int64"}
 	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Uint8 {
+		if t == rawJSON {
 			return map[string]any{"type": "object"} // pre-encoded JSON
+		}
+		if t.Elem().Kind() == reflect.Uint8 {
+			return map[string]any{"type": "string", "format": "byte"} // base64, as encoding/json writes bytes
 		}
 		return map[string]any{"type": "array", "items": g.schema(t.Elem())}
 	case reflect.Map:

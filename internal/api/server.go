@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +45,28 @@ type Server struct {
 	// to it.
 	cluster  Cluster
 	verifier *nodeauth.Verifier
+	limits   *tenantLimits
 }
+
+// checkRate takes one request from the tenant's allowance on this node. A call
+// another node forwarded was counted there.
+func (s *Server) checkRate(w http.ResponseWriter, c *call) error {
+	if c.forwardedBy != "" {
+		return nil
+	}
+	ok, wait := s.limits.allow(c.actor.ID, time.Now())
+	if ok {
+		return nil
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+	return hangar.Errorf(hangar.CodeTooManyRequests,
+		"tenant %s sends more than %g requests a second (bursts of %d) to this node: retry after the Retry-After seconds",
+		c.actor.Name, s.limits.limit.PerSecond, s.limits.limit.Burst)
+}
+
+// LimitRate bounds each tenant's requests on this node (see RateLimit); call it
+// before serving.
+func (s *Server) LimitRate(l RateLimit) { s.limits = newTenantLimits(l) }
 
 // call is what a handler gets: the request, its context, the authenticated tenant
 // and, on endpoints that take one, the request's If-Match.
@@ -208,7 +230,8 @@ func New(cat *catalog.Service, vms *compute.Manager, log *slog.Logger, cluster C
 		Name: "hangar_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 	}, []string{"method", "route"})
-	s.reg.MustRegister(s.reqs, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(s.reqs, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newServiceMetrics(cat, log))
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	for _, e := range s.endpoints() {
@@ -278,6 +301,10 @@ func (s *Server) wrap(e endpoint) http.Handler {
 				return
 			}
 			c.actor, tenant = &actor, actor.Name
+			if err := s.checkRate(w, c); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
 		}
 		pre, err := precondition(e, r)
 		if err != nil {

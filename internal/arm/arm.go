@@ -215,8 +215,8 @@ func statusOf(code hangar.Code) int {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := hangar.ErrorCode(err)
 	status := statusOf(code)
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "2")
 	}
 	writeJSON(w, status, map[string]hangar.Error{"error": api.PublicError(r.Context(), err)})
 }
@@ -252,10 +252,25 @@ func (c *call) decode(v any) error {
 	return nil
 }
 
-// base is the URL this server was reached at, for links.
+// decodeNew reads the body of a PUT that may make a resource, named by the path's
+// param, and checks the name and the resource group.
+func (c *call) decodeNew(param, kind string, body any) (string, error) {
+	if err := c.decode(body); err != nil {
+		return "", err
+	}
+	name := c.p[param]
+	if err := hangar.ValidateName(kind, name); err != nil {
+		return "", err
+	}
+	return name, validGroup(c.p["group"])
+}
+
+// base is the URL this server was reached at, for links. Behind a proxy that
+// terminates TLS, X-Forwarded-Proto says the client's scheme (it only changes the
+// links this client gets).
 func (c *call) base() string {
 	scheme := "http"
-	if c.r.TLS != nil {
+	if c.r.TLS != nil || strings.EqualFold(c.r.Header.Get("X-Forwarded-Proto"), "https") {
 		scheme = "https"
 	}
 	return scheme + "://" + c.r.Host

@@ -22,8 +22,8 @@ import (
 const (
 	kindGallery      = "gallery"
 	kindGalleryImage = "galleryImage"
-	kindImage        = "image"
-	kindVM           = "vm"
+	kindImage        = store.ARMStandsForImage
+	kindVM           = store.ARMStandsForVM
 )
 
 func groupKey(group string) string { return strings.ToLower(group) }
@@ -46,14 +46,8 @@ func (c *call) gallery(r store.ARMResource) armcompute.Gallery {
 
 func (h *Handler) putGallery(c *call) (int, any, error) {
 	var body armcompute.Gallery
-	if err := c.decode(&body); err != nil {
-		return 0, nil, err
-	}
-	name := c.p["gallery"]
-	if err := hangar.ValidateName("gallery", name); err != nil {
-		return 0, nil, err
-	}
-	if err := validGroup(c.p["group"]); err != nil {
+	name, err := c.decodeNew("gallery", "gallery", &body)
+	if err != nil {
 		return 0, nil, err
 	}
 	props, _ := json.Marshal(body.Properties)
@@ -142,11 +136,8 @@ func (h *Handler) putGalleryImage(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	var body armcompute.GalleryImage
-	if err := c.decode(&body); err != nil {
-		return 0, nil, err
-	}
-	name := c.p["image"]
-	if err := hangar.ValidateName("image definition", name); err != nil {
+	name, err := c.decodeNew("image", "image definition", &body)
+	if err != nil {
 		return 0, nil, err
 	}
 	p := body.Properties

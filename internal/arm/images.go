@@ -79,14 +79,8 @@ func (h *Handler) putImage(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	var body armcompute.Image
-	if err := c.decode(&body); err != nil {
-		return 0, nil, err
-	}
-	name := c.p["image"]
-	if err := hangar.ValidateName("image", name); err != nil {
-		return 0, nil, err
-	}
-	if err := validGroup(c.p["group"]); err != nil {
+	name, err := c.decodeNew("image", "image", &body)
+	if err != nil {
 		return 0, nil, err
 	}
 	if body.Properties == nil {

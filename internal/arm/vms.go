@@ -154,14 +154,8 @@ func (h *Handler) putVM(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	var body armcompute.VirtualMachine
-	if err := c.decode(&body); err != nil {
-		return 0, nil, err
-	}
-	name := c.p["vm"]
-	if err := hangar.ValidateName("VM", name); err != nil {
-		return 0, nil, err
-	}
-	if err := validGroup(c.p["group"]); err != nil {
+	name, err := c.decodeNew("vm", "VM", &body)
+	if err != nil {
 		return 0, nil, err
 	}
 	p := body.Properties

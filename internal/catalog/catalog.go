@@ -81,6 +81,17 @@ type Service struct {
 	buffers sync.Pool
 	// fetcher opens the sources of imports from a URL.
 	fetcher *fetch.Fetcher
+	hygiene hygiene
+}
+
+// Stats counts what the metadata holds, for the metrics.
+func (s *Service) Stats(ctx context.Context) (store.Stats, []store.Host, error) {
+	st, err := s.db.Stats(ctx)
+	if err != nil {
+		return st, nil, err
+	}
+	hosts, err := s.db.Hosts(ctx)
+	return st, hosts, err
 }
 
 // New returns a catalog over a metadata store and a chunk store.

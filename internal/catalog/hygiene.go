@@ -1,10 +1,12 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hangarvm/hangar/internal/atomicfile"
@@ -65,7 +67,39 @@ func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCReq
 		}
 	}
 	s.log.Info("garbage collection", "by", actor.Name, "scanned", rep.Scanned, "removed", rep.Removed, "bytes", rep.RemovedBytes, "dryRun", req.DryRun)
+	if !req.DryRun {
+		s.hygiene.mu.Lock()
+		s.hygiene.last.GC, s.hygiene.last.GCAt = rep, time.Now()
+		s.hygiene.mu.Unlock()
+	}
 	return rep, nil
+}
+
+// Hygiene is this node's latest garbage collection and scrub, for the metrics:
+// zero times when none ran since the start.
+type Hygiene struct {
+	GC      hangar.GCReport
+	GCAt    time.Time
+	Scrub   hangar.ScrubReport
+	ScrubAt time.Time
+	// Stores are the chunks and bytes the scrub found in each store: "primary", or
+	// a region's name.
+	Stores map[string]StoreSize
+}
+
+// StoreSize is what one chunk store held when it was scrubbed.
+type StoreSize struct{ Chunks, Bytes int64 }
+
+type hygiene struct {
+	mu   sync.Mutex
+	last Hygiene
+}
+
+// LastHygiene returns this node's latest garbage collection and scrub.
+func (s *Service) LastHygiene() Hygiene {
+	s.hygiene.mu.Lock()
+	defer s.hygiene.mu.Unlock()
+	return s.hygiene.last
 }
 
 // collection is one GC run's settings and report.
@@ -201,15 +235,25 @@ func (s *Service) Scrub(ctx context.Context, actor *hangar.Tenant) (hangar.Scrub
 	if err := requireAdmin(actor, "scrub the store"); err != nil {
 		return rep, err
 	}
-	if err := s.scrub(ctx, s.chunks.Backend, "", &rep); err != nil {
+	stores := map[string]StoreSize{}
+	scrubStore := func(b chunks.Backend, region string) error {
+		chunksBefore, bytesBefore := rep.Scanned, rep.ScannedBytes
+		err := s.scrub(ctx, b, region, &rep)
+		stores[cmp.Or(region, "primary")] = StoreSize{Chunks: rep.Scanned - chunksBefore, Bytes: rep.ScannedBytes - bytesBefore}
+		return err
+	}
+	if err := scrubStore(s.chunks.Backend, ""); err != nil {
 		return rep, err
 	}
 	for region, rs := range s.cfg.Regions {
-		if err := s.scrub(ctx, rs.Backend, region, &rep); err != nil {
+		if err := scrubStore(rs.Backend, region); err != nil {
 			return rep, fmt.Errorf("region %s: %w", region, err)
 		}
 	}
 	s.log.Info("scrub", "by", actor.Name, "scanned", rep.Scanned, "corrupt", len(rep.Corrupt))
+	s.hygiene.mu.Lock()
+	s.hygiene.last.Scrub, s.hygiene.last.ScrubAt, s.hygiene.last.Stores = rep, time.Now(), stores
+	s.hygiene.mu.Unlock()
 	return rep, nil
 }
 

@@ -15,7 +15,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/hangarvm/hangar/internal/hangar"
 )
@@ -25,6 +29,8 @@ type Client struct {
 	base string
 	key  string
 	http *http.Client
+	// retrying sends the calls that may be repeated (see retries).
+	retrying *http.Client
 }
 
 // New returns a client for the server at base (e.g. http://127.0.0.1:7070 or
@@ -36,7 +42,68 @@ func New(base, key string, opts ...Option) *Client {
 	for _, o := range opts {
 		o(c, tr)
 	}
+	c.retrying = c.http
+	if t, ok := c.http.Transport.(*http.Transport); ok {
+		c.retrying = retryingClient(t)
+	}
 	return c
+}
+
+// Retries: a call that may safely be repeated (GET, HEAD, PUT and DELETE, with no
+// body or one held in memory) is sent again when the server cannot be reached or
+// answers 429, 502, 503 or 504, after the Retry-After it sends, else after a
+// growing pause: a server restarting or a database failing over then costs the
+// user a wait, not an error. Other calls (POST, streamed bodies) are sent once.
+const (
+	retryMax     = 4
+	retryWaitMin = 250 * time.Millisecond
+	retryWaitMax = 8 * time.Second
+	// retryAfterMax bounds the wait a server (or a proxy) may ask for.
+	retryAfterMax = 30 * time.Second
+)
+
+func retryingClient(tr http.RoundTripper) *http.Client {
+	rc := &retryablehttp.Client{
+		HTTPClient:   &http.Client{Transport: tr},
+		RetryWaitMin: retryWaitMin, RetryWaitMax: retryWaitMax, RetryMax: retryMax,
+		CheckRetry: retryPolicy, Backoff: backoff,
+		// The last answer is returned as it is, for its error message.
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	return rc.StandardClient()
+}
+
+func retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if err != nil || resp == nil {
+		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return ctx.Err() == nil, ctx.Err()
+	}
+	return false, nil
+}
+
+// backoff waits what the answer's Retry-After (in seconds) says, up to
+// retryAfterMax, else doubles from retryWaitMin.
+func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil {
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
+			return min(time.Duration(n)*time.Second, retryAfterMax)
+		}
+	}
+	return retryablehttp.DefaultBackoff(minWait, maxWait, attempt, nil)
+}
+
+// repeatable says whether a request may be sent again (see retries).
+func repeatable(method string, body io.Reader) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+	default:
+		return false
+	}
+	_, inMemory := body.(*bytes.Reader)
+	return body == nil || inMemory
 }
 
 // Option adjusts a client.
@@ -149,7 +216,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, opt
 	for _, o := range opts {
 		o(req)
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if repeatable(method, rd) {
+		hc = c.retrying
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the Hangar server at %s: %w (is `hangar serve` running? check --server or HANGAR_SERVER)", c.base, err)
 	}

@@ -42,7 +42,7 @@ func (c *Client) DownloadDisk(ctx context.Context, name, format, path string, pr
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
 		req.Header.Set("If-Range", strings.TrimSpace(string(tag)))
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.retrying.Do(req)
 	if err != nil {
 		return res, fmt.Errorf("cannot reach the Hangar server at %s: %w", c.base, err)
 	}

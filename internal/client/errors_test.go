@@ -29,6 +29,7 @@ func TestErrorCodes(t *testing.T) {
 		{500, "oops", hangar.CodeInternal},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "0") // 502 and 503 are retried: at once
 			w.WriteHeader(tt.status)
 			w.Write([]byte(tt.body))
 		}))

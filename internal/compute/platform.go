@@ -2,6 +2,7 @@ package compute
 
 import (
 	"cmp"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -87,7 +88,12 @@ func (m *Manager) servePlatform(vm *store.VM, n *netstack.Network, report func(a
 	if err != nil {
 		return fmt.Errorf("the VM's platform facts: %w", err)
 	}
-	srv := fabric.New(m.platformInstance(vm, facts), m.log.With("vm", vm.Name), func(h fabric.Health) { report(healthMessage(h)) })
+	inst := m.platformInstance(vm, facts)
+	// A VM made through the ARM API sees the resource group it was made in.
+	if r, err := m.db.ARMResourceFor(context.Background(), vm.TenantID, store.ARMStandsForVM, vm.Name); err == nil {
+		inst.ResourceGroup = r.Group
+	}
+	srv := fabric.New(inst, m.log.With("vm", vm.Name), func(h fabric.Health) { report(healthMessage(h)) })
 	for addr, h := range srv.Handlers() {
 		if err := n.HandleHTTP(addr, h); err != nil {
 			return fmt.Errorf("serving the platform at %s: %w", addr, err)

@@ -29,6 +29,7 @@ const (
 	CodeTooLarge           Code = "TooLarge"
 	CodeQuotaExceeded      Code = "QuotaExceeded" // a tenant's limit would be passed; nothing changed
 	CodeUnavailable        Code = "ServiceUnavailable"
+	CodeTooManyRequests    Code = "TooManyRequests"      // over the tenant's request rate; retry after Retry-After
 	CodeUnsupportedMedia   Code = "UnsupportedMediaType" // a body not in the form the call takes
 	CodeMethodNotAllowed   Code = "MethodNotAllowed"
 	CodeChecksumMismatch   Code = "ChecksumMismatch"   // the bytes did not hash to the checksum given; nothing was stored
@@ -58,6 +59,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusRequestEntityTooLarge
 	case CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case CodeTooManyRequests:
+		return http.StatusTooManyRequests
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
 	case CodeMethodNotAllowed:
@@ -69,7 +72,7 @@ func (c Code) HTTPStatus() int {
 // genericCodes are the codes that stand for their status as a whole, in the order
 // CodeOfStatus tries them.
 var genericCodes = []Code{CodeInvalid, CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeConflict,
-	CodePreconditionFailed, CodeTooLarge, CodeUnavailable, CodeUnsupportedMedia, CodeMethodNotAllowed}
+	CodePreconditionFailed, CodeTooLarge, CodeUnavailable, CodeTooManyRequests, CodeUnsupportedMedia, CodeMethodNotAllowed}
 
 // CodeOfStatus is the code of an answer that carries none (a proxy's or load
 // balancer's page): the generic code HTTPStatus maps to that status, so that a

@@ -23,6 +23,12 @@ type ARMResource struct {
 	CreatedAt  time.Time
 }
 
+// What an ARM resource stands for in Hangar (ARMResource.HangarKind).
+const (
+	ARMStandsForImage = "image"
+	ARMStandsForVM    = "vm"
+)
+
 const armColumns = `kind, parent, resource_group, name, hangar_kind, hangar_name, location, properties, created_at`
 
 func scanARM(sc interface{ Scan(...any) error }) (ARMResource, error) {

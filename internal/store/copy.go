@@ -18,6 +18,7 @@ var tables = []string{
 	"tenant_limits",
 	"chunk_deletions",
 	"cluster_secrets",
+	"arm_resources",
 }
 
 // Copy copies every row of src into dst, whose schema must be at the same version

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -38,6 +39,10 @@ func TestHosts(t *testing.T) {
 			hosts, err := f.db.Hosts(ctx)
 			if err != nil || len(hosts) != 1 || hosts[0].UsedVCPUs != 2 || hosts[0].UsedMemoryMiB != 1024 || hosts[0].VMs != 2 {
 				t.Fatalf("hosts: %+v, %v (stopped VMs keep their room, as on Azure)", hosts, err)
+			}
+			st, err := f.db.Stats(ctx)
+			if err != nil || !reflect.DeepEqual(st.VMs, []VMCount{{"c1", "running", 1}, {"c1", "stopped", 1}}) {
+				t.Fatalf("the metrics' VM counts: %+v, %v", st.VMs, err)
 			}
 			if h, err := f.db.Host(ctx, "c1"); err != nil || h.UsedVCPUs != 2 || h.URL != "http://c1" {
 				t.Fatalf("Host(c1) = %+v, %v", h, err)

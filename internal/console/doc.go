@@ -1,0 +1,24 @@
+// Package console is Hangar's web console: server-rendered HTML pages over Hangar's
+// own API, served under /console/ on the API's port.
+//
+// Vocabulary:
+//   - a session is what signing in with an API key makes: a random 256-bit token in
+//     an HttpOnly, SameSite=Strict cookie (Secure under TLS) names it; the key, the
+//     tenant and a CSRF token stay on the server (in memory: a restart signs everyone
+//     out). Signing out deletes it on the server.
+//   - a page is a GET: it reads and never changes anything. An action is a POST from
+//     a form carrying the session's CSRF token (compared in constant time) and sent
+//     from this origin (Origin and Sec-Fetch-Site are checked when the browser sends
+//     them); it ends with a redirect to a page (POST, redirect, GET).
+//
+// Invariants:
+//   - No rule lives here. Every page and action is one or more calls of Hangar's API
+//     through package client, in this process, with the session's key: what a tenant
+//     may see or do is what the API lets that key see or do.
+//   - Something the tenant may not see gives the very same "not found" page as
+//     something that does not exist: the page names neither.
+//   - Every response carries a strict Content-Security-Policy (no inline script or
+//     style, frame-ancestors 'none'), nosniff and Referrer-Policy same-origin; every
+//     tenant-written string goes through html/template, and only http(s) URLs become
+//     links.
+package console

@@ -1,0 +1,84 @@
+package console
+
+import (
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+// funcs are the templates' helpers. None returns trusted HTML: what they return is
+// escaped like everything else.
+var funcs = template.FuncMap{
+	"isHTTP":   isHTTP,
+	"isEmail":  isEmail,
+	"bytes":    humanBytes,
+	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"join":     strings.Join,
+	"imageOf":  imageOf,
+	"actions":  func() []string { return []string{"start", "stop", "restart", "deallocate"} },
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
+}
+
+// imageOf returns the image an image reference names, without its version (a
+// disk's users are NAME@VERSION).
+func imageOf(ref string) string {
+	if r, err := hangar.ParseRef(ref); err == nil && r.Kind == hangar.RefOwn {
+		return r.Name
+	}
+	return ref
+}
+
+// isHTTP says whether s is an absolute http(s) URL, the only kind made a link.
+func isHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		!strings.ContainsAny(s, " \t\r\n\"'<>`")
+}
+
+// isEmail says whether s is a bare e-mail address, the only kind made a mailto link.
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && !strings.ContainsAny(s, " \"<>()`?")
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// parsePages parses each page template with the layout.
+func parsePages() map[string]*template.Template {
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))
+	}
+	return pages
+}
