@@ -104,4 +104,3 @@ func FilterByTags[T any](items []T, f TagFilter, tags func(T) Tags) []T {
 	}
 	return out
 }
-

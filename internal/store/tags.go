@@ -56,4 +56,3 @@ func (d *DB) SetImageTags(ctx context.Context, im *Image, v *hangar.Version, tag
 		return nil
 	})
 }
-
