@@ -23,7 +23,7 @@ func newDiskCmd(g *globals) *cobra.Command {
 			Example: `  hangar disk list
   hangar disk list --query "[].name" -o tsv`,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				disks, err := g.client().ListDisks(cmd.Context())
+				disks, err := g.client().ListDisks(cmd.Context(), g.tagFilter...)
 				if err != nil {
 					return err
 				}
@@ -157,6 +157,9 @@ func uploadDisk(cmd *cobra.Command, g *globals, f *uploadFlags, path string) err
 		fmt.Fprintln(os.Stderr)
 	}
 	if err != nil {
+		return err
+	}
+	if err := g.tagNew(cmd, "disks", d.Name, &d); err != nil {
 		return err
 	}
 	result := struct {

@@ -127,6 +127,7 @@ var queryParams = map[string]map[string]any{
 	"bytes":     {"type": "integer", "format": "int64", "minimum": 0},
 	"format":    {"type": "string", "enum": catalog.ExportFormats},
 	"ref":       {"type": "string"},
+	"tag":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "KEY or KEY=VALUE; repeat to require several"},
 	"publisher": {"type": "string"},
 	"offer":     {"type": "string"},
 	"sku":       {"type": "string"},

@@ -74,9 +74,13 @@ func (s *Server) endpoints() []endpoint {
 		}),
 
 		// Disks and uploads.
-		op("GET", "/v1/disks", "List your disks", func(c *call, _ noBody) ([]hangar.Disk, error) {
-			return cat.ListDisks(c.ctx, c.actor)
-		}),
+		op("GET", "/v1/disks", "List your disks; tag=KEY or tag=KEY=VALUE (repeatable) keeps those with all these tags", func(c *call, _ noBody) ([]hangar.Disk, error) {
+			disks, err := cat.ListDisks(c.ctx, c.actor)
+			return filterTags(c, disks, err, func(d hangar.Disk) hangar.Tags { return d.Tags })
+		}).withQuery("tag"),
+		op("PUT", "/v1/disks/{name}/tags", "Replace a disk's tags", func(c *call, req hangar.TagsUpdate) (hangar.Disk, error) {
+			return cat.SetDiskTags(c.ctx, c.actor, c.path("name"), req.Tags, c.pre)
+		}).withIfMatch(),
 		op("GET", "/v1/disks/{name}", "Show a disk", func(c *call, _ noBody) (hangar.Disk, error) {
 			return cat.Disk(c.ctx, c.actor, c.path("name"))
 		}),
@@ -124,13 +128,20 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/images", "Create an image or add a version to one", func(c *call, req hangar.ImageCreate) (hangar.Image, error) {
 			return cat.CreateImage(c.ctx, c.actor, req)
 		}).withStatus(http.StatusCreated),
-		op("GET", "/v1/images", "List your images; all=true lists every image you may use", func(c *call, _ noBody) ([]hangar.ImageSummary, error) {
+		op("GET", "/v1/images", "List your images; all=true lists every image you may use; tag=KEY[=VALUE] (repeatable) keeps your images with these tags", func(c *call, _ noBody) ([]hangar.ImageSummary, error) {
 			all, err := c.boolQuery("all")
 			if err != nil {
 				return nil, err
 			}
-			return cat.ListImages(c.ctx, c.actor, all)
-		}).withQuery("all"),
+			images, err := cat.ListImages(c.ctx, c.actor, all)
+			return filterTags(c, images, err, func(im hangar.ImageSummary) hangar.Tags { return im.Tags })
+		}).withQuery("all", "tag"),
+		op("PUT", "/v1/images/{name}/tags", "Replace an image's tags", func(c *call, req hangar.TagsUpdate) (hangar.Image, error) {
+			return cat.SetImageTags(c.ctx, c.actor, c.path("name"), "", req.Tags, c.pre)
+		}).withIfMatch(),
+		op("PUT", "/v1/images/{name}/versions/{version}/tags", "Replace an image version's tags", func(c *call, req hangar.TagsUpdate) (hangar.Image, error) {
+			return cat.SetImageTags(c.ctx, c.actor, c.path("name"), c.path("version"), req.Tags, c.pre)
+		}).withIfMatch(),
 		op("GET", "/v1/images:lookup", "Show an image by reference (NAME, shared/TENANT/NAME, community/PUBLICNAME/IMAGE)", func(c *call, _ noBody) (hangar.Image, error) {
 			return cat.Image(c.ctx, c.actor, c.query("ref"))
 		}).withQuery("ref"),
@@ -170,9 +181,13 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/vms", "Create a VM from an image; it boots in the background (poll until provisioningState is not Creating)", func(c *call, req hangar.VMCreate) (hangar.VM, error) {
 			return s.vms.Create(c.ctx, c.actor, req)
 		}).withStatus(http.StatusCreated).routedBy(s.placeVM),
-		op("GET", "/v1/vms", "List your VMs", func(c *call, _ noBody) ([]hangar.VM, error) {
-			return s.vms.List(c.ctx, c.actor)
-		}),
+		op("GET", "/v1/vms", "List your VMs; tag=KEY or tag=KEY=VALUE (repeatable) keeps those with all these tags", func(c *call, _ noBody) ([]hangar.VM, error) {
+			vms, err := s.vms.List(c.ctx, c.actor)
+			return filterTags(c, vms, err, func(v hangar.VM) hangar.Tags { return v.Tags })
+		}).withQuery("tag"),
+		op("PUT", "/v1/vms/{name}/tags", "Replace a VM's tags", func(c *call, req hangar.TagsUpdate) (hangar.VM, error) {
+			return s.vms.SetTags(c.ctx, c.actor, c.path("name"), req.Tags, c.pre)
+		}).withIfMatch(),
 		op("GET", "/v1/vms/{name}", "Show a VM", func(c *call, _ noBody) (hangar.VM, error) {
 			return s.vms.Get(c.ctx, c.actor, c.path("name"))
 		}),

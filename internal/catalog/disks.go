@@ -27,6 +27,21 @@ func (s *Service) Disk(ctx context.Context, actor *hangar.Tenant, name string) (
 	return s.db.DiskByName(ctx, actor.ID, name)
 }
 
+// SetDiskTags replaces the tags of one of the actor's disks.
+func (s *Service) SetDiskTags(ctx context.Context, actor *hangar.Tenant, name string, tags hangar.Tags, pre hangar.Precondition) (hangar.Disk, error) {
+	if err := hangar.ValidateTags(tags); err != nil {
+		return hangar.Disk{}, err
+	}
+	dk, err := s.Disk(ctx, actor, name)
+	if err != nil {
+		return dk, err
+	}
+	if err := s.db.SetDiskTags(ctx, dk, tags, pre); err != nil {
+		return dk, err
+	}
+	return s.db.DiskByName(ctx, actor.ID, name)
+}
+
 // DeleteDisk deletes one of the actor's disks unless an image version holds it, and
 // only if pre holds.
 func (s *Service) DeleteDisk(ctx context.Context, actor *hangar.Tenant, name string, pre hangar.Precondition) error {

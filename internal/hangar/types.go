@@ -65,6 +65,7 @@ type Disk struct {
 	StoredBytes  int64     `json:"storedBytes"`
 	SourceFormat string    `json:"sourceFormat"`
 	UsedBy       []string  `json:"usedBy,omitempty"`
+	Tags         Tags      `json:"tags,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
 }
 
@@ -217,6 +218,7 @@ type Image struct {
 	Versions          []ImageVersion    `json:"versions"`
 	SharedWith        []string          `json:"sharedWith,omitempty"`
 	Community         *Community        `json:"community,omitempty"`
+	Tags              Tags              `json:"tags,omitempty"`
 	CreatedAt         time.Time         `json:"createdAt"`
 }
 
@@ -227,6 +229,7 @@ type ImageVersion struct {
 	EndOfLife         string      `json:"endOfLife,omitempty"`
 	OSDisk            ImageDisk   `json:"osDisk"`
 	DataDisks         []ImageDisk `json:"dataDisks,omitempty"`
+	Tags              Tags        `json:"tags,omitempty"`
 	CreatedAt         time.Time   `json:"createdAt"`
 }
 
@@ -294,6 +297,7 @@ type ImageSummary struct {
 	HyperVGeneration string    `json:"hyperVGeneration"`
 	LatestVersion    string    `json:"latestVersion"`
 	Versions         int       `json:"versions"`
+	Tags             Tags      `json:"tags,omitempty"` // the owner's own images only
 }
 
 // ResolveRequest asks the service to resolve an image reference.
