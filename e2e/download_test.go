@@ -117,10 +117,10 @@ func TestDownloadRangesAndResume(t *testing.T) {
 	if _, err := os.Stat(out + ".part"); !os.IsNotExist(err) {
 		t.Fatal("the .part file was left behind")
 	}
-	if msg := s.fails(alice, "disk", "download", "d", "--format", "vmdk"); !strings.Contains(msg, "use raw, vhd") {
+	if msg := s.fails(alice, "disk", "download", "d", "--format", "vdi"); !strings.Contains(msg, "use raw, vhd") {
 		t.Fatalf("unknown format: %s", msg)
 	}
-	if r := s.api(alice, "GET", "/v1/disks/d/content?format=vmdk", nil); r.status != 400 {
+	if r := s.api(alice, "GET", "/v1/disks/d/content?format=vdi", nil); r.status != 400 {
 		t.Fatalf("unknown format over the API: %d", r.status)
 	}
 

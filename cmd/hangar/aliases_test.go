@@ -93,7 +93,7 @@ func TestBadEnumIsUsageError(t *testing.T) {
 		{[]string{"image", "create", "-n", "w", "--os-disk", "d", "--os-type", "solaris"}, `"--os-type" flag: use linux or windows`},
 		{[]string{"image", "create", "-n", "w", "--os-disk", "d", "--hyper-v-generation", "V3"}, "use V1 or V2"},
 		{[]string{"vm", "create", "-n", "w", "--image", "i", "--size", "huge"}, "use small, medium or large"},
-		{[]string{"disk", "download", "d", "--format", "vmdk"}, "use raw, vhd, vhd-dynamic or qcow2"},
+		{[]string{"disk", "download", "d", "--format", "vmdk-flat"}, "use raw, vhd, vhd-dynamic, vhdx, qcow2, vmdk or ova"},
 		{[]string{"tenant", "create", "t", "--role", "root"}, "use user, publisher or admin"},
 	} {
 		srv := newFakeServer(t, 200, "null")

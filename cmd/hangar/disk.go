@@ -16,14 +16,14 @@ import (
 )
 
 func newDiskCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "disk", Short: "Upload, list, show and delete disks"}
-	cmd.AddCommand(newDiskUploadCmd(g), newDiskDownloadCmd(g), newDiskInspectCmd(g), newDiskConvertCmd(g), newDiskGeneralizeCmd(g),
+	cmd := &cobra.Command{Use: "disk", Short: "Upload, import, download, list, show and delete disks"}
+	cmd.AddCommand(newDiskUploadCmd(g), newDiskImportCmd(g), newDiskDownloadCmd(g), newDiskInspectCmd(g), newDiskConvertCmd(g), newDiskGeneralizeCmd(g),
 		&cobra.Command{
 			Use: "list", Short: "List your disks", Args: cobra.NoArgs,
 			Example: `  hangar disk list
   hangar disk list --query "[].name" -o tsv`,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				disks, err := g.client().ListDisks(cmd.Context())
+				disks, err := g.client().ListDisks(cmd.Context(), g.tagFilter...)
 				if err != nil {
 					return err
 				}
@@ -159,6 +159,9 @@ func uploadDisk(cmd *cobra.Command, g *globals, f *uploadFlags, path string) err
 	if err != nil {
 		return err
 	}
+	if err := g.tagNew(cmd, "disks", d.Name, &d); err != nil {
+		return err
+	}
 	result := struct {
 		hangar.Disk
 		Upload client.UploadStats `json:"upload"`
@@ -190,18 +193,25 @@ func newDiskDownloadCmd(g *globals) *cobra.Command {
 	var noProgress bool
 	cmd := &cobra.Command{
 		Use:   "download NAME",
-		Short: "Download a disk as raw, vhd (fixed, Azure-ready), vhd-dynamic or qcow2",
+		Short: "Download a disk as raw, vhd, vhd-dynamic, vhdx, qcow2, vmdk or ova",
 		Long: `Download one of your disks in the format you choose. Runs of zeros become holes in the
 file. Raw and fixed VHD downloads resume: if one is interrupted, run the same command
 again and only the rest is fetched. Two downloads of a disk are byte-identical.
 
+For Hyper-V take vhdx (dynamic, 2 MiB blocks); for VMware, vmdk (streamOptimized, as
+in an OVA) or ova, a tar of an OVF descriptor, a SHA-256 manifest and that vmdk,
+which VMware, VirtualBox and oVirt import as a virtual machine. The server writes
+these as it streams them; nothing is staged.
+
 (-o stays the output format of the command's report, as everywhere; the file is --file.)`,
 		Example: `  hangar disk download web-os --format vhd --file web-os.vhd
-  hangar disk download web-os --format qcow2`,
+  hangar disk download web-os --format qcow2
+  hangar disk download web-os --format vhdx --file web-os.vhdx
+  hangar disk download web-os --format ova`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file == "" {
-				file = args[0] + map[string]string{"raw": ".raw", "vhd": ".vhd", "vhd-dynamic": ".vhd", "qcow2": ".qcow2"}[format]
+				file = args[0] + formatExt[format]
 			}
 			var progress client.Progress
 			var bar *progressbar.ProgressBar
@@ -222,7 +232,7 @@ again and only the rest is fetched. Two downloads of a disk are byte-identical.
 			})
 		},
 	}
-	enumVar(cmd.Flags(), &format, "format", "vhd", diskFormats, "raw, vhd (fixed, Azure-ready), vhd-dynamic or qcow2")
+	enumVar(cmd.Flags(), &format, "format", "vhd", diskFormats, formatHelp)
 	cmd.Flags().StringVar(&file, "file", "", "file to write (default: NAME and the format's extension)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "do not show a progress bar")
 	return cmd

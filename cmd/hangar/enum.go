@@ -65,5 +65,5 @@ var (
 	architectures     = []string{"x64", "Arm64"}
 	roles             = []string{string(hangar.RoleUser), string(hangar.RolePublisher), string(hangar.RoleAdmin)}
 	accels            = []string{"auto", "kvm", "tcg"}
-	diskFormats       = []string{"raw", "vhd", "vhd-dynamic", "qcow2"}
+	diskFormats       = []string{"raw", "vhd", "vhd-dynamic", "vhdx", "qcow2", "vmdk", "ova"}
 )

@@ -68,6 +68,9 @@ name, admin account and keys. A specialized disk is used as it is.`,
 			if err != nil {
 				return err
 			}
+			if err := g.tagNew(cmd, "images", im.Name, &im); err != nil {
+				return err
+			}
 			return g.print(cmd, im, func(w io.Writer) {
 				fmt.Fprintf(w, "Image %s version %s created (%s image, %s %s).\n", im.Name, orDash(req.Version), im.Type, im.OSType, im.OSState)
 			})
@@ -106,7 +109,7 @@ func newImageListCmd(g *globals) *cobra.Command {
   hangar image list --all --query "[].reference" -o tsv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, err := g.client().ListImages(cmd.Context(), all)
+			list, err := g.client().ListImages(cmd.Context(), all, g.tagFilter...)
 			if err != nil {
 				return err
 			}

@@ -113,14 +113,27 @@ var writers = map[string]func(io.Writer, diskfmt.Disk, diskfmt.WriteOptions) (in
 	"raw":         diskfmt.WriteRaw,
 	"vhd":         diskfmt.WriteFixedVHD,
 	"vhd-dynamic": diskfmt.WriteDynamicVHD,
+	"vhdx":        diskfmt.WriteVHDX,
 	"qcow2":       diskfmt.WriteQCOW2,
+	"vmdk": func(w io.Writer, d diskfmt.Disk, opt diskfmt.WriteOptions) (int64, error) {
+		return diskfmt.WriteStreamVMDK(w, d, diskfmt.VMDKOptions{WriteOptions: opt})
+	},
+	"ova": func(w io.Writer, d diskfmt.Disk, opt diskfmt.WriteOptions) (int64, error) {
+		return diskfmt.WriteOVA(w, d, diskfmt.OVAOptions{WriteOptions: opt})
+	},
 }
+
+// formatHelp says what --format takes.
+const formatHelp = "raw, vhd (fixed, Azure-ready), vhd-dynamic, vhdx, qcow2, vmdk (streamOptimized) or ova (OVF and vmdk)"
+
+// formatExt is the file name extension of each format.
+var formatExt = map[string]string{"raw": ".raw", "vhd": ".vhd", "vhd-dynamic": ".vhd", "vhdx": ".vhdx", "qcow2": ".qcow2", "vmdk": ".vmdk", "ova": ".ova"}
 
 func newDiskConvertCmd(g *globals) *cobra.Command {
 	f := &convertFlags{}
 	cmd := &cobra.Command{
 		Use:   "convert IN OUT",
-		Short: "Convert a local disk file to raw, vhd (fixed, Azure-ready), vhd-dynamic or qcow2 (no server needed)",
+		Short: "Convert a local disk file to raw, vhd, vhd-dynamic, vhdx, qcow2, vmdk or ova (no server needed)",
 		Long: `Convert a local disk file. The input format is detected from the content and the
 input is read as untrusted (no backing files, no paths inside it are ever followed).
 Only allocated extents are read; raw and fixed VHD outputs are sparse files. The
@@ -130,11 +143,13 @@ Like cp and qemu-img, the command leaves writing the output to disk to the kerne
 VHD keeps the exact virtual size: use --resize-to-mib to grow the disk to a whole
 number of MiB, as Azure requires.`,
 		Example: `  hangar disk convert disk.qcow2 disk.vhd --format vhd
-  hangar disk convert disk.raw disk.vhd --format vhd --resize-to-mib 10240`,
+  hangar disk convert disk.raw disk.vhd --format vhd --resize-to-mib 10240
+  hangar disk convert disk.qcow2 disk.vhdx --format vhdx
+  hangar disk convert disk.raw appliance.ova --format ova`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error { return convert(cmd, g, f, args[0], args[1]) },
 	}
-	enumVar(cmd.Flags(), &f.format, "format", "vhd", diskFormats, "raw, vhd (fixed), vhd-dynamic or qcow2")
+	enumVar(cmd.Flags(), &f.format, "format", "vhd", diskFormats, formatHelp)
 	cmd.Flags().Int64Var(&f.resizeToMiB, "resize-to-mib", 0, "new virtual size in MiB (grow only over allocated data)")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not show a progress bar")
 	cmd.Flags().BoolVar(&f.sync, "sync", false, "return only once the output is on disk (fsync)")

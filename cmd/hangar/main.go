@@ -63,6 +63,8 @@ type globals struct {
 	// running is set once the command line is checked and the command's own work
 	// begins: errors from before are usage errors.
 	running bool
+	// tagFilter is list --tag; newTags is --tags of the commands that make things.
+	tagFilter, newTags []string
 }
 
 func newGlobals() *globals {
@@ -125,6 +127,7 @@ flags (each flag's help names them), enum values in any case (--os-type Linux).
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newVersionCmd(g), newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
 		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
+	addTagCommands(root, g)
 	addAzAliases(root)
 	addCompletions(root, g)
 	refuseUnknownSubcommands(root)

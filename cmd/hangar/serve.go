@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/console"
+	"github.com/hangarvm/hangar/internal/fetch"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/netstack"
 	"github.com/hangarvm/hangar/internal/store"
@@ -58,6 +60,7 @@ type serveOptions struct {
 	clusterSecretFile      string
 	tlsCert, tlsKey, tlsCA string
 	egressDeny             []string
+	importAllow            []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -153,6 +156,7 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CA the other nodes' certificates are signed by, trusted besides the system's CAs and --tls-cert")
 	f.StringSliceVar(&o.egressDeny, "egress-deny", netstack.DefaultDeny, "networks (CIDRs) no guest may reach, besides this host's own addresses, loopback, link-local and metadata addresses, which none ever does; \"\" for none")
+	f.StringArrayVar(&o.importAllow, "import-allow-cidr", nil, "a network (CIDR) that disk imports from a URL may reach although it is internal (loopback, link-local, private or this host's own); repeatable. Without it imports reach public addresses only")
 	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL, e.g. westeurope=s3://bucket/prefix?endpoint=https://s3.westeurope.example (repeatable; the same list on every node)")
 	return cmd
 }
@@ -225,7 +229,12 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	importPolicy, err := importPolicy(o.importAllow)
+	if err != nil {
+		return err
+	}
 	cat := catalog.New(db, cs, catalog.Config{
+		ImportPolicy:   importPolicy,
 		MaxVirtualSize: o.maxVirtualSize, StagingDir: staging, QuarantineDir: filepath.Join(o.dataDir, "quarantine"),
 		PrimaryRegion: o.primaryRegion, Regions: regions, Node: o.hostName + "/" + nodeID,
 		Limits: hangar.NormalizeLimits(o.limits), SigningKey: signingKey, SyndicationInterval: o.syndicationInterval, SyndicationBandwidth: o.syndicationBandwidth,
@@ -437,4 +446,18 @@ func defaultApplianceDir() string {
 		return "appliance"
 	}
 	return filepath.Join(filepath.Dir(exe), "appliance")
+}
+
+// importPolicy is the SSRF policy of imports from a URL, with the CIDRs an admin
+// allowed.
+func importPolicy(cidrs []string) (fetch.Policy, error) {
+	var p fetch.Policy
+	for _, c := range cidrs {
+		pre, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return p, fmt.Errorf("--import-allow-cidr %q: want a network such as 10.1.0.0/16 or 127.0.0.1/32", c)
+		}
+		p.Allow = append(p.Allow, pre.Masked())
+	}
+	return p, nil
 }

@@ -67,6 +67,9 @@ then it says why and points at the serial log). --no-wait returns at once.`,
 			if err != nil {
 				return err
 			}
+			if err := g.tagNew(cmd, "vms", vm.Name, &vm); err != nil {
+				return err
+			}
 			if !noWait {
 				if vm, err = waitProvisioned(cmd.Context(), g, vm.Name); err != nil {
 					return err
@@ -184,7 +187,7 @@ func newVMListCmd(g *globals) *cobra.Command {
 		Example: `  hangar vm list
   hangar vm list --query "[?powerState=='running'].name" -o tsv`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			vms, err := g.client().ListVMs(cmd.Context())
+			vms, err := g.client().ListVMs(cmd.Context(), g.tagFilter...)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -125,8 +126,9 @@ func tags() []any {
 var queryParams = map[string]map[string]any{
 	"all":       {"type": "boolean"},
 	"bytes":     {"type": "integer", "format": "int64", "minimum": 0},
-	"format":    {"type": "string", "enum": []string{"raw", "vhd", "vhd-dynamic", "qcow2"}},
+	"format":    {"type": "string", "enum": catalog.ExportFormats},
 	"ref":       {"type": "string"},
+	"tag":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "KEY or KEY=VALUE; repeat to require several"},
 	"publisher": {"type": "string"},
 	"offer":     {"type": "string"},
 	"sku":       {"type": "string"},
@@ -168,6 +170,13 @@ func (g *schemaGen) responses(e endpoint) map[string]any {
 	ok := map[string]any{"description": http.StatusText(e.status)}
 	if e.respType == reflect.TypeFor[diskContent]() || e.respType == reflect.TypeFor[chunkBody]() {
 		ok["content"] = map[string]any{"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+	} else if e.respType == reflect.TypeFor[importAnswer]() {
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeFor[hangar.Disk]())}}
+		ok["description"] = "Created (without Accept: application/x-ndjson)"
+		return map[string]any{strconv.Itoa(e.status): ok, "200": map[string]any{
+			"description": "Accept: application/x-ndjson: progress lines, then the disk or the error (one JSON object a line)",
+			"content":     map[string]any{ndjson: map[string]any{"schema": g.schema(reflect.TypeFor[hangar.DiskImportEvent]())}}},
+			"default": errRef}
 	} else if e.respType != nil {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(e.respType)}}
 	}

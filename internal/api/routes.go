@@ -74,9 +74,13 @@ func (s *Server) endpoints() []endpoint {
 		}),
 
 		// Disks and uploads.
-		op("GET", "/v1/disks", "List your disks", func(c *call, _ noBody) ([]hangar.Disk, error) {
-			return cat.ListDisks(c.ctx, c.actor)
-		}),
+		op("GET", "/v1/disks", "List your disks; tag=KEY or tag=KEY=VALUE (repeatable) keeps those with all these tags", func(c *call, _ noBody) ([]hangar.Disk, error) {
+			disks, err := cat.ListDisks(c.ctx, c.actor)
+			return filterTags(c, disks, err, func(d hangar.Disk) hangar.Tags { return d.Tags })
+		}).withQuery("tag"),
+		op("PUT", "/v1/disks/{name}/tags", "Replace a disk's tags", func(c *call, req hangar.TagsUpdate) (hangar.Disk, error) {
+			return cat.SetDiskTags(c.ctx, c.actor, c.path("name"), req.Tags, c.pre)
+		}).withIfMatch(),
 		op("GET", "/v1/disks/{name}", "Show a disk", func(c *call, _ noBody) (hangar.Disk, error) {
 			return cat.Disk(c.ctx, c.actor, c.path("name"))
 		}),
@@ -86,7 +90,11 @@ func (s *Server) endpoints() []endpoint {
 		stream("PUT", "/v1/disks/{name}", "Upload a whole disk file in one stream (raw or VHD; format detected from content)", func(c *call, body io.Reader) (hangar.Disk, error) {
 			return cat.ImportDisk(c.ctx, c.actor, c.path("name"), body)
 		}).withStatus(http.StatusCreated),
-		op("GET", "/v1/disks/{name}/content", "Download a disk as raw, vhd (fixed, Azure-ready), vhd-dynamic or qcow2; raw and vhd support Range", func(c *call, _ noBody) (diskContent, error) {
+		op("POST", "/v1/disks/{name}/import", "Import a disk from an http, https or s3 URL: the server fetches the file and checks it as an upload (format, size, quota, the SHA-256 when given); the disk appears only once whole. With Accept: application/x-ndjson the answer is 200 and a stream of progress lines ending with the disk or the error; otherwise 201 and the disk once done. Internal, loopback, link-local and private addresses are refused unless the server allows them (serve --import-allow-cidr)", func(c *call, req hangar.DiskImport) (importAnswer, error) {
+			imp, err := cat.StartURLImport(c.ctx, c.actor, c.path("name"), req)
+			return importAnswer{imp: imp, log: s.log}, err
+		}).withStatus(http.StatusCreated),
+		op("GET", "/v1/disks/{name}/content", "Download a disk as raw, vhd (fixed, Azure-ready), vhd-dynamic, vhdx, qcow2, vmdk (streamOptimized) or ova (OVF descriptor, manifest and vmdk in a tar); raw and vhd support Range", func(c *call, _ noBody) (diskContent, error) {
 			ex, err := cat.ExportDisk(c.ctx, c.actor, c.path("name"), c.query("format"))
 			return diskContent{ex}, err
 		}).withQuery("format"),
@@ -120,13 +128,20 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/images", "Create an image or add a version to one", func(c *call, req hangar.ImageCreate) (hangar.Image, error) {
 			return cat.CreateImage(c.ctx, c.actor, req)
 		}).withStatus(http.StatusCreated),
-		op("GET", "/v1/images", "List your images; all=true lists every image you may use", func(c *call, _ noBody) ([]hangar.ImageSummary, error) {
+		op("GET", "/v1/images", "List your images; all=true lists every image you may use; tag=KEY[=VALUE] (repeatable) keeps your images with these tags", func(c *call, _ noBody) ([]hangar.ImageSummary, error) {
 			all, err := c.boolQuery("all")
 			if err != nil {
 				return nil, err
 			}
-			return cat.ListImages(c.ctx, c.actor, all)
-		}).withQuery("all"),
+			images, err := cat.ListImages(c.ctx, c.actor, all)
+			return filterTags(c, images, err, func(im hangar.ImageSummary) hangar.Tags { return im.Tags })
+		}).withQuery("all", "tag"),
+		op("PUT", "/v1/images/{name}/tags", "Replace an image's tags", func(c *call, req hangar.TagsUpdate) (hangar.Image, error) {
+			return cat.SetImageTags(c.ctx, c.actor, c.path("name"), "", req.Tags, c.pre)
+		}).withIfMatch(),
+		op("PUT", "/v1/images/{name}/versions/{version}/tags", "Replace an image version's tags", func(c *call, req hangar.TagsUpdate) (hangar.Image, error) {
+			return cat.SetImageTags(c.ctx, c.actor, c.path("name"), c.path("version"), req.Tags, c.pre)
+		}).withIfMatch(),
 		op("GET", "/v1/images:lookup", "Show an image by reference (NAME, shared/TENANT/NAME, community/PUBLICNAME/IMAGE)", func(c *call, _ noBody) (hangar.Image, error) {
 			return cat.Image(c.ctx, c.actor, c.query("ref"))
 		}).withQuery("ref"),
@@ -166,9 +181,13 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/vms", "Create a VM from an image; it boots in the background (poll until provisioningState is not Creating)", func(c *call, req hangar.VMCreate) (hangar.VM, error) {
 			return s.vms.Create(c.ctx, c.actor, req)
 		}).withStatus(http.StatusCreated).routedBy(s.placeVM),
-		op("GET", "/v1/vms", "List your VMs", func(c *call, _ noBody) ([]hangar.VM, error) {
-			return s.vms.List(c.ctx, c.actor)
-		}),
+		op("GET", "/v1/vms", "List your VMs; tag=KEY or tag=KEY=VALUE (repeatable) keeps those with all these tags", func(c *call, _ noBody) ([]hangar.VM, error) {
+			vms, err := s.vms.List(c.ctx, c.actor)
+			return filterTags(c, vms, err, func(v hangar.VM) hangar.Tags { return v.Tags })
+		}).withQuery("tag"),
+		op("PUT", "/v1/vms/{name}/tags", "Replace a VM's tags", func(c *call, req hangar.TagsUpdate) (hangar.VM, error) {
+			return s.vms.SetTags(c.ctx, c.actor, c.path("name"), req.Tags, c.pre)
+		}).withIfMatch(),
 		op("GET", "/v1/vms/{name}", "Show a VM", func(c *call, _ noBody) (hangar.VM, error) {
 			return s.vms.Get(c.ctx, c.actor, c.path("name"))
 		}),

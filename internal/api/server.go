@@ -85,6 +85,19 @@ func (c *call) query(name string) string {
 	return c.r.URL.Query().Get(name)
 }
 
+// filterTags keeps the listed items whose tags match the request's tag filter
+// (?tag=KEY or ?tag=KEY=VALUE, repeatable).
+func filterTags[T any](c *call, items []T, err error, tags func(T) hangar.Tags) ([]T, error) {
+	if err != nil {
+		return items, err
+	}
+	f, err := hangar.ParseTagFilter(c.r.URL.Query()["tag"])
+	if err != nil {
+		return nil, err
+	}
+	return hangar.FilterByTags(items, f, tags), nil
+}
+
 // boolQuery reads a true/false query parameter; absent is false, anything but
 // true or false is refused (not taken as false).
 func (c *call) boolQuery(name string) (bool, error) {

@@ -380,3 +380,23 @@ func Mount(api http.Handler, arm *Handler) http.Handler {
 		api.ServeHTTP(w, r)
 	})
 }
+
+// armTags and hangarTags convert between ARM's tags and Hangar's.
+func armTags(t hangar.Tags) map[string]*string {
+	if len(t) == 0 {
+		return nil
+	}
+	out := map[string]*string{}
+	for k, v := range t {
+		out[k] = &v
+	}
+	return out
+}
+
+func hangarTags(t map[string]*string) hangar.Tags {
+	out := hangar.Tags{}
+	for k, v := range t {
+		out[k] = str(v)
+	}
+	return out
+}

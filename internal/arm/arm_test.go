@@ -212,7 +212,7 @@ func TestResourceGroupsKeepNamesApart(t *testing.T) {
 	s.upload(t, "alice", "os")
 	images := s.factory(t, "alice", s.keys["alice"]).NewImagesClient()
 	for _, group := range []string{"rg1", "rg2"} {
-		p, err := images.BeginCreateOrUpdate(ctx, group, "base", armcompute.Image{Location: to.Ptr("local"),
+		p, err := images.BeginCreateOrUpdate(ctx, group, "base", armcompute.Image{Location: to.Ptr("local"), Tags: map[string]*string{"group": to.Ptr(group)},
 			Properties: &armcompute.ImageProperties{StorageProfile: &armcompute.ImageStorageProfile{OSDisk: &armcompute.ImageOSDisk{
 				OSType: to.Ptr(armcompute.OperatingSystemTypesLinux), OSState: to.Ptr(armcompute.OperatingSystemStateTypesGeneralized),
 				ManagedDisk: &armcompute.SubResource{ID: to.Ptr(diskID("alice", group, "os"))}}}}}, nil)
@@ -251,8 +251,12 @@ func TestResourceGroupsKeepNamesApart(t *testing.T) {
 	if _, err := images.Get(ctx, "rg2", "base", nil); statusOfErr(err) != http.StatusNotFound {
 		t.Fatalf("deleted image: %v", err)
 	}
-	if _, err := images.Get(ctx, "rg1", "base", nil); err != nil {
-		t.Fatalf("the other group's image after the delete: %v", err)
+	if im, err := images.Get(ctx, "rg1", "base", nil); err != nil || str(im.Tags["group"]) != "rg1" {
+		t.Fatalf("the other group's image after the delete: %+v, %v", im.Tags, err)
+	}
+	// ARM's tags are Hangar's.
+	if own, err := s.hangarClient("alice").ListImages(ctx, false, "group=rg1"); err != nil || len(own) != 1 {
+		t.Fatalf("Hangar images tagged group=rg1: %+v, %v", own, err)
 	}
 }
 

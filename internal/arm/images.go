@@ -47,7 +47,7 @@ func (c *call) managedImage(r store.ARMResource, im hangar.Image) armcompute.Ima
 	props.StorageProfile = storage
 	return armcompute.Image{
 		ID: to.Ptr(c.groupID(r.Group, "images", r.Name)), Name: to.Ptr(r.Name), Type: to.Ptr("Microsoft.Compute/images"),
-		Location: to.Ptr(cmp.Or(r.Location, c.primary)), Properties: props,
+		Location: to.Ptr(cmp.Or(r.Location, c.primary)), Properties: props, Tags: armTags(im.Tags),
 	}
 }
 
@@ -100,7 +100,12 @@ func (h *Handler) putImage(c *call) (int, any, error) {
 		h.reg.DeleteARMResource(c.ctx, c.tenant.ID, kindImage, r.Parent, r.Name)
 		return 0, nil, err
 	}
-	im, err := c.hangar.Image(c.ctx, r.HangarName)
+	var im hangar.Image
+	if len(body.Tags) > 0 {
+		err = c.hangar.SetTags(c.ctx, "images", r.HangarName, "", hangarTags(body.Tags), &im)
+	} else {
+		im, err = c.hangar.Image(c.ctx, r.HangarName)
+	}
 	if err != nil {
 		return 0, nil, err
 	}

@@ -80,7 +80,7 @@ func (c *call) virtualMachine(r store.ARMResource, vm hangar.VM, withInstanceVie
 	}
 	return armcompute.VirtualMachine{
 		ID: to.Ptr(c.groupID(r.Group, "virtualMachines", r.Name)), Name: to.Ptr(r.Name), Type: to.Ptr("Microsoft.Compute/virtualMachines"),
-		Location: to.Ptr(cmp.Or(r.Location, c.primary)), Properties: props, Plan: c.plan(vm),
+		Location: to.Ptr(cmp.Or(r.Location, c.primary)), Properties: props, Plan: c.plan(vm), Tags: armTags(vm.Tags),
 	}
 }
 
@@ -177,6 +177,11 @@ func (h *Handler) putVM(c *call) (int, any, error) {
 	if err != nil {
 		h.reg.DeleteARMResource(c.ctx, c.tenant.ID, kindVM, r.Parent, r.Name)
 		return 0, nil, err
+	}
+	if len(body.Tags) > 0 {
+		if err := c.hangar.SetTags(c.ctx, "vms", vm.Name, "", hangarTags(body.Tags), &vm); err != nil {
+			return 0, nil, err
+		}
 	}
 	c.startOperation(cmp.Or(r.Location, c.primary), operation{Kind: "vm", Name: vm.Name})
 	return http.StatusCreated, c.virtualMachine(r, vm, false), nil

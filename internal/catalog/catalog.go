@@ -20,6 +20,7 @@ import (
 
 	"github.com/hangarvm/hangar/internal/atomicfile"
 	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/fetch"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
 )
@@ -54,6 +55,9 @@ type Config struct {
 	// DialUpstream returns what pulls from an upstream installation (serve: over
 	// HTTP with package client); nil means this node cannot syndicate.
 	DialUpstream func(url, key string) Upstream
+	// ImportPolicy says which addresses imports from a URL may reach (the SSRF
+	// policy; hangar serve --import-allow-cidr).
+	ImportPolicy fetch.Policy
 	// Limits are the quotas of every tenant an admin gave no limits of its own
 	// (hangar tenant update). The zero value means DefaultLimits; a limit of
 	// hangar.Unlimited removes it.
@@ -97,6 +101,8 @@ type Service struct {
 	// done, so that other pulls wait for it instead of fetching it again (pull.go).
 	pullMu  sync.Mutex
 	pulling map[chunks.Digest]chan struct{}
+	// fetcher opens the sources of imports from a URL.
+	fetcher *fetch.Fetcher
 	hygiene hygiene
 }
 
@@ -127,7 +133,7 @@ func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service 
 	// The store applies the limits inside the transactions that create what they
 	// count; compute, sharing this store, gets them too.
 	db.SetDefaultLimits(cfg.Limits)
-	s := &Service{db: db, chunks: cs, cfg: cfg, log: log}
+	s := &Service{db: db, chunks: cs, cfg: cfg, log: log, fetcher: fetch.New(cfg.ImportPolicy)}
 	s.buffers.New = func() any { b := make([]byte, chunks.ChunkSize+1); return &b }
 	return s
 }

@@ -1,7 +1,9 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,21 @@ func (s *Service) ListDisks(ctx context.Context, actor *hangar.Tenant) ([]hangar
 func (s *Service) Disk(ctx context.Context, actor *hangar.Tenant, name string) (hangar.Disk, error) {
 	if err := hangar.ValidateName("disk", name); err != nil {
 		return hangar.Disk{}, err
+	}
+	return s.db.DiskByName(ctx, actor.ID, name)
+}
+
+// SetDiskTags replaces the tags of one of the actor's disks.
+func (s *Service) SetDiskTags(ctx context.Context, actor *hangar.Tenant, name string, tags hangar.Tags, pre hangar.Precondition) (hangar.Disk, error) {
+	if err := hangar.ValidateTags(tags); err != nil {
+		return hangar.Disk{}, err
+	}
+	dk, err := s.Disk(ctx, actor, name)
+	if err != nil {
+		return dk, err
+	}
+	if err := s.db.SetDiskTags(ctx, dk, tags, pre); err != nil {
+		return dk, err
 	}
 	return s.db.DiskByName(ctx, actor.ID, name)
 }
@@ -187,48 +204,106 @@ func (s *Service) CommitUpload(ctx context.Context, actor *hangar.Tenant, upload
 // at the end, then opened as untrusted input, chunked and committed in one step. The
 // staging file is removed whatever happens; memory use is one chunk.
 func (s *Service) ImportDisk(ctx context.Context, actor *hangar.Tenant, name string, body io.Reader) (hangar.Disk, error) {
-	if err := hangar.ValidateName("disk", name); err != nil {
-		return hangar.Disk{}, err
-	}
-	if _, err := s.db.DiskByName(ctx, actor.ID, name); err == nil {
-		return hangar.Disk{}, hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", name)
-	}
-	limits, use, _, err := s.db.TenantQuota(ctx, actor.ID)
+	lim, err := s.prepareImport(ctx, actor, name)
 	if err != nil {
 		return hangar.Disk{}, err
 	}
-	if err := hangar.CheckQuota(actor.Name, limits, use, hangar.Resources{Disks: 1}); err != nil {
-		return hangar.Disk{}, err
+	dk, err := s.stageAndStore(ctx, actor, name, body, lim, stageOptions{})
+	if err == nil {
+		s.log.Info("disk imported", "tenant", actor.Name, "disk", name, "format", dk.SourceFormat, "virtualSize", dk.VirtualSize)
 	}
+	return dk, err
+}
+
+// importLimits bound what one stream may stage: a container holds at most the
+// virtual size plus its metadata, so 1/16 more than the largest disk the tenant may
+// still store, and 1 MiB.
+type importLimits struct {
+	limits, use hangar.Resources
+	limit       int64 // bytes of file
+	quota       bool  // the tenant's quota, not the server's limit, sets it
+}
+
+// prepareImport checks what can be checked before any byte is received: the name, a
+// disk of that name, the tenant's disk count; and works out the limits.
+func (s *Service) prepareImport(ctx context.Context, actor *hangar.Tenant, name string) (importLimits, error) {
+	if err := hangar.ValidateName("disk", name); err != nil {
+		return importLimits{}, err
+	}
+	if _, err := s.db.DiskByName(ctx, actor.ID, name); err == nil {
+		return importLimits{}, hangar.Errorf(hangar.CodeConflict, "disk %q already exists; delete it first or choose another name", name)
+	}
+	limits, use, _, err := s.db.TenantQuota(ctx, actor.ID)
+	if err != nil {
+		return importLimits{}, err
+	}
+	if err := hangar.CheckQuota(actor.Name, limits, use, hangar.Resources{Disks: 1}); err != nil {
+		return importLimits{}, err
+	}
+	lim := importLimits{limits: limits, use: use}
+	largest := s.cfg.MaxVirtualSize
+	if left := limits.TotalVirtualSize - use.TotalVirtualSize; limits.TotalVirtualSize > 0 && left < largest {
+		largest, lim.quota = max(left, 0), true
+	}
+	lim.limit = largest + largest/16 + 1<<20
+	return lim, nil
+}
+
+// tooLarge is the refusal of a file of n bytes, above lim.limit.
+func (s *Service) tooLarge(actor *hangar.Tenant, lim importLimits, n int64) error {
+	if lim.quota {
+		return hangar.CheckQuota(actor.Name, lim.limits, lim.use, hangar.Resources{TotalVirtualSize: n})
+	}
+	return hangar.Errorf(hangar.CodeTooLarge, "the disk file is larger than this server accepts (%d bytes)", lim.limit)
+}
+
+// stageOptions are what an import from a URL adds to a streamed upload.
+type stageOptions struct {
+	sha256   []byte                  // the file's checksum, when the user gave one
+	progress func(n int64)           // told of the bytes received
+	storing  func(done, total int64) // told how far into the virtual disk storing the chunks is
+	where    string                  // the source, for messages
+}
+
+// stageAndStore stages body to a temporary file (at most lim.limit bytes), checks its
+// checksum, opens it as an untrusted disk image, stores its chunks and commits the
+// disk in one transaction: until then nothing of it is visible.
+func (s *Service) stageAndStore(ctx context.Context, actor *hangar.Tenant, name string, body io.Reader, lim importLimits, opt stageOptions) (hangar.Disk, error) {
 	f, err := os.CreateTemp(s.cfg.StagingDir, "import-*")
 	if err != nil {
 		return hangar.Disk{}, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	// A container holds at most the virtual size plus its metadata; allow 1/16 more.
-	// The disk must also fit what is left of the tenant's virtual size quota, so
-	// that is all the staging file may take.
-	largest, quota := s.cfg.MaxVirtualSize, false
-	if left := limits.TotalVirtualSize - use.TotalVirtualSize; limits.TotalVirtualSize > 0 && left < largest {
-		largest, quota = max(left, 0), true
+	h := sha256.New()
+	var w io.Writer = io.MultiWriter(f, h)
+	if opt.progress != nil {
+		w = io.MultiWriter(w, progressWriter(opt.progress))
 	}
-	limit := largest + largest/16 + 1<<20
-	n, err := io.Copy(f, io.LimitReader(body, limit+1))
+	n, err := io.Copy(w, io.LimitReader(body, lim.limit+1))
 	if err != nil {
+		if ctx.Err() != nil {
+			return hangar.Disk{}, ctx.Err()
+		}
+		if opt.where != "" {
+			return hangar.Disk{}, hangar.Errorf(hangar.CodeImportSource, "reading %s stopped after %d bytes: %v; nothing was stored", opt.where, n, err)
+		}
 		return hangar.Disk{}, hangar.Errorf(hangar.CodeInvalid, "receiving the disk file: %v", err)
 	}
-	if n > limit && quota {
-		return hangar.Disk{}, hangar.CheckQuota(actor.Name, limits, use, hangar.Resources{TotalVirtualSize: n})
+	if n > lim.limit {
+		return hangar.Disk{}, s.tooLarge(actor, lim, n)
 	}
-	if n > limit {
-		return hangar.Disk{}, hangar.Errorf(hangar.CodeTooLarge, "the disk file is larger than this server accepts (%d bytes)", limit)
+	if got := h.Sum(nil); opt.sha256 != nil && !bytes.Equal(got, opt.sha256) {
+		return hangar.Disk{}, hangar.Errorf(hangar.CodeChecksumMismatch, "the file's SHA-256 is %x, not %x as given: it was not stored", got, opt.sha256)
 	}
 	disk, err := diskfmt.Open(f, n, diskfmt.Options{MaxVirtualSize: s.cfg.MaxVirtualSize})
 	if err != nil {
 		return hangar.Disk{}, diskError(err)
 	}
-	m, err := s.StoreChunks(ctx, disk)
+	if opt.storing != nil {
+		opt.storing(0, disk.VirtualSize())
+	}
+	m, err := s.storeChunks(ctx, disk, opt.storing)
 	if err != nil {
 		return hangar.Disk{}, err
 	}
@@ -236,9 +311,13 @@ func (s *Service) ImportDisk(ctx context.Context, actor *hangar.Tenant, name str
 	if err := s.db.CommitDisk(ctx, actor.ID, "", &dk, m); err != nil {
 		return hangar.Disk{}, err
 	}
-	s.log.Info("disk imported", "tenant", actor.Name, "disk", name, "format", dk.SourceFormat, "virtualSize", dk.VirtualSize)
 	return dk, nil
 }
+
+// progressWriter counts what is written through it.
+type progressWriter func(n int64)
+
+func (p progressWriter) Write(b []byte) (int, error) { p(int64(len(b))); return len(b), nil }
 
 // diskError turns a disk format error into a user error that names the problem.
 func diskError(err error) error {
@@ -262,6 +341,12 @@ func (s *Service) SaveChunk(ctx context.Context, d chunks.Digest, data []byte) e
 // StoreChunks writes the non-zero chunks of disk to the chunk store and returns its
 // manifest.
 func (s *Service) StoreChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Manifest, error) {
+	return s.storeChunks(ctx, disk, nil)
+}
+
+// storeChunks is StoreChunks, telling progress (unless nil) how far into the
+// virtual disk it is.
+func (s *Service) storeChunks(ctx context.Context, disk diskfmt.Disk, progress func(done, total int64)) (chunks.Manifest, error) {
 	m := chunks.Manifest{VirtualSize: disk.VirtualSize()}
 	if err := s.checkVirtualSize(m.VirtualSize); err != nil {
 		return m, err
@@ -272,6 +357,9 @@ func (s *Service) StoreChunks(ctx context.Context, disk diskfmt.Disk) (chunks.Ma
 			return err
 		}
 		m.Extents = append(m.Extents, chunks.Extent{Offset: off, Length: int64(len(data)), Digest: d})
+		if progress != nil {
+			progress(off+int64(len(data)), m.VirtualSize)
+		}
 		return nil
 	})
 	if err != nil {

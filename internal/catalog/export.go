@@ -109,7 +109,7 @@ type Export struct {
 }
 
 // ExportFormats are the formats a disk can be downloaded in.
-var ExportFormats = []string{"raw", "vhd", "vhd-dynamic", "qcow2"}
+var ExportFormats = []string{"raw", "vhd", "vhd-dynamic", "vhdx", "qcow2", "vmdk", "ova"}
 
 // ExportDisk renders one of the actor's disks for download. Raw and fixed VHD are
 // random-access (HTTP ranges, resumable); the VHD footer is derived from the disk's
@@ -160,8 +160,19 @@ func (s *Service) ExportDisk(ctx context.Context, actor *hangar.Tenant, name, fo
 	case "qcow2":
 		ex.Name = dk.Name + ".qcow2"
 		ex.WriteTo = func(w io.Writer) error { _, err := diskfmt.WriteQCOW2(w, disk, opt); return err }
+	case "vhdx":
+		ex.Name = dk.Name + ".vhdx"
+		ex.WriteTo = func(w io.Writer) error { _, err := diskfmt.WriteVHDX(w, disk, opt); return err }
+	case "vmdk":
+		ex.Name = dk.Name + ".vmdk"
+		vopt := diskfmt.VMDKOptions{WriteOptions: opt, ExtentName: ex.Name}
+		ex.WriteTo = func(w io.Writer) error { _, err := diskfmt.WriteStreamVMDK(w, disk, vopt); return err }
+	case "ova":
+		ex.Name = dk.Name + ".ova"
+		oopt := diskfmt.OVAOptions{WriteOptions: opt, Name: dk.Name}
+		ex.WriteTo = func(w io.Writer) error { _, err := diskfmt.WriteOVA(w, disk, oopt); return err }
 	default:
-		return nil, hangar.Errorf(hangar.CodeInvalid, "format %q is not one Hangar exports: use raw, vhd (fixed, Azure-ready), vhd-dynamic or qcow2", format)
+		return nil, hangar.Errorf(hangar.CodeInvalid, "format %q is not one Hangar exports: use raw, vhd (fixed, Azure-ready), vhd-dynamic, vhdx, qcow2, vmdk (streamOptimized) or ova", format)
 	}
 	return ex, nil
 }

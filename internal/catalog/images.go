@@ -55,10 +55,40 @@ func (s *Service) fullImage(ctx context.Context, actor *hangar.Tenant, im *store
 		out.SharedWith, err = s.db.Shares(ctx, im.ID)
 		return out, err
 	}
+	// Tags are the owner's labels, as its disk names are.
+	out.Tags = nil
 	for i := range out.Versions {
 		hideDiskNames(&out.Versions[i].OSDisk, out.Versions[i].DataDisks)
+		out.Versions[i].Tags = nil
 	}
 	return out, nil
+}
+
+// SetImageTags replaces the tags of one of the actor's images, or of one of its
+// versions when version is not "".
+func (s *Service) SetImageTags(ctx context.Context, actor *hangar.Tenant, name, version string, tags hangar.Tags, pre hangar.Precondition) (hangar.Image, error) {
+	if err := hangar.ValidateTags(tags); err != nil {
+		return hangar.Image{}, err
+	}
+	im, err := s.db.ImageByName(ctx, actor.ID, name)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	var v *hangar.Version
+	if version != "" {
+		parsed, err := hangar.ParseVersion(version)
+		if err != nil {
+			return hangar.Image{}, err
+		}
+		v = &parsed
+	}
+	if err := s.db.SetImageTags(ctx, &im, v, tags, pre); err != nil {
+		return hangar.Image{}, err
+	}
+	if im, err = s.db.ImageByName(ctx, actor.ID, name); err != nil {
+		return hangar.Image{}, err
+	}
+	return s.fullImage(ctx, actor, &im)
 }
 
 func hideDiskNames(os *hangar.ImageDisk, data []hangar.ImageDisk) {
@@ -215,6 +245,7 @@ func (s *Service) ListImages(ctx context.Context, actor *hangar.Tenant, all bool
 			case "own":
 				sum.Reference = im.Name
 				sum.Owner = ""
+				sum.Tags = im.Tags
 			case "shared":
 				sum.Reference = "shared/" + im.Owner + "/" + im.Name
 			case "community":

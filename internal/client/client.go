@@ -278,10 +278,32 @@ func (c *Client) UpdateTenant(ctx context.Context, name string, req hangar.Tenan
 	return out, c.do(ctx, "PATCH", "/v1/tenants/"+esc(name), req, &out)
 }
 
-// ListDisks lists the caller's disks.
-func (c *Client) ListDisks(ctx context.Context) ([]hangar.Disk, error) {
+// ListDisks lists the tenant's disks; with tag filters (KEY or KEY=VALUE), those
+// that have all these tags.
+func (c *Client) ListDisks(ctx context.Context, tags ...string) ([]hangar.Disk, error) {
 	var out []hangar.Disk
-	return out, c.do(ctx, "GET", "/v1/disks", nil, &out)
+	return out, c.do(ctx, "GET", "/v1/disks"+tagQuery("?", tags), nil, &out)
+}
+
+// tagQuery is the tag filter of a list, after sep.
+func tagQuery(sep string, tags []string) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	return sep + url.Values{"tag": tags}.Encode()
+}
+
+// SetTags replaces the tags of a disk ("disks"), image ("images") or VM ("vms");
+// for an image version, version is not "". out receives the resource.
+func (c *Client) SetTags(ctx context.Context, kind, name, version string, tags hangar.Tags, out any, opts ...RequestOption) error {
+	path := "/v1/" + kind + "/" + esc(name)
+	if version != "" {
+		path += "/versions/" + esc(version)
+	}
+	if tags == nil {
+		tags = hangar.Tags{}
+	}
+	return c.do(ctx, "PUT", path+"/tags", hangar.TagsUpdate{Tags: tags}, out, opts...)
 }
 
 // Disk shows a disk.
@@ -307,10 +329,11 @@ func (c *Client) CreateImage(ctx context.Context, req hangar.ImageCreate) (hanga
 	return out, c.do(ctx, "POST", "/v1/images", req, &out)
 }
 
-// ListImages lists own images, or with all every image the caller may use.
-func (c *Client) ListImages(ctx context.Context, all bool) ([]hangar.ImageSummary, error) {
+// ListImages lists own images, or with all every image the caller may use; with
+// tag filters, the own images that have these tags.
+func (c *Client) ListImages(ctx context.Context, all bool, tags ...string) ([]hangar.ImageSummary, error) {
 	var out []hangar.ImageSummary
-	return out, c.do(ctx, "GET", "/v1/images?all="+fmt.Sprint(all), nil, &out)
+	return out, c.do(ctx, "GET", "/v1/images?all="+fmt.Sprint(all)+tagQuery("&", tags), nil, &out)
 }
 
 // Image shows an image by reference (NAME, shared/TENANT/NAME, community/...).
@@ -444,10 +467,10 @@ func (c *Client) VM(ctx context.Context, name string) (hangar.VM, error) {
 	return out, c.do(ctx, "GET", "/v1/vms/"+esc(name), nil, &out)
 }
 
-// ListVMs lists the caller's VMs.
-func (c *Client) ListVMs(ctx context.Context) ([]hangar.VM, error) {
+// ListVMs lists the caller's VMs; with tag filters, those that have these tags.
+func (c *Client) ListVMs(ctx context.Context, tags ...string) ([]hangar.VM, error) {
 	var out []hangar.VM
-	return out, c.do(ctx, "GET", "/v1/vms", nil, &out)
+	return out, c.do(ctx, "GET", "/v1/vms"+tagQuery("?", tags), nil, &out)
 }
 
 // DeleteVM deletes a VM.

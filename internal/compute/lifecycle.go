@@ -36,6 +36,22 @@ func (m *Manager) Get(ctx context.Context, actor *hangar.Tenant, name string) (h
 	return view(v), err
 }
 
+// SetTags replaces the tags of one of the actor's VMs. The tags are metadata: any
+// node sets them, whatever host runs the VM.
+func (m *Manager) SetTags(ctx context.Context, actor *hangar.Tenant, name string, tags hangar.Tags, pre hangar.Precondition) (hangar.VM, error) {
+	if err := hangar.ValidateTags(tags); err != nil {
+		return hangar.VM{}, err
+	}
+	v, err := m.db.VMByName(ctx, actor.ID, name)
+	if err != nil {
+		return hangar.VM{}, err
+	}
+	if err := m.db.SetVMTags(ctx, &v, tags, pre); err != nil {
+		return hangar.VM{}, err
+	}
+	return m.Get(ctx, actor, name)
+}
+
 // List lists the actor's VMs.
 func (m *Manager) List(ctx context.Context, actor *hangar.Tenant) ([]hangar.VM, error) {
 	vms, err := m.db.ListVMs(ctx, actor.ID)

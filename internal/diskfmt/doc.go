@@ -1,7 +1,8 @@
 // Package diskfmt recognises and reads virtual machine disk images uploaded
 // by users (raw, VHD fixed and dynamic, VHDX, qcow2 versions 2 and 3,
 // VMDK monolithicSparse and streamOptimized), and writes the images Hangar
-// exports (raw, fixed and dynamic VHD, qcow2).
+// exports (raw, fixed and dynamic VHD, VHDX, qcow2, streamOptimized VMDK,
+// and OVA: an OVF descriptor and that VMDK in a tar).
 //
 // It is written by hand, on the standard library (and, for zstd-compressed
 // qcow2 clusters, github.com/klauspost/compress/zstd), because no maintained
@@ -10,7 +11,13 @@
 // sparse images stay sparse), validating every header and table before the
 // first read, and refusing what must not be followed (parent paths, external
 // files). Shelling out to qemu-img for this would mean probing untrusted
-// files with a large C program.
+// files with a large C program. The writers are by hand for the same want of
+// a library: the Go VHDX and VMDK packages that exist write to a seekable
+// file (or wrap qemu-img), while an export is streamed to an HTTP answer,
+// deterministic, in one or two reads of the stored disk. What the standard
+// library does well is used as is: archive/tar (ustar) for the OVA,
+// compress/zlib for VMDK grains, text/template and encoding/xml escaping for
+// the OVF descriptor, hash/crc32 (Castagnoli) for VHDX checksums.
 //
 // # Vocabulary
 //
@@ -60,6 +67,10 @@
 //     depends only on the disk's content and WriteOptions, never on how
 //     the source was allocated. Exported VHD sizes are exact (never rounded
 //     to CHS geometry).
+//   - An OVA is a ustar archive of NAME.ovf, NAME.mf (SHA-256 of the other
+//     two) and NAME-disk1.vmdk, in that order, as the OVF specification
+//     wants the descriptor first; its VMDK is made twice (sized and hashed,
+//     then written), since tar and the descriptor state its size first.
 //   - Writers read only the source's extents, and raw and fixed VHD writers
 //     read them in parallel (a few chunks of 4 MiB in flight) while writing
 //     in order; memory stays bounded by those chunks. Writing to a file,

@@ -23,6 +23,10 @@ var writers = []writer{
 	{"fixed vhd", "vpc", VHDFixed, WriteFixedVHD},
 	{"dynamic vhd", "vpc", VHDDynamic, WriteDynamicVHD},
 	{"qcow2", "qcow2", QCOW2, WriteQCOW2},
+	{"vhdx", "vhdx", VHDX, WriteVHDX},
+	{"vmdk", "vmdk", VMDK, func(w io.Writer, d Disk, opt WriteOptions) (int64, error) {
+		return WriteStreamVMDK(w, d, VMDKOptions{WriteOptions: opt})
+	}},
 }
 
 // writeFile runs a writer into a new file and returns its path.
@@ -70,8 +74,8 @@ func TestWritersAgainstQemu(t *testing.T) {
 				if got := qemuVirtualSize(t, wr.qfmt, out); got != src.size {
 					t.Errorf("qemu-img sees %d bytes, want %d", got, src.size)
 				}
-				if wr.qfmt == "qcow2" {
-					run(t, "qemu-img", "check", "-q", "-f", "qcow2", out)
+				if wr.qfmt == "qcow2" || wr.qfmt == "vhdx" || wr.qfmt == "vmdk" {
+					run(t, "qemu-img", "check", "-q", "-f", wr.qfmt, out)
 				}
 				back := openFile(t, out)
 				if back.Format() != wr.want || back.VirtualSize() != src.size {
@@ -89,6 +93,34 @@ func TestWritersAgainstQemu(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSparseWritersAgainstQemuLarge writes a sparse disk past a VHDX sector
+// bitmap block (4 GiB of payload) and across VMDK grain tables (32 MiB
+// each); qemu-img compares it with the source without reading it whole.
+func TestSparseWritersAgainstQemuLarge(t *testing.T) {
+	needQemu(t)
+	if testing.Short() {
+		t.Skip("writes 4 GiB sparse files")
+	}
+	dir := t.TempDir()
+	const size = 4<<30 + 3<<20 + 512
+	rawPath := filepath.Join(dir, "large.raw")
+	makeQemuImage(t, rawPath, "raw", "", size, []qemuWrite{{32<<20 - 700, 1400, 0x44}, {4<<30 - 512, 2<<20 + 1024, 0x55}, {size - 512, 512, 0x66}})
+	d := openFile(t, rawPath)
+	for _, wr := range writers {
+		if wr.qfmt != "vhdx" && wr.qfmt != "vmdk" {
+			continue
+		}
+		t.Run(wr.name, func(t *testing.T) {
+			out := writeImage(t, wr, d, WriteOptions{}, filepath.Join(dir, "large."+wr.qfmt))
+			run(t, "qemu-img", "check", "-q", "-f", wr.qfmt, out)
+			run(t, "qemu-img", "compare", "-q", "-f", wr.qfmt, "-F", "raw", out, rawPath)
+			if got := qemuVirtualSize(t, wr.qfmt, out); got != size {
+				t.Errorf("qemu-img sees %d bytes, want %d", got, size)
+			}
+		})
 	}
 }
 

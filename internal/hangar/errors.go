@@ -32,17 +32,20 @@ const (
 	CodeTooManyRequests    Code = "TooManyRequests"      // over the tenant's request rate; retry after Retry-After
 	CodeUnsupportedMedia   Code = "UnsupportedMediaType" // a body not in the form the call takes
 	CodeMethodNotAllowed   Code = "MethodNotAllowed"
+	CodeChecksumMismatch   Code = "ChecksumMismatch"   // the bytes did not hash to the checksum given; nothing was stored
+	CodeImportRefused      Code = "ImportURLRefused"   // an import URL leads where the server may not go (SSRF policy)
+	CodeImportSource       Code = "ImportSourceFailed" // the import URL's server refused or failed to give the file
 	CodeInternal           Code = "InternalError"
 )
 
 // HTTPStatus is the status the API answers with for c.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case CodeInvalid, CodeInvalidDisk:
+	case CodeInvalid, CodeInvalidDisk, CodeChecksumMismatch, CodeImportSource:
 		return http.StatusBadRequest
 	case CodeUnauthenticated:
 		return http.StatusUnauthorized
-	case CodeForbidden:
+	case CodeForbidden, CodeImportRefused:
 		return http.StatusForbidden
 	case CodeNotFound, CodeDiskNotFound, CodeImageNotFound, CodeTenantNotFound, CodeUploadNotFound:
 		return http.StatusNotFound

@@ -65,7 +65,49 @@ type Disk struct {
 	StoredBytes  int64     `json:"storedBytes"`
 	SourceFormat string    `json:"sourceFormat"`
 	UsedBy       []string  `json:"usedBy,omitempty"`
+	Tags         Tags      `json:"tags,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// DiskImport asks the server to fetch a disk file from a URL and store it as a disk,
+// with the checks of an upload.
+type DiskImport struct {
+	// URL is http://, https:// or s3://BUCKET/KEY.
+	URL string `json:"url"`
+	// SHA256, when given (64 hex digits), is the SHA-256 of the file as served;
+	// a file that does not match is refused and nothing is stored.
+	SHA256 string `json:"sha256,omitempty"`
+	// S3 is where an s3:// URL's bucket is and the credentials to sign with
+	// (anonymous without them). They serve this one request: never stored, never
+	// logged.
+	S3 *S3Access `json:"s3,omitempty"`
+}
+
+// S3Access reaches an S3 bucket: the endpoint (empty for AWS) and credentials.
+type S3Access struct {
+	Endpoint        string `json:"endpoint,omitempty"`
+	Region          string `json:"region,omitempty"`
+	AccessKeyID     string `json:"accessKeyId,omitempty"`
+	SecretAccessKey string `json:"secretAccessKey,omitempty"`
+	SessionToken    string `json:"sessionToken,omitempty"`
+}
+
+// DiskImportEvent is one line of an import's progress stream (application/x-ndjson):
+// progress lines, then one last line holding the disk or the error.
+type DiskImportEvent struct {
+	Progress *DiskImportProgress `json:"progress,omitempty"`
+	Disk     *Disk               `json:"disk,omitempty"`
+	Error    *Error              `json:"error,omitempty"`
+}
+
+// DiskImportProgress says how far an import is. Phase is "fetching" (Bytes of the
+// file's Total received; Total is -1 when the source did not say), then "storing"
+// (the file checked as a disk image, its chunks written up to virtual offset Bytes of
+// the virtual size Total).
+type DiskImportProgress struct {
+	Phase string `json:"phase"`
+	Bytes int64  `json:"bytes"`
+	Total int64  `json:"total"`
 }
 
 // Upload is a chunked, resumable disk upload in progress.
@@ -176,6 +218,7 @@ type Image struct {
 	Versions          []ImageVersion    `json:"versions"`
 	SharedWith        []string          `json:"sharedWith,omitempty"`
 	Community         *Community        `json:"community,omitempty"`
+	Tags              Tags              `json:"tags,omitempty"`
 	CreatedAt         time.Time         `json:"createdAt"`
 }
 
@@ -186,6 +229,7 @@ type ImageVersion struct {
 	EndOfLife         string      `json:"endOfLife,omitempty"`
 	OSDisk            ImageDisk   `json:"osDisk"`
 	DataDisks         []ImageDisk `json:"dataDisks,omitempty"`
+	Tags              Tags        `json:"tags,omitempty"`
 	CreatedAt         time.Time   `json:"createdAt"`
 }
 
@@ -253,6 +297,7 @@ type ImageSummary struct {
 	HyperVGeneration string    `json:"hyperVGeneration"`
 	LatestVersion    string    `json:"latestVersion"`
 	Versions         int       `json:"versions"`
+	Tags             Tags      `json:"tags,omitempty"` // the owner's own images only
 }
 
 // ResolveRequest asks the service to resolve an image reference.

@@ -81,6 +81,7 @@ type VM struct {
 	Egress              Egress            `json:"egress"`            // what the guest may reach beyond its host
 	Accel               string            `json:"accel,omitempty"`   // kvm or tcg, while running
 	Disks               []VMDisk          `json:"disks"`
+	Tags                Tags              `json:"tags,omitempty"`
 	CreatedAt           time.Time         `json:"createdAt"`
 }
 

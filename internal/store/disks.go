@@ -9,14 +9,16 @@ import (
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
-const diskCols = `id, name, virtual_size, stored_bytes, source_format, created_at, revision`
+const diskCols = `id, name, virtual_size, stored_bytes, source_format, created_at, revision, tags`
 
 func scanDisk(row interface{ Scan(...any) error }) (hangar.Disk, error) {
 	var (
 		dk         hangar.Disk
 		micro, rev int64
+		tags       string
 	)
-	err := row.Scan(&dk.ID, &dk.Name, &dk.VirtualSize, &dk.StoredBytes, &dk.SourceFormat, &micro, &rev)
+	err := row.Scan(&dk.ID, &dk.Name, &dk.VirtualSize, &dk.StoredBytes, &dk.SourceFormat, &micro, &rev, &tags)
+	dk.Tags = parseTags(tags)
 	dk.CreatedAt = fromMicros(micro)
 	dk.ETag = hangar.ETag(dk.ID, rev)
 	return dk, err

@@ -14,17 +14,18 @@ type Image struct {
 	TenantID string
 }
 
-const imageCols = `i.id, i.tenant_id, t.name, i.name, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.provisioning_agent, i.description, i.eula, i.created_at, i.revision`
+const imageCols = `i.id, i.tenant_id, t.name, i.name, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.provisioning_agent, i.description, i.eula, i.created_at, i.revision, i.tags`
 const imageFrom = ` FROM images i JOIN tenants t ON t.id = i.tenant_id `
 
 func scanImage(row interface{ Scan(...any) error }) (Image, error) {
 	var (
 		im         Image
 		micro, rev int64
+		tags       string
 	)
 	err := row.Scan(&im.ID, &im.TenantID, &im.Owner, &im.Name, &im.Type, &im.OSType, &im.OSState,
-		&im.HyperVGeneration, &im.Architecture, &im.ProvisioningAgent, &im.Description, &im.EULA, &micro, &rev)
-	im.CreatedAt = fromMicros(micro)
+		&im.HyperVGeneration, &im.Architecture, &im.ProvisioningAgent, &im.Description, &im.EULA, &micro, &rev, &tags)
+	im.CreatedAt, im.Tags = fromMicros(micro), parseTags(tags)
 	im.ETag = hangar.ETag(im.ID, rev)
 	return im, err
 }
@@ -145,7 +146,7 @@ func sameDefinition(im *Image, req *hangar.ImageCreate) error {
 	return nil
 }
 
-const versionCols = `v.id, v.major, v.minor, v.patch, v.exclude_from_latest, v.end_of_life, v.created_at`
+const versionCols = `v.id, v.major, v.minor, v.patch, v.exclude_from_latest, v.end_of_life, v.created_at, v.tags`
 
 type versionRow struct {
 	id string
@@ -157,8 +158,9 @@ func scanVersion(row interface{ Scan(...any) error }) (versionRow, error) {
 		v     versionRow
 		micro int64
 	)
-	err := row.Scan(&v.id, &v.Version.Major, &v.Version.Minor, &v.Version.Patch, &v.ExcludeFromLatest, &v.EndOfLife, &micro)
-	v.CreatedAt = fromMicros(micro)
+	var tags string
+	err := row.Scan(&v.id, &v.Version.Major, &v.Version.Minor, &v.Version.Patch, &v.ExcludeFromLatest, &v.EndOfLife, &micro, &tags)
+	v.CreatedAt, v.Tags = fromMicros(micro), parseTags(tags)
 	return v, err
 }
 
@@ -361,13 +363,14 @@ func (d *DB) ListImages(ctx context.Context, scope, tenantID string) ([]ImageSum
 	for rows.Next() {
 		var s ImageSummary
 		var micro, rev int64
+		var tags string
 		err := rows.Scan(&s.ID, &s.TenantID, &s.Owner, &s.Name, &s.Type, &s.OSType, &s.OSState,
-			&s.HyperVGeneration, &s.Architecture, &s.ProvisioningAgent, &s.Description, &s.EULA, &micro, &rev, &s.Versions)
+			&s.HyperVGeneration, &s.Architecture, &s.ProvisioningAgent, &s.Description, &s.EULA, &micro, &rev, &tags, &s.Versions)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		s.CreatedAt = fromMicros(micro)
+		s.CreatedAt, s.Tags = fromMicros(micro), parseTags(tags)
 		s.ETag = hangar.ETag(s.ID, rev)
 		out = append(out, s)
 	}

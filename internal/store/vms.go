@@ -28,15 +28,16 @@ const vmCols = `id, tenant_id, name, image_ref, os_type, os_state, hyperv_genera
 	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at, host_name, egress, provisioning_agent`
 
 // vmSelect reads vmCols and the revision, which a new row takes from its default.
-const vmSelect = `SELECT ` + vmCols + `, revision FROM vms `
+const vmSelect = `SELECT ` + vmCols + `, revision, tags FROM vms `
 
 func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var v VM
 	var micro, timeoutMS, started, backup, rev int64
+	var tags string
 	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Image, &v.OSType, &v.OSState, &v.HyperVGeneration, &v.Size.Name, &v.Size.VCPUs,
 		&v.Size.MemoryMiB, &v.ComputerName, &v.AdminUsername, &v.PowerState, &v.ProvisioningState, &v.ProvisioningMessage,
-		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &v.Egress, &v.ProvisioningAgent, &rev)
-	v.ETag = hangar.ETag(v.ID, rev)
+		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &v.Egress, &v.ProvisioningAgent, &rev, &tags)
+	v.ETag, v.Tags = hangar.ETag(v.ID, rev), parseTags(tags)
 	if started != 0 {
 		v.LastStarted = fromMicros(started)
 	}
