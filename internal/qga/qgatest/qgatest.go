@@ -5,6 +5,7 @@
 package qgatest
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,8 +48,11 @@ func Start(t testing.TB, extra ...string) string {
 			t.Logf("qemu-ga said:\n%s", b)
 		}
 	})
+	// The socket file appears at bind, a moment before the agent listens: ready is
+	// when a connection is taken.
 	for {
-		if _, err := os.Stat(path); err == nil {
+		if conn, err := net.Dial("unix", path); err == nil {
+			conn.Close()
 			return path
 		}
 		select {
