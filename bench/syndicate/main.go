@@ -64,12 +64,11 @@ type job struct {
 }
 
 type result struct {
-	job            job
-	ours, rsync    time.Duration
-	rsyncLiteral   int64
-	changedChunks  int64
-	changedBytes   int64
-	rsyncFileBytes int64
+	job           job
+	ours, rsync   time.Duration
+	rsyncLiteral  int64
+	changedChunks int64
+	changedBytes  int64
 }
 
 func run(parent, prebuilt string, size, count, extLen, align int64, nRegions int, percent float64, runs int, seed uint64) error {
