@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,12 +22,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
 
-	"github.com/hangarvm/hangar/internal/api"
-	"github.com/hangarvm/hangar/internal/catalog"
-	"github.com/hangarvm/hangar/internal/chunks"
-	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
-	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
 )
@@ -48,37 +43,11 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	openStore := func(name string) *chunks.Store {
-		backend, err := dirstore.Open(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &chunks.Store{Backend: backend}
-	}
-	primary := openStore("chunks")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir, PrimaryRegion: "local",
-		Regions: map[string]*chunks.Store{"west": openStore("west")}, Node: "test"}, log)
-	keyFile := filepath.Join(dir, "admin.key")
-	if _, err := cat.Bootstrap(t.Context(), "", keyFile); err != nil {
-		t.Fatal(err)
-	}
-	key, _ := os.ReadFile(keyFile)
-	vms, err := compute.New(t.Context(), compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, primary, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hangarAPI := api.New(cat, vms, log, api.Cluster{})
-	h := New(hangarAPI, db, "local", log)
-	srv := httptest.NewServer(Mount(hangarAPI, h))
+	svc := apitest.New(t, "west")
+	h := New(svc.API, svc.DB, apitest.PrimaryRegion, svc.Log)
+	srv := httptest.NewServer(Mount(svc.API, h))
 	t.Cleanup(srv.Close)
-	s := &stack{url: srv.URL, admin: client.New(srv.URL, strings.TrimSpace(string(key))), db: db, h: h,
+	s := &stack{url: srv.URL, admin: client.New(srv.URL, svc.AdminKey), db: svc.DB, h: h,
 		tenant: map[string]hangar.Tenant{}, keys: map[string]string{}}
 	for _, name := range []string{"alice", "bob"} {
 		created, err := s.admin.CreateTenant(t.Context(), hangar.TenantCreate{Name: name})

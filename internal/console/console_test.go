@@ -14,14 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hangarvm/hangar/internal/api"
-	"github.com/hangarvm/hangar/internal/catalog"
-	"github.com/hangarvm/hangar/internal/chunks"
-	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
-	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/hangar"
-	"github.com/hangarvm/hangar/internal/store"
 )
 
 // These tests run the console over the real service layer (SQLite, a chunk
@@ -36,31 +31,11 @@ type stack struct {
 
 func newStack(t *testing.T, tls bool) *stack {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	backend, err := dirstore.Open(filepath.Join(dir, "chunks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	primary := &chunks.Store{Backend: backend}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir, PrimaryRegion: "local", Node: "test"}, log)
-	keyFile := filepath.Join(dir, "admin.key")
-	if _, err := cat.Bootstrap(t.Context(), "", keyFile); err != nil {
-		t.Fatal(err)
-	}
-	adminKey, _ := os.ReadFile(keyFile)
-	vms, err := compute.New(t.Context(), compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, primary, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hangarAPI := api.New(cat, vms, log, api.Cluster{})
-	h := New(hangarAPI, log, Options{})
-	s := &stack{h: h, keys: map[string]string{"admin": strings.TrimSpace(string(adminKey))}, api: map[string]*client.Client{}}
+	svc := apitest.New(t)
+	hangarAPI := svc.API
+	h := New(hangarAPI, svc.Log, Options{})
+	adminKey := svc.AdminKey
+	s := &stack{h: h, keys: map[string]string{"admin": adminKey}, api: map[string]*client.Client{}}
 	if tls {
 		s.srv = httptest.NewTLSServer(Mount(hangarAPI, h))
 	} else {
