@@ -50,7 +50,9 @@ func (s *Service) pull(ctx context.Context, k store.SyndicationJobKey) {
 	case errors.As(err, &perm):
 		s.log.Warn("syndication pull failed", "upstream", k.Upstream, "urn", k.URNKey, "err", err)
 		st.State, st.Message = hangar.SyndicationFailed, err.Error()
-		s.db.SyndicationProgress(ctx, k, s.cfg.Node, st, time.Time{})
+		if ours, _ := s.db.SyndicationProgress(ctx, k, s.cfg.Node, st, time.Time{}); ours {
+			s.db.ReleaseSyndicationChunks(ctx, k)
+		}
 	default:
 		s.log.Warn("syndication pull interrupted; it will be retried", "upstream", k.Upstream, "urn", k.URNKey, "err", err)
 		st.Message = "retrying after an error: " + err.Error()

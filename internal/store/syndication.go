@@ -518,3 +518,10 @@ func (d *DB) ImportProgress(ctx context.Context, k SyndicationJobKey, st hangar.
 func (d *DB) MarketplaceEntitlements(ctx context.Context) ([]string, error) {
 	return d.strings(ctx, `SELECT DISTINCT entitlement FROM marketplace_entries WHERE entitlement <> ''`)
 }
+
+// ReleaseSyndicationChunks lets garbage collection have the chunks a job held: it
+// failed, and a later pull of the version holds them again.
+func (d *DB) ReleaseSyndicationChunks(ctx context.Context, k SyndicationJobKey) error {
+	_, err := d.exec(ctx, d.db, `DELETE FROM syndication_chunks WHERE upstream = ? AND urn_key = ?`, k.Upstream, k.URNKey)
+	return err
+}
