@@ -1,6 +1,8 @@
 package console
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -336,17 +338,46 @@ func TestSessionsExpire(t *testing.T) {
 	ss := newSessions(time.Hour, 3*time.Hour)
 	now := time.Unix(1e9, 0)
 	ss.now = func() time.Time { return now }
-	token, _ := ss.create("k")
+	token, _, _ := ss.create("k")
 	for i := 0; i < 5; i++ { // used every 50 minutes: alive until the maximum age
 		now = now.Add(50 * time.Minute)
 		if got := ss.get(token); (got != nil) != (i < 3) {
 			t.Fatalf("after %v: session %v", time.Duration(i+1)*50*time.Minute, got != nil)
 		}
 	}
-	token, _ = ss.create("k")
+	token, _, _ = ss.create("k")
 	now = now.Add(61 * time.Minute)
 	if ss.get(token) != nil {
 		t.Fatal("an idle session lives on")
+	}
+}
+
+// TestSessionsBounded: one key signing in again and again ends only its own oldest
+// sessions, never another key's; a full table refuses new sign-ins.
+func TestSessionsBounded(t *testing.T) {
+	ss := newSessions(time.Hour, 3*time.Hour)
+	victim, _, _ := ss.create("victim")
+	var first string
+	for i := range 3 * maxSessionsPerKey {
+		token, _, err := ss.create("attacker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = token
+		}
+	}
+	if ss.get(victim) == nil {
+		t.Fatal("another key's sign-ins ended the victim's session")
+	}
+	if ss.get(first) != nil || len(ss.m) != maxSessionsPerKey+1 {
+		t.Fatalf("the attacker keeps %d sessions (its first: %v)", len(ss.m)-1, ss.get(first) != nil)
+	}
+	for i := len(ss.m); i < maxSessions; i++ {
+		ss.m[[32]byte{byte(i), byte(i >> 8)}] = &session{key: fmt.Sprint("k", i), created: ss.now(), seen: ss.now()}
+	}
+	if _, _, err := ss.create("late"); !errors.Is(err, errTooManySessions) || ss.get(victim) == nil {
+		t.Fatalf("a sign-in with the table full: %v (victim still in: %v)", err, ss.get(victim) != nil)
 	}
 }
 

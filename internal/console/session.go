@@ -22,8 +22,17 @@ const (
 	signInCookie  = "hangar_signin"
 )
 
-// maxSessions bounds the sessions kept in memory; past it the oldest is ended.
-const maxSessions = 10000
+// maxSessions bounds the sessions kept in memory; past it new sign-ins are
+// refused (never is someone else's session ended to make room). maxSessionsPerKey
+// bounds one key's: past it that key's oldest session ends, so that one tenant
+// signing in again and again cannot fill the table.
+const (
+	maxSessions       = 10000
+	maxSessionsPerKey = 20
+)
+
+// errTooManySessions is a sign-in refused because maxSessions are live.
+var errTooManySessions = errors.New("too many people are signed in to this console right now: try again later, or use the CLI")
 
 // session is one signed-in browser. Only the server holds it.
 type session struct {
@@ -60,25 +69,34 @@ func randomToken() string {
 }
 
 // create makes a session for key and returns its cookie token.
-func (ss *sessions) create(key string) (string, *session) {
+func (ss *sessions) create(key string) (string, *session, error) {
 	token := randomToken()
 	now := ss.now()
 	s := &session{id: sha256.Sum256([]byte(token)), key: key, csrf: randomToken(), created: now, seen: now}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	var oldest *session
+	var own []*session
 	for id, o := range ss.m {
 		if ss.expired(o, now) {
 			delete(ss.m, id)
-		} else if oldest == nil || o.created.Before(oldest.created) {
-			oldest = o
+		} else if o.key == key {
+			own = append(own, o)
 		}
 	}
-	if len(ss.m) >= maxSessions && oldest != nil {
+	if len(own) >= maxSessionsPerKey {
+		oldest := own[0]
+		for _, o := range own {
+			if o.created.Before(oldest.created) {
+				oldest = o
+			}
+		}
 		delete(ss.m, oldest.id)
 	}
+	if len(ss.m) >= maxSessions {
+		return "", nil, errTooManySessions
+	}
 	ss.m[s.id] = s
-	return token, s
+	return token, s, nil
 }
 
 func (ss *sessions) expired(s *session, now time.Time) bool {
@@ -188,7 +206,11 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.showSignIn(w, r, status, message(err))
 		return
 	}
-	token, _ := h.sessions.create(key)
+	token, _, err := h.sessions.create(key)
+	if err != nil {
+		h.showSignIn(w, r, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	http.SetCookie(w, cookie(r, signInCookie, "", -1))
 	http.SetCookie(w, cookie(r, sessionCookie, token, 0))
 	http.Redirect(w, r, localPath(r.PostFormValue("next"), Prefix), http.StatusSeeOther)
