@@ -2,7 +2,6 @@ package arm
 
 import (
 	"cmp"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -97,7 +96,7 @@ func (h *Handler) putImage(c *call) (int, any, error) {
 	}
 	if err := makeImage(r.HangarName); err != nil {
 		// Nothing was made: forget the name, so that the PUT can be tried again.
-		h.reg.DeleteARMResource(c.ctx, c.tenant.ID, kindImage, r.Parent, r.Name)
+		h.forget(c, r)
 		return 0, nil, err
 	}
 	var im hangar.Image
@@ -173,10 +172,7 @@ func (h *Handler) deleteImage(c *call) (int, any, error) {
 	if err := c.hangar.DeleteImage(c.ctx, im.Name); err != nil {
 		return 0, nil, err
 	}
-	if err := h.reg.DeleteARMResource(c.ctx, c.tenant.ID, kindImage, r.Parent, r.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, nil, err
-	}
-	return http.StatusOK, nil, nil
+	return http.StatusOK, nil, h.forget(c, r)
 }
 
 // hangarOwned pairs the tenant's Hangar images or VMs with the ARM resources that

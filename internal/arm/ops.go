@@ -148,3 +148,13 @@ func (h *Handler) allResources(c *call, kind, parent string) ([]store.ARMResourc
 		afterParent, afterName = last.Parent, last.Name
 	}
 }
+
+// forget drops the record of an ARM resource whose Hangar image or VM is gone (or
+// was never made); one already dropped is no error.
+func (h *Handler) forget(c *call, r store.ARMResource) error {
+	err := h.reg.DeleteARMResource(c.ctx, c.tenant.ID, r.Kind, r.Parent, r.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -175,7 +174,7 @@ func (h *Handler) putVM(c *call) (int, any, error) {
 	req.Name = r.HangarName
 	vm, err := c.hangar.CreateVM(c.ctx, req)
 	if err != nil {
-		h.reg.DeleteARMResource(c.ctx, c.tenant.ID, kindVM, r.Parent, r.Name)
+		h.forget(c, r)
 		return 0, nil, err
 	}
 	if len(body.Tags) > 0 {
@@ -304,10 +303,7 @@ func (h *Handler) deleteVM(c *call) (int, any, error) {
 	if err := c.hangar.DeleteVM(c.ctx, vm.Name); err != nil {
 		return 0, nil, err
 	}
-	if err := h.reg.DeleteARMResource(c.ctx, c.tenant.ID, kindVM, r.Parent, r.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, nil, err
-	}
-	return http.StatusOK, nil, nil
+	return http.StatusOK, nil, h.forget(c, r)
 }
 
 // vmAction serves start, powerOff, restart and deallocate: Hangar's actions are

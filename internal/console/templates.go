@@ -1,7 +1,6 @@
 package console
 
 import (
-	"fmt"
 	"html/template"
 	"io/fs"
 	"net/mail"
@@ -17,7 +16,7 @@ import (
 var funcs = template.FuncMap{
 	"isHTTP":   isHTTP,
 	"isEmail":  isEmail,
-	"bytes":    humanBytes,
+	"bytes":    hangar.FormatBytes,
 	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"join":     strings.Join,
 	"imageOf":  imageOf,
@@ -50,19 +49,6 @@ func isHTTP(s string) bool {
 func isEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && !strings.ContainsAny(s, " \"<>()`?")
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // parsePages parses each page template with the layout.
