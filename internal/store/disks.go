@@ -108,6 +108,7 @@ func (d *DB) DeleteDisk(ctx context.Context, tenantID, name string, pre hangar.P
 			return hangar.Errorf(hangar.CodeInUse, "disk %q is used by image version %s; delete the image first (hangar image delete)", name, users[0])
 		}
 		_, err = d.exec(ctx, tx, `DELETE FROM disks WHERE id = ?`, dk.ID)
+		d.event(tx, tenantID, hangar.EventDiskDeleted, "disks/"+name, hangar.EventDisk{Disk: name, DiskID: dk.ID})
 		return err
 	})
 }
@@ -302,6 +303,7 @@ func (d *DB) CommitDisks(ctx context.Context, tenantID string, disks []NewDisk, 
 			if _, err := d.exec(ctx, tx, `DELETE FROM disks WHERE id = ?`, old.ID); err != nil {
 				return err
 			}
+			d.event(tx, tenantID, hangar.EventDiskDeleted, "disks/"+name, hangar.EventDisk{Disk: name, DiskID: old.ID})
 		}
 		for _, nd := range disks {
 			if err := d.commitDisk(ctx, tx, tenantID, nd.Disk, nd.Manifest); err != nil {
@@ -350,5 +352,7 @@ func (d *DB) commitDisk(ctx context.Context, tx *sql.Tx, tenantID string, dk *ha
 	if gone != "" {
 		return errChunkDeleting(gone, PrimaryStore, "disk "+dk.Name+" was not stored; try again (an upload sends the chunk again)")
 	}
+	d.event(tx, tenantID, hangar.EventDiskCreated, "disks/"+dk.Name, hangar.EventDisk{Disk: dk.Name, DiskID: dk.ID,
+		VirtualSize: dk.VirtualSize, StoredBytes: dk.StoredBytes, SourceFormat: dk.SourceFormat})
 	return nil
 }
