@@ -301,6 +301,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
 	go cat.RunSyndication(bg)
+	go cat.RunChecksums(bg)
 	evs := events.New(db, events.Config{Policy: webhookPolicy}, log)
 	go evs.Run(bg)
 	hangarAPI := api.New(cat, vms, log, cluster, api.WithEvents(evs))
