@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -92,16 +93,34 @@ func (c *Client) watchOnce(ctx context.Context, last *int64, types []string, fn 
 	if resp.StatusCode/100 != 2 {
 		return decodeError(resp)
 	}
-	sc := bufio.NewScanner(resp.Body)
+	return readEventStream(resp.Body, func(ev hangar.Event) error {
+		if n, err := strconv.ParseInt(ev.ID, 10, 64); err == nil {
+			*last = n
+		}
+		if err := fn(ev); err != nil {
+			return callbackError{err}
+		}
+		return nil
+	})
+}
+
+// readEventStream reads server-sent events (text/event-stream) and calls fn with
+// each event's data decoded. Lines other than data (id, event, retry, comments)
+// are skipped: the data holds the whole event.
+func readEventStream(r io.Reader, fn func(hangar.Event) error) error {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxEventLine)
 	var data strings.Builder
 	for sc.Scan() {
 		line := sc.Text()
 		if line != "" {
 			if v, ok := strings.CutPrefix(line, "data:"); ok {
+				if data.Len()+len(v) > maxEventLine {
+					return fmt.Errorf("the server sent an event of more than %d bytes", maxEventLine)
+				}
 				data.WriteString(strings.TrimPrefix(v, " "))
 			}
-			continue // id and event repeat what data holds; comments keep the line alive
+			continue
 		}
 		if data.Len() == 0 {
 			continue
@@ -111,11 +130,8 @@ func (c *Client) watchOnce(ctx context.Context, last *int64, types []string, fn 
 			return fmt.Errorf("the server sent an event that is not JSON: %w", err)
 		}
 		data.Reset()
-		if n, err := strconv.ParseInt(ev.ID, 10, 64); err == nil {
-			*last = n
-		}
 		if err := fn(ev); err != nil {
-			return callbackError{err}
+			return err
 		}
 	}
 	return sc.Err()
