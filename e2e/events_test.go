@@ -263,3 +263,56 @@ func ids(evs []hookEvent) string {
 }
 
 func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+
+// TestSlowWebhooksHoldUpNoOtherTenant: a tenant whose ten webhooks never answer
+// (each attempt waits for the server's timeout) takes one delivery slot per
+// webhook, no more: another tenant's event is delivered while all of them still
+// hang, not after they time out.
+func TestSlowWebhooksHoldUpNoOtherTenant(t *testing.T) {
+	s := startServer(t, "--webhook-allow-cidr", "127.0.0.1/32")
+	mallory, alice := s.tenant("mallory"), s.tenant("alice")
+	var mu sync.Mutex
+	hanging, timedOut := 0, 0
+	tarpit := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // the body read, a closed connection cancels r's context
+		mu.Lock()
+		hanging++
+		mu.Unlock()
+		<-r.Context().Done() // until the server gives up on this attempt
+		mu.Lock()
+		hanging--
+		timedOut++
+		mu.Unlock()
+	}))
+	defer tarpit.Close()
+	for i := range 10 {
+		s.ok(mallory, "event", "webhook", "create", tarpit.URL+"/"+strconv.Itoa(i))
+	}
+	for i := range 3 {
+		s.uploadDisk(mallory, "junk"+strconv.Itoa(i), byte(i))
+	}
+	for { // every one of mallory's webhooks has an attempt hanging
+		mu.Lock()
+		n := hanging
+		mu.Unlock()
+		if n >= 10 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	arrived := make(chan int, 1)
+	fine := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		select {
+		case arrived <- timedOut:
+		default:
+		}
+		mu.Unlock()
+	}))
+	defer fine.Close()
+	s.ok(alice, "event", "webhook", "create", fine.URL)
+	s.uploadDisk(alice, "d", 9)
+	if n := <-arrived; n != 0 {
+		t.Fatalf("alice's event was delivered only after %d of mallory's hanging attempts timed out", n)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -62,9 +61,8 @@ const (
 	MaxAttempts  = 30
 	maxBackoff   = time.Hour
 	giveUpAfter  = 24 * time.Hour
-	claimBatch   = 16
-	leaseFor     = time.Minute
-	maxInFlight  = 8
+	leaseFor     = time.Minute // longer than sendTimeout: a delivery in flight keeps it
+	maxInFlight  = 64
 	pruneEvery   = time.Hour
 	maxErrorText = 300
 )
@@ -82,15 +80,21 @@ type deliverer struct {
 	log       *slog.Logger
 	send      Sender
 	retention time.Duration
+	// slots bounds the deliveries in flight on this node; each webhook has at
+	// most one (ClaimDeliveries). finished wakes the loop when one ends, so that
+	// its webhook's next delivery goes out at once.
+	slots    chan struct{}
+	finished chan struct{}
 }
 
 func (d *deliverer) run(ctx context.Context) {
+	d.slots, d.finished = make(chan struct{}, maxInFlight), make(chan struct{}, 1)
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	lastPrune := time.Time{}
 	for {
 		changed := d.db.EventsChanged()
-		d.round(ctx)
+		d.dispatch(ctx)
 		if time.Since(lastPrune) > pruneEvery {
 			lastPrune = time.Now()
 			if n, err := d.db.PruneEvents(ctx, time.Now().Add(-d.retention)); err != nil {
@@ -103,35 +107,38 @@ func (d *deliverer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-d.finished:
 		case <-tick.C:
 		}
 	}
 }
 
-// round delivers what is due, a batch at a time, until nothing is.
-func (d *deliverer) round(ctx context.Context) {
-	for ctx.Err() == nil {
-		due, err := d.db.ClaimDeliveries(ctx, claimBatch, time.Now().Add(leaseFor))
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Warn("claiming webhook deliveries", "err", err)
-			}
-			return
+// dispatch claims as many due deliveries as there are free slots and sends each
+// on its own goroutine.
+func (d *deliverer) dispatch(ctx context.Context) {
+	free := cap(d.slots) - len(d.slots)
+	if free == 0 {
+		return
+	}
+	due, err := d.db.ClaimDeliveries(ctx, free, time.Now().Add(leaseFor))
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("claiming webhook deliveries", "err", err)
 		}
-		if len(due) == 0 {
-			return
-		}
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, maxInFlight)
-		for _, x := range due {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				d.deliver(ctx, x)
+		return
+	}
+	for _, x := range due {
+		d.slots <- struct{}{}
+		go func() {
+			defer func() {
+				<-d.slots
+				select {
+				case d.finished <- struct{}{}:
+				default:
+				}
 			}()
-		}
-		wg.Wait()
+			d.deliver(ctx, x)
+		}()
 	}
 }
 

@@ -288,16 +288,20 @@ type Delivery struct {
 	Attempts               int64
 }
 
-// ClaimDeliveries leases up to limit pending deliveries that are due, until
-// leaseUntil. A delivery is due only when no earlier delivery of the same
+// ClaimDeliveries leases, until leaseUntil, the next due delivery of up to limit
+// webhooks that have none in flight: each webhook gets one delivery at a time,
+// so a tenant's slow receivers cannot hold up the others' (a tenant has at most
+// MaxWebhooks). A delivery is due only when no earlier delivery of the same
 // resource to the same webhook is still pending: each receiver gets a
-// resource's events in order.
+// resource's events in order, while a resource whose delivery waits for a retry
+// does not hold up the others.
 func (d *DB) ClaimDeliveries(ctx context.Context, limit int, leaseUntil time.Time) ([]Delivery, error) {
 	at := now()
-	rows, err := d.query(ctx, d.db, `SELECT x.webhook_id, x.seq FROM event_deliveries x
+	rows, err := d.query(ctx, d.db, `SELECT x.webhook_id, MIN(x.seq) FROM event_deliveries x
 		WHERE x.state = 'pending' AND x.next_at <= ? AND x.lease_until <= ?
 		AND NOT EXISTS (SELECT 1 FROM event_deliveries y WHERE y.webhook_id = x.webhook_id AND y.subject = x.subject AND y.seq < x.seq AND y.state = 'pending')
-		ORDER BY x.next_at, x.seq LIMIT ?`, at, at, limit)
+		AND NOT EXISTS (SELECT 1 FROM event_deliveries z WHERE z.webhook_id = x.webhook_id AND z.state = 'pending' AND z.lease_until > ?)
+		GROUP BY x.webhook_id ORDER BY MIN(x.seq) LIMIT ?`, at, at, at, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -170,10 +170,11 @@ func TestEventsCommitInSequenceOrder(t *testing.T) {
 	}
 }
 
-// TestDeliveriesInOrderPerResource: a webhook gets a resource's events one at a
-// time, in order (a later one waits while an earlier one is pending), while
-// other resources' events go ahead; a claimed delivery is leased to one node;
-// an admin's webhook gets every tenant's events; a type filter keeps its types.
+// TestDeliveriesInOrderPerResource: a webhook gets one delivery at a time; a
+// resource's events in order (a later one waits while an earlier one is
+// pending), while other resources' events go ahead; a claimed delivery is leased
+// to one node; an admin's webhook gets every tenant's events; a type filter
+// keeps its types.
 func TestDeliveriesInOrderPerResource(t *testing.T) {
 	for kind, dsn := range databases(t) {
 		t.Run(kind, func(t *testing.T) {
@@ -209,38 +210,47 @@ func TestDeliveriesInOrderPerResource(t *testing.T) {
 				}
 				return got
 			}
-			first := claim()
-			wantFirst := []string{"Hangar.Disk.Created disks/a", "Hangar.Disk.Created disks/b"}
-			if !slices.Equal(first[own.URL], wantFirst) || !slices.Equal(first[all.URL], wantFirst) || len(first[vmsOnly.URL]) != 0 {
-				t.Fatalf("first claim: %q", first)
+			ownEvents, _ := f.db.Events(ctx, EventFilter{TenantID: f.owner.ID, Limit: 10})
+			delivery := func(i int) Delivery { return Delivery{Event: ownEvents[i], WebhookID: own.ID} }
+			finish := func(x Delivery, o DeliveryOutcome) {
+				t.Helper()
+				if err := f.db.FinishDelivery(ctx, x, o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			aCreated, aDeleted, bCreated := "Hangar.Disk.Created disks/a", "Hangar.Disk.Deleted disks/a", "Hangar.Disk.Created disks/b"
+			// One delivery at a time per webhook, the oldest first.
+			if got := claim(); !slices.Equal(got[own.URL], []string{aCreated}) || !slices.Equal(got[all.URL], []string{aCreated}) || len(got[vmsOnly.URL]) != 0 {
+				t.Fatalf("first claim: %q", got)
 			}
 			if again := claim(); len(again) != 0 {
-				t.Fatalf("leased deliveries claimed again: %q", again)
+				t.Fatalf("claimed while the webhooks have deliveries in flight: %q", again)
 			}
-			ds, _ := f.db.Deliveries(ctx, DeliveryFilter{TenantID: f.owner.ID, Webhook: own.ID, Limit: 10})
-			if len(ds) != 3 {
+			if ds, _ := f.db.Deliveries(ctx, DeliveryFilter{TenantID: f.owner.ID, Webhook: own.ID, Limit: 10}); len(ds) != 3 {
 				t.Fatalf("the owner's webhook has %d deliveries: %+v", len(ds), ds)
 			}
-			// disks/a's first delivery fails and is retried later: its second waits.
-			var aFirst Delivery
-			seqs, _ := f.db.Events(ctx, EventFilter{TenantID: f.owner.ID, Limit: 10})
-			aFirst = Delivery{Event: seqs[0], WebhookID: own.ID}
-			if err := f.db.FinishDelivery(ctx, aFirst, DeliveryOutcome{State: hangar.DeliveryPending, Next: time.Now().Add(-time.Second), Status: 500, Error: "boom"}); err != nil {
-				t.Fatal(err)
+			// disks/a's first event fails and waits for its retry: its second
+			// waits behind it, disks/b goes ahead.
+			finish(delivery(0), DeliveryOutcome{State: hangar.DeliveryPending, Next: time.Now().Add(time.Hour), Status: 500, Error: "boom"})
+			if got := claim(); !slices.Equal(got[own.URL], []string{bCreated}) {
+				t.Fatalf("while disks/a waits for a retry, the owner's webhook gets %q (want disks/b's event)", got[own.URL])
 			}
-			if got := claim(); !slices.Equal(got[own.URL], []string{"Hangar.Disk.Created disks/a"}) {
-				t.Fatalf("after a failed attempt, the owner's webhook gets %q (want the retry of disks/a's first event only)", got[own.URL])
+			finish(delivery(2), DeliveryOutcome{State: hangar.DeliveryDelivered, Status: 204})
+			if got := claim(); len(got[own.URL]) != 0 {
+				t.Fatalf("before disks/a's retry is due: %q", got[own.URL])
 			}
-			aFirst.Attempts = 1
-			if err := f.db.FinishDelivery(ctx, aFirst, DeliveryOutcome{State: hangar.DeliveryDelivered, Status: 204}); err != nil {
-				t.Fatal(err)
+			// The retry comes due: disks/a's first event, then its second.
+			finish(delivery(0), DeliveryOutcome{State: hangar.DeliveryPending, Next: time.Now().Add(-time.Second), Status: 500, Error: "boom"})
+			if got := claim(); !slices.Equal(got[own.URL], []string{aCreated}) {
+				t.Fatalf("once its retry is due, the owner's webhook gets %q", got[own.URL])
 			}
-			if got := claim(); !slices.Equal(got[own.URL], []string{"Hangar.Disk.Deleted disks/a"}) {
+			finish(delivery(0), DeliveryOutcome{State: hangar.DeliveryDelivered, Status: 204})
+			if got := claim(); !slices.Equal(got[own.URL], []string{aDeleted}) {
 				t.Fatalf("once disks/a's first event is delivered, the owner's webhook gets %q", got[own.URL])
 			}
-			failed, _ := f.db.Deliveries(ctx, DeliveryFilter{TenantID: f.owner.ID, State: hangar.DeliveryDelivered, Limit: 10})
-			if len(failed) != 1 || failed[0].Attempts != 2 || failed[0].LastStatus != 204 {
-				t.Fatalf("delivered: %+v", failed)
+			delivered, _ := f.db.Deliveries(ctx, DeliveryFilter{TenantID: f.owner.ID, State: hangar.DeliveryDelivered, Limit: 10})
+			if len(delivered) != 2 || delivered[1].Attempts != 3 || delivered[1].LastStatus != 204 || delivered[0].Attempts != 1 {
+				t.Fatalf("delivered (newest first): %+v", delivered)
 			}
 			if err := f.db.DeleteWebhook(ctx, f.friend.ID, own.ID); hangar.ErrorCode(err) != hangar.CodeNotFound {
 				t.Fatalf("another tenant deleting the webhook: %v", err)
