@@ -124,15 +124,16 @@ func tags() []any {
 
 // queryParams are the schemas of the query parameters endpoints take.
 var queryParams = map[string]map[string]any{
-	"all":       {"type": "boolean"},
-	"bytes":     {"type": "integer", "format": "int64", "minimum": 0},
-	"format":    {"type": "string", "enum": catalog.ExportFormats},
-	"ref":       {"type": "string"},
-	"tag":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "KEY or KEY=VALUE; repeat to require several"},
-	"publisher": {"type": "string"},
-	"offer":     {"type": "string"},
-	"sku":       {"type": "string"},
-	"pattern":   {"type": "array", "items": map[string]any{"type": "string"}, "description": "PUBLISHER:OFFER[:SKU[:VERSION]], repeatable"},
+	"all":           {"type": "boolean"},
+	"bytes":         {"type": "integer", "format": "int64", "minimum": 0},
+	"format":        {"type": "string", "enum": catalog.ExportFormats},
+	"ref":           {"type": "string"},
+	"tag":           {"type": "array", "items": map[string]any{"type": "string"}, "description": "KEY or KEY=VALUE; repeat to require several"},
+	"publisher":     {"type": "string"},
+	"offer":         {"type": "string"},
+	"sku":           {"type": "string"},
+	"resourceGroup": {"type": "string", "description": "an ARM resource group: keeps what is in it (hangar: what was made without one)"},
+	"pattern":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "PUBLISHER:OFFER[:SKU[:VERSION]], repeatable"},
 }
 
 // enums are the values of the wire types that take a fixed set.
