@@ -19,7 +19,7 @@ import (
 // definitionFlags are image create's flags for properties and Azure's definition
 // fields.
 type definitionFlags struct {
-	properties, features, disallowed []string
+	properties, features, disallowed     []string
 	minCPU, maxCPU, minMemory, maxMemory int
 }
 
