@@ -264,8 +264,8 @@ func (q ImageRequirements) Fits(size VMSize) error {
 	if len(fit) > 0 {
 		hint = "sizes that fit: " + strings.Join(fit, ", ")
 	}
-	return Errorf(CodeInvalid, "size %s (%d vCPU, %s) is outside the image's recommended %s; %s",
-		size.Name, size.VCPUs, FormatBytes(int64(size.MemoryMiB)<<20), strings.Join(want, " and "), hint)
+	return Errorf(CodeInvalid, "size %s (%d vCPU, %d MiB) is outside the image's recommended %s; %s",
+		size.Name, size.VCPUs, size.MemoryMiB, strings.Join(want, " and "), hint)
 }
 
 // Allows says whether the image allows a disk type.
