@@ -9,6 +9,7 @@ import (
 
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
 )
 
 // TestDefinitionFieldsBothWays: a gallery image definition's recommended, features
@@ -137,5 +138,36 @@ func TestResourceGroupOfHangarAPI(t *testing.T) {
 	if _, err := alice.CreateImage(ctx, hangar.ImageCreate{Name: "bad", Type: hangar.ImageTypeOS, OSType: hangar.OSLinux,
 		OSState: hangar.Generalized, OSDisk: "os", ResourceGroup: "a/b"}); hangar.ErrorCode(err) != hangar.CodeInvalid {
 		t.Errorf("an image in group a/b: %v", err)
+	}
+
+	// A VM made with a group: recorded as compute records the VMs of /v1 (this
+	// service runs none), with its disk type.
+	disk, err := s.db.DiskByName(ctx, s.tenant["alice"].ID, "os")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, group string }{{"app1", "Prod"}, {"app2", ""}} {
+		v := store.VM{VM: hangar.VM{Name: c.name, Image: "web@1.0.0", OSType: hangar.OSLinux, OSState: hangar.Generalized, HyperVGeneration: "V1",
+			Size: hangar.VMSize{Name: "small", VCPUs: 1, MemoryMiB: 512}, PowerState: hangar.PowerStopped, ProvisioningState: hangar.ProvisioningSucceeded,
+			Disks: []hangar.VMDisk{{LUN: -1, VirtualSize: disk.VirtualSize}}, StorageSKU: "Premium_LRS", ResourceGroup: c.group},
+			TenantID: s.tenant["alice"].ID, DiskIDs: []string{disk.ID}}
+		if err := s.db.CreateVM(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vms := s.factory(t, "alice", s.keys["alice"]).NewVirtualMachinesClient()
+	for group, want := range map[string]string{"prod": "app1", "hangar": "app2"} {
+		pg, err := vms.NewListPager(group, nil).NextPage(ctx)
+		if err != nil || len(pg.Value) != 1 || *pg.Value[0].Name != want {
+			t.Errorf("ARM VMs in %s: %+v %v, want %s", group, pg.Value, err, want)
+		}
+	}
+	vm, err := vms.Get(ctx, "PROD", "app1", nil)
+	if err != nil || !strings.Contains(*vm.ID, "/resourceGroups/Prod/") ||
+		*vm.Properties.StorageProfile.OSDisk.ManagedDisk.StorageAccountType != armcompute.StorageAccountTypesPremiumLRS {
+		t.Errorf("ARM get of app1 in Prod: %+v %v", vm, err)
+	}
+	if _, err := vms.Get(ctx, "hangar", "app1", nil); statusOfErr(err) != 404 {
+		t.Errorf("app1 is also in group hangar: %v", err)
 	}
 }
