@@ -62,7 +62,9 @@ func TestRequirementsNormalize(t *testing.T) {
 		{name: "empty ranges drop", q: ImageRequirements{Recommended: &Recommended{VCPUs: &Range{}}}, gen: "V1",
 			then: func(q ImageRequirements) bool { return q.Recommended == nil && q.IsZero() }},
 		{name: "disk types canonical, sorted, once", q: ImageRequirements{Disallowed: &Disallowed{DiskTypes: []string{"standard_lrs", "Premium_LRS", "STANDARD_LRS"}}}, gen: "V1",
-			then: func(q ImageRequirements) bool { return strings.Join(q.Disallowed.DiskTypes, ",") == "Premium_LRS,Standard_LRS" }},
+			then: func(q ImageRequirements) bool {
+				return strings.Join(q.Disallowed.DiskTypes, ",") == "Premium_LRS,Standard_LRS"
+			}},
 		{name: "unknown disk type", q: ImageRequirements{Disallowed: &Disallowed{DiskTypes: []string{"Floppy"}}}, gen: "V1", want: "disk type \"Floppy\" is not valid"},
 		{name: "every disk type", q: ImageRequirements{Disallowed: &Disallowed{DiskTypes: StorageSKUs}}, gen: "V1", want: "every disk type"},
 	} {
