@@ -87,3 +87,35 @@ func TestImageDefinitionFields(t *testing.T) {
 		}
 	}
 }
+
+// TestMarketplaceShowsDefinitionFields: a marketplace version shows its image's
+// definition fields and its properties, and resolves with the fields (which
+// compute enforces).
+func TestMarketplaceShowsDefinitionFields(t *testing.T) {
+	s, admin := newService(t)
+	ctx := t.Context()
+	alice := newTenant(t, s, admin, "alice")
+	u, d := upload(t, s, admin, "os", bytes.Repeat([]byte{9}, chunks.ChunkSize))
+	if _, err := s.CommitUpload(ctx, admin, u.ID, hangar.UploadCommit{Extents: []chunks.Extent{{Offset: 0, Length: chunks.ChunkSize, Digest: d}}}); err != nil {
+		t.Fatal(err)
+	}
+	q := hangar.ImageRequirements{Recommended: &hangar.Recommended{MemoryGB: &hangar.Range{Min: 2}}}
+	if _, err := s.CreateImage(ctx, admin, hangar.ImageCreate{Name: "sql", Type: hangar.ImageTypeOS, OSType: hangar.OSLinux, OSState: hangar.Generalized,
+		OSDisk: "os", Properties: hangar.Properties{"edition": "enterprise"}, ImageRequirements: q}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PublishMarketplace(ctx, admin, hangar.MarketplacePublish{URN: "Contoso:SQL:ent:1.0.0", Image: "sql"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.MarketplaceImage(ctx, alice, "Contoso:SQL:ent:latest")
+	if err != nil || !m.Same(q) || m.Properties["edition"] != "enterprise" {
+		t.Fatalf("marketplace image: %+v %v", m, err)
+	}
+	r, err := s.Resolve(ctx, alice, "Contoso:SQL:ent:latest")
+	if err != nil || !r.Same(q) {
+		t.Fatalf("resolved: %+v %v", r, err)
+	}
+	if err := r.Fits(hangar.VMSizes[1]); err == nil {
+		t.Error("medium (1 GiB) fits an image that recommends 2 GiB or more")
+	}
+}

@@ -375,6 +375,8 @@ type MarketplaceImage struct {
 	EULA              string            `json:"eula,omitempty"`
 	EndOfLife         string            `json:"endOfLife,omitempty"`
 	Provenance        *Provenance       `json:"provenance,omitempty"` // set on syndicated versions
+	Properties        Properties        `json:"properties,omitempty"` // the version's
+	ImageRequirements
 }
 
 // MarketplaceFilter narrows a marketplace listing. All false means only the latest
