@@ -1,6 +1,8 @@
 package hangar
 
 import (
+	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -154,4 +156,43 @@ func TestResourceGroups(t *testing.T) {
 			t.Errorf("InResourceGroup(%q, %q) = %v", tc.group, tc.filter, got)
 		}
 	}
+}
+
+// FuzzImageRequirements: any JSON of an image's definition fields (a /v1 body's)
+// is refused with InvalidArgument or normalized into a form that normalizes to
+// itself, whose disallowed disk types leave some disk type to use.
+func FuzzImageRequirements(f *testing.F) {
+	for _, s := range []string{
+		`{}`,
+		`{"recommended":{"vCPUs":{"min":2,"max":4},"memory":{"min":1}},"features":{"SecurityType":"trustedlaunch"},"disallowed":{"diskTypes":["standard_lrs"]}}`,
+		`{"features":{"IsAcceleratedNetworkSupported":"1","a b":"c"}}`,
+		`{"recommended":{"vCPUs":{"min":5,"max":1}}}`,
+		`{"disallowed":{"diskTypes":["Premium_LRS","StandardSSD_LRS","Standard_LRS","UltraSSD_LRS","Premium_ZRS","StandardSSD_ZRS","PremiumV2_LRS"]}}`,
+	} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, doc string, v2 bool) {
+		var q ImageRequirements
+		if json.Unmarshal([]byte(doc), &q) != nil {
+			return
+		}
+		gen := "V1"
+		if v2 {
+			gen = "V2"
+		}
+		if err := q.Normalize(gen); err != nil {
+			if ErrorCode(err) != CodeInvalid {
+				t.Fatalf("Normalize(%s): error without InvalidArgument code: %v", doc, err)
+			}
+			return
+		}
+		again := q
+		again.Features = maps.Clone(q.Features)
+		if err := again.Normalize(gen); err != nil || !again.Same(q) {
+			t.Fatalf("normalized %+v does not normalize to itself: %+v, %v", q, again, err)
+		}
+		if err := q.Allows(q.DefaultStorageSKU()); err != nil {
+			t.Fatalf("%+v: the default disk type is disallowed: %v", q, err)
+		}
+	})
 }

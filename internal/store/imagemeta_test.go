@@ -79,16 +79,17 @@ func TestImageMetadata(t *testing.T) {
 				t.Fatalf("after setting properties: %+v, ETag %s (was %s), %v", one.Properties, after.ETag, before, err)
 			}
 
-			vm := f.vm(t, "v")
-			vm.StorageSKU = "Premium_LRS"
 			dk := f.disk(t, "w-os")
-			w := VM{VM: vm.VM, TenantID: f.owner.ID, DiskIDs: []string{dk.ID}}
-			w.Name, w.StorageSKU = "w", "Premium_LRS"
+			w := VM{VM: hangar.VM{Name: "w", Image: "secure@1.0.0", OSType: hangar.OSLinux, OSState: hangar.Generalized, HyperVGeneration: "V2",
+				Size: hangar.VMSize{Name: "large", VCPUs: 2, MemoryMiB: 2048}, PowerState: hangar.PowerStopped, ProvisioningState: hangar.ProvisioningSucceeded,
+				Disks: []hangar.VMDisk{{LUN: -1, VirtualSize: dk.VirtualSize}}, StorageSKU: "Premium_LRS"}, TenantID: f.owner.ID, DiskIDs: []string{dk.ID}}
 			if err := f.db.CreateVM(ctx, &w); err != nil {
 				t.Fatal(err)
 			}
-			if read, err := f.db.VMByName(ctx, f.owner.ID, "w"); err != nil || read.StorageSKU != "Premium_LRS" {
-				t.Fatalf("VM disk type: %q %v", read.StorageSKU, err)
+			read, err := f.db.VMByName(ctx, f.owner.ID, "w")
+			listed, _ := f.db.ListVMs(ctx, f.owner.ID)
+			if err != nil || read.StorageSKU != "Premium_LRS" || len(listed) != 1 || listed[0].StorageSKU != "Premium_LRS" {
+				t.Fatalf("VM disk type: %q, listed %+v, %v", read.StorageSKU, listed, err)
 			}
 		})
 	}
