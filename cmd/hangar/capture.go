@@ -115,6 +115,7 @@ Only what the VM changed since its image is read and stored.`,
 	enumVar(cmd.Flags(), &typ, "type", string(hangar.ImageTypeVM), imageTypes, "vm (OS and data disks) or os (OS disk only)")
 	cmd.Flags().BoolVar(&req.KeepVM, "keep-vm", false, "keep the VM after a generalized capture")
 	cmd.Flags().StringArrayVar(&properties, "properties", nil, "a property of the new version: KEY=VALUE (repeatable)")
+	cmd.Flags().StringVarP(&req.ResourceGroup, "resource-group", "g", "", "ARM resource group to record a new image in (default hangar)")
 	cmd.MarkFlagRequired("image-name")
 	return cmd
 }

@@ -225,6 +225,8 @@ type VMCapture struct {
 	KeepVM    bool      `json:"keepVm,omitempty"`
 	// Properties are the new version's.
 	Properties Properties `json:"properties,omitempty"`
+	// ResourceGroup records a new image in an ARM resource group (see ImageCreate).
+	ResourceGroup string `json:"resourceGroup,omitempty"`
 }
 
 // DiskGeneralize generalizes a stored Linux disk offline into a new disk.
