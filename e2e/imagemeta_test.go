@@ -130,4 +130,25 @@ func TestImageMetadata(t *testing.T) {
 			t.Errorf("image list -g %s: %v, want %q", group, names, want)
 		}
 	}
+
+	// A VM made by the CLI with -g is in that group for ARM, as one made through ARM.
+	// (The disk is no OS: the VM is deleted before it could do anything.)
+	t.Run("VM", func(t *testing.T) {
+		needVMTools(t)
+		s.ok(alice, "vm", "create", "-n", "app1", "--image", "plain", "-g", "Prod", "--admin-username", "ops", "--admin-password", "Passw0rd!x", "--no-wait")
+		defer s.ok(alice, "vm", "delete", "app1", "--yes")
+		r := s.api(alice, "GET", "/subscriptions/alice/resourceGroups/PROD/providers/Microsoft.Compute/virtualMachines?api-version=2024-07-01", nil)
+		if r.status != 200 || !strings.Contains(r.body, "/resourceGroups/Prod/providers/Microsoft.Compute/virtualMachines/app1") {
+			t.Errorf("ARM VMs of group prod: %d %s", r.status, r.body)
+		}
+		var vms []struct{ Name, ResourceGroup, StorageSku string }
+		s.json(alice, &vms, "vm", "list", "-g", "prod")
+		if len(vms) != 1 || vms[0].Name != "app1" || vms[0].ResourceGroup != "Prod" || vms[0].StorageSku != "Premium_LRS" {
+			t.Errorf("vm list -g prod: %+v", vms)
+		}
+		s.json(alice, &vms, "vm", "list", "-g", "hangar")
+		if len(vms) != 0 {
+			t.Errorf("vm list -g hangar: %+v", vms)
+		}
+	})
 }
