@@ -260,7 +260,7 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/marketplace/terms/{urn}/accept", "Accept the terms of a marketplace image's plan", func(c *call, _ noBody) (hangar.Terms, error) {
 			return cat.Terms(c.ctx, c.actor, c.path("urn"), true)
 		}),
-	}, s.syndicationEndpoints()...)
+	}, append(s.syndicationEndpoints(), s.eventEndpoints()...)...)
 }
 
 func marketplaceFilter(c *call) (hangar.MarketplaceFilter, error) {

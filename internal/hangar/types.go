@@ -67,6 +67,20 @@ type Disk struct {
 	UsedBy       []string  `json:"usedBy,omitempty"`
 	Tags         Tags      `json:"tags,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
+	// Checksums are computed once, right after the disk is stored; absent until
+	// then.
+	Checksums *DiskChecksums `json:"checksums,omitempty"`
+}
+
+// DiskChecksums are a disk's SHA-256 and MD5 (hex) of its raw content, as
+// sha256sum and md5sum print them for `hangar disk download --format raw`, and of
+// its fixed-VHD export (--format vhd), whose MD5 is what Azure checks as a page
+// blob's Content-MD5.
+type DiskChecksums struct {
+	SHA256    string `json:"sha256"`
+	MD5       string `json:"md5"`
+	VHDSHA256 string `json:"vhdSha256"`
+	VHDMD5    string `json:"vhdMd5"`
 }
 
 // DiskImport asks the server to fetch a disk file from a URL and store it as a disk,

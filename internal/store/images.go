@@ -120,10 +120,15 @@ func (d *DB) CreateImageVersion(ctx context.Context, tenantID string, req *hanga
 				return err
 			}
 		}
+		d.event(tx, tenantID, hangar.EventImageVersionCreated, versionSubject(req.Name, v.String()),
+			hangar.EventImageVersion{Image: req.Name, Version: v.String(), EndOfLife: req.EndOfLife})
 		return nil
 	})
 	return im, err
 }
+
+// versionSubject names an image version in events.
+func versionSubject(image, version string) string { return "images/" + image + "/versions/" + version }
 
 func (d *DB) insertImage(ctx context.Context, tx *sql.Tx, tenantID string, req *hangar.ImageCreate) (Image, error) {
 	id := NewID()
@@ -285,6 +290,10 @@ func (d *DB) UpdateVersion(ctx context.Context, im *Image, v hangar.Version, u h
 		}
 		_, err = d.exec(ctx, tx, `UPDATE image_versions SET exclude_from_latest = ?, end_of_life = ? WHERE image_id = ? AND major = ? AND minor = ? AND patch = ?`,
 			newExclude, newEOL, im.ID, v.Major, v.Minor, v.Patch)
+		if newEOL != eol {
+			d.event(tx, im.TenantID, hangar.EventImageVersionEndOfLife, versionSubject(im.Name, v.String()),
+				hangar.EventImageVersion{Image: im.Name, Version: v.String(), EndOfLife: newEOL})
+		}
 		return err
 	})
 }
@@ -301,6 +310,26 @@ func (d *DB) DeleteImage(ctx context.Context, im *Image, pre hangar.Precondition
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
+		}
+		rows, err := d.query(ctx, tx, `SELECT major, minor, patch FROM image_versions WHERE image_id = ? ORDER BY major, minor, patch`, im.ID)
+		if err != nil {
+			return err
+		}
+		var versions []hangar.Version
+		for rows.Next() {
+			var v hangar.Version
+			if err := rows.Scan(&v.Major, &v.Minor, &v.Patch); err != nil {
+				rows.Close()
+				return err
+			}
+			versions = append(versions, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, v := range versions {
+			d.event(tx, im.TenantID, hangar.EventImageVersionDeleted, versionSubject(im.Name, v.String()), hangar.EventImageVersion{Image: im.Name, Version: v.String()})
 		}
 		_, err = d.exec(ctx, tx, `DELETE FROM images WHERE id = ?`, im.ID)
 		return err

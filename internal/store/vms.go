@@ -93,6 +93,8 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 				return err
 			}
 		}
+		d.event(tx, v.TenantID, hangar.EventVMCreated, "vms/"+v.Name, hangar.EventVM{VM: v.Name, Image: v.Image,
+			PowerState: v.PowerState, ProvisioningState: v.ProvisioningState})
 		return d.recordGroup(ctx, tx, v.TenantID, ARMStandsForVM, v.Name, v.ResourceGroup)
 	})
 }
@@ -227,14 +229,54 @@ func (d *DB) UpdateVM(ctx context.Context, id string, u VMUpdate) error {
 	if !u.IfMatch.IsZero() {
 		t.missing = hangar.Errorf(hangar.CodeNotFound, "the VM was deleted meanwhile; `hangar vm list` shows your VMs")
 	}
-	_, err := d.bump(ctx, d.db, t, u.IfMatch, strings.Join(sets, ", "), args...)
-	return err
+	if u.PowerState == nil && u.ProvisioningState == nil {
+		_, err := d.bump(ctx, d.db, t, u.IfMatch, strings.Join(sets, ", "), args...)
+		return err
+	}
+	// A change of state is an event, written with it.
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		var before hangar.EventVM
+		var tenantID string
+		err := d.queryRow(ctx, tx, `SELECT tenant_id, name, power_state, provisioning_state FROM vms WHERE id = ?`, id).
+			Scan(&tenantID, &before.VM, &before.PowerState, &before.ProvisioningState)
+		if errors.Is(err, sql.ErrNoRows) {
+			return t.missing
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := d.bump(ctx, tx, t, u.IfMatch, strings.Join(sets, ", "), args...); err != nil {
+			return err
+		}
+		after := hangar.EventVM{VM: before.VM, PowerState: before.PowerState, ProvisioningState: before.ProvisioningState,
+			PreviousPowerState: before.PowerState, PreviousProvisioningState: before.ProvisioningState}
+		if u.PowerState != nil {
+			after.PowerState = *u.PowerState
+		}
+		if u.ProvisioningState != nil {
+			after.ProvisioningState = *u.ProvisioningState
+		}
+		if after.PowerState != before.PowerState || after.ProvisioningState != before.ProvisioningState {
+			d.event(tx, tenantID, hangar.EventVMStateChanged, "vms/"+before.VM, after)
+		}
+		return nil
+	})
 }
 
 // DeleteVM forgets a VM.
 func (d *DB) DeleteVM(ctx context.Context, id string) error {
-	_, err := d.exec(ctx, d.db, `DELETE FROM vms WHERE id = ?`, id)
-	return err
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		var tenantID, name string
+		err := d.queryRow(ctx, tx, `DELETE FROM vms WHERE id = ? RETURNING tenant_id, name`, id).Scan(&tenantID, &name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		d.event(tx, tenantID, hangar.EventVMDeleted, "vms/"+name, hangar.EventVM{VM: name})
+		return nil
+	})
 }
 
 // DiskUsedByVM reports whether any VM's disk sits on the stored disk.
