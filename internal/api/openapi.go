@@ -126,19 +126,20 @@ func tags() []any {
 
 // queryParams are the schemas of the query parameters endpoints take.
 var queryParams = map[string]map[string]any{
-	"all":       {"type": "boolean"},
-	"bytes":     {"type": "integer", "format": "int64", "minimum": 0},
-	"format":    {"type": "string", "enum": catalog.ExportFormats},
-	"ref":       {"type": "string"},
-	"tag":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "KEY or KEY=VALUE; repeat to require several"},
-	"publisher": {"type": "string"},
-	"offer":     {"type": "string"},
-	"sku":       {"type": "string"},
-	"pattern":   {"type": "array", "items": map[string]any{"type": "string"}, "description": "PUBLISHER:OFFER[:SKU[:VERSION]], repeatable"},
-	"after":     {"type": "integer", "format": "int64", "minimum": 0, "description": "an event's id: only events after it"},
-	"type":      {"type": "array", "items": map[string]any{"type": "string", "enum": hangar.EventTypes}, "description": "an event type; repeat for several"},
-	"webhook":   {"type": "string", "description": "a webhook's id"},
-	"state":     {"type": "string", "enum": []string{hangar.DeliveryPending, hangar.DeliveryDelivered, hangar.DeliveryFailed}},
+	"all":           {"type": "boolean"},
+	"bytes":         {"type": "integer", "format": "int64", "minimum": 0},
+	"format":        {"type": "string", "enum": catalog.ExportFormats},
+	"ref":           {"type": "string"},
+	"tag":           {"type": "array", "items": map[string]any{"type": "string"}, "description": "KEY or KEY=VALUE; repeat to require several"},
+	"publisher":     {"type": "string"},
+	"offer":         {"type": "string"},
+	"sku":           {"type": "string"},
+	"resourceGroup": {"type": "string", "description": "an ARM resource group: keeps what is in it (hangar: what was made without one)"},
+	"pattern":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "PUBLISHER:OFFER[:SKU[:VERSION]], repeatable"},
+	"after":         {"type": "integer", "format": "int64", "minimum": 0, "description": "an event's id: only events after it"},
+	"type":          {"type": "array", "items": map[string]any{"type": "string", "enum": hangar.EventTypes}, "description": "an event type; repeat for several"},
+	"webhook":       {"type": "string", "description": "a webhook's id"},
+	"state":         {"type": "string", "enum": []string{hangar.DeliveryPending, hangar.DeliveryDelivered, hangar.DeliveryFailed}},
 }
 
 // enums are the values of the wire types that take a fixed set.

@@ -103,6 +103,22 @@ func filterTags[T any](c *call, items []T, err error, tags func(T) hangar.Tags) 
 	return hangar.FilterByTags(items, f, tags), nil
 }
 
+// filterGroup keeps the items in the resource group of the resourceGroup query
+// (all when there is none).
+func filterGroup[T any](c *call, items []T, err error, group func(T) string) ([]T, error) {
+	want := c.query("resourceGroup")
+	if err != nil || want == "" {
+		return items, err
+	}
+	out := []T{}
+	for _, it := range items {
+		if hangar.InResourceGroup(group(it), want) {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
 // boolQuery reads a true/false query parameter; absent is false, anything but
 // true or false is refused (not taken as false).
 func (c *call) boolQuery(name string) (bool, error) {

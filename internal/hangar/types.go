@@ -233,7 +233,10 @@ type Image struct {
 	SharedWith        []string          `json:"sharedWith,omitempty"`
 	Community         *Community        `json:"community,omitempty"`
 	Tags              Tags              `json:"tags,omitempty"`
-	CreatedAt         time.Time         `json:"createdAt"`
+	// ResourceGroup is the ARM resource group the image is in (shown to its owner).
+	ResourceGroup string `json:"resourceGroup,omitempty"`
+	ImageRequirements
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // ImageVersion is one immutable version of an image: its disks.
@@ -244,6 +247,7 @@ type ImageVersion struct {
 	OSDisk            ImageDisk   `json:"osDisk"`
 	DataDisks         []ImageDisk `json:"dataDisks,omitempty"`
 	Tags              Tags        `json:"tags,omitempty"`
+	Properties        Properties  `json:"properties,omitempty"`
 	CreatedAt         time.Time   `json:"createdAt"`
 }
 
@@ -278,6 +282,14 @@ type ImageCreate struct {
 	EndOfLife         string            `json:"endOfLife,omitempty"`
 	OSDisk            string            `json:"osDisk"`
 	DataDisks         []DataDiskSpec    `json:"dataDisks,omitempty"`
+	// Properties are the new version's (see Properties).
+	Properties Properties `json:"properties,omitempty"`
+	// ImageRequirements are a new image's; a new version of an image repeats its
+	// image's or leaves them out.
+	ImageRequirements
+	// ResourceGroup records a new image in an ARM resource group (default
+	// DefaultResourceGroup); a new version names its image's or none.
+	ResourceGroup string `json:"resourceGroup,omitempty"`
 }
 
 // ImageVersionUpdate changes the mutable fields of a version.
@@ -311,7 +323,8 @@ type ImageSummary struct {
 	HyperVGeneration string    `json:"hyperVGeneration"`
 	LatestVersion    string    `json:"latestVersion"`
 	Versions         int       `json:"versions"`
-	Tags             Tags      `json:"tags,omitempty"` // the owner's own images only
+	Tags             Tags      `json:"tags,omitempty"`          // the owner's own images only
+	ResourceGroup    string    `json:"resourceGroup,omitempty"` // the owner's own images only
 }
 
 // ResolveRequest asks the service to resolve an image reference.
@@ -336,6 +349,7 @@ type ResolvedImage struct {
 	Plan              *Plan             `json:"plan,omitempty"`
 	Community         *Community        `json:"community,omitempty"`
 	EULA              string            `json:"eula,omitempty"`
+	ImageRequirements
 }
 
 // Plan is a marketplace purchase plan: terms a tenant must accept before using it.
@@ -375,6 +389,8 @@ type MarketplaceImage struct {
 	EULA              string            `json:"eula,omitempty"`
 	EndOfLife         string            `json:"endOfLife,omitempty"`
 	Provenance        *Provenance       `json:"provenance,omitempty"` // set on syndicated versions
+	Properties        Properties        `json:"properties,omitempty"` // the version's
+	ImageRequirements
 }
 
 // MarketplaceFilter narrows a marketplace listing. All false means only the latest
