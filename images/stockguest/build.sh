@@ -58,7 +58,7 @@ ESP_VOLID=53544b47
 # (whose NICs are not PCI devices); the waagent flavor's ifupdown file names
 # it. systemd.show_status: the boot's progress on the serial console, as in
 # Debian's Azure images.
-CMDLINE="root=LABEL=$ROOT_LABEL ro console=ttyS0,115200 net.ifnames=0 systemd.show_status=1"
+CMDLINE="root=LABEL=$ROOT_LABEL ro console=ttyS0,115200 net.ifnames=0 systemd.show_status=1 no_timer_check"
 
 usage() {
 	cat <<EOF

@@ -32,7 +32,7 @@ MIN_DISK_MIB=64
 # The kernel command line, shared by syslinux.cfg and the UKI. quiet keeps
 # the (slow, emulated) serial console from dominating boot time under TCG;
 # drop it to see the kernel log.
-CMDLINE="console=ttyS0,115200 root=LABEL=$ROOT_LABEL rw quiet"
+CMDLINE="console=ttyS0,115200 root=LABEL=$ROOT_LABEL rw quiet no_timer_check"
 
 # Modules the initramfs loads (their dependencies are added automatically)
 # and the extra ones copied into the root's /lib/modules for later use.
