@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -314,5 +315,32 @@ func TestSlowWebhooksHoldUpNoOtherTenant(t *testing.T) {
 	s.uploadDisk(alice, "d", 9)
 	if n := <-arrived; n != 0 {
 		t.Fatalf("alice's event was delivered only after %d of mallory's hanging attempts timed out", n)
+	}
+}
+
+// TestShutdownEndsEventStreams: a server asked to stop while a client follows
+// its events ends the stream and exits cleanly, instead of waiting for a stream
+// that never ends and failing its graceful shutdown.
+func TestShutdownEndsEventStreams(t *testing.T) {
+	s := startServer(t)
+	alice := s.tenant("alice")
+	s.uploadDisk(alice, "d", 1)
+	watch := exec.Command(hangarBin, "event", "watch", "--after", "0", "-o", "json")
+	watch.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+alice, "HOME="+s.home, "XDG_CONFIG_HOME="+filepath.Join(s.home, "config"))
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Process.Kill()
+	if !bufio.NewScanner(stdout).Scan() { // the first event: the stream is open
+		t.Fatal("hangar event watch printed nothing")
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	err = s.cmd.Wait()
+	if err != nil {
+		t.Fatalf("the server's exit with an event stream open: %v\n%s", err, s.log.String())
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -30,10 +31,33 @@ const (
 	maxStreamsPerTenant = 10
 )
 
-// streams counts each tenant's open event streams on this node.
+// streams counts each tenant's open event streams on this node, and ends them
+// all when the server shuts down (a stream never ends by itself, so a graceful
+// shutdown would wait for it in vain).
 type streams struct {
-	mu   sync.Mutex
-	open map[string]int
+	mu      sync.Mutex
+	open    map[string]int
+	closing chan struct{}
+	once    sync.Once
+}
+
+func (st *streams) closingCh() chan struct{} {
+	st.once.Do(func() { st.closing = make(chan struct{}) })
+	return st.closing
+}
+
+// CloseStreams ends every open event stream; clients reconnect (to another node,
+// or to this one once it is back) from the last event they got. For
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() {
+	ch := s.streams.closingCh()
+	s.streams.mu.Lock()
+	defer s.streams.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
 }
 
 func (st *streams) acquire(tenant string) bool {
@@ -129,7 +153,15 @@ func (a eventsAnswer) respond(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 2000\n\n")
 	rc.Flush()
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-a.s.streams.closingCh():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for ctx.Err() == nil {
 		evs, err := a.s.events.Wait(ctx, a.actor, a.q, keepAliveEvery)
 		if err != nil {

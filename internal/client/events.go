@@ -47,8 +47,9 @@ func (c *Client) EventTypes(ctx context.Context) ([]string, error) {
 
 // WatchEvents follows the event stream, calling fn with each event as it
 // happens, until ctx ends or fn fails. It starts after the event ID after, or
-// with the next event when after is negative. A dropped connection is
-// reconnected from the last event seen, so no event is missed or repeated.
+// with the next event when after is negative. A dropped connection, or a server
+// that is starting, stopping or busy (503, 429), is tried again from the last
+// event seen, so no event is missed or repeated.
 func (c *Client) WatchEvents(ctx context.Context, after int64, types []string, fn func(hangar.Event) error) error {
 	last := after
 	for {
@@ -61,8 +62,8 @@ func (c *Client) WatchEvents(ctx context.Context, after int64, types []string, f
 			return cb.err
 		}
 		var refused *hangar.Error
-		if errors.As(err, &refused) {
-			return err
+		if errors.As(err, &refused) && refused.Code != hangar.CodeUnavailable && refused.Code != hangar.CodeTooManyRequests {
+			return err // a refusal that asking again will not change
 		}
 		select { // the stream dropped: reconnect after a pause
 		case <-ctx.Done():
