@@ -1,0 +1,296 @@
+package dirstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hangarvm/hangar/internal/atomicfile"
+	"github.com/hangarvm/hangar/internal/chunks"
+)
+
+// markerName is the file that exists while deferred saves may not be durable.
+const markerName = "unsynced"
+
+// markerSlack widens the window of objects Open re-verifies after a crash, for
+// file-system timestamps that lag the clock a little.
+const markerSlack = 2 * time.Second
+
+// syncBatch bounds the files one Sync holds open at once.
+const syncBatch = 64
+
+// flight is one Sync making a set of names durable; others wait for it.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// SaveDeferred implements chunks.GroupCommitter: the atomic-write recipe without its
+// two fsyncs. The write-back of the file is started at once (sync_file_range), so
+// that the Sync at commit mostly waits for I/O already under way.
+func (d *Dir) SaveDeferred(ctx context.Context, name string, data []byte) (err error) {
+	if err := validName(name); err != nil {
+		return err
+	}
+	final := d.path(name)
+	if _, err := os.Stat(final); err == nil {
+		now := time.Now()
+		return os.Chtimes(final, now, now) // whoever commits it syncs it, if not yet durable
+	}
+	if err := atomicfile.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+		return err
+	}
+	// The marker is durable before the file is written, so that its time is older
+	// than the file's, and before the file gets its name.
+	if err := d.mark(); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Join(d.root, "tmp"), name+"-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	n, err := f.Write(data)
+	if err != nil {
+		return err
+	}
+	if n != len(data) {
+		return fmt.Errorf("dirstore: wrote %d of %d bytes", n, len(data))
+	}
+	// Start write-back now; an error here only means the later fsync does the work.
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	if err = f.Close(); err != nil {
+		return err
+	}
+	// Pending before it is visible: a Stat that finds the name must find it pending.
+	d.mu.Lock()
+	if _, ok := d.pending[name]; !ok {
+		d.pending[name] = nil
+	}
+	d.mu.Unlock()
+	if err = os.Rename(f.Name(), final); err != nil {
+		d.mu.Lock()
+		if d.pending[name] == nil {
+			delete(d.pending, name)
+		}
+		d.mu.Unlock()
+	}
+	return err
+}
+
+// mark makes DIR/unsynced exist durably, once per period with pending objects.
+func (d *Dir) mark() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.marked {
+		return nil
+	}
+	if err := atomicfile.WriteFile(filepath.Join(d.root, markerName), nil, 0o600); err != nil {
+		return fmt.Errorf("dirstore: mark unsynced objects: %w", err)
+	}
+	d.marked = true
+	return nil
+}
+
+// Sync implements chunks.GroupCommitter. Each pending name is taken by exactly one
+// Sync; a Sync that needs a name another one took waits for that one to finish.
+func (d *Dir) Sync(ctx context.Context, names []string) error {
+	mine := &flight{done: make(chan struct{})}
+	var claimed []string
+	var others []*flight
+	d.mu.Lock()
+	for _, n := range names {
+		f, ok := d.pending[n]
+		switch {
+		case !ok || f == mine:
+		case f == nil:
+			d.pending[n] = mine
+			claimed = append(claimed, n)
+		default:
+			others = append(others, f)
+		}
+	}
+	d.mu.Unlock()
+	if len(claimed) == 0 && len(others) == 0 {
+		return nil
+	}
+	err := d.syncFiles(claimed)
+	d.mu.Lock()
+	for _, n := range claimed {
+		if d.pending[n] != mine {
+			continue // removed meanwhile
+		}
+		if err == nil {
+			delete(d.pending, n)
+		} else {
+			d.pending[n] = nil // the next Sync tries again
+		}
+	}
+	mine.err = err
+	close(mine.done)
+	if err == nil && len(d.pending) == 0 && d.marked {
+		err = d.unmarkLocked()
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, f := range others {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if f.err != nil {
+			return d.Sync(ctx, names) // its names are pending again: take them
+		}
+	}
+	return nil
+}
+
+// unmarkLocked removes the marker once nothing is pending. d.mu is held.
+func (d *Dir) unmarkLocked() error {
+	if err := os.Remove(filepath.Join(d.root, markerName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	d.marked = false
+	return atomicfile.SyncDir(d.root)
+}
+
+// syncFiles makes the named objects durable: first every file's data (write-back
+// started for a batch, then each fsynced), then each directory that holds one.
+func (d *Dir) syncFiles(names []string) error {
+	dirs := map[string]bool{}
+	for len(names) > 0 {
+		batch := names[:min(len(names), syncBatch)]
+		names = names[len(batch):]
+		if err := d.syncBatch(batch); err != nil {
+			return err
+		}
+		for _, n := range batch {
+			dirs[filepath.Dir(d.path(n))] = true
+		}
+	}
+	for dir := range dirs {
+		if err := atomicfile.SyncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Dir) syncBatch(names []string) error {
+	files := make([]*os.File, 0, len(names))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, n := range names {
+		f, err := os.Open(d.path(n))
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s", chunks.ErrNotExist, n)
+		}
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+		_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
+	for _, f := range files {
+		if err := d.syncFile(f); err != nil {
+			return fmt.Errorf("dirstore: sync %s: %w", filepath.Base(f.Name()), err)
+		}
+	}
+	return nil
+}
+
+// recover runs at Open. If the marker exists, the last process stopped while some
+// objects were not yet durable: a kill left them in the page cache, which syncfs
+// writes out; a power loss may have left them empty or partly written, so every
+// object written since the marker is hashed again and removed if it does not match
+// its name. An upload that had sent a removed object fails its commit (Sync of a
+// name that is not stored), so nothing is acknowledged that is not stored whole.
+func (d *Dir) recover(ctx context.Context) error {
+	marker := filepath.Join(d.root, markerName)
+	fi, err := os.Stat(marker)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := syncfs(d.root); err != nil {
+		return err
+	}
+	since := fi.ModTime().Add(-markerSlack)
+	var checked, removed int
+	err = d.List(ctx, func(o chunks.ObjectInfo) error {
+		if o.ModTime.Before(since) {
+			return nil
+		}
+		checked++
+		ok, err := d.verify(o.Name)
+		if err != nil || ok {
+			return err
+		}
+		removed++
+		d.log.Warn("chunk store: removing a chunk a crash left damaged", "chunk", o.Name)
+		if err := os.Remove(d.path(o.Name)); err != nil {
+			return err
+		}
+		return atomicfile.SyncDir(filepath.Dir(d.path(o.Name)))
+	})
+	if err != nil {
+		return err
+	}
+	d.log.Info("chunk store: recovered after a crash", "checked", checked, "removed", removed)
+	if err := os.Remove(marker); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(d.root)
+}
+
+// verify reports whether the object's content hashes to its name.
+func (d *Dir) verify(name string) (bool, error) {
+	want, err := chunks.ParseDigest(name)
+	if err != nil {
+		return true, nil // not a chunk's name: not ours to judge
+	}
+	f, err := os.Open(d.path(name))
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	return chunks.Digest(h.Sum(nil)) == want, nil
+}
+
+// syncfs flushes the whole file system that holds dir.
+func syncfs(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("dirstore: syncfs %s: %w", dir, err)
+	}
+	return nil
+}
