@@ -55,6 +55,16 @@ type GroupCommitter interface {
 	Sync(ctx context.Context, names []string) error
 }
 
+// HashedSaver is a Backend whose Save can use the SHA-256 of the data, computed
+// and checked by the caller, instead of hashing the bytes once more (an S3 PUT is
+// signed with its payload's SHA-256).
+type HashedSaver interface {
+	Backend
+	// SaveHashed is Save of data whose SHA-256 is sum. A wrong sum makes the save
+	// fail; it never stores bytes under a sum they do not have.
+	SaveHashed(ctx context.Context, name string, data []byte, sum [32]byte) error
+}
+
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
 	Name    string
@@ -72,6 +82,9 @@ type Store struct {
 func (s *Store) Put(ctx context.Context, d Digest, data []byte) error {
 	if got := Sum(data); got != d {
 		return fmt.Errorf("%w: received %d bytes with sha256 %s, expected %s", ErrCorrupt, len(data), got.Short(), d.Short())
+	}
+	if hs, ok := s.Backend.(HashedSaver); ok {
+		return hs.SaveHashed(ctx, d.String(), data, d)
 	}
 	return s.Backend.Save(ctx, d.String(), data)
 }

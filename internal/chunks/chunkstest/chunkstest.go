@@ -144,4 +144,23 @@ func Run(t *testing.T, newBackend func(t *testing.T) chunks.Backend) {
 			t.Fatalf("Stat after Sync = %+v, %v", info, err)
 		}
 	})
+	t.Run("SaveHashed", func(t *testing.T) {
+		b, ok := newBackend(t).(chunks.HashedSaver)
+		if !ok {
+			t.Skip("not a chunks.HashedSaver")
+		}
+		wrong := chunks.Sum([]byte("something else"))
+		if err := b.SaveHashed(ctx, name, data, wrong); err == nil {
+			t.Fatal("SaveHashed with a SHA-256 the data does not have succeeded")
+		}
+		if _, err := b.Stat(ctx, name); !errors.Is(err, chunks.ErrNotExist) {
+			t.Fatalf("after a refused SaveHashed, Stat = %v; want ErrNotExist", err)
+		}
+		if err := b.SaveHashed(ctx, name, data, chunks.Sum(data)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Load after SaveHashed = %d bytes, %v; want the saved %d bytes", len(got), err, len(data))
+		}
+	})
 }
