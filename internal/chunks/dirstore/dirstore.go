@@ -44,6 +44,8 @@ type Dir struct {
 	marked bool
 	// syncFile is (*os.File).Sync; tests count the calls.
 	syncFile func(*os.File) error
+	// direct says SaveDeferred may write with O_DIRECT (tests turn it off).
+	direct bool
 }
 
 var _ chunks.GroupCommitter = (*Dir)(nil)
@@ -59,7 +61,7 @@ func Open(root string) (*Dir, error) {
 	if err := atomicfile.MkdirAll(tmp, 0o700); err != nil {
 		return nil, err
 	}
-	d := &Dir{root: root, log: slog.Default(), pending: map[string]*flight{}, syncFile: (*os.File).Sync}
+	d := &Dir{root: root, log: slog.Default(), pending: map[string]*flight{}, syncFile: (*os.File).Sync, direct: true}
 	if err := d.recover(context.Background()); err != nil {
 		return nil, fmt.Errorf("dirstore: recover after a crash: %w", err)
 	}

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -53,26 +56,8 @@ func (d *Dir) SaveDeferred(ctx context.Context, name string, data []byte) (err e
 	if err := d.mark(); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Join(d.root, "tmp"), name+"-*")
+	f, err := d.writeTemp(name, data)
 	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	n, err := f.Write(data)
-	if err != nil {
-		return err
-	}
-	if n != len(data) {
-		return fmt.Errorf("dirstore: wrote %d of %d bytes", n, len(data))
-	}
-	// Start write-back now; an error here only means the later fsync does the work.
-	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-	if err = f.Close(); err != nil {
 		return err
 	}
 	// Pending before it is visible: a Stat that finds the name must find it pending.
@@ -81,7 +66,8 @@ func (d *Dir) SaveDeferred(ctx context.Context, name string, data []byte) (err e
 		d.pending[name] = nil
 	}
 	d.mu.Unlock()
-	if err = os.Rename(f.Name(), final); err != nil {
+	if err = os.Rename(f, final); err != nil {
+		os.Remove(f)
 		d.mu.Lock()
 		if d.pending[name] == nil {
 			delete(d.pending, name)
@@ -89,6 +75,59 @@ func (d *Dir) SaveDeferred(ctx context.Context, name string, data []byte) (err e
 		d.mu.Unlock()
 	}
 	return err
+}
+
+// directAlign is the alignment O_DIRECT needs of the buffer's address and length
+// (the largest logical block size of common disks).
+const directAlign = 4096
+
+// writeTemp writes data to a new temp file for name, without fsync, and returns its
+// path. Data in a 4 KiB-aligned buffer of a multiple of 4 KiB (the server's pooled
+// chunk buffers, whole chunks) is written with O_DIRECT: the disk reads it from the
+// buffer, and no copy is made into the page cache (bench/chunkwrite: half the CPU
+// time of a buffered write). Other data, or a file system that refuses O_DIRECT,
+// takes a buffered write whose write-back starts at once (sync_file_range), so that
+// the Sync at commit mostly waits for I/O already under way.
+func (d *Dir) writeTemp(name string, data []byte) (path string, err error) {
+	direct := d.direct && len(data) > 0 && len(data)%directAlign == 0 &&
+		uintptr(unsafe.Pointer(&data[0]))%directAlign == 0
+	var f *os.File
+	for {
+		path = filepath.Join(d.root, "tmp", name+"-"+strconv.FormatUint(rand.Uint64(), 36))
+		flags := os.O_RDWR | os.O_CREATE | os.O_EXCL
+		if direct {
+			flags |= unix.O_DIRECT
+		}
+		f, err = os.OpenFile(path, flags, 0o600)
+		if direct && errors.Is(err, unix.EINVAL) {
+			direct = false // this file system has no O_DIRECT
+			continue
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	n, err := f.Write(data)
+	if err != nil {
+		return "", err
+	}
+	if n != len(data) {
+		return "", fmt.Errorf("dirstore: wrote %d of %d bytes", n, len(data))
+	}
+	if !direct {
+		// A hint: if it fails, the later fsync does the work.
+		_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
+	return path, f.Close()
 }
 
 // mark makes DIR/unsynced exist durably, once per period with pending objects.

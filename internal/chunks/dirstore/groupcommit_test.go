@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hangarvm/hangar/internal/chunks"
 )
@@ -222,5 +223,54 @@ func TestOpenRecoversAfterCrash(t *testing.T) {
 	}
 	if markerExists(d2) {
 		t.Error("marker left after recovery")
+	}
+}
+
+// alignedBytes returns n bytes of content seed starting at offset off from a 4 KiB
+// boundary.
+func alignedBytes(n, off int, seed byte) []byte {
+	b := make([]byte, n+2*directAlign)
+	start := int(-uintptr(unsafe.Pointer(&b[0]))&(directAlign-1)) + off
+	p := b[start : start+n]
+	for i := range p {
+		p[i] = byte(i/512) ^ seed
+	}
+	return p
+}
+
+// Deferred saves store the exact bytes whichever write they take: O_DIRECT (an
+// aligned buffer of whole 4 KiB blocks) or buffered (anything else, or when O_DIRECT
+// is off).
+func TestSaveDeferredWrites(t *testing.T) {
+	tests := []struct {
+		name   string
+		data   []byte
+		direct bool
+	}{
+		{"aligned chunk, direct", alignedBytes(4<<20, 0, 1), true},
+		{"aligned 8 KiB, direct", alignedBytes(8192, 0, 2), true},
+		{"unaligned address, direct", alignedBytes(8192, 512, 3), true},
+		{"tail of 512-byte sectors, direct", alignedBytes(4096+512, 0, 4), true},
+		{"aligned chunk, buffered", alignedBytes(4<<20, 0, 5), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, _ := countingDir(t)
+			d.direct = tt.direct
+			name := chunks.Sum(tt.data).String()
+			if err := d.SaveDeferred(t.Context(), name, tt.data); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Sync(t.Context(), []string{name}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(d.path(name))
+			if err != nil || !bytes.Equal(got, tt.data) {
+				t.Fatalf("stored %d bytes (%v), want the %d saved", len(got), err, len(tt.data))
+			}
+			if entries, _ := os.ReadDir(filepath.Join(d.root, "tmp")); len(entries) != 0 {
+				t.Errorf("temp files left: %v", entries)
+			}
+		})
 	}
 }
