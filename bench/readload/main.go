@@ -93,7 +93,7 @@ func run(parent, prebuilt, dbs string, uploads int, size int64, n int) error {
 		}
 	}
 	fmt.Printf("uploads: %d tenants at once, each `hangar disk upload` of %d MiB of pseudo-random data, --connections 4\n", uploads, size>>20)
-	fmt.Println("reads: one client in a loop, GET /v1/images then POST /v1/images:resolve {\"reference\":\"img\"}, latency of each")
+	fmt.Println("reads: one client, every 5 ms GET /v1/images then POST /v1/images:resolve {\"reference\":\"img\"}, latency of each")
 	for _, db := range []string{"sqlite", "postgres"} {
 		if dbs != "both" && dbs != db {
 			continue
@@ -196,7 +196,7 @@ func runDB(dir, bin, db string, inputs []string, n int) error {
 	if err := phase("fsync: 4 MiB write+fsync loop", processLoad(self, "-fsyncs", filepath.Join(srvDir, "fsync-load"))); err != nil {
 		return err
 	}
-	return phase("db-writes: 8 retaggers", retagLoad(srv.URL, reader, 8))
+	return phase("db-writes: 8 retaggers", retagLoad(srv.URL, keys[:len(inputs)], db))
 }
 
 // loadFunc starts a load. done, unless nil, closes when the load has ended by
@@ -261,16 +261,17 @@ func processLoad(self string, args ...string) loadFunc {
 	}
 }
 
-// retagLoad runs writers goroutines that set the tags of the reader's disk in a loop.
-func retagLoad(url, key string, writers int) loadFunc {
+// retagLoad runs one goroutine per tenant that sets the tags of the tenant's disk
+// (the one it uploaded) in a loop, as fast as the server answers.
+func retagLoad(url string, keys []string, disk string) loadFunc {
 	return func(ctx context.Context) (<-chan struct{}, func() error, error) {
 		var wg sync.WaitGroup
-		errs := make([]error, writers)
-		for w := range writers {
+		errs := make([]error, len(keys))
+		for w, key := range keys {
 			wg.Go(func() {
 				for i := 0; ctx.Err() == nil; i++ {
-					body := fmt.Sprintf(`{"tags":{"w%d":"%d"}}`, w, i)
-					if _, err := do(url, key, "PUT", "/v1/disks/d/tags", body); err != nil {
+					body := fmt.Sprintf(`{"tags":{"n":"%d"}}`, i)
+					if _, err := do(url, key, "PUT", "/v1/disks/"+disk+"/tags", body); err != nil {
 						errs[w] = err
 						return
 					}
@@ -314,9 +315,18 @@ func fsyncs(dir string) {
 // readerClient reads the catalog as one tenant.
 type readerClient struct{ url, key string }
 
+// readEvery paces the reader (a list and a resolve each time): 400 requests a
+// second, under the server's per-tenant rate limit of 500.
+const readEvery = 5 * time.Millisecond
+
 // measure reads n times or, when done is not nil, until done closes.
 func (r *readerClient) measure(n int, done <-chan struct{}) (lists, resolves []time.Duration, err error) {
+	tick := time.NewTicker(readEvery)
+	defer tick.Stop()
 	for i := 0; ; i++ {
+		if i > 0 {
+			<-tick.C
+		}
 		if done == nil && i >= n {
 			return lists, resolves, nil
 		}
