@@ -7,8 +7,9 @@
 // To tell the causes apart it also measures the reads, on the same idle server,
 // under one load at a time that isolates one resource:
 //
-//   - cpu: another process spinning SHA-256 on every core (what the uploads' hashing
-//     costs the reader, without any database or disk work);
+//   - cpu: another process spinning SHA-256 on 2 threads per core, then on 16 threads
+//     (about as many as 8 uploading clients keep runnable): what the hashing costs the
+//     reader, without any database or disk work;
 //   - fsync: another process writing 4 MiB files and fsyncing them in the server's
 //     file system (the disk and its flushes, without CPU or the database);
 //   - db-writes: 8 goroutines retagging a disk through the API in a loop (small
@@ -45,8 +46,9 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "-burn" { // the cpu load, as its own process
-		burn()
+	if len(os.Args) > 2 && os.Args[1] == "-burn" { // the cpu load, as its own process
+		threads, _ := strconv.Atoi(os.Args[2])
+		burn(threads)
 		return
 	}
 	if len(os.Args) > 2 && os.Args[1] == "-fsyncs" { // the fsync load, as its own process
@@ -190,8 +192,10 @@ func runDB(dir, bin, db string, inputs []string, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := phase("cpu: SHA-256 on every core", processLoad(self, "-burn")); err != nil {
-		return err
+	for _, threads := range []int{2 * runtime.NumCPU(), 16} {
+		if err := phase(fmt.Sprintf("cpu: %d threads of SHA-256", threads), processLoad(self, "-burn", strconv.Itoa(threads))); err != nil {
+			return err
+		}
 	}
 	if err := phase("fsync: 4 MiB write+fsync loop", processLoad(self, "-fsyncs", filepath.Join(srvDir, "fsync-load"))); err != nil {
 		return err
@@ -282,10 +286,12 @@ func retagLoad(url string, keys []string, disk string) loadFunc {
 	}
 }
 
-// burn spins SHA-256 on every core until killed.
-func burn() {
+// burn spins SHA-256 on threads OS threads until killed: 16 is about what 8
+// uploading clients keep runnable (each hashes and sends on every core).
+func burn(threads int) {
+	runtime.GOMAXPROCS(threads)
 	buf := make([]byte, 1<<20)
-	for range 2 * runtime.NumCPU() {
+	for range threads {
 		go func() {
 			for {
 				sha256.Sum256(buf)
