@@ -117,6 +117,7 @@ func run(parent string, o options) error {
 		}
 	}
 	var last diskbench.UploadResult
+	clientCPU := map[string][]time.Duration{} // by binary, every upload run
 	upload := func(bin string, extra ...string) func(i int, cold bool) (time.Duration, time.Duration, error) {
 		return func(i int, cold bool) (time.Duration, time.Duration, error) {
 			srvDir := filepath.Join(dir, "srv"+strconv.Itoa(i))
@@ -142,6 +143,7 @@ func run(parent string, o options) error {
 			}
 			cpu1, err := srv.CPUTime()
 			last = res
+			clientCPU[bin] = append(clientCPU[bin], res.ClientCPU)
 			return d, cpu1 - cpu0, err
 		}
 	}
@@ -239,6 +241,10 @@ func run(parent string, o options) error {
 		return fmt.Errorf("qemu-img output differs from the input: %w", err)
 	}
 	report(cs, modes, o, alloc)
+	for b, cpus := range clientCPU {
+		fmt.Printf("  client CPU (hangar disk upload, user + system) of %s: median %s per GiB [%s]\n", b,
+			diskbench.Sec(time.Duration(float64(diskbench.Median(cpus))/(float64(alloc)/float64(diskbench.GiB)))), diskbench.Durations(cpus))
+	}
 	sent := last.Upload.SentBytes
 	over := float64(sent-alloc) / float64(alloc) * 100
 	verdict := "met"
