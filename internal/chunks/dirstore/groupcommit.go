@@ -37,8 +37,8 @@ type flight struct {
 }
 
 // SaveDeferred implements chunks.GroupCommitter: the atomic-write recipe without its
-// two fsyncs. The write-back of the file is started at once (sync_file_range), so
-// that the Sync at commit mostly waits for I/O already under way.
+// two fsyncs (writeTemp says how the bytes are written). The name is pending until a
+// Sync, a Stat or a Save of it makes the file and its directory durable.
 func (d *Dir) SaveDeferred(ctx context.Context, name string, data []byte) (err error) {
 	if err := validName(name); err != nil {
 		return err
