@@ -117,8 +117,8 @@ func run(parent string, o options) error {
 		}
 	}
 	var last diskbench.UploadResult
-	clientCPU := map[string][]time.Duration{} // by binary, every upload run
-	upload := func(bin string, extra ...string) func(i int, cold bool) (time.Duration, time.Duration, error) {
+	clientCPU := map[string][]time.Duration{} // by contender, every upload run (the untimed one too)
+	upload := func(label, bin string, extra ...string) func(i int, cold bool) (time.Duration, time.Duration, error) {
 		return func(i int, cold bool) (time.Duration, time.Duration, error) {
 			srvDir := filepath.Join(dir, "srv"+strconv.Itoa(i))
 			srv, err := diskbench.StartServer(bin, srvDir, extra...)
@@ -143,15 +143,15 @@ func run(parent string, o options) error {
 			}
 			cpu1, err := srv.CPUTime()
 			last = res
-			clientCPU[bin] = append(clientCPU[bin], res.ClientCPU)
+			clientCPU[label] = append(clientCPU[label], res.ClientCPU)
 			return d, cpu1 - cpu0, err
 		}
 	}
-	cs := []*contender{{name: "hangar upload (SQLite + dir)", time: upload(bin), upload: true}}
+	cs := []*contender{{name: "hangar upload (SQLite + dir)", time: upload("hangar upload (SQLite + dir)", bin), upload: true}}
 	if o.pgS3 {
 		cs = append(cs, &contender{name: "hangar upload (PostgreSQL + S3)", upload: true,
 			time: func(i int, cold bool) (time.Duration, time.Duration, error) {
-				return upload(bin, "--db", diskbench.PostgresDSN(), "--store", s3.StoreURL(s3.NewBucket()))(i, cold)
+				return upload("hangar upload (PostgreSQL + S3)", bin, "--db", diskbench.PostgresDSN(), "--store", s3.StoreURL(s3.NewBucket()))(i, cold)
 			}})
 	}
 	floor, err := newFloor(in, ws.Extents)
@@ -191,7 +191,7 @@ func run(parent string, o options) error {
 		return d, 0, err
 	}})
 	if o.baseline != "" {
-		cs = append(cs, &contender{name: "baseline upload (SQLite + dir)", time: upload(o.baseline), upload: true})
+		cs = append(cs, &contender{name: "baseline upload (SQLite + dir)", time: upload("baseline upload (SQLite + dir)", o.baseline), upload: true})
 	}
 	fmt.Printf("commands:\n  hangar: %s disk upload %s --name disk -o json --no-progress --connections %d (fresh hangar serve on 127.0.0.1, fresh data dir, each run)\n",
 		bin, in, o.conns)
@@ -242,7 +242,7 @@ func run(parent string, o options) error {
 	}
 	report(cs, modes, o, alloc)
 	for b, cpus := range clientCPU {
-		fmt.Printf("  client CPU (hangar disk upload, user + system) of %s: median %s per GiB [%s]\n", b,
+		fmt.Printf("  client CPU (hangar disk upload, user + system), %s: median %s per GiB [%s]\n", b,
 			diskbench.Sec(time.Duration(float64(diskbench.Median(cpus))/(float64(alloc)/float64(diskbench.GiB)))), diskbench.Durations(cpus))
 	}
 	sent := last.Upload.SentBytes
