@@ -107,6 +107,11 @@ func (s *Service) MissingChunks(ctx context.Context, actor *hangar.Tenant, uploa
 	if err != nil {
 		return hangar.MissingChunksResult{}, err
 	}
+	// A chunk the store lost in a crash (power loss) before the upload's commit
+	// made it durable must be sent again, although the upload had delivered it.
+	for _, d := range s.chunks.Lost(req.Digests) {
+		known[d] = false
+	}
 	res := hangar.MissingChunksResult{Missing: []chunks.Digest{}}
 	for _, d := range req.Digests {
 		if !known[d] {

@@ -55,6 +55,15 @@ type GroupCommitter interface {
 	Sync(ctx context.Context, names []string) error
 }
 
+// LossReporter is a Backend that can tell which objects it lost in a crash: those
+// a recovery removed because a power loss had damaged them before they were durable.
+// An upload that had sent one must send it again.
+type LossReporter interface {
+	Backend
+	// Lost returns those of names that were lost in a crash and not saved since.
+	Lost(names []string) []string
+}
+
 // HashedSaver is a Backend whose Save can use the SHA-256 of the data, computed
 // and checked by the caller, instead of hashing the bytes once more (an S3 PUT is
 // signed with its payload's SHA-256).
@@ -116,6 +125,26 @@ func (s *Store) Sync(ctx context.Context, ds []Digest) error {
 		names[i] = d.String()
 	}
 	return gc.Sync(ctx, names)
+}
+
+// Lost returns those of ds that the backend lost in a crash and that were not saved
+// again since (see LossReporter); nil on a backend that cannot lose a saved chunk.
+func (s *Store) Lost(ds []Digest) []Digest {
+	lr, ok := s.Backend.(LossReporter)
+	if !ok || len(ds) == 0 {
+		return nil
+	}
+	byName := make(map[string]Digest, len(ds))
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.String()
+		byName[names[i]] = d
+	}
+	var lost []Digest
+	for _, n := range lr.Lost(names) {
+		lost = append(lost, byName[n])
+	}
+	return lost
 }
 
 // Has reports whether the chunk is stored.

@@ -42,13 +42,19 @@ type Dir struct {
 	pending map[string]*flight
 	// marked says DIR/unsynced exists durably.
 	marked bool
+	// lost holds the objects the recovery at Open removed as damaged: a Sync of one
+	// fails until it is saved again (see Lost).
+	lost map[string]bool
 	// syncFile is (*os.File).Sync; tests count the calls.
 	syncFile func(*os.File) error
 	// direct says SaveDeferred may write with O_DIRECT (tests turn it off).
 	direct bool
 }
 
-var _ chunks.GroupCommitter = (*Dir)(nil)
+var (
+	_ chunks.GroupCommitter = (*Dir)(nil)
+	_ chunks.LossReporter   = (*Dir)(nil)
+)
 
 // Open prepares root (creating it if needed), removes temp files left by a crash and,
 // if the crash happened while deferred saves were not yet durable, recovers (see the
@@ -61,7 +67,7 @@ func Open(root string) (*Dir, error) {
 	if err := atomicfile.MkdirAll(tmp, 0o700); err != nil {
 		return nil, err
 	}
-	d := &Dir{root: root, log: slog.Default(), pending: map[string]*flight{}, syncFile: (*os.File).Sync, direct: true}
+	d := &Dir{root: root, log: slog.Default(), pending: map[string]*flight{}, lost: map[string]bool{}, syncFile: (*os.File).Sync, direct: true}
 	if err := d.recover(context.Background()); err != nil {
 		return nil, fmt.Errorf("dirstore: recover after a crash: %w", err)
 	}

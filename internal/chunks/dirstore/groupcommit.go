@@ -150,6 +150,9 @@ func (d *Dir) Sync(ctx context.Context, names []string) error {
 	mine := &flight{done: make(chan struct{})}
 	var claimed []string
 	var others []*flight
+	if lost := d.Lost(names); len(lost) > 0 {
+		return fmt.Errorf("%w: %s was lost in a crash before it was durable; send it again", chunks.ErrNotExist, lost[0])
+	}
 	d.mu.Lock()
 	for _, n := range names {
 		f, ok := d.pending[n]
@@ -261,8 +264,9 @@ func (d *Dir) syncBatch(names []string) error {
 // objects were not yet durable: a kill left them in the page cache, which syncfs
 // writes out; a power loss may have left them empty or partly written, so every
 // object written since the marker is hashed again and removed if it does not match
-// its name. An upload that had sent a removed object fails its commit (Sync of a
-// name that is not stored), so nothing is acknowledged that is not stored whole.
+// its name. A removed object is remembered as lost (Lost): the upload that had sent
+// it is told it is missing and sends it again, and until then a Sync of its name
+// fails, so no commit is acknowledged without it.
 func (d *Dir) recover(ctx context.Context) error {
 	marker := filepath.Join(d.root, markerName)
 	fi, err := os.Stat(marker)
@@ -287,6 +291,7 @@ func (d *Dir) recover(ctx context.Context) error {
 			return err
 		}
 		removed++
+		d.lost[o.Name] = true
 		d.log.Warn("chunk store: removing a chunk a crash left damaged", "chunk", o.Name)
 		if err := os.Remove(d.path(o.Name)); err != nil {
 			return err
@@ -301,6 +306,28 @@ func (d *Dir) recover(ctx context.Context) error {
 		return err
 	}
 	return atomicfile.SyncDir(d.root)
+}
+
+// Lost implements chunks.LossReporter: the names the recovery at Open removed and
+// that no save has stored again since.
+func (d *Dir) Lost(names []string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.lost) == 0 {
+		return nil
+	}
+	var lost []string
+	for _, n := range names {
+		if !d.lost[n] {
+			continue
+		}
+		if _, err := os.Stat(d.path(n)); err == nil {
+			delete(d.lost, n) // sent again
+			continue
+		}
+		lost = append(lost, n)
+	}
+	return lost
 }
 
 // verify reports whether the object's content hashes to its name.

@@ -224,6 +224,24 @@ func TestOpenRecoversAfterCrash(t *testing.T) {
 	if markerExists(d2) {
 		t.Error("marker left after recovery")
 	}
+	// The upload that had sent the damaged chunk must not commit without it, and
+	// must be told to send it again; once it has, all is well.
+	if err := d2.Sync(ctx, []string{intact.name, damaged.name}); !errors.Is(err, chunks.ErrNotExist) {
+		t.Fatalf("Sync of a chunk the recovery removed: %v, want ErrNotExist", err)
+	}
+	cs := &chunks.Store{Backend: d2}
+	if lost := cs.Lost([]chunks.Digest{chunks.Sum(intact.data), chunks.Sum(damaged.data)}); len(lost) != 1 || lost[0] != chunks.Sum(damaged.data) {
+		t.Fatalf("Lost = %v, want only the damaged chunk", lost)
+	}
+	if err := cs.PutDeferred(ctx, chunks.Sum(damaged.data), damaged.data); err != nil {
+		t.Fatal(err)
+	}
+	if lost := d2.Lost([]string{damaged.name}); len(lost) != 0 {
+		t.Fatalf("Lost after the chunk was sent again = %v", lost)
+	}
+	if err := d2.Sync(ctx, []string{intact.name, damaged.name}); err != nil {
+		t.Fatalf("Sync after the chunk was sent again: %v", err)
+	}
 }
 
 // alignedBytes returns n bytes of content seed starting at offset off from a 4 KiB
