@@ -107,6 +107,11 @@ func (s *Service) MissingChunks(ctx context.Context, actor *hangar.Tenant, uploa
 	if err != nil {
 		return hangar.MissingChunksResult{}, err
 	}
+	// A chunk the store lost in a crash (power loss) before the upload's commit
+	// made it durable must be sent again, although the upload had delivered it.
+	for _, d := range s.chunks.Lost(req.Digests) {
+		known[d] = false
+	}
 	res := hangar.MissingChunksResult{Missing: []chunks.Digest{}}
 	for _, d := range req.Digests {
 		if !known[d] {
@@ -136,7 +141,8 @@ func (s *Service) PutChunk(ctx context.Context, actor *hangar.Tenant, uploadID s
 	case err != io.EOF && err != io.ErrUnexpectedEOF:
 		return hangar.Errorf(hangar.CodeInvalid, "reading chunk %s: %v; send it again", d.Short(), err)
 	}
-	if err := s.chunks.Put(ctx, d, (*bp)[:n]); err != nil {
+	// Group commit: CommitUpload makes the upload's chunks durable together.
+	if err := s.chunks.PutDeferred(ctx, d, (*bp)[:n]); err != nil {
 		if errors.Is(err, chunks.ErrCorrupt) {
 			return hangar.Errorf(hangar.CodeInvalid, "%v; the chunk was damaged in transit or read wrongly, send it again", err)
 		}
@@ -190,6 +196,11 @@ func (s *Service) CommitUpload(ctx context.Context, actor *hangar.Tenant, upload
 		if !known[e.Digest] {
 			return hangar.Disk{}, hangar.Errorf(hangar.CodeInvalid, "chunk %s at offset %d was never uploaded; ask which chunks are missing and send them before committing", e.Digest.Short(), e.Offset)
 		}
+	}
+	// Every chunk the disk will reference is made durable before the commit, also
+	// those another upload sent and has not committed yet.
+	if err := s.chunks.Sync(ctx, digests); err != nil {
+		return hangar.Disk{}, fmt.Errorf("make the upload's chunks durable: %w", err)
 	}
 	dk := hangar.Disk{Name: u.Name, SourceFormat: u.SourceFormat}
 	if err := s.db.CommitDisk(ctx, actor.ID, uploadID, &dk, m); err != nil {

@@ -95,6 +95,13 @@ func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) t
 	return retryablehttp.DefaultBackoff(minWait, maxWait, attempt, nil)
 }
 
+// rewindableBody is a request body held in memory that a retry can rewind (an
+// io.ReadSeeker, which go-retryablehttp seeks instead of copying) and that writes
+// itself to the connection from its own bytes (WriterTo).
+type rewindableBody struct{ *bytes.Reader }
+
+func (rewindableBody) Close() error { return nil }
+
 // repeatable says whether a request may be sent again (see retries).
 func repeatable(method string, body io.Reader) bool {
 	switch method {
@@ -219,6 +226,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, opt
 	hc := c.http
 	if repeatable(method, rd) {
 		hc = c.retrying
+		if b, ok := rd.(*bytes.Reader); ok {
+			// Seekable, so that the retrying transport rewinds it to send it again
+			// instead of reading it all into a copy first (4 MiB per chunk PUT).
+			req.Body = rewindableBody{b}
+		}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package diskbench
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -160,21 +161,28 @@ type UploadResult struct {
 		DataBytes int64  `json:"DataBytes"`
 		SentBytes int64  `json:"SentBytes"`
 	} `json:"upload"`
+	// ClientCPU is the user + system CPU time the `hangar disk upload` process used.
+	ClientCPU time.Duration `json:"-"`
 }
 
 // Upload runs `hangar disk upload FILE --name NAME -o json` against the server.
 func (s *Server) Upload(bin, file, name string, extra ...string) (UploadResult, time.Duration, error) {
 	var res UploadResult
 	args := append([]string{"disk", "upload", file, "--name", name, "-o", "json", "--no-progress"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), s.Env()...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	var out []byte
 	d, err := Time(func() error {
 		var err error
-		out, err = Run(s.Env(), bin, args...)
+		out, err = cmd.Output()
 		return err
 	})
 	if err != nil {
-		return res, d, err
+		return res, d, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
+	res.ClientCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if err := json.Unmarshal(out, &res); err != nil {
 		return res, d, fmt.Errorf("decoding upload report %q: %w", out, err)
 	}

@@ -116,4 +116,51 @@ func Run(t *testing.T, newBackend func(t *testing.T) chunks.Backend) {
 			t.Fatalf("after removing all, List gave %d objects", count)
 		}
 	})
+	t.Run("GroupCommit", func(t *testing.T) {
+		b, ok := newBackend(t).(chunks.GroupCommitter)
+		if !ok {
+			t.Skip("not a chunks.GroupCommitter")
+		}
+		other := bytes.Repeat([]byte("other"), 1000)
+		otherName := chunks.Sum(other).String()
+		for _, n := range []struct {
+			name string
+			data []byte
+		}{{name, data}, {otherName, other}, {name, data}} {
+			if err := b.SaveDeferred(ctx, n.name, n.data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := b.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Load after SaveDeferred = %d bytes, %v; want the saved %d bytes", len(got), err, len(data))
+		}
+		if err := b.Sync(ctx, []string{name, otherName, name}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Sync(ctx, []string{name}); err != nil {
+			t.Fatalf("Sync of a durable object: %v", err)
+		}
+		if info, err := b.Stat(ctx, otherName); err != nil || info.Size != int64(len(other)) {
+			t.Fatalf("Stat after Sync = %+v, %v", info, err)
+		}
+	})
+	t.Run("SaveHashed", func(t *testing.T) {
+		b, ok := newBackend(t).(chunks.HashedSaver)
+		if !ok {
+			t.Skip("not a chunks.HashedSaver")
+		}
+		wrong := chunks.Sum([]byte("something else"))
+		if err := b.SaveHashed(ctx, name, data, wrong); err == nil {
+			t.Fatal("SaveHashed with a SHA-256 the data does not have succeeded")
+		}
+		if _, err := b.Stat(ctx, name); !errors.Is(err, chunks.ErrNotExist) {
+			t.Fatalf("after a refused SaveHashed, Stat = %v; want ErrNotExist", err)
+		}
+		if err := b.SaveHashed(ctx, name, data, chunks.Sum(data)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Load after SaveHashed = %d bytes, %v; want the saved %d bytes", len(got), err, len(data))
+		}
+	})
 }

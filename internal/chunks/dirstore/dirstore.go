@@ -6,6 +6,13 @@
 // the count, fsync, rename into place, fsync the directory; a fan-out directory the
 // save creates is made durable too (its parent is fsynced), or a crash could lose
 // every chunk in it. A crash leaves at worst a stray temp file, which Open removes.
+//
+// Group commit (SaveDeferred, Sync; see groupcommit.go) writes an upload's objects
+// without those fsyncs and makes them durable together, files then directories,
+// before the upload's commit is acknowledged. While any deferred object may not be
+// durable, the file DIR/unsynced exists (durably); Open after a crash finds it,
+// flushes the file system, re-verifies every object written since and removes those
+// whose content does not match their name.
 package dirstore
 
 import (
@@ -13,9 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hangarvm/hangar/internal/atomicfile"
@@ -25,11 +34,31 @@ import (
 // Dir is a chunk backend rooted at a directory.
 type Dir struct {
 	root string
+	log  *slog.Logger
+
+	mu sync.Mutex
+	// pending holds the objects saved with SaveDeferred and not yet durable; the
+	// value is nil until a Sync takes the name, then that Sync's flight.
+	pending map[string]*flight
+	// marked says DIR/unsynced exists durably.
+	marked bool
+	// lost holds the objects the recovery at Open removed as damaged: a Sync of one
+	// fails until it is saved again (see Lost).
+	lost map[string]bool
+	// syncFile is (*os.File).Sync; tests count the calls.
+	syncFile func(*os.File) error
+	// direct says SaveDeferred may write with O_DIRECT (tests turn it off).
+	direct bool
 }
 
-var _ chunks.Backend = (*Dir)(nil)
+var (
+	_ chunks.GroupCommitter = (*Dir)(nil)
+	_ chunks.LossReporter   = (*Dir)(nil)
+)
 
-// Open prepares root (creating it if needed) and removes temp files left by a crash.
+// Open prepares root (creating it if needed), removes temp files left by a crash and,
+// if the crash happened while deferred saves were not yet durable, recovers (see the
+// package comment).
 func Open(root string) (*Dir, error) {
 	tmp := filepath.Join(root, "tmp")
 	if err := os.RemoveAll(tmp); err != nil {
@@ -38,7 +67,11 @@ func Open(root string) (*Dir, error) {
 	if err := atomicfile.MkdirAll(tmp, 0o700); err != nil {
 		return nil, err
 	}
-	return &Dir{root: root}, nil
+	d := &Dir{root: root, log: slog.Default(), pending: map[string]*flight{}, lost: map[string]bool{}, syncFile: (*os.File).Sync, direct: true}
+	if err := d.recover(context.Background()); err != nil {
+		return nil, fmt.Errorf("dirstore: recover after a crash: %w", err)
+	}
+	return d, nil
 }
 
 func validName(name string) error {
@@ -57,6 +90,11 @@ func (d *Dir) Save(ctx context.Context, name string, data []byte) (err error) {
 	}
 	final := d.path(name)
 	if _, err := os.Stat(final); err == nil {
+		// Saved already, perhaps deferred by an upload not yet committed: the
+		// caller is told it is durable, so make it so.
+		if err := d.Sync(ctx, []string{name}); err != nil {
+			return err
+		}
 		now := time.Now()
 		return os.Chtimes(final, now, now)
 	}
@@ -106,6 +144,9 @@ func (d *Dir) Stat(ctx context.Context, name string) (chunks.ObjectInfo, error) 
 	if err := validName(name); err != nil {
 		return chunks.ObjectInfo{}, err
 	}
+	if err := d.Sync(ctx, []string{name}); err != nil && !errors.Is(err, chunks.ErrNotExist) {
+		return chunks.ObjectInfo{}, err // present, but not yet durable
+	}
 	fi, err := os.Stat(d.path(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return chunks.ObjectInfo{}, fmt.Errorf("%w: %s", chunks.ErrNotExist, name)
@@ -121,6 +162,11 @@ func (d *Dir) Remove(ctx context.Context, name string) error {
 	if err := validName(name); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	if d.pending[name] == nil {
+		delete(d.pending, name) // a Sync in flight keeps it and will find it gone
+	}
+	d.mu.Unlock()
 	err := os.Remove(d.path(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
