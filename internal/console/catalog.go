@@ -144,6 +144,7 @@ type imageView struct {
 	Image      hangar.Image
 	Mine       bool
 	Latest     string
+	VMRef      string   // the reference a new VM is made from (latest), if any
 	References []string // the image's references (latest), then each version's
 	Versions   []versionView
 }
@@ -194,6 +195,9 @@ func (h *Handler) image(c *call) error {
 			}
 		}
 		v.Versions = append(v.Versions, vv)
+	}
+	if v.Latest != "" && len(v.References) > 0 {
+		v.VMRef = v.References[0]
 	}
 	slices.Reverse(v.Versions) // newest first
 	return c.render("image", img.Name+" · Images", "images", v)
