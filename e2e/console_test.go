@@ -102,8 +102,22 @@ func (b *browser) axe(where string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if run(b, chromedp.Evaluate[bool](`typeof window.axe === "object"`)) == false {
+	if !run(b, chromedp.Evaluate[bool](`typeof window.axe === "object"`)) {
 		b.do(chromedp.Evaluate[chromedp.Void](src))
+	}
+	// axe-core must see a violation: show it one on purpose (an image with no
+	// text alternative, removed at once).
+	probe := run(b, chromedp.Evaluate[string](`(async () => {
+		const img = document.createElement("img");
+		img.src = "data:,";
+		document.body.appendChild(img);
+		try {
+			const r = await axe.run(img, {runOnly: ["image-alt"]});
+			return r.violations.map(v => v.impact + " " + v.id).join();
+		} finally { img.remove(); }
+	})()`, chromedp.EvalAwaitPromise))
+	if probe != "critical image-alt" {
+		b.t.Fatalf("axe-core does not see an image with no alt (%q): its checks would prove nothing", probe)
 	}
 	report := run(b, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(
 		r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v =>
