@@ -99,9 +99,12 @@
   function hashPool() {
     const pool = [], waiting = new Map();
     let next = 0, seq = 0;
+    const fail = msg => { for (const [id, p] of waiting) { waiting.delete(id); p({ id, error: msg }); } };
     for (let i = 0; i < workers; i++) {
       const w = new Worker("/console/static/hash-worker.js");
       w.onmessage = e => { const p = waiting.get(e.data.id); waiting.delete(e.data.id); p(e.data); };
+      w.onerror = e => { e.preventDefault(); fail("the hashing worker failed: " + (e.message || "it could not start")); };
+      w.onmessageerror = () => fail("the hashing worker's answer could not be read");
       pool.push(w);
     }
     return {
