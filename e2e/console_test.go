@@ -615,7 +615,7 @@ func TestConsoleVM(t *testing.T) {
 		t.Fatalf("the VM is already %q: the list's refresh would not be seen", st)
 	}
 	b.do(chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`))
-	b.waitJS("vm1 running and provisioned", cell("powerState")+` === "running" && `+cell("provisioningState")+` === "Succeeded"`, 4*time.Minute)
+	b.waitJS("vm1 running and provisioned", cell("powerState")+` === "running" && `+cell("provisioningState")+`.startsWith("Succeeded")`, 6*time.Minute)
 	if !eval[bool](b, `window.sameDocument === true`) {
 		t.Fatal("the VM list was reloaded")
 	}
