@@ -117,6 +117,29 @@ func run(ctx context.Context, images, vms, n int) error {
 		slices.Sort(lat)
 		fmt.Printf("%-28s %10d %10s %10s %10s\n", p, size, pct(lat, 50), pct(lat, 99), lat[n-1].Round(time.Microsecond))
 	}
+	// What the API itself takes for the lists under those pages, for comparison.
+	c := client.New(srv.URL, alice.Key)
+	for _, op := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"API: image list", func() error { _, err := c.ListImages(ctx, false); return err }},
+		{"API: image list --all", func() error { _, err := c.ListImages(ctx, true); return err }},
+		{"API: vm list", func() error { _, err := c.ListVMs(ctx); return err }},
+	} {
+		lat := make([]time.Duration, n)
+		for i := range 5 + n {
+			t0 := time.Now()
+			if err := op.fn(); err != nil {
+				return fmt.Errorf("%s: %w", op.name, err)
+			}
+			if i >= 5 {
+				lat[i-5] = time.Since(t0)
+			}
+		}
+		slices.Sort(lat)
+		fmt.Printf("%-28s %10s %10s %10s %10s\n", op.name, "", pct(lat, 50), pct(lat, 99), lat[n-1].Round(time.Microsecond))
+	}
 	return nil
 }
 
