@@ -3,6 +3,8 @@ package console
 import (
 	"crypto/subtle"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/hangarvm/hangar/internal/chunks"
 )
@@ -19,12 +21,12 @@ func (h *Handler) uploadRoutes(m *http.ServeMux) {
 	// Exactly the API's upload routes, and nothing else, are reachable from the
 	// browser with the session: the API applies every rule (names, sizes, quotas,
 	// digests, who owns the upload).
-	m.HandleFunc("POST "+uploadPrefix, h.uploadProxy)
-	m.HandleFunc("GET "+uploadPrefix+"/{id}", h.uploadProxy)
-	m.HandleFunc("DELETE "+uploadPrefix+"/{id}", h.uploadProxy)
-	m.HandleFunc("POST "+uploadPrefix+"/{id}/missing", h.uploadProxy)
-	m.HandleFunc("PUT "+uploadPrefix+"/{id}/chunks/{sha256}", h.uploadProxy)
-	m.HandleFunc("POST "+uploadPrefix+"/{id}/commit", h.uploadProxy)
+	for _, r := range []struct{ method, path string }{
+		{"POST", ""}, {"GET", "/{id}"}, {"DELETE", "/{id}"}, {"POST", "/{id}/missing"},
+		{"PUT", "/{id}/chunks/{sha256}"}, {"POST", "/{id}/commit"},
+	} {
+		m.HandleFunc(r.method+" "+uploadPrefix+r.path, h.uploadProxy(r.path))
+	}
 }
 
 // uploadView is the data of the upload page.
@@ -41,10 +43,18 @@ func (h *Handler) uploadPage(c *call) error {
 const maxProxiedBody = chunks.ChunkSize + 1<<20
 
 // uploadProxy passes one request of the upload script to the API's upload route
-// with the session's key. It needs the session, this origin and the session's
-// CSRF token in a header (a form on another site cannot set one); the answer,
-// errors included, is the API's JSON.
-func (h *Handler) uploadProxy(w http.ResponseWriter, r *http.Request) {
+// /v1/uploads+path (whose {id} and {sha256} are the request's) with the session's
+// key. It needs the session, this origin and the session's CSRF token in a header
+// (a form on another site cannot set one); the answer, errors included, is the
+// API's JSON.
+func (h *Handler) uploadProxy(path string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h.proxyUpload(w, r, strings.NewReplacer("{id}", url.PathEscape(r.PathValue("id")),
+			"{sha256}", url.PathEscape(r.PathValue("sha256"))).Replace(path))
+	}
+}
+
+func (h *Handler) proxyUpload(w http.ResponseWriter, r *http.Request, path string) {
 	if !sameOrigin(r) {
 		apiRefuse(w, http.StatusForbidden, "Forbidden", "this request was not sent from this console")
 		return
@@ -58,8 +68,7 @@ func (h *Handler) uploadProxy(w http.ResponseWriter, r *http.Request) {
 		apiRefuse(w, http.StatusForbidden, "Forbidden", "this request does not carry the session's token: reload the page")
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method,
-		"/v1/uploads"+r.URL.EscapedPath()[len(uploadPrefix):], http.MaxBytesReader(w, r.Body, maxProxiedBody))
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, "/v1/uploads"+path, http.MaxBytesReader(w, r.Body, maxProxiedBody))
 	if err != nil {
 		apiRefuse(w, http.StatusBadRequest, "Invalid", "bad request")
 		return
