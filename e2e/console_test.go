@@ -68,8 +68,7 @@ func newBrowser(t *testing.T, base string) *browser {
 }
 
 // shot saves a screenshot of the page in the light and the dark theme when
-// HANGAR_CONSOLE_SHOTS names a directory (for looking at the pages; part 2 makes
-// the README's).
+// HANGAR_CONSOLE_SHOTS names a directory (docs/console holds some, made so).
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	dir := os.Getenv("HANGAR_CONSOLE_SHOTS")
@@ -81,7 +80,10 @@ func (b *browser) shot(name string) {
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
 			b.t.Fatal(err)
 		}
-		png := run(b, chromedp.FullScreenshot(100))
+		png, err := smallPNG(run(b, chromedp.FullScreenshot(100)))
+		if err != nil {
+			b.t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name+"-"+scheme+".png"), png, 0o644); err != nil {
 			b.t.Fatal(err)
 		}
