@@ -404,6 +404,34 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the console deleted spare but the API still lists it:\n%s", out)
 	}
 
+	// The browser uploads a fixed VHD (the data before its footer) and refuses a
+	// qcow2 file, saying what to do.
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	writeDisk(t, src, 12<<20, 9, map[int64]int64{0: 4096, 6 << 20: 3 << 20})
+	s.ok("", "disk", "convert", src, filepath.Join(dir, "src.vhd"), "--format", "vhd")
+	s.ok("", "disk", "convert", src, filepath.Join(dir, "src.qcow2"), "--format", "qcow2")
+	upload := func(file, name string) string {
+		b.open("/console/upload")
+		b.do(chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{file}),
+			chromedp.SendKeys(chromedp.ID("upload-name"), name), chromedp.Click(chromedp.ID("upload-start")))
+		st := `document.getElementById("upload-status").dataset.state`
+		b.waitJS("the upload of "+name+" to end", st+` === "done" || `+st+` === "error"`, time.Minute)
+		return eval[string](b, st)
+	}
+	if st := upload(filepath.Join(dir, "src.vhd"), "fromvhd"); st != "done" {
+		t.Fatalf("the fixed VHD's upload: %s\n%s", st, b.mainText())
+	}
+	s.ok(alice, "disk", "download", "fromvhd", "--format", "raw", "--file", filepath.Join(dir, "back.raw"))
+	sameFile(t, src, filepath.Join(dir, "back.raw"))
+	if st := upload(filepath.Join(dir, "src.qcow2"), "fromqcow2"); st != "error" {
+		t.Fatalf("a qcow2 file was uploaded from the browser: %s", st)
+	}
+	mustContain(t, "the qcow2 refusal", b.mainText(), "this is a qcow2 file", "qemu-img convert -O raw", "hangar disk upload")
+	if out := s.ok(alice, "disk", "list"); strings.Contains(out, "fromqcow2") {
+		t.Fatalf("a refused upload made a disk:\n%s", out)
+	}
+
 	// VMs: none yet, and the page says how to make one.
 	mustContain(t, "the VMs page", b.open("/console/vms"), "No VMs yet", "hangar vm create")
 	b.check("vms-empty")
