@@ -110,6 +110,7 @@ func (h *Handler) routes() *http.ServeMux {
 	}))
 	h.catalogRoutes(m)
 	h.imageFormRoutes(m)
+	h.imageEditRoutes(m)
 	h.computeRoutes(m)
 	h.vmFormRoutes(m)
 	h.uploadRoutes(m)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -359,3 +360,67 @@ func TestVMStatesJSON(t *testing.T) {
 var regexpKey = regexp.MustCompile(`hgr_[A-Za-z0-9_-]+`)
 
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func TestVersionsMarketplaceAndDeleteInTheConsole(t *testing.T) {
+	s := newStack(t, false)
+	s.upload(t, "contoso", "d")
+	s.image(t, "contoso", hangar.ImageCreate{Name: "lin", OSDisk: "d", Version: "1.0.0"})
+	s.image(t, "contoso", hangar.ImageCreate{Name: "lin", OSDisk: "d", Version: "1.1.0"})
+	pub := s.browser(t)
+	pub.signIn("contoso")
+	if a := pub.get("/console/images/lin"); !strings.Contains(a.body, "Publish to the marketplace") || !strings.Contains(a.body, "Delete image…") {
+		t.Fatalf("a publisher's image page:\n%s", a.body)
+	}
+	// Exclude 1.1.0 from latest with an end of life: latest becomes 1.0.0.
+	if a := pub.post("/console/images/lin/versions/1.1.0", url.Values{"csrf": {pub.csrf}, "excludeFromLatest": {"on"}, "endOfLife": {"2030-01-02"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("update version: %d", a.status)
+	}
+	if r, err := s.api["contoso"].Resolve(t.Context(), "lin"); err != nil || r.Version.String() != "1.0.0" {
+		t.Fatalf("latest after excluding 1.1.0: %+v %v", r, err)
+	}
+	img, _ := s.api["contoso"].Image(t.Context(), "lin")
+	if v := img.Versions[1]; !v.ExcludeFromLatest || v.EndOfLife != "2030-01-02" {
+		t.Fatalf("version 1.1.0: %+v", v)
+	}
+	// A bad date is the API's refusal, shown.
+	pub.post("/console/images/lin/versions/1.1.0", url.Values{"csrf": {pub.csrf}, "endOfLife": {"soon"}})
+	if a := pub.get("/console/images/lin"); !strings.Contains(a.body, "must be YYYY-MM-DD") {
+		t.Fatalf("a bad end of life shows no error:\n%s", a.body)
+	}
+	// The marketplace.
+	form := url.Values{"csrf": {pub.csrf}, "urn": {"Contoso:Linux:base:1.0.0"}, "version": {"1.0.0"}, "plan": {"std"}}
+	if a := pub.post("/console/images/lin/marketplace", form); a.status != http.StatusSeeOther {
+		t.Fatalf("publish: %d", a.status)
+	}
+	if m, err := s.api["alice"].MarketplaceImage(t.Context(), "Contoso:Linux:base:1.0.0"); err != nil || m.Plan == nil || m.Plan.Name != "std" {
+		t.Fatalf("alice and the published version: %+v %v", m, err)
+	}
+	// A user sees no marketplace form, and the API refuses one posted anyway.
+	s.upload(t, "alice", "a")
+	s.image(t, "alice", hangar.ImageCreate{Name: "mine", OSDisk: "a"})
+	alice := s.browser(t)
+	alice.signIn("alice")
+	if a := alice.get("/console/images/mine"); strings.Contains(a.body, "Publish to the marketplace") {
+		t.Fatal("a user is offered the marketplace")
+	}
+	alice.post("/console/images/mine/marketplace", url.Values{"csrf": {alice.csrf}, "urn": {"Alice:X:y:1.0.0"}})
+	if _, err := s.api["alice"].MarketplaceImage(t.Context(), "Alice:X:y:1.0.0"); err == nil {
+		t.Fatal("a user published to the marketplace")
+	}
+	// Delete after confirmation; the image is gone.
+	a := alice.get("/console/delete/image/mine")
+	m := regexp.MustCompile(`name="etag" value="([^"]+)"`).FindStringSubmatch(a.body)
+	if a.status != 200 || m == nil {
+		t.Fatalf("the delete confirmation: %d\n%s", a.status, a.body)
+	}
+	if a := alice.post("/console/delete/image/mine", url.Values{"csrf": {alice.csrf}, "etag": {html.UnescapeString(m[1])}}); a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/images" {
+		t.Fatalf("delete: %d %s", a.status, a.header.Get("Location"))
+	}
+	if _, err := s.api["alice"].Image(t.Context(), "mine"); err == nil {
+		t.Fatal("the deleted image is still there")
+	}
+	// Another tenant's image cannot even be asked about.
+	if a := alice.get("/console/delete/image/lin"); a.status != http.StatusNotFound {
+		t.Fatalf("alice asking to delete contoso's image: %d", a.status)
+	}
+}

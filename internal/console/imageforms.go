@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -154,4 +155,64 @@ func (h *Handler) withdrawCommunity(c *call) (string, error) {
 	}
 	h.sessions.setFlash(c.sess, "Image "+name+" is withdrawn from the community.", "")
 	return back, nil
+}
+
+func (h *Handler) imageEditRoutes(m *http.ServeMux) {
+	m.HandleFunc("POST "+Prefix+"images/{name}/versions/{version}", h.action(h.updateVersion))
+	m.HandleFunc("POST "+Prefix+"images/{name}/marketplace", h.action(h.publishMarketplace))
+	m.HandleFunc("GET "+Prefix+"delete/image/{name}", h.page(h.confirmImageDelete))
+	m.HandleFunc("POST "+Prefix+"delete/image/{name}", h.action(h.deleteImage))
+}
+
+// updateVersion changes a version's flags: excluded from latest, end of life
+// (empty clears it).
+func (h *Handler) updateVersion(c *call) (string, error) {
+	name, version := c.r.PathValue("name"), c.r.PathValue("version")
+	back := Prefix + "images/" + url.PathEscape(name)
+	exclude := c.r.PostFormValue("excludeFromLatest") != ""
+	eol := strings.TrimSpace(c.r.PostFormValue("endOfLife"))
+	if _, err := c.api.UpdateVersion(c.ctx, name, version, hangar.ImageVersionUpdate{ExcludeFromLatest: &exclude, EndOfLife: &eol}); err != nil {
+		return back, err
+	}
+	h.sessions.setFlash(c.sess, "Version "+version+" of "+name+" is updated.", "")
+	return back, nil
+}
+
+// publishMarketplace publishes a version of an image to the marketplace (the API
+// lets publishers and admins).
+func (h *Handler) publishMarketplace(c *call) (string, error) {
+	name := c.r.PathValue("name")
+	back := Prefix + "images/" + url.PathEscape(name)
+	img := name
+	if v := strings.TrimSpace(c.r.PostFormValue("version")); v != "" {
+		img += "@" + v
+	}
+	req := hangar.MarketplacePublish{URN: strings.TrimSpace(c.r.PostFormValue("urn")), Image: img,
+		Plan: strings.TrimSpace(c.r.PostFormValue("plan")), Entitlement: strings.TrimSpace(c.r.PostFormValue("entitlement")),
+		ExcludeFromLatest: c.r.PostFormValue("excludeFromLatest") != ""}
+	m, err := c.api.PublishMarketplace(c.ctx, req)
+	if err != nil {
+		return back, err
+	}
+	h.sessions.setFlash(c.sess, img+" is published to the marketplace as "+m.URN+".", "")
+	return back, nil
+}
+
+func (h *Handler) confirmImageDelete(c *call) error {
+	img, err := c.api.Image(c.ctx, c.r.PathValue("name"))
+	if err != nil {
+		return orNotFound("image", err)
+	}
+	return c.render("confirm", "Delete image "+img.Name, "images", confirmView{
+		What: "image", Name: img.Name, Action: Prefix + "delete/image/" + url.PathEscape(img.Name),
+		Back: Prefix + "images/" + url.PathEscape(img.Name), ETag: img.ETag})
+}
+
+func (h *Handler) deleteImage(c *call) (string, error) {
+	name := c.r.PathValue("name")
+	if err := c.api.DeleteImage(c.ctx, name, client.IfMatch(c.r.PostFormValue("etag"))); err != nil {
+		return Prefix + "images/" + url.PathEscape(name), err
+	}
+	h.sessions.setFlash(c.sess, "Image "+name+" deleted.", "")
+	return Prefix + "images", nil
 }
