@@ -1,6 +1,6 @@
 // Hangar console: hashes one chunk of a file at a time, off the page's thread.
 // Gets {id, file, offset, length}; answers {id, zero: true} for a chunk of zeros,
-// else {id, digest (lower-case hex SHA-256), buf} with the bytes (transferred).
+// else {id, digest (lower-case hex SHA-256)}.
 "use strict";
 
 function isZero(buf) {
@@ -30,7 +30,7 @@ self.onmessage = async (e) => {
       return;
     }
     const digest = hex(await crypto.subtle.digest("SHA-256", buf));
-    self.postMessage({ id, digest, buf }, [buf]);
+    self.postMessage({ id, digest });
   } catch (err) {
     self.postMessage({ id, error: String(err && err.message || err) });
   }

@@ -18,7 +18,7 @@
   const csrf = form.dataset.csrf;
   const chunkSize = Number(form.dataset.chunkSize);
   const workers = Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 4));
-  const inFlight = workers + 2; // chunks being hashed or sent at once (bounds memory)
+  const inFlight = 2 * workers + 2; // chunks being hashed or sent at once (bounds memory)
   const storeKey = (name, f) => "hangar.upload:" + JSON.stringify([name, f.name, f.size, f.lastModified]);
 
   // An interrupted upload is offered for resuming.
@@ -174,7 +174,10 @@
             queued.add(h.digest);
             const need = await call("POST", path + "/missing", { digests: [h.digest] });
             if ((need.missing || []).includes(h.digest)) {
-              await call("PUT", path + "/chunks/" + h.digest, new Blob([h.buf]), false);
+              // The file's own slice: the browser sends it from the file, with no copy
+              // through the page (the worker hashed the same bytes; a file changed
+              // meanwhile no longer matches its digest, and the API refuses it).
+              await call("PUT", path + "/chunks/" + h.digest, file.slice(offset, offset + length), false);
               sent += length;
               sentChunks++;
             } else {
