@@ -119,3 +119,34 @@ cp -a $B/hangar.db $B/node.id $B/host.name $B/chunks $D/`)
 		t.Fatalf("scrub after the restore: %+v", rep)
 	}
 }
+
+// TestMetricsPassPromtool: what /metrics serves on a server with disks, an
+// upload in progress and webhook deliveries passes Prometheus's own checker
+// (promtool check metrics, from Debian's prometheus package).
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is needed (scripts/deps.sh installs Debian's prometheus package):", err)
+	}
+	s := startServer(t)
+	alice := s.tenant("alice")
+	s.ok(alice, "event", "webhook", "create", "https://hooks.invalid/x")
+	s.uploadDisk(alice, "d", 1)
+	resp, err := s.httpClient().Get(s.url() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = resp.Body
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+	for _, metric := range []string{"hangar_disks 1", `hangar_webhook_deliveries{state="pending"} 1`, "hangar_build_info{"} {
+		body := s.request("", "GET", "/metrics", nil, nil).body
+		if !strings.Contains(body, metric) {
+			t.Errorf("/metrics has no %s", metric)
+		}
+	}
+}

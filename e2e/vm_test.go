@@ -102,6 +102,26 @@ func TestVMFromMarketplaceImage(t *testing.T) {
 	if procs := s.qemuProcesses(); len(procs) != 0 {
 		t.Fatalf("QEMU left after delete: %v", procs)
 	}
+
+	// The VM's life as its events tell it, in order.
+	var evs []struct {
+		Type string
+		Data struct{ PowerState, ProvisioningState string }
+	}
+	s.json(alice, &evs, "event", "list", "--type", "Hangar.VM.Created", "--type", "Hangar.VM.StateChanged", "--type", "Hangar.VM.Deleted")
+	var life []string
+	for _, e := range evs {
+		life = append(life, strings.TrimPrefix(e.Type, "Hangar.VM.")+":"+e.Data.PowerState+"/"+e.Data.ProvisioningState)
+	}
+	joined := strings.Join(life, " ")
+	for _, want := range []string{"Created:creating/Creating", "StateChanged:running/Succeeded", "StateChanged:stopped/Succeeded"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("VM events %q lack %s", life, want)
+		}
+	}
+	if len(life) < 4 || !strings.HasPrefix(life[0], "Created:") || life[len(life)-1] != "Deleted:/" {
+		t.Errorf("VM events %q: want Created first and Deleted last", life)
+	}
 }
 
 // TestVMImageDataDisksAndUEFI boots a generation 2 (UEFI) VM image with two data

@@ -22,6 +22,8 @@
 #                         what the client code of cloud-init and waagent imports and runs
 #   chromium              the headless browser the web console's tests drive (chromedp,
 #                         e2e/console_test.go)
+#   prometheus            promtool, which checks the /metrics a real server serves
+#                         (e2e/operations_test.go); its daemon is never started
 # and, for the tests, the client code of Debian's cloud-init and waagent packages, unpacked
 # (not installed: their services must never run on this host) into
 # $HANGAR_AZURE_CLIENTS (default /usr/local/lib/hangar/azure-clients), which
@@ -72,7 +74,7 @@ if [ "$mode" = test ]; then
 		/usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/requests:python3-requests
 		/usr/lib/python3/dist-packages/configobj:python3-configobj /usr/lib/python3/dist-packages/distro:python3-distro
 		/usr/lib/python3/dist-packages/six.py:python3-six /usr/lib/python3/dist-packages/pkg_resources:python3-pkg-resources
-		openssl:openssl mmdebstrap:mmdebstrap eatmydata:eatmydata sqlite3:sqlite3 chromium:chromium)
+		openssl:openssl mmdebstrap:mmdebstrap eatmydata:eatmydata sqlite3:sqlite3 chromium:chromium promtool:prometheus)
 fi
 need=()
 for t in "${tools[@]}"; do

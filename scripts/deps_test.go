@@ -12,7 +12,7 @@ import (
 // depsTools are the commands scripts/deps.sh looks for (its tools list), plus
 // what it runs itself.
 var depsTools = []string{"qemu-img", "qemu-system-x86_64", "sfdisk", "debugfs", "mkfs.vfat", "mcopy", "syslinux",
-	"objcopy", "cpio", "isoinfo", "mkfs.xfs", "mkfs.btrfs", "ip", "mmdebstrap", "eatmydata", "openssl", "sqlite3", "chromium"}
+	"objcopy", "cpio", "isoinfo", "mkfs.xfs", "mkfs.btrfs", "ip", "mmdebstrap", "eatmydata", "openssl", "sqlite3", "chromium", "promtool"}
 
 // TestDepsScript runs scripts/deps.sh against a fake apt-get and fake tools on
 // PATH: the first-run paths, tested on a machine that has everything.

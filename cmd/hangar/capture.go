@@ -78,6 +78,7 @@ with --no-backup). It asks for confirmation unless --yes.`,
 func newVMCaptureCmd(g *globals) *cobra.Command {
 	var req hangar.VMCapture
 	var osState, typ string
+	var properties []string
 	cmd := &cobra.Command{
 		Use:   "capture NAME",
 		Short: "Make an image of a stopped or generalized VM",
@@ -93,6 +94,12 @@ Only what the VM changed since its image is read and stored.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.OSState, req.Type = hangar.OSState(osState), hangar.ImageType(typ)
+			if len(properties) > 0 {
+				var err error
+				if req.Properties, err = hangar.ParseProperties(properties); err != nil {
+					return usageError{err}
+				}
+			}
 			im, err := g.client().Capture(cmd.Context(), args[0], req)
 			if err != nil {
 				return err
@@ -107,6 +114,8 @@ Only what the VM changed since its image is read and stored.`,
 	enumVar(cmd.Flags(), &osState, "os-state", "", osStates, "generalized or specialized (default: generalized if the VM is)")
 	enumVar(cmd.Flags(), &typ, "type", string(hangar.ImageTypeVM), imageTypes, "vm (OS and data disks) or os (OS disk only)")
 	cmd.Flags().BoolVar(&req.KeepVM, "keep-vm", false, "keep the VM after a generalized capture")
+	cmd.Flags().StringArrayVar(&properties, "properties", nil, "a property of the new version: KEY=VALUE (repeatable)")
+	cmd.Flags().StringVarP(&req.ResourceGroup, "resource-group", "g", "", "ARM resource group to record a new image in (default hangar)")
 	cmd.MarkFlagRequired("image-name")
 	return cmd
 }

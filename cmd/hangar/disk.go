@@ -38,7 +38,8 @@ func newDiskCmd(g *globals) *cobra.Command {
 		&cobra.Command{
 			Use: "show NAME", Short: "Show a disk", Args: cobra.ExactArgs(1),
 			Example: `  hangar disk show web-os
-  hangar disk show web-os --query usedBy -o tsv`,
+  hangar disk show web-os --query usedBy -o tsv
+  hangar disk show web-os --query checksums.sha256 -o tsv   # compare with sha256sum of the raw file`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				d, err := g.client().Disk(cmd.Context(), args[0])
 				if err != nil {
@@ -52,6 +53,14 @@ func newDiskCmd(g *globals) *cobra.Command {
 					row(w, "Uploaded as:", d.SourceFormat)
 					row(w, "Used by:", orDash(strings.Join(d.UsedBy, ", ")))
 					row(w, "Created:", d.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+					if c := d.Checksums; c != nil {
+						row(w, "SHA-256 (raw):", c.SHA256)
+						row(w, "MD5 (raw):", c.MD5)
+						row(w, "SHA-256 (vhd):", c.VHDSHA256)
+						row(w, "MD5 (vhd):", c.VHDMD5)
+					} else {
+						row(w, "Checksums:", "being computed (they appear here once the server has read the disk)")
+					}
 				})
 			},
 		},

@@ -29,7 +29,7 @@ An image reference is one of:
 	}
 	cmd.AddCommand(newImageCreateCmd(g), newImageListCmd(g), newImageShowCmd(g), newImageDeleteCmd(g),
 		newImageShareCmd(g, true), newImageShareCmd(g, false), newImageUpdateVersionCmd(g),
-		newPublishCommunityCmd(g), newUnpublishCommunityCmd(g), newImageReplicateCmd(g))
+		newPublishCommunityCmd(g), newUnpublishCommunityCmd(g), newImageReplicateCmd(g), newImageSetPropertiesCmd(g))
 	return cmd
 }
 
@@ -40,6 +40,7 @@ func newImageCreateCmd(g *globals) *cobra.Command {
 		osType    string
 		osState   string
 		dataDisks []string
+		defs      definitionFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -52,7 +53,10 @@ agent's deprovision for Linux): every VM made from it is then provisioned with i
 name, admin account and keys. A specialized disk is used as it is.`,
 		Example: `  hangar image create --name web --type os --os-type linux --os-state generalized --os-disk web-os
   hangar image create --name db --type vm --os-type linux --os-state specialized \
-      --os-disk db-os --data-disk 0=db-data --data-disk 1=db-logs --version 2.0.0`,
+      --os-disk db-os --data-disk 0=db-data --data-disk 1=db-logs --version 2.0.0
+  hangar image create -n secure -g prod --type os --os-type linux --os-state generalized --os-disk web-os \
+      --hyper-v-generation V2 --features "SecurityType=TrustedLaunch" --minimum-cpu-core 2 \
+      --disallowed-disk-types Standard_LRS --properties os_distro=ubuntu`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.Type, req.OSType, req.OSState = hangar.ImageType(typ), hangar.OSType(osType), hangar.OSState(osState)
@@ -63,6 +67,9 @@ name, admin account and keys. A specialized disk is used as it is.`,
 					return usageErrorf("--data-disk %q must be LUN=DISK, for example 0=data0", spec)
 				}
 				req.DataDisks = append(req.DataDisks, hangar.DataDiskSpec{LUN: n, Disk: disk})
+			}
+			if err := defs.apply(&req); err != nil {
+				return err
 			}
 			im, err := g.client().CreateImage(cmd.Context(), req)
 			if err != nil {
@@ -92,6 +99,8 @@ name, admin account and keys. A specialized disk is used as it is.`,
 	f.StringVar(&req.EndOfLife, "end-of-life", "", "end-of-life date, YYYY-MM-DD (informational)")
 	f.StringVar(&req.Description, "description", "", "description")
 	f.StringVar(&req.EULA, "eula", "", "end-user license agreement (text or URL)")
+	f.StringVarP(&req.ResourceGroup, "resource-group", "g", "", "ARM resource group to record a new image in (default hangar); ARM shows it there")
+	defs.register(f)
 	// --type, --os-type and --os-state only for a new image: a new version of an
 	// existing one takes them from it (the server says so when they are missing).
 	for _, name := range []string{"name", "os-disk"} {
@@ -102,14 +111,16 @@ name, admin account and keys. A specialized disk is used as it is.`,
 
 func newImageListCmd(g *globals) *cobra.Command {
 	var all bool
+	var group string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List your images; --all lists every image you may use, with its reference",
 		Example: `  hangar image list
-  hangar image list --all --query "[].reference" -o tsv`,
+  hangar image list --all --query "[].reference" -o tsv
+  hangar image list -g prod`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, err := g.client().ListImages(cmd.Context(), all, g.tagFilter...)
+			list, err := g.client().ListImagesFiltered(cmd.Context(), all, client.ListFilter{Tags: g.tagFilter, ResourceGroup: group})
 			if err != nil {
 				return err
 			}
@@ -122,6 +133,7 @@ func newImageListCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "include shared, community and marketplace images")
+	cmd.Flags().StringVarP(&group, "resource-group", "g", "", "only your images in this ARM resource group")
 	return cmd
 }
 
@@ -165,6 +177,7 @@ func printImage(w io.Writer, im *hangar.Image) {
 	if im.EULA != "" {
 		row(w, "EULA:", im.EULA)
 	}
+	printDefinition(w, im)
 	if len(im.SharedWith) > 0 {
 		row(w, "Shared with:", strings.Join(im.SharedWith, ", "))
 	}
@@ -175,13 +188,13 @@ func printImage(w io.Writer, im *hangar.Image) {
 		row(w, "Community EULA:", c.EULA)
 	}
 	fmt.Fprintln(w)
-	row(w, "VERSION", "EXCLUDED FROM LATEST", "END OF LIFE", "OS DISK", "DATA DISKS")
+	row(w, "VERSION", "EXCLUDED FROM LATEST", "END OF LIFE", "OS DISK", "DATA DISKS", "PROPERTIES")
 	for _, v := range im.Versions {
 		var data []string
 		for _, d := range v.DataDisks {
 			data = append(data, fmt.Sprintf("%d=%s", d.LUN, firstNonEmpty(d.Disk, hangar.FormatBytes(d.VirtualSize))))
 		}
-		row(w, v.Version, v.ExcludeFromLatest, orDash(v.EndOfLife), firstNonEmpty(v.OSDisk.Disk, hangar.FormatBytes(v.OSDisk.VirtualSize)), orDash(strings.Join(data, " ")))
+		row(w, v.Version, v.ExcludeFromLatest, orDash(v.EndOfLife), firstNonEmpty(v.OSDisk.Disk, hangar.FormatBytes(v.OSDisk.VirtualSize)), orDash(strings.Join(data, " ")), orDash(v.Properties.String()))
 	}
 }
 

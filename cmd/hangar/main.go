@@ -126,7 +126,7 @@ flags (each flag's help names them), enum values in any case (--os-type Linux).
 	root.Version = buildinfo.Read().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newVersionCmd(g), newServeCmd(), newLoginCmd(g), newTenantCmd(g), newDiskCmd(g), newImageCmd(g),
-		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g))
+		newMarketplaceCmd(g), newVMCmd(g), newAdminCmd(g), newEventCmd(g))
 	addTagCommands(root, g)
 	addAzAliases(root)
 	addCompletions(root, g)

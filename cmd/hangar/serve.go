@@ -26,6 +26,7 @@ import (
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/console"
+	"github.com/hangarvm/hangar/internal/events"
 	"github.com/hangarvm/hangar/internal/fetch"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/netstack"
@@ -61,6 +62,7 @@ type serveOptions struct {
 	tlsCert, tlsKey, tlsCA string
 	egressDeny             []string
 	importAllow            []string
+	webhookAllow           []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -156,6 +158,7 @@ network usually is). A VM created with --egress none reaches nothing outside.`,
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CA the other nodes' certificates are signed by, trusted besides the system's CAs and --tls-cert")
 	f.StringSliceVar(&o.egressDeny, "egress-deny", netstack.DefaultDeny, "networks (CIDRs) no guest may reach, besides this host's own addresses, loopback, link-local and metadata addresses, which none ever does; \"\" for none")
+	f.StringArrayVar(&o.webhookAllow, "webhook-allow-cidr", nil, "a network (CIDR) that webhooks may be delivered to although it is internal (loopback, link-local, private or this host's own); repeatable. Without it webhooks reach public addresses only")
 	f.StringArrayVar(&o.importAllow, "import-allow-cidr", nil, "a network (CIDR) that disk imports from a URL may reach although it is internal (loopback, link-local, private or this host's own); repeatable. Without it imports reach public addresses only")
 	f.StringArrayVar(&o.regionStores, "region-store", nil, "another region's chunk store, as NAME=URL, e.g. westeurope=s3://bucket/prefix?endpoint=https://s3.westeurope.example (repeatable; the same list on every node)")
 	return cmd
@@ -229,7 +232,11 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	importPolicy, err := importPolicy(o.importAllow)
+	importPolicy, err := allowPolicy("--import-allow-cidr", o.importAllow)
+	if err != nil {
+		return err
+	}
+	webhookPolicy, err := allowPolicy("--webhook-allow-cidr", o.webhookAllow)
 	if err != nil {
 		return err
 	}
@@ -294,7 +301,10 @@ func serve(ctx context.Context, o *serveOptions) error {
 	go vms.Watch(bg)
 	go cat.RunReplication(bg)
 	go cat.RunSyndication(bg)
-	hangarAPI := api.New(cat, vms, log, cluster)
+	go cat.RunChecksums(bg)
+	evs := events.New(db, events.Config{Policy: webhookPolicy}, log)
+	go evs.Run(bg)
+	hangarAPI := api.New(cat, vms, log, cluster, api.WithEvents(evs))
 	hangarAPI.LimitRate(api.RateLimit{PerSecond: o.rateLimit, Burst: o.rateBurst})
 	starting.Ready(console.Mount(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)), console.New(hangarAPI, log, console.Options{})))
 	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
@@ -448,14 +458,14 @@ func defaultApplianceDir() string {
 	return filepath.Join(filepath.Dir(exe), "appliance")
 }
 
-// importPolicy is the SSRF policy of imports from a URL, with the CIDRs an admin
-// allowed.
-func importPolicy(cidrs []string) (fetch.Policy, error) {
+// allowPolicy is an SSRF policy (of imports from a URL, or of webhooks) with the
+// CIDRs an admin allowed with flag.
+func allowPolicy(flag string, cidrs []string) (fetch.Policy, error) {
 	var p fetch.Policy
 	for _, c := range cidrs {
 		pre, err := netip.ParsePrefix(strings.TrimSpace(c))
 		if err != nil {
-			return p, fmt.Errorf("--import-allow-cidr %q: want a network such as 10.1.0.0/16 or 127.0.0.1/32", c)
+			return p, fmt.Errorf("%s %q: want a network such as 10.1.0.0/16 or 127.0.0.1/32", flag, c)
 		}
 		p.Allow = append(p.Allow, pre.Masked())
 	}

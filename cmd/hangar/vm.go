@@ -84,6 +84,10 @@ func showMarketplaceImage(cmd *cobra.Command, g *globals, urn string) error {
 		row(w, "Hyper-V generation:", m.HyperVGeneration)
 		row(w, "Architecture:", m.Architecture)
 		row(w, "Excluded from latest:", m.ExcludeFromLatest)
+		printDefinition(w, &hangar.Image{ImageRequirements: m.ImageRequirements})
+		if len(m.Properties) > 0 {
+			row(w, "Properties:", m.Properties.String())
+		}
 		if m.Description != "" {
 			row(w, "Description:", m.Description)
 		}

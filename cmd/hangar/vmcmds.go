@@ -103,6 +103,8 @@ then it says why and points at the serial log). --no-wait returns at once.`,
 	enumVar(f, (*string)(&req.Egress), "egress", string(hangar.EgressInternet), []string{string(hangar.EgressInternet), string(hangar.EgressNone)},
 		"what the guest may reach outside the host: internet or none")
 	f.StringVarP(&req.Location, "location", "l", "", "region to run in (default: the primary region); the image version must be replicated there")
+	f.StringVarP(&req.ResourceGroup, "resource-group", "g", "", "ARM resource group to record the VM in (default hangar); ARM and the guest's IMDS show it there")
+	f.StringVar(&req.StorageSKU, "storage-sku", "", "disk type: "+strings.Join(hangar.StorageSKUs, ", ")+" (default: the first the image allows)")
 	f.BoolVar(&noWait, "no-wait", false, "do not wait for provisioning")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("image")
@@ -149,6 +151,12 @@ func printVM(w io.Writer, vm *hangar.VM) {
 	row(w, "OS:", fmt.Sprintf("%s (%s image, Hyper-V %s)", vm.OSType, vm.OSState, vm.HyperVGeneration))
 	row(w, "Size:", fmt.Sprintf("%s: %d vCPU, %d MiB", vm.Size.Name, vm.Size.VCPUs, vm.Size.MemoryMiB))
 	row(w, "Provisioning agent:", vm.ProvisioningAgent)
+	if vm.StorageSKU != "" {
+		row(w, "Disk type:", vm.StorageSKU)
+	}
+	if vm.ResourceGroup != "" {
+		row(w, "Resource group:", vm.ResourceGroup)
+	}
 	row(w, "Power state:", vm.PowerState)
 	if vm.Host != "" {
 		row(w, "Host:", vm.Host)
@@ -182,12 +190,14 @@ func printVM(w io.Writer, vm *hangar.VM) {
 }
 
 func newVMListCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var group string
+	cmd := &cobra.Command{
 		Use: "list", Short: "List your VMs", Args: cobra.NoArgs,
 		Example: `  hangar vm list
-  hangar vm list --query "[?powerState=='running'].name" -o tsv`,
+  hangar vm list --query "[?powerState=='running'].name" -o tsv
+  hangar vm list -g prod`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			vms, err := g.client().ListVMs(cmd.Context(), g.tagFilter...)
+			vms, err := g.client().ListVMsFiltered(cmd.Context(), client.ListFilter{Tags: g.tagFilter, ResourceGroup: group})
 			if err != nil {
 				return err
 			}
@@ -203,6 +213,8 @@ func newVMListCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringVarP(&group, "resource-group", "g", "", "only the VMs in this ARM resource group")
+	return cmd
 }
 
 func newVMShowCmd(g *globals) *cobra.Command {

@@ -18,6 +18,9 @@ func (d diskContent) respond(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", d.ex.ETag)
 	w.Header().Set("X-Hangar-Format", d.ex.Format)
 	if d.ex.Content != nil {
+		if d.ex.ContentMD5 != "" && r.Header.Get("Range") == "" {
+			w.Header().Set("Content-MD5", d.ex.ContentMD5)
+		}
 		// ServeContent answers Range and If-Range requests against the ETag.
 		http.ServeContent(w, r, d.ex.Name, d.ex.ModTime, d.ex.Content)
 		return

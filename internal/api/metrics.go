@@ -21,6 +21,7 @@ type serviceMetrics struct {
 	build, disks, diskStored, diskVirtual, uploads, vms, replPending, replBacklog   *prometheus.Desc
 	heartbeatAge, gcAt, gcScanned, gcRemoved, gcRemovedBytes, scrubAt, scrubCorrupt *prometheus.Desc
 	storeChunks, storeBytes, scrapeErrors                                           *prometheus.Desc
+	deliveries, unsummed                                                            *prometheus.Desc
 }
 
 func newServiceMetrics(cat *catalog.Service, log *slog.Logger) *serviceMetrics {
@@ -45,6 +46,8 @@ func newServiceMetrics(cat *catalog.Service, log *slog.Logger) *serviceMetrics {
 		scrubCorrupt:   d("hangar_scrub_last_corrupt_chunks", "Corrupt chunks the last scrub found and quarantined."),
 		storeChunks:    d("hangar_store_chunks", "Chunks in each chunk store, as the last scrub counted them.", "store"),
 		storeBytes:     d("hangar_store_bytes", "Bytes in each chunk store, as the last scrub counted them.", "store"),
+		deliveries:     d("hangar_webhook_deliveries", "Webhook deliveries still pending, and those that failed for good (kept 7 days).", "state"),
+		unsummed:       d("hangar_disks_without_checksums", "Disks whose SHA-256 and MD5 are still to be computed."),
 		scrapeErrors:   d("hangar_metrics_database_errors", "1 when the database could not be read for this scrape (its metrics are missing)."),
 	}
 }
@@ -77,6 +80,9 @@ func (m *serviceMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(m.replPending, float64(st.ReplicationsPending))
 		gauge(m.replBacklog, float64(st.ReplicationBacklogBytes))
+		gauge(m.deliveries, float64(st.DeliveriesPending), "pending")
+		gauge(m.deliveries, float64(st.DeliveriesFailed), "failed")
+		gauge(m.unsummed, float64(st.DisksWithoutChecksums))
 		for _, h := range hosts {
 			gauge(m.heartbeatAge, time.Since(h.Heartbeat).Seconds(), h.Name, h.Region)
 		}

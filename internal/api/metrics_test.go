@@ -54,6 +54,7 @@ func TestServiceMetrics(t *testing.T) {
 		"hangar_gc_last_scanned_chunks":    float64(scrub.Scanned),
 		"hangar_gc_last_removed_chunks":    0,
 		"hangar_scrub_last_corrupt_chunks": 0,
+		"hangar_disks_without_checksums":   1, // no checksum worker runs in this test
 	} {
 		if got := gathered(t, s, metric, ""); got != want {
 			t.Errorf("%s = %v, want %v", metric, got, want)
@@ -61,6 +62,9 @@ func TestServiceMetrics(t *testing.T) {
 	}
 	if got := gathered(t, s, "hangar_store_chunks", "store=primary"); got != float64(scrub.Scanned) || got != 2 {
 		t.Errorf("primary store chunks %v, scrub scanned %d, want 2", got, scrub.Scanned)
+	}
+	if got := gathered(t, s, "hangar_webhook_deliveries", "state=pending"); got != 0 {
+		t.Errorf("pending webhook deliveries with no webhook: %v", got)
 	}
 	if gathered(t, s, "hangar_scrub_last_run_timestamp_seconds", "") == 0 || gathered(t, s, "hangar_build_info", "") != 1 {
 		t.Error("no scrub time or build info")

@@ -92,6 +92,7 @@ var pathParam = regexp.MustCompile(`\{([a-z0-9]+)\}`)
 var tagDescriptions = map[string]string{
 	"admin":        "Garbage collection, scrub, compute hosts, the signing key (admins)",
 	"disks":        "Your disks: list, show, delete, download in each format, generalize offline",
+	"events":       "What happened to your resources: events as CloudEvents, listed or streamed (server-sent events), and webhook deliveries",
 	"healthz":      "Liveness",
 	"images":       "Your images, their versions, sharing, the community repository, replication to regions",
 	"marketplace":  "Publishers' images, plans and terms; upstreams, syndication and bundle imports (admins)",
@@ -100,6 +101,7 @@ var tagDescriptions = map[string]string{
 	"tenants":      "Tenants, their keys and quotas (admins)",
 	"uploads":      "Resumable, chunked disk uploads: only the chunks the server lacks are sent",
 	"vms":          "VMs: create from any image reference, actions, run-command, backup, generalize, capture",
+	"webhooks":     "Receivers of your events: each event POSTed, signed as Standard Webhooks sign",
 	"whoami":       "The tenant of the key",
 }
 
@@ -124,15 +126,20 @@ func tags() []any {
 
 // queryParams are the schemas of the query parameters endpoints take.
 var queryParams = map[string]map[string]any{
-	"all":       {"type": "boolean"},
-	"bytes":     {"type": "integer", "format": "int64", "minimum": 0},
-	"format":    {"type": "string", "enum": catalog.ExportFormats},
-	"ref":       {"type": "string"},
-	"tag":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "KEY or KEY=VALUE; repeat to require several"},
-	"publisher": {"type": "string"},
-	"offer":     {"type": "string"},
-	"sku":       {"type": "string"},
-	"pattern":   {"type": "array", "items": map[string]any{"type": "string"}, "description": "PUBLISHER:OFFER[:SKU[:VERSION]], repeatable"},
+	"all":           {"type": "boolean"},
+	"bytes":         {"type": "integer", "format": "int64", "minimum": 0},
+	"format":        {"type": "string", "enum": catalog.ExportFormats},
+	"ref":           {"type": "string"},
+	"tag":           {"type": "array", "items": map[string]any{"type": "string"}, "description": "KEY or KEY=VALUE; repeat to require several"},
+	"publisher":     {"type": "string"},
+	"offer":         {"type": "string"},
+	"sku":           {"type": "string"},
+	"resourceGroup": {"type": "string", "description": "an ARM resource group: keeps what is in it (hangar: what was made without one)"},
+	"pattern":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "PUBLISHER:OFFER[:SKU[:VERSION]], repeatable"},
+	"after":         {"type": "integer", "format": "int64", "minimum": 0, "description": "an event's id: only events after it"},
+	"type":          {"type": "array", "items": map[string]any{"type": "string", "enum": hangar.EventTypes}, "description": "an event type; repeat for several"},
+	"webhook":       {"type": "string", "description": "a webhook's id"},
+	"state":         {"type": "string", "enum": []string{hangar.DeliveryPending, hangar.DeliveryDelivered, hangar.DeliveryFailed}},
 }
 
 // enums are the values of the wire types that take a fixed set.
@@ -177,6 +184,11 @@ func (g *schemaGen) responses(e endpoint) map[string]any {
 			"description": "Accept: application/x-ndjson: progress lines, then the disk or the error (one JSON object a line)",
 			"content":     map[string]any{ndjson: map[string]any{"schema": g.schema(reflect.TypeFor[hangar.DiskImportEvent]())}}},
 			"default": errRef}
+	} else if e.respType == reflect.TypeFor[eventsAnswer]() {
+		ok["content"] = map[string]any{
+			"application/json": map[string]any{"schema": g.schema(reflect.TypeFor[[]hangar.Event]())},
+			eventStream:        map[string]any{"schema": map[string]any{"type": "string", "description": "server-sent events: id (the event's id), event (its type) and data (the event as JSON)"}},
+		}
 	} else if e.respType != nil {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(e.respType)}}
 	}

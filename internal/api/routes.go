@@ -134,13 +134,17 @@ func (s *Server) endpoints() []endpoint {
 				return nil, err
 			}
 			images, err := cat.ListImages(c.ctx, c.actor, all)
-			return filterTags(c, images, err, func(im hangar.ImageSummary) hangar.Tags { return im.Tags })
-		}).withQuery("all", "tag"),
+			images, err = filterTags(c, images, err, func(im hangar.ImageSummary) hangar.Tags { return im.Tags })
+			return filterGroup(c, images, err, func(im hangar.ImageSummary) string { return im.ResourceGroup })
+		}).withQuery("all", "tag", "resourceGroup"),
 		op("PUT", "/v1/images/{name}/tags", "Replace an image's tags", func(c *call, req hangar.TagsUpdate) (hangar.Image, error) {
 			return cat.SetImageTags(c.ctx, c.actor, c.path("name"), "", req.Tags, c.pre)
 		}).withIfMatch(),
 		op("PUT", "/v1/images/{name}/versions/{version}/tags", "Replace an image version's tags", func(c *call, req hangar.TagsUpdate) (hangar.Image, error) {
 			return cat.SetImageTags(c.ctx, c.actor, c.path("name"), c.path("version"), req.Tags, c.pre)
+		}).withIfMatch(),
+		op("PUT", "/v1/images/{name}/versions/{version}/properties", "Replace an image version's properties (free-form KEY=VALUE metadata, shown to everyone who may use the image)", func(c *call, req hangar.PropertiesUpdate) (hangar.Image, error) {
+			return cat.SetVersionProperties(c.ctx, c.actor, c.path("name"), c.path("version"), req.Properties, c.pre)
 		}).withIfMatch(),
 		op("GET", "/v1/images:lookup", "Show an image by reference (NAME, shared/TENANT/NAME, community/PUBLICNAME/IMAGE)", func(c *call, _ noBody) (hangar.Image, error) {
 			return cat.Image(c.ctx, c.actor, c.query("ref"))
@@ -181,10 +185,11 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/vms", "Create a VM from an image; it boots in the background (poll until provisioningState is not Creating)", func(c *call, req hangar.VMCreate) (hangar.VM, error) {
 			return s.vms.Create(c.ctx, c.actor, req)
 		}).withStatus(http.StatusCreated).routedBy(s.placeVM),
-		op("GET", "/v1/vms", "List your VMs; tag=KEY or tag=KEY=VALUE (repeatable) keeps those with all these tags", func(c *call, _ noBody) ([]hangar.VM, error) {
+		op("GET", "/v1/vms", "List your VMs; tag=KEY or tag=KEY=VALUE (repeatable) keeps those with all these tags; resourceGroup keeps those in that resource group", func(c *call, _ noBody) ([]hangar.VM, error) {
 			vms, err := s.vms.List(c.ctx, c.actor)
-			return filterTags(c, vms, err, func(v hangar.VM) hangar.Tags { return v.Tags })
-		}).withQuery("tag"),
+			vms, err = filterTags(c, vms, err, func(v hangar.VM) hangar.Tags { return v.Tags })
+			return filterGroup(c, vms, err, func(v hangar.VM) string { return v.ResourceGroup })
+		}).withQuery("tag", "resourceGroup"),
 		op("PUT", "/v1/vms/{name}/tags", "Replace a VM's tags", func(c *call, req hangar.TagsUpdate) (hangar.VM, error) {
 			return s.vms.SetTags(c.ctx, c.actor, c.path("name"), req.Tags, c.pre)
 		}).withIfMatch(),
@@ -255,7 +260,7 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/marketplace/terms/{urn}/accept", "Accept the terms of a marketplace image's plan", func(c *call, _ noBody) (hangar.Terms, error) {
 			return cat.Terms(c.ctx, c.actor, c.path("urn"), true)
 		}),
-	}, s.syndicationEndpoints()...)
+	}, append(s.syndicationEndpoints(), s.eventEndpoints()...)...)
 }
 
 func marketplaceFilter(c *call) (hangar.MarketplaceFilter, error) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/compute"
+	"github.com/hangarvm/hangar/internal/events"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/nodeauth"
 )
@@ -46,6 +47,10 @@ type Server struct {
 	cluster  Cluster
 	verifier *nodeauth.Verifier
 	limits   *tenantLimits
+	// events serves the events and webhooks routes (events.go); streams counts
+	// the event streams open on this node.
+	events  *events.Service
+	streams streams
 }
 
 // checkRate takes one request from the tenant's allowance on this node. A call
@@ -96,6 +101,22 @@ func filterTags[T any](c *call, items []T, err error, tags func(T) hangar.Tags) 
 		return nil, err
 	}
 	return hangar.FilterByTags(items, f, tags), nil
+}
+
+// filterGroup keeps the items in the resource group of the resourceGroup query
+// (all when there is none).
+func filterGroup[T any](c *call, items []T, err error, group func(T) string) ([]T, error) {
+	want := c.query("resourceGroup")
+	if err != nil || want == "" {
+		return items, err
+	}
+	out := []T{}
+	for _, it := range items {
+		if hangar.InResourceGroup(group(it), want) {
+			out = append(out, it)
+		}
+	}
+	return out, nil
 }
 
 // boolQuery reads a true/false query parameter; absent is false, anything but
@@ -231,8 +252,11 @@ func decodeJSON(body io.Reader, v any) error {
 }
 
 // New returns the API server for a catalog and a VM manager, in a cluster of nodes.
-func New(cat *catalog.Service, vms *compute.Manager, log *slog.Logger, cluster Cluster) *Server {
+func New(cat *catalog.Service, vms *compute.Manager, log *slog.Logger, cluster Cluster, opts ...Option) *Server {
 	s := &Server{cat: cat, vms: vms, log: log, mux: http.NewServeMux(), reg: prometheus.NewRegistry(), cluster: cluster}
+	for _, o := range opts {
+		o(s)
+	}
 	if cluster.Key != nil {
 		s.verifier = &nodeauth.Verifier{Key: cluster.Key}
 	}

@@ -36,8 +36,8 @@ import (
 const PageSize = 1000
 
 // DefaultGroup is the resource group of images and VMs made with Hangar's own API
-// or CLI, which have none.
-const DefaultGroup = "hangar"
+// or CLI without one.
+const DefaultGroup = hangar.DefaultResourceGroup
 
 // maxBody bounds a request body: ARM resources are small JSON documents.
 const maxBody = 1 << 20
@@ -351,12 +351,8 @@ func isNotFound(err error) bool {
 // validGroup checks a resource group name as ARM does: 1 to 90 letters, digits,
 // '-', '_', '.', '(' and ')', not ending with a period.
 func validGroup(group string) error {
-	ok := group != "" && len(group) <= 90 && !strings.HasSuffix(group, ".")
-	for _, r := range group {
-		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.()", r))
-	}
-	if !ok {
-		return invalid("resource group name %.100q is not valid: use 1 to 90 letters, digits, '-', '_', '.', '(' and ')', not ending with '.'", group)
+	if err := hangar.ValidateResourceGroup(group); err != nil {
+		return invalid("%s", hangar.ErrorMessage(err))
 	}
 	return nil
 }

@@ -117,6 +117,11 @@ func definitionProps(r store.ARMResource) armcompute.GalleryImageProperties {
 
 func (c *call) galleryImage(r store.ARMResource) armcompute.GalleryImage {
 	props := definitionProps(r)
+	// Once its image exists, the image's requirements are the definition's (an
+	// image made with the CLI, or a definition rewritten since, shows what applies).
+	if im, err := c.hangar.Image(c.ctx, r.HangarName); err == nil && im.Owner == c.tenant.Name {
+		setRequirements(&props, im.ImageRequirements)
+	}
 	props.ProvisioningState = to.Ptr(armcompute.GalleryProvisioningStateSucceeded)
 	gallery, _, _ := strings.Cut(strings.TrimPrefix(r.Parent, groupKey(r.Group)+"/"), "/")
 	return armcompute.GalleryImage{
@@ -145,6 +150,9 @@ func (h *Handler) putGalleryImage(c *call) (int, any, error) {
 		return 0, nil, invalid("an image definition needs properties.osType, properties.osState and properties.identifier (publisher, offer, sku)")
 	}
 	if _, err := imageKind(*p.OSState, 0); err != nil {
+		return 0, nil, err
+	}
+	if err := checkRequirements(p); err != nil {
 		return 0, nil, err
 	}
 	props, _ := json.Marshal(p)
@@ -392,6 +400,7 @@ func (h *Handler) createVersion(c *call, def store.ARMResource, p *armcompute.Ga
 		Name: def.HangarName, Version: c.p["version"], OSDisk: osDisk,
 		OSType: hangar.OSType(strings.ToLower(string(*dp.OSType))), OSState: hangar.OSState(strings.ToLower(string(*dp.OSState))),
 		Description: str(dp.Description), EULA: str(dp.Eula),
+		ImageRequirements: requirements(&dp),
 	}
 	if dp.HyperVGeneration != nil {
 		req.HyperVGeneration = string(*dp.HyperVGeneration)

@@ -55,6 +55,9 @@ func (c *call) virtualMachine(r store.ARMResource, vm hangar.VM, withInstanceVie
 		ref.ExactVersion = to.Ptr(parts[3])
 	}
 	osDisk := &armcompute.OSDisk{OSType: to.Ptr(osType(vm.OSType)), Name: to.Ptr(r.Name + "_OsDisk"), CreateOption: to.Ptr(armcompute.DiskCreateOptionTypesFromImage)}
+	if vm.StorageSKU != "" {
+		osDisk.ManagedDisk = &armcompute.ManagedDiskParameters{StorageAccountType: to.Ptr(armcompute.StorageAccountTypes(vm.StorageSKU))}
+	}
 	var data []*armcompute.DataDisk
 	for _, d := range vm.Disks {
 		if d.LUN < 0 {
@@ -203,6 +206,9 @@ func (h *Handler) vmCreate(c *call, location string, p *armcompute.VirtualMachin
 	}
 	if p.HardwareProfile != nil && p.HardwareProfile.VMSize != nil {
 		req.Size = string(*p.HardwareProfile.VMSize)
+	}
+	if d := p.StorageProfile.OSDisk; d != nil && d.ManagedDisk != nil && d.ManagedDisk.StorageAccountType != nil {
+		req.StorageSKU = string(*d.ManagedDisk.StorageAccountType)
 	}
 	if o := p.OSProfile; o != nil {
 		req.ComputerName, req.AdminUsername, req.AdminPassword = str(o.ComputerName), str(o.AdminUsername), str(o.AdminPassword)

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -106,6 +107,9 @@ type Export struct {
 	Content  io.ReadSeeker // for formats with ranges (raw, vhd); nil otherwise
 	WriteTo  func(w io.Writer) error
 	Manifest chunks.Manifest
+	// ContentMD5 is the base64 MD5 of the whole export, when the disk's checksums
+	// are known (raw and vhd): Azure's Content-MD5.
+	ContentMD5 string
 }
 
 // ExportFormats are the formats a disk can be downloaded in.
@@ -140,20 +144,24 @@ func (s *Service) ExportDisk(ctx context.Context, actor *hangar.Tenant, name, fo
 	}
 	sum := h.Sum(nil)
 	ex := &Export{Format: format, ETag: `"` + hex.EncodeToString(sum[:16]) + `"`, ModTime: dk.CreatedAt, Size: -1, Manifest: m}
-	opt := diskfmt.WriteOptions{Timestamp: vhdTimestamp(dk.CreatedAt)}
-	idSum := sha256.Sum256([]byte(dk.ID))
-	copy(opt.UniqueID[:], idSum[:16])
+	opt := diskfmt.WriteOptions{Timestamp: vhdTimestamp(dk.CreatedAt), UniqueID: vhdUniqueID(dk.ID)}
 	switch format {
 	case "raw", "":
 		ex.Format, ex.Name, ex.Size = "raw", dk.Name+".raw", m.VirtualSize
 		ex.Content = io.NewSectionReader(disk, 0, m.VirtualSize)
+		if dk.Checksums != nil {
+			ex.ContentMD5 = hexToBase64(dk.Checksums.MD5)
+		}
 	case "vhd":
 		if problem := diskfmt.AzureReadyProblem(diskfmt.VHDFixed, m.VirtualSize); problem != "" {
 			s.log.Info("exporting a fixed VHD that Azure would refuse", "disk", dk.Name, "problem", problem)
 		}
-		footer := diskfmt.VHDFooter(m.VirtualSize, opt.UniqueID, opt.Timestamp)
+		footer := vhdFooterFor(dk.ID, dk.CreatedAt, m.VirtualSize)
 		ex.Name, ex.Size = dk.Name+".vhd", m.VirtualSize+512
 		ex.Content = io.NewSectionReader(&withFooter{disk: disk, size: m.VirtualSize, footer: footer[:]}, 0, ex.Size)
+		if dk.Checksums != nil {
+			ex.ContentMD5 = hexToBase64(dk.Checksums.VHDMD5)
+		}
 	case "vhd-dynamic":
 		ex.Name = dk.Name + ".vhd"
 		ex.WriteTo = func(w io.Writer) error { _, err := diskfmt.WriteDynamicVHD(w, disk, opt); return err }
@@ -206,4 +214,12 @@ func (f *withFooter) ReadAt(p []byte, off int64) (int, error) {
 		n += copy(p[n:], f.footer[pos:])
 	}
 	return n, nil
+}
+
+func hexToBase64(h string) string {
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }

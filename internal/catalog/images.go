@@ -21,6 +21,7 @@ func (s *Service) CreateImage(ctx context.Context, actor *hangar.Tenant, req han
 		req.HyperVGeneration = cmp.Or(req.HyperVGeneration, existing.HyperVGeneration)
 		req.Architecture = cmp.Or(req.Architecture, existing.Architecture)
 		req.ProvisioningAgent = cmp.Or(req.ProvisioningAgent, existing.ProvisioningAgent)
+		inheritRequirements(&req.ImageRequirements, existing.ImageRequirements)
 	}
 	if err := req.Normalize(); err != nil {
 		return hangar.Image{}, err
@@ -37,7 +38,45 @@ func (s *Service) CreateImage(ctx context.Context, actor *hangar.Tenant, req han
 	}
 	out := im.Image
 	out.Versions = []hangar.ImageVersion{created}
-	return out, nil
+	out.ResourceGroup, err = s.db.ResourceGroup(ctx, actor.ID, store.ARMStandsForImage, im.Name)
+	return out, err
+}
+
+// inheritRequirements gives a new version's request the parts of its image's
+// requirements it leaves out; those it gives must be the image's.
+func inheritRequirements(req *hangar.ImageRequirements, image hangar.ImageRequirements) {
+	if req.Recommended == nil {
+		req.Recommended = image.Recommended
+	}
+	if req.Features == nil {
+		req.Features = image.Features
+	}
+	if req.Disallowed == nil {
+		req.Disallowed = image.Disallowed
+	}
+}
+
+// SetVersionProperties replaces the properties of one of the actor's image
+// versions.
+func (s *Service) SetVersionProperties(ctx context.Context, actor *hangar.Tenant, name, version string, props hangar.Properties, pre hangar.Precondition) (hangar.Image, error) {
+	if err := hangar.ValidateProperties(props); err != nil {
+		return hangar.Image{}, err
+	}
+	im, err := s.ownImage(ctx, actor, name)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	v, err := hangar.ParseVersion(version)
+	if err != nil {
+		return hangar.Image{}, err
+	}
+	if err := s.db.SetVersionProperties(ctx, &im, v, props, pre); err != nil {
+		return hangar.Image{}, err
+	}
+	if im, err = s.db.ImageByName(ctx, actor.ID, name); err != nil {
+		return hangar.Image{}, err
+	}
+	return s.fullImage(ctx, actor, &im)
 }
 
 // fullImage fills versions and, for the owner, shares; others never see the owner's
@@ -52,6 +91,9 @@ func (s *Service) fullImage(ctx context.Context, actor *hangar.Tenant, im *store
 		return out, err
 	}
 	if im.TenantID == actor.ID {
+		if out.ResourceGroup, err = s.db.ResourceGroup(ctx, actor.ID, store.ARMStandsForImage, im.Name); err != nil {
+			return out, err
+		}
 		out.SharedWith, err = s.db.Shares(ctx, im.ID)
 		return out, err
 	}
@@ -231,6 +273,10 @@ func (s *Service) ListImages(ctx context.Context, actor *hangar.Tenant, all bool
 	if all {
 		scopes = append(scopes, "shared", "community")
 	}
+	groups, err := s.db.ResourceGroups(ctx, actor.ID, store.ARMStandsForImage)
+	if err != nil {
+		return nil, err
+	}
 	for _, scope := range scopes {
 		list, err := s.db.ListImages(ctx, scope, actor.ID)
 		if err != nil {
@@ -246,6 +292,7 @@ func (s *Service) ListImages(ctx context.Context, actor *hangar.Tenant, all bool
 				sum.Reference = im.Name
 				sum.Owner = ""
 				sum.Tags = im.Tags
+				sum.ResourceGroup = cmp.Or(groups[im.Name], hangar.DefaultResourceGroup)
 			case "shared":
 				sum.Reference = "shared/" + im.Owner + "/" + im.Name
 			case "community":

@@ -32,6 +32,7 @@ func (s *Service) Resolve(ctx context.Context, actor *hangar.Tenant, refText str
 		Reference: exact.String(), Source: ref.Kind.String(), Image: im.Name, Version: v.Version,
 		Type: im.Type, OSType: im.OSType, OSState: im.OSState, HyperVGeneration: im.HyperVGeneration,
 		Architecture: im.Architecture, ProvisioningAgent: im.ProvisioningAgent, OSDisk: v.OSDisk, DataDisks: v.DataDisks, EULA: im.EULA,
+		ImageRequirements: im.ImageRequirements,
 	}
 	if ref.Kind == hangar.RefCommunity {
 		if r.Community, err = s.db.Community(ctx, im.ID); err != nil {
@@ -68,6 +69,7 @@ func (s *Service) resolveMarketplace(ctx context.Context, actor *hangar.Tenant, 
 		Reference: e.URN, Source: ref.Kind.String(), Image: e.Offer + ":" + e.SKU, Version: mv,
 		Type: e.Type, OSType: e.OSType, OSState: e.OSState, HyperVGeneration: e.HyperVGeneration,
 		Architecture: e.Architecture, ProvisioningAgent: e.ProvisioningAgent, OSDisk: v.OSDisk, DataDisks: v.DataDisks, Plan: list[0].Plan, EULA: e.EULA,
+		ImageRequirements: im.ImageRequirements,
 	}
 	if im.TenantID != actor.ID {
 		hideDiskNames(&r.OSDisk, r.DataDisks)

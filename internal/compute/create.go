@@ -24,8 +24,26 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 	if err != nil {
 		return nil, nil, err
 	}
+	if req.ResourceGroup != "" {
+		if err := hangar.ValidateResourceGroup(req.ResourceGroup); err != nil {
+			return nil, nil, err
+		}
+	}
 	img, err := m.cat.Resolve(ctx, actor, req.Image)
 	if err != nil {
+		return nil, nil, err
+	}
+	// What the image's definition says about the VMs that fit it (see docs/arm.md).
+	if err := img.Fits(size); err != nil {
+		return nil, nil, err
+	}
+	storageSKU := img.DefaultStorageSKU()
+	if req.StorageSKU != "" {
+		if storageSKU, err = hangar.ParseStorageSKU(req.StorageSKU); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := img.Allows(storageSKU); err != nil {
 		return nil, nil, err
 	}
 	if img.Plan != nil && !img.Plan.TermsAccepted {
@@ -42,7 +60,7 @@ func (m *Manager) plan(ctx context.Context, actor *hangar.Tenant, req hangar.VMC
 		return nil, nil, err
 	}
 	vm := &store.VM{TenantID: actor.ID, InstanceID: newInstanceID(), ProvisioningTimeout: timeout}
-	vm.Egress = egress
+	vm.Egress, vm.StorageSKU, vm.ResourceGroup = egress, storageSKU, req.ResourceGroup
 	vm.Name, vm.Image, vm.OSType, vm.OSState = req.Name, img.Reference, img.OSType, img.OSState
 	vm.HyperVGeneration, vm.Size = img.HyperVGeneration, size
 	vm.ProvisioningAgent = img.ProvisioningAgent

@@ -76,7 +76,7 @@ func (m *Manager) Capture(ctx context.Context, actor *hangar.Tenant, name string
 	}
 	create := hangar.ImageCreate{Name: req.ImageName, Type: req.Type, OSType: v.OSType, OSState: req.OSState,
 		HyperVGeneration: v.HyperVGeneration, ProvisioningAgent: v.ProvisioningAgent, Version: req.Version,
-		Description: "captured from VM " + name}
+		Description: "captured from VM " + name, Properties: req.Properties, ResourceGroup: req.ResourceGroup}
 	check := create
 	check.OSDisk = "placeholder"
 	if err := check.Normalize(); err != nil {

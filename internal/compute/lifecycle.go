@@ -1,6 +1,7 @@
 package compute
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -33,6 +34,10 @@ func view(v store.VM) hangar.VM {
 // Get shows one of the actor's VMs.
 func (m *Manager) Get(ctx context.Context, actor *hangar.Tenant, name string) (hangar.VM, error) {
 	v, err := m.db.VMByName(ctx, actor.ID, name)
+	if err != nil {
+		return view(v), err
+	}
+	v.ResourceGroup, err = m.db.ResourceGroup(ctx, actor.ID, store.ARMStandsForVM, v.Name)
 	return view(v), err
 }
 
@@ -55,8 +60,13 @@ func (m *Manager) SetTags(ctx context.Context, actor *hangar.Tenant, name string
 // List lists the actor's VMs.
 func (m *Manager) List(ctx context.Context, actor *hangar.Tenant) ([]hangar.VM, error) {
 	vms, err := m.db.ListVMs(ctx, actor.ID)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := m.db.ResourceGroups(ctx, actor.ID, store.ARMStandsForVM)
 	out := make([]hangar.VM, 0, len(vms))
 	for _, v := range vms {
+		v.ResourceGroup = cmp.Or(groups[v.Name], hangar.DefaultResourceGroup)
 		out = append(out, view(v))
 	}
 	return out, err

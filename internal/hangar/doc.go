@@ -12,4 +12,10 @@
 //     order numerically, never lexically.
 //   - Every error a user sees is an *Error with a Code; anything else is reported as an
 //     internal error and logged for the operator.
+//   - An image's definition fields (ImageRequirements: Azure's recommended vCPUs and
+//     memory, features, disallowed disk types) are fixed when the image is made and
+//     decide which VMs may be made of it (Fits, Allows); a version's Properties are
+//     free-form and decide nothing.
+//   - An image or VM is in one ARM resource group: the one it was made in, else
+//     DefaultResourceGroup.
 package hangar

@@ -67,6 +67,20 @@ type Disk struct {
 	UsedBy       []string  `json:"usedBy,omitempty"`
 	Tags         Tags      `json:"tags,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
+	// Checksums are computed once, right after the disk is stored; absent until
+	// then.
+	Checksums *DiskChecksums `json:"checksums,omitempty"`
+}
+
+// DiskChecksums are a disk's SHA-256 and MD5 (hex) of its raw content, as
+// sha256sum and md5sum print them for `hangar disk download --format raw`, and of
+// its fixed-VHD export (--format vhd), whose MD5 is what Azure checks as a page
+// blob's Content-MD5.
+type DiskChecksums struct {
+	SHA256    string `json:"sha256"`
+	MD5       string `json:"md5"`
+	VHDSHA256 string `json:"vhdSha256"`
+	VHDMD5    string `json:"vhdMd5"`
 }
 
 // DiskImport asks the server to fetch a disk file from a URL and store it as a disk,
@@ -219,7 +233,10 @@ type Image struct {
 	SharedWith        []string          `json:"sharedWith,omitempty"`
 	Community         *Community        `json:"community,omitempty"`
 	Tags              Tags              `json:"tags,omitempty"`
-	CreatedAt         time.Time         `json:"createdAt"`
+	// ResourceGroup is the ARM resource group the image is in (shown to its owner).
+	ResourceGroup string `json:"resourceGroup,omitempty"`
+	ImageRequirements
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // ImageVersion is one immutable version of an image: its disks.
@@ -230,6 +247,7 @@ type ImageVersion struct {
 	OSDisk            ImageDisk   `json:"osDisk"`
 	DataDisks         []ImageDisk `json:"dataDisks,omitempty"`
 	Tags              Tags        `json:"tags,omitempty"`
+	Properties        Properties  `json:"properties,omitempty"`
 	CreatedAt         time.Time   `json:"createdAt"`
 }
 
@@ -264,6 +282,14 @@ type ImageCreate struct {
 	EndOfLife         string            `json:"endOfLife,omitempty"`
 	OSDisk            string            `json:"osDisk"`
 	DataDisks         []DataDiskSpec    `json:"dataDisks,omitempty"`
+	// Properties are the new version's (see Properties).
+	Properties Properties `json:"properties,omitempty"`
+	// ImageRequirements are a new image's; a new version of an image repeats its
+	// image's or leaves them out.
+	ImageRequirements
+	// ResourceGroup records a new image in an ARM resource group (default
+	// DefaultResourceGroup); a new version names its image's or none.
+	ResourceGroup string `json:"resourceGroup,omitempty"`
 }
 
 // ImageVersionUpdate changes the mutable fields of a version.
@@ -297,7 +323,8 @@ type ImageSummary struct {
 	HyperVGeneration string    `json:"hyperVGeneration"`
 	LatestVersion    string    `json:"latestVersion"`
 	Versions         int       `json:"versions"`
-	Tags             Tags      `json:"tags,omitempty"` // the owner's own images only
+	Tags             Tags      `json:"tags,omitempty"`          // the owner's own images only
+	ResourceGroup    string    `json:"resourceGroup,omitempty"` // the owner's own images only
 }
 
 // ResolveRequest asks the service to resolve an image reference.
@@ -322,6 +349,7 @@ type ResolvedImage struct {
 	Plan              *Plan             `json:"plan,omitempty"`
 	Community         *Community        `json:"community,omitempty"`
 	EULA              string            `json:"eula,omitempty"`
+	ImageRequirements
 }
 
 // Plan is a marketplace purchase plan: terms a tenant must accept before using it.
@@ -361,6 +389,8 @@ type MarketplaceImage struct {
 	EULA              string            `json:"eula,omitempty"`
 	EndOfLife         string            `json:"endOfLife,omitempty"`
 	Provenance        *Provenance       `json:"provenance,omitempty"` // set on syndicated versions
+	Properties        Properties        `json:"properties,omitempty"` // the version's
+	ImageRequirements
 }
 
 // MarketplaceFilter narrows a marketplace listing. All false means only the latest

@@ -79,7 +79,15 @@ func (r *ImageCreate) Normalize() error {
 		luns = append(luns, d.LUN)
 	}
 	slices.SortFunc(r.DataDisks, func(a, b DataDiskSpec) int { return a.LUN - b.LUN })
-	return nil
+	if err := ValidateProperties(r.Properties); err != nil {
+		return err
+	}
+	if r.ResourceGroup != "" {
+		if err := ValidateResourceGroup(r.ResourceGroup); err != nil {
+			return err
+		}
+	}
+	return r.ImageRequirements.Normalize(r.HyperVGeneration)
 }
 
 // ValidateEndOfLife checks an end-of-life date, YYYY-MM-DD, or empty.

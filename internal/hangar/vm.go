@@ -82,7 +82,12 @@ type VM struct {
 	Accel               string            `json:"accel,omitempty"`   // kvm or tcg, while running
 	Disks               []VMDisk          `json:"disks"`
 	Tags                Tags              `json:"tags,omitempty"`
-	CreatedAt           time.Time         `json:"createdAt"`
+	// StorageSKU is the type of the VM's disks (StorageSKUs); "" for a VM made
+	// before disks had one.
+	StorageSKU string `json:"storageSku,omitempty"`
+	// ResourceGroup is the ARM resource group the VM is in.
+	ResourceGroup string    `json:"resourceGroup,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
 }
 
 // VMDisk is one disk of a VM: a copy-on-write overlay on a stored disk.
@@ -112,6 +117,12 @@ type VMCreate struct {
 	// Location is the region to run in (default: the primary region); the image
 	// version must be replicated there.
 	Location string `json:"location,omitempty"`
+	// StorageSKU is the type of the VM's disks (StorageSKUs); default: the first
+	// the image allows.
+	StorageSKU string `json:"storageSku,omitempty"`
+	// ResourceGroup records the VM in an ARM resource group (default
+	// DefaultResourceGroup), as a VM made through ARM is.
+	ResourceGroup string `json:"resourceGroup,omitempty"`
 }
 
 // Egress is what a VM's guest may reach outside its host. Whatever it is, the guest
@@ -212,6 +223,10 @@ type VMCapture struct {
 	OSState   OSState   `json:"osState,omitempty"` // default: generalized if the VM is, else specialized
 	Type      ImageType `json:"type,omitempty"`    // default vm
 	KeepVM    bool      `json:"keepVm,omitempty"`
+	// Properties are the new version's.
+	Properties Properties `json:"properties,omitempty"`
+	// ResourceGroup records a new image in an ARM resource group (see ImageCreate).
+	ResourceGroup string `json:"resourceGroup,omitempty"`
 }
 
 // DiskGeneralize generalizes a stored Linux disk offline into a new disk.

@@ -20,7 +20,11 @@ var tables = []string{
 	"cluster_secrets",
 	"arm_resources",
 	"upstreams", "syndications", "syndication_jobs", "syndication_chunks", "syndication_manifests",
+	"event_counter", "events", "webhooks", "event_deliveries",
 }
+
+// seeded are the tables a migration fills: the copy replaces their rows.
+var seeded = map[string]bool{"event_counter": true}
 
 // Copy copies every row of src into dst, whose schema must be at the same version
 // and which must hold no data. It is one transaction on dst: a failure leaves dst as
@@ -36,6 +40,11 @@ func Copy(ctx context.Context, src, dst *DB) (map[string]int64, error) {
 	counts := map[string]int64{}
 	err := dst.tx(ctx, func(tx *sql.Tx) error {
 		for _, t := range tables {
+			if seeded[t] {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+					return fmt.Errorf("table %s: %w", t, err)
+				}
+			}
 			c, err := copyTable(ctx, src, dst, tx, t)
 			if err != nil {
 				return fmt.Errorf("table %s: %w", t, err)

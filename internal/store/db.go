@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -43,6 +44,13 @@ type DB struct {
 	dialect dialect
 	// defaults are the limits of tenants without limits of their own (quotas.go).
 	defaults hangar.Resources
+	// queued holds the events each transaction will write (events.go); emitted
+	// marks the transactions that wrote some, so that their commit wakes the
+	// event waiters; eventsCh is closed on each such commit.
+	queued   sync.Map
+	emitted  sync.Map
+	eventsMu sync.Mutex
+	eventsCh chan struct{}
 }
 
 type dialect struct {
@@ -232,11 +240,22 @@ func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil {
+		err = d.writeEvents(ctx, tx)
+	}
+	if err != nil {
 		tx.Rollback()
+		d.queued.Delete(tx)
+		d.emitted.Delete(tx)
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		d.emitted.Delete(tx)
+		return err
+	}
+	d.committed(tx)
+	return nil
 }
 
 // querier is what *sql.DB and *sql.Tx share.

@@ -4,20 +4,25 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
-const diskCols = `id, name, virtual_size, stored_bytes, source_format, created_at, revision, tags`
+const diskCols = `id, name, virtual_size, stored_bytes, source_format, created_at, revision, tags, sha256, md5, vhd_sha256, vhd_md5`
 
 func scanDisk(row interface{ Scan(...any) error }) (hangar.Disk, error) {
 	var (
 		dk         hangar.Disk
 		micro, rev int64
 		tags       string
+		sums       hangar.DiskChecksums
 	)
-	err := row.Scan(&dk.ID, &dk.Name, &dk.VirtualSize, &dk.StoredBytes, &dk.SourceFormat, &micro, &rev, &tags)
+	err := row.Scan(&dk.ID, &dk.Name, &dk.VirtualSize, &dk.StoredBytes, &dk.SourceFormat, &micro, &rev, &tags, &sums.SHA256, &sums.MD5, &sums.VHDSHA256, &sums.VHDMD5)
+	if sums.SHA256 != "" {
+		dk.Checksums = &sums
+	}
 	dk.Tags = parseTags(tags)
 	dk.CreatedAt = fromMicros(micro)
 	dk.ETag = hangar.ETag(dk.ID, rev)
@@ -108,6 +113,7 @@ func (d *DB) DeleteDisk(ctx context.Context, tenantID, name string, pre hangar.P
 			return hangar.Errorf(hangar.CodeInUse, "disk %q is used by image version %s; delete the image first (hangar image delete)", name, users[0])
 		}
 		_, err = d.exec(ctx, tx, `DELETE FROM disks WHERE id = ?`, dk.ID)
+		d.event(tx, tenantID, hangar.EventDiskDeleted, "disks/"+name, hangar.EventDisk{Disk: name, DiskID: dk.ID})
 		return err
 	})
 }
@@ -302,6 +308,7 @@ func (d *DB) CommitDisks(ctx context.Context, tenantID string, disks []NewDisk, 
 			if _, err := d.exec(ctx, tx, `DELETE FROM disks WHERE id = ?`, old.ID); err != nil {
 				return err
 			}
+			d.event(tx, tenantID, hangar.EventDiskDeleted, "disks/"+name, hangar.EventDisk{Disk: name, DiskID: old.ID})
 		}
 		for _, nd := range disks {
 			if err := d.commitDisk(ctx, tx, tenantID, nd.Disk, nd.Manifest); err != nil {
@@ -350,5 +357,52 @@ func (d *DB) commitDisk(ctx context.Context, tx *sql.Tx, tenantID string, dk *ha
 	if gone != "" {
 		return errChunkDeleting(gone, PrimaryStore, "disk "+dk.Name+" was not stored; try again (an upload sends the chunk again)")
 	}
+	d.event(tx, tenantID, hangar.EventDiskCreated, "disks/"+dk.Name, hangar.EventDisk{Disk: dk.Name, DiskID: dk.ID,
+		VirtualSize: dk.VirtualSize, StoredBytes: dk.StoredBytes, SourceFormat: dk.SourceFormat})
 	return nil
+}
+
+// UnsummedDisk is a disk whose checksums are still to compute.
+type UnsummedDisk struct {
+	ID, Name  string
+	CreatedAt time.Time
+}
+
+// ClaimUnsummedDisk leases one disk without checksums until leaseUntil, so that
+// no other node computes them at the same time; ok is false when there is none.
+func (d *DB) ClaimUnsummedDisk(ctx context.Context, leaseUntil time.Time) (dk UnsummedDisk, ok bool, err error) {
+	at := now()
+	for {
+		var micro int64
+		err = d.queryRow(ctx, d.db, `SELECT id, name, created_at FROM disks WHERE sha256 = '' AND digest_lease_until <= ? ORDER BY created_at LIMIT 1`, at).
+			Scan(&dk.ID, &dk.Name, &micro)
+		if errors.Is(err, sql.ErrNoRows) {
+			return dk, false, nil
+		}
+		if err != nil {
+			return dk, false, err
+		}
+		dk.CreatedAt = fromMicros(micro)
+		res, err := d.exec(ctx, d.db, `UPDATE disks SET digest_lease_until = ? WHERE id = ? AND sha256 = '' AND digest_lease_until <= ?`, leaseUntil.UnixMicro(), dk.ID, at)
+		if err != nil {
+			return dk, false, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return dk, true, nil
+		}
+		// Another node took it between the look and the lease: look again.
+	}
+}
+
+// ExtendChecksumLease keeps a disk's lease while its checksums are computed.
+func (d *DB) ExtendChecksumLease(ctx context.Context, id string, leaseUntil time.Time) error {
+	_, err := d.exec(ctx, d.db, `UPDATE disks SET digest_lease_until = ? WHERE id = ? AND sha256 = ''`, leaseUntil.UnixMicro(), id)
+	return err
+}
+
+// SetDiskChecksums records a disk's checksums (once: they never change).
+func (d *DB) SetDiskChecksums(ctx context.Context, id string, sums hangar.DiskChecksums) error {
+	_, err := d.exec(ctx, d.db, `UPDATE disks SET sha256 = ?, md5 = ?, vhd_sha256 = ?, vhd_md5 = ?, digest_lease_until = 0 WHERE id = ? AND sha256 = ''`,
+		sums.SHA256, sums.MD5, sums.VHDSHA256, sums.VHDMD5, id)
+	return err
 }

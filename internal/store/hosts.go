@@ -93,13 +93,30 @@ func (d *DB) hosts(ctx context.Context, where string, args ...any) ([]Host, erro
 // before deadline to unknown: nobody can tell whether they still run, so nothing may
 // start them elsewhere. It returns how many VMs changed.
 func (d *DB) MarkUnknown(ctx context.Context, deadline time.Time) (int64, error) {
-	res, err := d.exec(ctx, d.db, `UPDATE vms SET power_state = 'unknown', revision = revision + 1
-		WHERE power_state IN ('creating', 'running', 'stopping')
-		AND host_name IN (SELECT name FROM hosts WHERE heartbeat_at < ?)`, deadline.UnixMicro())
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := d.query(ctx, tx, `UPDATE vms SET power_state = 'unknown', revision = revision + 1
+			WHERE power_state IN ('creating', 'running', 'stopping')
+			AND host_name IN (SELECT name FROM hosts WHERE heartbeat_at < ?)
+			RETURNING tenant_id, name, provisioning_state`, deadline.UnixMicro())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var tenantID string
+			var e hangar.EventVM
+			if err := rows.Scan(&tenantID, &e.VM, &e.ProvisioningState); err != nil {
+				return err
+			}
+			// The state before is not known here; the VM's earlier events have it.
+			e.PowerState, e.PreviousProvisioningState = hangar.PowerUnknown, e.ProvisioningState
+			d.event(tx, tenantID, hangar.EventVMStateChanged, "vms/"+e.VM, e)
+			n++
+		}
+		return rows.Err()
+	})
+	return n, err
 }
 
 // ClaimUnplacedVMs places the VMs that predate hosts on host: the node that ran them

@@ -14,18 +14,18 @@ type Image struct {
 	TenantID string
 }
 
-const imageCols = `i.id, i.tenant_id, t.name, i.name, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.provisioning_agent, i.description, i.eula, i.created_at, i.revision, i.tags`
+const imageCols = `i.id, i.tenant_id, t.name, i.name, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.provisioning_agent, i.description, i.eula, i.created_at, i.revision, i.tags, i.requirements`
 const imageFrom = ` FROM images i JOIN tenants t ON t.id = i.tenant_id `
 
 func scanImage(row interface{ Scan(...any) error }) (Image, error) {
 	var (
 		im         Image
 		micro, rev int64
-		tags       string
+		tags, reqs string
 	)
 	err := row.Scan(&im.ID, &im.TenantID, &im.Owner, &im.Name, &im.Type, &im.OSType, &im.OSState,
-		&im.HyperVGeneration, &im.Architecture, &im.ProvisioningAgent, &im.Description, &im.EULA, &micro, &rev, &tags)
-	im.CreatedAt, im.Tags = fromMicros(micro), parseTags(tags)
+		&im.HyperVGeneration, &im.Architecture, &im.ProvisioningAgent, &im.Description, &im.EULA, &micro, &rev, &tags, &reqs)
+	im.CreatedAt, im.Tags, im.ImageRequirements = fromMicros(micro), parseTags(tags), parseRequirements(reqs)
 	im.ETag = hangar.ETag(im.ID, rev)
 	return im, err
 }
@@ -86,8 +86,14 @@ func (d *DB) CreateImageVersion(ctx context.Context, tenantID string, req *hanga
 			if err = d.checkQuota(ctx, tx, tenantID, hangar.Resources{Images: 1}); err == nil {
 				im, err = d.insertImage(ctx, tx, tenantID, req)
 			}
+			if err == nil {
+				err = d.recordGroup(ctx, tx, tenantID, ARMStandsForImage, req.Name, req.ResourceGroup)
+			}
 		case err == nil:
 			if err = sameDefinition(&im, req); err == nil {
+				err = d.sameGroup(ctx, tx, tenantID, ARMStandsForImage, req.Name, req.ResourceGroup)
+			}
+			if err == nil {
 				var rev int64
 				rev, err = d.bump(ctx, tx, imageTarget(&im), hangar.Precondition{}, "")
 				im.ETag = hangar.ETag(im.ID, rev)
@@ -98,8 +104,8 @@ func (d *DB) CreateImageVersion(ctx context.Context, tenantID string, req *hanga
 		}
 		v, _ := hangar.ParseVersion(req.Version)
 		versionID := NewID()
-		_, err = d.exec(ctx, tx, `INSERT INTO image_versions (id, image_id, major, minor, patch, exclude_from_latest, end_of_life, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			versionID, im.ID, v.Major, v.Minor, v.Patch, req.ExcludeFromLatest, req.EndOfLife, now())
+		_, err = d.exec(ctx, tx, `INSERT INTO image_versions (id, image_id, major, minor, patch, exclude_from_latest, end_of_life, created_at, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			versionID, im.ID, v.Major, v.Minor, v.Patch, req.ExcludeFromLatest, req.EndOfLife, now(), tagsJSON(hangar.Tags(req.Properties)))
 		if isUniqueViolation(err) {
 			return hangar.Errorf(hangar.CodeConflict, "image %q already has version %s; versions are immutable, choose a higher version", req.Name, v)
 		}
@@ -114,15 +120,20 @@ func (d *DB) CreateImageVersion(ctx context.Context, tenantID string, req *hanga
 				return err
 			}
 		}
+		d.event(tx, tenantID, hangar.EventImageVersionCreated, versionSubject(req.Name, v.String()),
+			hangar.EventImageVersion{Image: req.Name, Version: v.String(), EndOfLife: req.EndOfLife})
 		return nil
 	})
 	return im, err
 }
 
+// versionSubject names an image version in events.
+func versionSubject(image, version string) string { return "images/" + image + "/versions/" + version }
+
 func (d *DB) insertImage(ctx context.Context, tx *sql.Tx, tenantID string, req *hangar.ImageCreate) (Image, error) {
 	id := NewID()
-	_, err := d.exec(ctx, tx, `INSERT INTO images (id, tenant_id, name, image_type, os_type, os_state, hyperv_generation, architecture, provisioning_agent, description, eula, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, tenantID, req.Name, req.Type, req.OSType, req.OSState, req.HyperVGeneration, req.Architecture, req.ProvisioningAgent, req.Description, req.EULA, now())
+	_, err := d.exec(ctx, tx, `INSERT INTO images (id, tenant_id, name, image_type, os_type, os_state, hyperv_generation, architecture, provisioning_agent, description, eula, created_at, requirements) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, tenantID, req.Name, req.Type, req.OSType, req.OSState, req.HyperVGeneration, req.Architecture, req.ProvisioningAgent, req.Description, req.EULA, now(), requirementsJSON(req.ImageRequirements))
 	if err != nil {
 		return Image{}, err
 	}
@@ -143,10 +154,14 @@ func sameDefinition(im *Image, req *hangar.ImageCreate) error {
 			return hangar.Errorf(hangar.CodeConflict, "image %q exists with %s %s; a new version must have the same %s (asked for %s), or use another image name", im.Name, f.name, f.have, f.name, f.want)
 		}
 	}
+	if !im.ImageRequirements.Same(req.ImageRequirements) {
+		return hangar.Errorf(hangar.CodeConflict, "image %q exists with recommended, features and disallowed %s; a new version must have the same (asked for %s) or leave them out, or use another image name",
+			im.Name, requirementsJSON(im.ImageRequirements), requirementsJSON(req.ImageRequirements))
+	}
 	return nil
 }
 
-const versionCols = `v.id, v.major, v.minor, v.patch, v.exclude_from_latest, v.end_of_life, v.created_at, v.tags`
+const versionCols = `v.id, v.major, v.minor, v.patch, v.exclude_from_latest, v.end_of_life, v.created_at, v.tags, v.properties`
 
 type versionRow struct {
 	id string
@@ -158,9 +173,9 @@ func scanVersion(row interface{ Scan(...any) error }) (versionRow, error) {
 		v     versionRow
 		micro int64
 	)
-	var tags string
-	err := row.Scan(&v.id, &v.Version.Major, &v.Version.Minor, &v.Version.Patch, &v.ExcludeFromLatest, &v.EndOfLife, &micro, &tags)
-	v.CreatedAt, v.Tags = fromMicros(micro), parseTags(tags)
+	var tags, props string
+	err := row.Scan(&v.id, &v.Version.Major, &v.Version.Minor, &v.Version.Patch, &v.ExcludeFromLatest, &v.EndOfLife, &micro, &tags, &props)
+	v.CreatedAt, v.Tags, v.Properties = fromMicros(micro), parseTags(tags), hangar.Properties(parseTags(props))
 	return v, err
 }
 
@@ -275,6 +290,10 @@ func (d *DB) UpdateVersion(ctx context.Context, im *Image, v hangar.Version, u h
 		}
 		_, err = d.exec(ctx, tx, `UPDATE image_versions SET exclude_from_latest = ?, end_of_life = ? WHERE image_id = ? AND major = ? AND minor = ? AND patch = ?`,
 			newExclude, newEOL, im.ID, v.Major, v.Minor, v.Patch)
+		if newEOL != eol {
+			d.event(tx, im.TenantID, hangar.EventImageVersionEndOfLife, versionSubject(im.Name, v.String()),
+				hangar.EventImageVersion{Image: im.Name, Version: v.String(), EndOfLife: newEOL})
+		}
 		return err
 	})
 }
@@ -291,6 +310,26 @@ func (d *DB) DeleteImage(ctx context.Context, im *Image, pre hangar.Precondition
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
+		}
+		rows, err := d.query(ctx, tx, `SELECT major, minor, patch FROM image_versions WHERE image_id = ? ORDER BY major, minor, patch`, im.ID)
+		if err != nil {
+			return err
+		}
+		var versions []hangar.Version
+		for rows.Next() {
+			var v hangar.Version
+			if err := rows.Scan(&v.Major, &v.Minor, &v.Patch); err != nil {
+				rows.Close()
+				return err
+			}
+			versions = append(versions, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, v := range versions {
+			d.event(tx, im.TenantID, hangar.EventImageVersionDeleted, versionSubject(im.Name, v.String()), hangar.EventImageVersion{Image: im.Name, Version: v.String()})
 		}
 		_, err = d.exec(ctx, tx, `DELETE FROM images WHERE id = ?`, im.ID)
 		return err
@@ -363,14 +402,14 @@ func (d *DB) ListImages(ctx context.Context, scope, tenantID string) ([]ImageSum
 	for rows.Next() {
 		var s ImageSummary
 		var micro, rev int64
-		var tags string
+		var tags, reqs string
 		err := rows.Scan(&s.ID, &s.TenantID, &s.Owner, &s.Name, &s.Type, &s.OSType, &s.OSState,
-			&s.HyperVGeneration, &s.Architecture, &s.ProvisioningAgent, &s.Description, &s.EULA, &micro, &rev, &tags, &s.Versions)
+			&s.HyperVGeneration, &s.Architecture, &s.ProvisioningAgent, &s.Description, &s.EULA, &micro, &rev, &tags, &reqs, &s.Versions)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		s.CreatedAt, s.Tags = fromMicros(micro), parseTags(tags)
+		s.CreatedAt, s.Tags, s.ImageRequirements = fromMicros(micro), parseTags(tags), parseRequirements(reqs)
 		s.ETag = hangar.ETag(s.ID, rev)
 		out = append(out, s)
 	}

@@ -116,17 +116,18 @@ func (d *DB) WithdrawMarketplace(ctx context.Context, tenantID string, admin boo
 
 const entryCols = `m.publisher, m.offer, m.sku, m.major, m.minor, m.patch, m.plan, m.entitlement, m.exclude_from_latest, m.version_id,
 	i.id, i.image_type, i.os_type, i.os_state, i.hyperv_generation, i.architecture, i.provisioning_agent, i.description, i.eula, v.major, v.minor, v.patch,
-	v.end_of_life, m.upstream, m.upstream_key, m.pulled_at, m.withdrawn_at`
+	v.end_of_life, m.upstream, m.upstream_key, m.pulled_at, m.withdrawn_at, i.requirements, v.properties`
 const entryFrom = ` FROM marketplace_entries m JOIN image_versions v ON v.id = m.version_id JOIN images i ON i.id = v.image_id `
 
 func scanEntry(row interface{ Scan(...any) error }) (MarketplaceEntry, error) {
 	var e MarketplaceEntry
 	var ver hangar.Version
-	var plan, upstream, upstreamKey string
+	var plan, upstream, upstreamKey, reqs, props string
 	var pulled, withdrawn int64
 	err := row.Scan(&e.Publisher, &e.Offer, &e.SKU, &ver.Major, &ver.Minor, &ver.Patch, &plan, &e.Entitlement, &e.ExcludeFromLatest, &e.VersionID,
 		&e.ImageID, &e.Type, &e.OSType, &e.OSState, &e.HyperVGeneration, &e.Architecture, &e.ProvisioningAgent, &e.Description, &e.EULA,
-		&e.ImageVersion.Major, &e.ImageVersion.Minor, &e.ImageVersion.Patch, &e.EndOfLife, &upstream, &upstreamKey, &pulled, &withdrawn)
+		&e.ImageVersion.Major, &e.ImageVersion.Minor, &e.ImageVersion.Patch, &e.EndOfLife, &upstream, &upstreamKey, &pulled, &withdrawn, &reqs, &props)
+	e.ImageRequirements, e.Properties = parseRequirements(reqs), hangar.Properties(parseTags(props))
 	if upstream != "" {
 		e.Provenance = &hangar.Provenance{Upstream: upstream, KeyFingerprint: upstreamKey, PulledAt: fromMicros(pulled)}
 		if withdrawn != 0 {

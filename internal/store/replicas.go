@@ -141,14 +141,30 @@ func (d *DB) ClaimReplicaJobs(ctx context.Context, worker string, leaseUntil tim
 // when the job is no longer worker's (another node took it over, or the version was
 // deleted): the worker must stop.
 func (d *DB) ReplicaProgress(ctx context.Context, j ReplicaJob, worker string, st hangar.ReplicationStatus, leaseUntil time.Time) (bool, error) {
-	res, err := d.exec(ctx, d.db, `UPDATE version_replicas SET state = ?, message = ?, total_bytes = ?, done_bytes = ?, copied_bytes = ?, lease_until = ?, updated_at = ?
-		WHERE version_id = ? AND region = ? AND worker = ? AND state = ?`,
-		st.State, st.Message, st.TotalBytes, st.DoneBytes, st.CopiedBytes, leaseUntil.UnixMicro(), now(), j.VersionID, j.Region, worker, hangar.ReplicationReplicating)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	held := false
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		res, err := d.exec(ctx, tx, `UPDATE version_replicas SET state = ?, message = ?, total_bytes = ?, done_bytes = ?, copied_bytes = ?, lease_until = ?, updated_at = ?
+			WHERE version_id = ? AND region = ? AND worker = ? AND state = ?`,
+			st.State, st.Message, st.TotalBytes, st.DoneBytes, st.CopiedBytes, leaseUntil.UnixMicro(), now(), j.VersionID, j.Region, worker, hangar.ReplicationReplicating)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if held = n == 1; !held || err != nil || st.State != hangar.ReplicationCompleted {
+			return err
+		}
+		var tenantID, image string
+		var v hangar.Version
+		err = d.queryRow(ctx, tx, `SELECT i.tenant_id, i.name, v.major, v.minor, v.patch FROM image_versions v JOIN images i ON i.id = v.image_id WHERE v.id = ?`,
+			j.VersionID).Scan(&tenantID, &image, &v.Major, &v.Minor, &v.Patch)
+		if err != nil {
+			return err
+		}
+		d.event(tx, tenantID, hangar.EventImageVersionReplicated, versionSubject(image, v.String()),
+			hangar.EventImageVersion{Image: image, Version: v.String(), Region: j.Region})
+		return nil
+	})
+	return held, err
 }
 
 // VersionDiskIDs returns the stored disks of a version.

@@ -10,6 +10,10 @@ type Stats struct {
 	// Replication not yet done: the copies still Replicating, and the bytes they
 	// still miss.
 	ReplicationsPending, ReplicationBacklogBytes int64
+	// Webhook deliveries not yet delivered, and those that failed for good.
+	DeliveriesPending, DeliveriesFailed int64
+	// Disks whose checksums are not computed yet.
+	DisksWithoutChecksums int64
 }
 
 // VMCount is how many VMs are in a power state on a host.
@@ -32,6 +36,14 @@ func (d *DB) Stats(ctx context.Context) (Stats, error) {
 	err = d.queryRow(ctx, d.db, `SELECT COUNT(*), COALESCE(SUM(total_bytes - done_bytes), 0) FROM version_replicas WHERE state = 'Replicating'`).
 		Scan(&s.ReplicationsPending, &s.ReplicationBacklogBytes)
 	if err != nil {
+		return s, err
+	}
+	err = d.queryRow(ctx, d.db, `SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) FROM event_deliveries`).
+		Scan(&s.DeliveriesPending, &s.DeliveriesFailed)
+	if err != nil {
+		return s, err
+	}
+	if err := d.queryRow(ctx, d.db, `SELECT COUNT(*) FROM disks WHERE sha256 = ''`).Scan(&s.DisksWithoutChecksums); err != nil {
 		return s, err
 	}
 	rows, err := d.query(ctx, d.db, `SELECT host_name, power_state, COUNT(*) FROM vms GROUP BY host_name, power_state ORDER BY host_name, power_state`)

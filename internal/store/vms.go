@@ -28,7 +28,7 @@ const vmCols = `id, tenant_id, name, image_ref, os_type, os_state, hyperv_genera
 	computer_name, admin_username, power_state, provisioning_state, provisioning_message, instance_id, ssh_port, pid, accel, provisioning_timeout, last_started_at, last_backup_at, created_at, host_name, egress, provisioning_agent`
 
 // vmSelect reads vmCols and the revision, which a new row takes from its default.
-const vmSelect = `SELECT ` + vmCols + `, revision, tags FROM vms `
+const vmSelect = `SELECT ` + vmCols + `, revision, tags, storage_sku FROM vms `
 
 func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var v VM
@@ -36,7 +36,7 @@ func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var tags string
 	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Image, &v.OSType, &v.OSState, &v.HyperVGeneration, &v.Size.Name, &v.Size.VCPUs,
 		&v.Size.MemoryMiB, &v.ComputerName, &v.AdminUsername, &v.PowerState, &v.ProvisioningState, &v.ProvisioningMessage,
-		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &v.Egress, &v.ProvisioningAgent, &rev, &tags)
+		&v.InstanceID, &v.SSHPort, &v.PID, &v.Accel, &timeoutMS, &started, &backup, &micro, &v.Host, &v.Egress, &v.ProvisioningAgent, &rev, &tags, &v.StorageSKU)
 	v.ETag, v.Tags = hangar.ETag(v.ID, rev), parseTags(tags)
 	if started != 0 {
 		v.LastStarted = fromMicros(started)
@@ -78,9 +78,9 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 		if err := d.checkCapacity(ctx, tx, v); err != nil {
 			return err
 		}
-		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`) VALUES (`+placeholders(26)+`)`,
+		_, err := d.exec(ctx, tx, `INSERT INTO vms (`+vmCols+`, storage_sku) VALUES (`+placeholders(27)+`)`,
 			v.ID, v.TenantID, v.Name, v.Image, v.OSType, v.OSState, v.HyperVGeneration, v.Size.Name, v.Size.VCPUs, v.Size.MemoryMiB,
-			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at, v.Host, string(v.Egress), string(v.ProvisioningAgent))
+			v.ComputerName, v.AdminUsername, v.PowerState, v.ProvisioningState, v.ProvisioningMessage, v.InstanceID, v.SSHPort, v.PID, v.Accel, v.ProvisioningTimeout.Milliseconds(), 0, 0, at, v.Host, string(v.Egress), string(v.ProvisioningAgent), v.StorageSKU)
 		if isUniqueViolation(err) {
 			return hangar.Errorf(hangar.CodeConflict, "VM %q already exists; choose another name", v.Name)
 		}
@@ -93,7 +93,9 @@ func (d *DB) CreateVM(ctx context.Context, v *VM) error {
 				return err
 			}
 		}
-		return nil
+		d.event(tx, v.TenantID, hangar.EventVMCreated, "vms/"+v.Name, hangar.EventVM{VM: v.Name, Image: v.Image,
+			PowerState: v.PowerState, ProvisioningState: v.ProvisioningState})
+		return d.recordGroup(ctx, tx, v.TenantID, ARMStandsForVM, v.Name, v.ResourceGroup)
 	})
 }
 
@@ -227,14 +229,54 @@ func (d *DB) UpdateVM(ctx context.Context, id string, u VMUpdate) error {
 	if !u.IfMatch.IsZero() {
 		t.missing = hangar.Errorf(hangar.CodeNotFound, "the VM was deleted meanwhile; `hangar vm list` shows your VMs")
 	}
-	_, err := d.bump(ctx, d.db, t, u.IfMatch, strings.Join(sets, ", "), args...)
-	return err
+	if u.PowerState == nil && u.ProvisioningState == nil {
+		_, err := d.bump(ctx, d.db, t, u.IfMatch, strings.Join(sets, ", "), args...)
+		return err
+	}
+	// A change of state is an event, written with it.
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		var before hangar.EventVM
+		var tenantID string
+		err := d.queryRow(ctx, tx, `SELECT tenant_id, name, power_state, provisioning_state FROM vms WHERE id = ?`, id).
+			Scan(&tenantID, &before.VM, &before.PowerState, &before.ProvisioningState)
+		if errors.Is(err, sql.ErrNoRows) {
+			return t.missing
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := d.bump(ctx, tx, t, u.IfMatch, strings.Join(sets, ", "), args...); err != nil {
+			return err
+		}
+		after := hangar.EventVM{VM: before.VM, PowerState: before.PowerState, ProvisioningState: before.ProvisioningState,
+			PreviousPowerState: before.PowerState, PreviousProvisioningState: before.ProvisioningState}
+		if u.PowerState != nil {
+			after.PowerState = *u.PowerState
+		}
+		if u.ProvisioningState != nil {
+			after.ProvisioningState = *u.ProvisioningState
+		}
+		if after.PowerState != before.PowerState || after.ProvisioningState != before.ProvisioningState {
+			d.event(tx, tenantID, hangar.EventVMStateChanged, "vms/"+before.VM, after)
+		}
+		return nil
+	})
 }
 
 // DeleteVM forgets a VM.
 func (d *DB) DeleteVM(ctx context.Context, id string) error {
-	_, err := d.exec(ctx, d.db, `DELETE FROM vms WHERE id = ?`, id)
-	return err
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		var tenantID, name string
+		err := d.queryRow(ctx, tx, `DELETE FROM vms WHERE id = ? RETURNING tenant_id, name`, id).Scan(&tenantID, &name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		d.event(tx, tenantID, hangar.EventVMDeleted, "vms/"+name, hangar.EventVM{VM: name})
+		return nil
+	})
 }
 
 // DiskUsedByVM reports whether any VM's disk sits on the stored disk.

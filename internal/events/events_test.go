@@ -1,0 +1,89 @@
+package events
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+// TestSignFollowsStandardWebhooks: the signature is v1, then the base64
+// HMAC-SHA256, keyed by the secret's base64 part, of "id.timestamp.body", as the
+// Standard Webhooks specification defines it (computed here by hand).
+func TestSignFollowsStandardWebhooks(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	at := time.Unix(1700000000, 0)
+	body := []byte(`{"id":"42"}`)
+	h, err := Sign(secret, "42", at, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("42.1700000000." + string(body)))
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if h.Get("webhook-signature") != want || h.Get("webhook-id") != "42" || h.Get("webhook-timestamp") != "1700000000" {
+		t.Fatalf("headers %v, want signature %s", h, want)
+	}
+	if _, err := Sign("not base64!", "1", at, body); err == nil {
+		t.Fatal("a secret that is not base64 signed something")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		attempt int64
+		want    time.Duration
+	}{
+		{1, time.Second}, {2, 2 * time.Second}, {5, 16 * time.Second}, {12, 2048 * time.Second}, {13, time.Hour}, {29, time.Hour},
+	} {
+		if got := backoff(tc.attempt); got != tc.want {
+			t.Errorf("backoff(%d) = %v, want %v", tc.attempt, got, tc.want)
+		}
+	}
+	// Thirty attempts span about a day, as Event Grid's retries do.
+	var total time.Duration
+	for n := int64(1); n < MaxAttempts; n++ {
+		total += backoff(n)
+	}
+	if total < 18*time.Hour || total > 26*time.Hour {
+		t.Errorf("retries span %v", total)
+	}
+}
+
+func TestValidateWebhook(t *testing.T) {
+	for _, tc := range []struct {
+		req hangar.WebhookCreate
+		bad string
+	}{
+		{hangar.WebhookCreate{URL: "https://hooks.example.com/x"}, ""},
+		{hangar.WebhookCreate{URL: "http://10.0.0.1:8080/x", Types: []string{hangar.EventVMDeleted}}, ""},
+		{hangar.WebhookCreate{URL: "ftp://example.com/"}, "http"},
+		{hangar.WebhookCreate{URL: "https://user:pw@example.com/"}, "user:password"},
+		{hangar.WebhookCreate{URL: "https:///nohost"}, "http"},
+		{hangar.WebhookCreate{URL: "https://example.com/" + strings.Repeat("a", 2048)}, "2048"},
+		{hangar.WebhookCreate{URL: "https://example.com/", Types: []string{"Hangar.VM.Exploded"}}, "not one Hangar sends"},
+	} {
+		err := tc.req.Validate()
+		if (tc.bad == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.bad)) {
+			t.Errorf("%.60s %v: %v, want %q", tc.req.URL, tc.req.Types, err, tc.bad)
+		}
+	}
+}
+
+func TestParseID(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "0": 0, "17": 17} {
+		if got, err := ParseID(in); err != nil || got != want {
+			t.Errorf("ParseID(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"-1", "x", "1e3", "99999999999999999999"} {
+		if _, err := ParseID(in); hangar.ErrorCode(err) != hangar.CodeInvalid {
+			t.Errorf("ParseID(%q): %v", in, err)
+		}
+	}
+}
