@@ -684,6 +684,18 @@ func TestConsoleVM(t *testing.T) {
 		t.Fatal("generalize cannot be pressed with the name typed")
 	}
 	b.check("generalize")
+	// The server checks the typed name too: a form sent with another one (around
+	// the disabled button) generalizes nothing.
+	if _, err := chromedp.Run(b.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Evaluate[chromedp.Void](
+		`document.getElementById("confirm").value = "vm"; document.getElementById("confirm").form.submit()`))); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "a generalize with the wrong name", b.mainText(), "Type the VM's name, vm1, to confirm.")
+	var vm vmJSON
+	s.json(alice, &vm, "vm", "show", "vm1")
+	if vm.PowerState != "stopped" {
+		t.Fatalf("after a refused generalize the VM is %s", vm.PowerState)
+	}
 	b.click("Cancel")
 	b.do(chromedp.Click(`//summary[.="Capture"]`), chromedp.SendKeys(chromedp.ID("imageName"), "cap"))
 	b.click("Capture")
