@@ -12,6 +12,7 @@ import (
 
 func (h *Handler) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"admin/tenants", h.page(h.tenants))
+	m.HandleFunc("POST "+Prefix+"admin/tenants", h.action(h.createTenant))
 	m.HandleFunc("GET "+Prefix+"admin/tenants/{name}", h.page(h.tenant))
 	m.HandleFunc("POST "+Prefix+"admin/tenants/{name}/quotas", h.action(h.setQuotas))
 	m.HandleFunc("POST "+Prefix+"admin/tenants/{name}/keys", h.action(h.createKey))
@@ -28,6 +29,30 @@ func (h *Handler) tenants(c *call) error {
 		return err
 	}
 	return c.render("tenants", "Tenants", "admin", list)
+}
+
+// createTenant makes a tenant; its first key is on the answer page only.
+func (h *Handler) createTenant(c *call) (string, error) {
+	back := Prefix + "admin/tenants"
+	req := hangar.TenantCreate{Name: strings.TrimSpace(c.r.PostFormValue("name")), Role: hangar.Role(c.r.PostFormValue("role"))}
+	req.Entitlements = strings.FieldsFunc(c.r.PostFormValue("entitlements"), func(r rune) bool { return r == ',' || r == ' ' })
+	created, err := c.api.CreateTenant(c.ctx, req)
+	if err != nil {
+		return back, err
+	}
+	t, err := c.api.Tenant(c.ctx, created.Tenant.Name)
+	if err != nil {
+		return back, err
+	}
+	keys, err := c.api.ListKeys(c.ctx, created.Tenant.Name)
+	if err != nil {
+		return back, err
+	}
+	newKey := &hangar.KeyCreated{Tenant: t.Name, Key: created.Key}
+	if len(keys) == 1 { // the tenant's first key, named by the API
+		newKey.APIKey = keys[0]
+	}
+	return "", c.render("tenant", t.Name+" · Tenants", "admin", tenantView{Tenant: t, Quotas: quotaRows(t), Keys: keys, NewKey: newKey})
 }
 
 // quotaRow is one quota of a tenant: its use, its limit and whether the limit is

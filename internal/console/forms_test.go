@@ -424,3 +424,33 @@ func TestVersionsMarketplaceAndDeleteInTheConsole(t *testing.T) {
 		t.Fatalf("alice asking to delete contoso's image: %d", a.status)
 	}
 }
+
+func TestCreateTenantInTheConsole(t *testing.T) {
+	s := newStack(t, false)
+	admin := s.browser(t)
+	admin.signIn("admin")
+	a := admin.post("/console/admin/tenants", url.Values{"csrf": {admin.csrf}, "name": {"dave"}, "role": {"publisher"}, "entitlements": {"msdn, vs"}})
+	key := regexpKey.FindString(a.body)
+	if a.status != 200 || key == "" || !strings.Contains(a.body, "This key is shown once") {
+		t.Fatalf("create tenant: %d\n%s", a.status, a.body)
+	}
+	who, err := client.New("http://hangar.internal", key, client.WithHandler(s.h.api)).Whoami(t.Context())
+	if err != nil || who.Tenant.Name != "dave" || who.Tenant.Role != hangar.RolePublisher || !slices.Equal(who.Tenant.Entitlements, []string{"msdn", "vs"}) {
+		t.Fatalf("the new tenant: %+v %v", who, err)
+	}
+	// The key is never shown again.
+	if a := admin.get("/console/admin/tenants/dave"); strings.Contains(a.body, key) {
+		t.Fatal("the key is shown again")
+	}
+	// A refusal is the API's.
+	admin.post("/console/admin/tenants", url.Values{"csrf": {admin.csrf}, "name": {"dave"}})
+	if a := admin.get("/console/admin/tenants"); !strings.Contains(a.body, `class="flash err"`) {
+		t.Fatalf("a second dave shows no error:\n%s", a.body)
+	}
+	alice := s.browser(t)
+	alice.signIn("alice")
+	alice.post("/console/admin/tenants", url.Values{"csrf": {alice.csrf}, "name": {"eve"}})
+	if _, err := s.api["admin"].Tenant(t.Context(), "eve"); err == nil {
+		t.Fatal("a user created a tenant")
+	}
+}
