@@ -10,11 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -65,8 +68,7 @@ func newBrowser(t *testing.T, base string) *browser {
 }
 
 // shot saves a screenshot of the page in the light and the dark theme when
-// HANGAR_CONSOLE_SHOTS names a directory (for looking at the pages; part 2 makes
-// the README's).
+// HANGAR_CONSOLE_SHOTS names a directory (docs/console holds some, made so).
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	dir := os.Getenv("HANGAR_CONSOLE_SHOTS")
@@ -78,10 +80,78 @@ func (b *browser) shot(name string) {
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
 			b.t.Fatal(err)
 		}
-		png := run(b, chromedp.FullScreenshot(100))
+		png, err := smallPNG(run(b, chromedp.FullScreenshot(100)))
+		if err != nil {
+			b.t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name+"-"+scheme+".png"), png, 0o644); err != nil {
 			b.t.Fatal(err)
 		}
+	}
+}
+
+// axeSource is axe-core (e2e/testdata/axe), read once.
+var axeSource = sync.OnceValues(func() (string, error) {
+	data, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
+	return string(data), err
+})
+
+// axe runs axe-core on the page shown, through the DevTools protocol (the console
+// never serves it), and fails the test on any serious or critical violation.
+func (b *browser) axe(where string) {
+	b.t.Helper()
+	src, err := axeSource()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if !run(b, chromedp.Evaluate[bool](`typeof window.axe === "object"`)) {
+		b.do(chromedp.Evaluate[chromedp.Void](src))
+	}
+	// axe-core must see a violation: show it one on purpose (an image with no
+	// text alternative, removed at once).
+	probe := run(b, chromedp.Evaluate[string](`(async () => {
+		const img = document.createElement("img");
+		img.src = "data:,";
+		document.body.appendChild(img);
+		try {
+			const r = await axe.run(img, {runOnly: ["image-alt"]});
+			return r.violations.map(v => v.impact + " " + v.id).join();
+		} finally { img.remove(); }
+	})()`, chromedp.EvalAwaitPromise))
+	if probe != "critical image-alt" {
+		b.t.Fatalf("axe-core does not see an image with no alt (%q): its checks would prove nothing", probe)
+	}
+	report := run(b, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(
+		r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v =>
+			v.impact + " " + v.id + ": " + v.help + " at " + v.nodes.slice(0, 4).map(n => n.target.join(" ")).join(", "))))`,
+		chromedp.EvalAwaitPromise))
+	if report != "[]" {
+		b.t.Errorf("axe-core on %s: %s", where, report)
+	}
+}
+
+// check runs axe-core and saves screenshots of the page shown.
+func (b *browser) check(name string) {
+	b.t.Helper()
+	b.axe(name)
+	b.shot(name)
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	return run(b, chromedp.Evaluate[T](expr))
+}
+
+// waitJS waits until the JavaScript expression is true, up to limit.
+func (b *browser) waitJS(what, expr string, limit time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !eval[bool](b, expr) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("waited %v for %s; the page shows:\n%s", limit, what, b.mainText())
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
@@ -240,12 +310,13 @@ func TestConsole(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("key"), "hgr_wrong"), chromedp.Submit(chromedp.ID("key")),
 		chromedp.WaitVisible(chromedp.CSS(".flash.err")))
 	mustContain(t, "a wrong key's sign-in", b.mainText(), "Sign in")
+	b.check("signin")
 	b.signIn(alice)
 	session := b.cookie()
 
 	// The marketplace, publisher → offer → SKU; accept the plan's terms in place.
 	text := b.open("/console/marketplace")
-	b.shot("marketplace")
+	b.check("marketplace")
 	mustContain(t, "the marketplace", text, "Contoso", "Contoso:Linux:base:1.0.0", "terms to accept")
 	b.click("Contoso")
 	b.click("Linux")
@@ -253,7 +324,7 @@ func TestConsole(t *testing.T) {
 	text = b.mainText()
 	mustContain(t, "the SKU page", text, "Latest: 1.0.0", "Contoso:Linux:base:latest", "2.0.0", "excluded from latest",
 		"Plan std", "https://contoso.example/eula", "contoso "+xss)
-	b.shot("marketplace-sku")
+	b.check("marketplace-sku")
 	b.click("Accept the terms of plan std")
 	mustContain(t, "the SKU page after accepting", b.mainText(), "The terms of plan std (Contoso) are accepted.", "Accepted on")
 	var terms struct{ Accepted bool }
@@ -265,7 +336,7 @@ func TestConsole(t *testing.T) {
 	// My images: an image's versions and references.
 	text = b.open("/console/images")
 	mustContain(t, "my images", text, "web", "secret")
-	b.shot("images")
+	b.check("images")
 	// Tables filter as you type and sort by a click on a header.
 	rows := `Array.from(document.querySelectorAll('#images tbody tr')).filter(r => !r.hidden).map(r => r.cells[0].textContent.trim()).join(" ")`
 	b.do(chromedp.SendKeys(chromedp.CSS(`input[data-filter="images"]`), "sec"))
@@ -294,7 +365,7 @@ func TestConsole(t *testing.T) {
 	b.open("/console/images")
 	b.click("web")
 	text = b.mainText()
-	b.shot("image")
+	b.check("image")
 	mustContain(t, "the image page", text, "1.0.0", "1.1.0", "2031-01-01", "bob",
 		"web@1.0.0", "web@1.1.0", "community/acme/web", "local: Completed", "web "+xss, `javascript:alert("eula")`)
 	if v := run(b, chromedp.Evaluate[string](`document.querySelector('#versions .latest').closest('tr').cells[0].textContent`)); v != "1.0.0" {
@@ -306,15 +377,16 @@ func TestConsole(t *testing.T) {
 
 	// Community: publisher, contact and EULA as text.
 	text = b.open("/console/community")
-	b.shot("community")
+	b.check("community")
 	mustContain(t, "the community page", text, "community/acme/web", "acme", hostileURI, hostileEmail, "eula "+xss)
 
 	// Disks: show, download (the same bytes as the CLI's), delete with confirmation.
 	text = b.open("/console/disks")
 	mustContain(t, "the disks page", text, "aos", "spare", "8.0 MiB")
+	b.check("disks")
 	b.click("aos")
 	mustContain(t, "a disk page", b.mainText(), "vhd", "qcow2", "raw", "web")
-	b.shot("disk")
+	b.check("disk")
 	b.click("web@1.0.0")
 	mustContain(t, "the image a disk's user link leads to", b.mainText(), "References", "community/acme/web")
 	resp, body := consoleGet(t, s.url(), "/console/disks/aos/download?format=raw", session)
@@ -332,8 +404,37 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the console deleted spare but the API still lists it:\n%s", out)
 	}
 
+	// The browser uploads a fixed VHD (the data before its footer) and refuses a
+	// qcow2 file, saying what to do.
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	writeDisk(t, src, 12<<20, 9, map[int64]int64{0: 4096, 6 << 20: 3 << 20})
+	s.ok("", "disk", "convert", src, filepath.Join(dir, "src.vhd"), "--format", "vhd")
+	s.ok("", "disk", "convert", src, filepath.Join(dir, "src.qcow2"), "--format", "qcow2")
+	upload := func(file, name string) string {
+		b.open("/console/upload")
+		b.do(chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{file}),
+			chromedp.SendKeys(chromedp.ID("upload-name"), name), chromedp.Click(chromedp.ID("upload-start")))
+		st := `document.getElementById("upload-status").dataset.state`
+		b.waitJS("the upload of "+name+" to end", st+` === "done" || `+st+` === "error"`, time.Minute)
+		return eval[string](b, st)
+	}
+	if st := upload(filepath.Join(dir, "src.vhd"), "fromvhd"); st != "done" {
+		t.Fatalf("the fixed VHD's upload: %s\n%s", st, b.mainText())
+	}
+	s.ok(alice, "disk", "download", "fromvhd", "--format", "raw", "--file", filepath.Join(dir, "back.raw"))
+	sameFile(t, src, filepath.Join(dir, "back.raw"))
+	if st := upload(filepath.Join(dir, "src.qcow2"), "fromqcow2"); st != "error" {
+		t.Fatalf("a qcow2 file was uploaded from the browser: %s", st)
+	}
+	mustContain(t, "the qcow2 refusal", b.mainText(), "this is a qcow2 file", "qemu-img convert -O raw", "hangar disk upload")
+	if out := s.ok(alice, "disk", "list"); strings.Contains(out, "fromqcow2") {
+		t.Fatalf("a refused upload made a disk:\n%s", out)
+	}
+
 	// VMs: none yet, and the page says how to make one.
 	mustContain(t, "the VMs page", b.open("/console/vms"), "No VMs yet", "hangar vm create")
+	b.check("vms-empty")
 	if strings.Contains(b.html(), "/console/admin/") {
 		t.Fatal("a user sees admin links")
 	}
@@ -370,6 +471,7 @@ func TestConsole(t *testing.T) {
 	private := b.html()
 	b.open("/console/images/no-such-image")
 	missing := b.html()
+	b.check("notfound")
 	if private != missing || !strings.Contains(private, "Not found") {
 		t.Fatalf("another tenant's image and a missing one differ:\n%s\n---\n%s", private, missing)
 	}
@@ -389,12 +491,227 @@ func TestConsole(t *testing.T) {
 	b.signOut()
 	b.signIn(s.adminKey())
 	b.click("Tenants")
-	b.shot("tenants")
+	b.check("tenants")
 	mustContain(t, "the tenants page", b.mainText(), "alice", "bob", "contoso", "publisher")
+	// A tenant's quotas and keys; a new key, shown once, works.
+	b.click("bob")
+	mustContain(t, "bob's page", b.mainText(), "stored bytes", "API keys")
+	b.do(chromedp.SendKeys(chromedp.ID("keyName"), "laptop"))
+	b.click("Create key")
+	key := eval[string](b, `document.querySelector(".newkey code").textContent`)
+	b.check("tenant")
+	if r := s.api(key, "GET", "/v1/whoami", nil); r.status != 200 || !strings.Contains(r.body, `"bob"`) {
+		t.Fatalf("the key made in the console: %d %s", r.status, r.body)
+	}
+	b.click("Hosts")
+	mustContain(t, "the hosts page", b.mainText(), "up")
+	b.check("hosts")
+	b.click("GC & scrub")
+	b.click("Run GC")
+	mustContain(t, "the GC report", b.mainText(), "dry run: nothing removed", "Chunks scanned")
+	b.click("Run scrub")
+	mustContain(t, "the scrub report", b.mainText(), "Chunks verified", "Corrupt")
+	b.check("maintenance")
 	if n := b.dialogs.Load(); n != 0 {
 		t.Fatalf("%d JavaScript dialogs opened", n)
 	}
 	if !regexp.MustCompile(`default-src 'self'`).MatchString(r1.Header.Get("Content-Security-Policy")) {
 		t.Fatal("no CSP on the not-found page")
+	}
+}
+
+// holdUpload intercepts the upload script's questions about missing chunks: the
+// first pass go through (and their chunks are sent), the others are held (never
+// answered, so no more chunk is sent) until the page they came from goes away. It
+// returns how many are held so far, and a stop that ends the interception.
+// (The chunks' PUTs themselves cannot be held: Chromium does not pause requests
+// with multi-megabyte bodies read from a file.)
+func (b *browser) holdUpload(pass int) (held func() int32, stop func()) {
+	b.t.Helper()
+	var seen, holding atomic.Int32
+	ctx, cancel := context.WithCancel(b.ctx)
+	events := chromedp.Events(ctx, fetch.RequestPaused)
+	if _, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*/console/api/uploads/*/missing", RequestStage: fetch.RequestStageRequest}}}); err != nil {
+		b.t.Fatal(err)
+	}
+	go func() {
+		for ev, err := range events {
+			if err != nil {
+				return
+			}
+			if seen.Add(1) <= int32(pass) {
+				chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+				continue
+			}
+			holding.Add(1)
+		}
+	}()
+	return holding.Load, func() {
+		cancel()
+		if _, err := chromedp.Call(b.ctx, fetch.Disable, cdp.Empty{}); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+// TestConsoleVM is the console's whole path of a VM, in the browser: upload the
+// test guest from the file chooser (interrupted by a reload, then resumed), make it
+// an OS image, create a VM from it with the wizard, watch the VM list reach
+// Running and Succeeded without a reload, read the serial console, run a command,
+// stop it, back it up, capture it, share the capture with bob, who sees it.
+func TestConsoleVM(t *testing.T) {
+	img := testImage(t, "generalized")
+	s := startServer(t)
+	alice, bob := s.tenant("alice"), s.tenant("bob")
+	b := newBrowser(t, s.url())
+	b.signIn(alice)
+
+	// The upload: two chunks go through, then the upload is held; the page is
+	// reloaded mid-upload.
+	b.open("/console/upload")
+	b.check("upload")
+	held, stopHolding := b.holdUpload(2)
+	b.do(chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{img}),
+		chromedp.SendKeys(chromedp.ID("upload-name"), "guest"), chromedp.Click(chromedp.ID("upload-start")))
+	status := `document.getElementById("upload-status")`
+	b.waitJS("two chunks sent and a third held", status+`.dataset.sentChunks === "2"`, time.Minute)
+	for deadline := time.Now().Add(30 * time.Second); held() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no third chunk was asked about")
+		}
+	}
+	progress := b.mainText()
+	mustContain(t, "the upload's progress", progress, "MiB of 64.0 MiB", "MiB/s", "left", "sent 8.0 MiB")
+	if v := eval[float64](b, `document.getElementById("upload-progress").value`); v <= 0 {
+		t.Fatalf("the progress bar shows %v", v)
+	}
+	b.shot("upload-progress")
+	b.do(chromedp.Reload())
+	stopHolding()
+	mustContain(t, "the upload page after a reload", b.mainText(), "was interrupted: choose the same file to resume it")
+	if name := eval[string](b, `document.getElementById("upload-name").value`); name != "guest" {
+		t.Fatalf("the interrupted upload's name is %q", name)
+	}
+	b.do(chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{img}), chromedp.Click(chromedp.ID("upload-start")))
+	b.waitJS("the upload to end", status+`.dataset.state === "done" || `+status+`.dataset.state === "error"`, 2*time.Minute)
+	if st := eval[string](b, status+`.dataset.state`); st != "done" {
+		t.Fatalf("the resumed upload: %s", b.mainText())
+	}
+	if r, p := eval[string](b, status+`.dataset.resumed`), eval[int](b, `Number(`+status+`.dataset.presentChunks)`); r != "true" || p < 2 {
+		t.Fatalf("the upload did not resume: resumed %s, chunks already on the server %d", r, p)
+	}
+	mustContain(t, "the finished upload", b.mainText(), "Uploaded 64.0 MiB", "already on the server", "Disk guest is ready")
+	downloaded := filepath.Join(t.TempDir(), "guest.raw")
+	s.ok(alice, "disk", "download", "guest", "--format", "raw", "--file", downloaded)
+	sameFile(t, img, downloaded)
+
+	// An OS image of it.
+	b.click("make an image of it")
+	b.check("image-form")
+	b.do(chromedp.SendKeys(chromedp.ID("name"), "guestimg"))
+	b.click("Create")
+	mustContain(t, "the new image", b.mainText(), "Image guestimg version 1.0.0 created.", "guestimg@1.0.0")
+
+	// The wizard: the password's rules checked as one types; an SSH key chosen.
+	b.click("Create a VM…")
+	if ref := eval[string](b, `document.getElementById("image").value`); ref != "guestimg" {
+		t.Fatalf("the wizard's image is %q", ref)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`input[name="auth"][value="password"]`)), chromedp.SendKeys(chromedp.ID("adminPassword"), "abc"))
+	rule := func(r string) string {
+		return eval[string](b, `document.querySelector('[data-rule="`+r+`"]').className`)
+	}
+	if rule("length") != "unmet" || rule("classes") != "unmet" || rule("control") != "met" {
+		t.Fatalf("rules for abc: length %q classes %q control %q", rule("length"), rule("classes"), rule("control"))
+	}
+	b.do(chromedp.SendKeys(chromedp.ID("adminPassword"), "-Def-1"))
+	if rule("length") != "met" || rule("classes") != "met" {
+		t.Fatalf("rules for abc-Def-1: length %q classes %q", rule("length"), rule("classes"))
+	}
+	b.check("vm-wizard")
+	b.do(chromedp.Click(chromedp.CSS(`input[name="auth"][value="ssh"]`)),
+		chromedp.SendKeys(chromedp.ID("name"), "vm1"), chromedp.SendKeys(chromedp.ID("adminUsername"), "ops"),
+		chromedp.SendKeys(chromedp.ID("sshKey"), newSSHKey(t)))
+	b.click("Create VM")
+	mustContain(t, "the new VM's page", b.mainText(), "VM vm1 is being created from guestimg@1.0.0.")
+
+	// The VM list follows the VM's states without a reload.
+	b.open("/console/vms")
+	cell := func(field string) string {
+		return `document.querySelector('[data-vm="vm1"][data-field="` + field + `"]').textContent.trim()`
+	}
+	if st := eval[string](b, cell("provisioningState")); st != "Creating" {
+		t.Fatalf("the VM is already %q: the list's refresh would not be seen", st)
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`))
+	b.waitJS("vm1 running and provisioned", cell("powerState")+` === "running" && `+cell("provisioningState")+`.startsWith("Succeeded")`, 6*time.Minute)
+	if !eval[bool](b, `window.sameDocument === true`) {
+		t.Fatal("the VM list was reloaded")
+	}
+	b.check("vms")
+
+	// Its serial console, then a command run in the guest.
+	b.click("vm1")
+	b.waitJS("the agent in the serial console", `document.getElementById("serial").textContent.includes("hangar-agent")`, time.Minute)
+	b.check("vm")
+	b.do(chromedp.Click(chromedp.CSS(`details.panel summary`)), chromedp.SendKeys(chromedp.ID("script"), `echo "console-$((6*7))"`))
+	b.click("Run")
+	if out := eval[string](b, `document.getElementById("stdout").textContent`); out != "console-42\n" {
+		t.Fatalf("run-command's output: %q\n%s", out, b.mainText())
+	}
+	mustContain(t, "the run-command page", b.mainText(), "Exit code 0")
+	b.check("run-command")
+
+	// Stop, back up, capture.
+	b.click("vm1")
+	b.click("Stop")
+	mustContain(t, "the stopped VM", b.mainText(), "VM vm1 stopped.")
+	b.waitJS("vm1 stopped", `document.querySelector('[data-field="powerState"]').textContent.trim() === "stopped"`, time.Minute)
+	if n := len(s.qemuProcesses()); n != 0 {
+		t.Fatalf("%d QEMU processes after the console stopped the VM", n)
+	}
+	b.do(chromedp.Click(`//summary[.="Backup"]`))
+	b.click("Back up")
+	mustContain(t, "the backup", b.mainText(), "Backup vm1-backup-")
+	// Generalizing waits for the VM's name, typed.
+	b.click("Generalize…")
+	if !eval[bool](b, `document.querySelector("[data-confirm-button]").disabled`) {
+		t.Fatal("generalize can be pressed before the name is typed")
+	}
+	b.do(chromedp.SendKeys(chromedp.ID("confirm"), "vm1"))
+	if eval[bool](b, `document.querySelector("[data-confirm-button]").disabled`) {
+		t.Fatal("generalize cannot be pressed with the name typed")
+	}
+	b.check("generalize")
+	// The server checks the typed name too: a form sent with another one (around
+	// the disabled button) generalizes nothing.
+	if _, err := chromedp.Run(b.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Evaluate[chromedp.Void](
+		`document.getElementById("confirm").value = "vm"; document.getElementById("confirm").form.submit()`))); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "a generalize with the wrong name", b.mainText(), "Type the VM's name, vm1, to confirm.")
+	var vm vmJSON
+	s.json(alice, &vm, "vm", "show", "vm1")
+	if vm.PowerState != "stopped" {
+		t.Fatalf("after a refused generalize the VM is %s", vm.PowerState)
+	}
+	b.click("Cancel")
+	b.do(chromedp.Click(`//summary[.="Capture"]`), chromedp.SendKeys(chromedp.ID("imageName"), "cap"))
+	b.click("Capture")
+	mustContain(t, "the captured image", b.mainText(), "VM vm1 captured as image cap.", "specialized", "cap@1.0.0")
+
+	// Share it with bob, who then sees it.
+	b.do(chromedp.SendKeys(chromedp.ID("share-tenant"), "bob"))
+	b.click("Share")
+	mustContain(t, "the shared image", b.mainText(), "Image cap is shared with bob.", "Stop sharing with bob")
+	b.check("image-owner")
+	b.signOut()
+	b.signIn(bob)
+	mustContain(t, "bob's images", b.open("/console/images?all=1"), "shared/alice/cap")
+	b.click("cap")
+	mustContain(t, "the image shared with bob", b.mainText(), "shared/alice/cap", "Create a VM…")
+	if n := b.dialogs.Load(); n != 0 {
+		t.Fatalf("%d JavaScript dialogs opened", n)
 	}
 }

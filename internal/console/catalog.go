@@ -144,6 +144,7 @@ type imageView struct {
 	Image      hangar.Image
 	Mine       bool
 	Latest     string
+	VMRef      string   // the reference a new VM is made from (latest), if any
 	References []string // the image's references (latest), then each version's
 	Versions   []versionView
 }
@@ -165,19 +166,16 @@ func (h *Handler) image(c *call) error {
 	if r, err := c.api.Resolve(c.ctx, ref); err == nil {
 		v.Latest = r.Version.String()
 	}
-	// The references come from the API's list of what the tenant may use.
-	usable, err := c.api.ListImages(c.ctx, true)
-	if err != nil {
-		return err
-	}
+	// The references are the image's names under each source (own, shared,
+	// community), each kept only if the API shows the same image by it.
 	var base []hangar.Ref
-	for _, s := range usable {
-		if !sameImage(s, img, v.Mine) {
+	for _, ref := range candidateRefs(img, v.Mine) {
+		if other, err := c.api.Image(c.ctx, ref); err != nil || other.ID != img.ID || other.Name != img.Name {
 			continue
 		}
-		if r, err := hangar.ParseRef(s.Reference); err == nil {
+		if r, err := hangar.ParseRef(ref); err == nil {
 			base = append(base, r)
-			v.References = append(v.References, s.Reference)
+			v.References = append(v.References, ref)
 		}
 	}
 	for _, iv := range img.Versions {
@@ -195,25 +193,26 @@ func (h *Handler) image(c *call) error {
 		}
 		v.Versions = append(v.Versions, vv)
 	}
+	if v.Latest != "" && len(v.References) > 0 {
+		v.VMRef = v.References[0]
+	}
 	slices.Reverse(v.Versions) // newest first
 	return c.render("image", img.Name+" · Images", "images", v)
 }
 
-// sameImage says whether an entry of the API's list of usable images is img,
-// under whichever source it appears.
-func sameImage(s hangar.ImageSummary, img hangar.Image, mine bool) bool {
-	if s.Name != img.Name {
-		return false
+// candidateRefs lists the references img may have for the tenant, in the order
+// the API lists sources: its own name, shared, community.
+func candidateRefs(img hangar.Image, mine bool) []string {
+	var refs []string
+	if mine {
+		refs = append(refs, img.Name)
+	} else {
+		refs = append(refs, "shared/"+img.Owner+"/"+img.Name)
 	}
-	switch s.Source {
-	case "own":
-		return mine
-	case "shared":
-		return s.Owner == img.Owner
-	case "community":
-		return img.Community != nil && s.Owner == img.Community.PublicName
+	if img.Community != nil {
+		refs = append(refs, "community/"+img.Community.PublicName+"/"+img.Name)
 	}
-	return false
+	return refs
 }
 
 // communityEntry is one community image with its publisher's details.

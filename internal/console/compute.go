@@ -29,7 +29,6 @@ func (h *Handler) computeRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"vms/{name}/delete", h.page(h.confirmVMDelete))
 	m.HandleFunc("POST "+Prefix+"vms/{name}/delete", h.action(h.deleteVM))
 	m.HandleFunc("POST "+Prefix+"vms/{name}/{action}", h.action(h.vmAction))
-	m.HandleFunc("GET "+Prefix+"admin/tenants", h.page(h.tenants))
 }
 
 func (h *Handler) disks(c *call) error {
@@ -170,12 +169,4 @@ func (h *Handler) vmAction(c *call) (string, error) {
 	}
 	h.sessions.setFlash(c.sess, "VM "+name+" "+done+".", "")
 	return back, nil
-}
-
-func (h *Handler) tenants(c *call) error {
-	list, err := c.api.ListTenants(c.ctx)
-	if err != nil {
-		return err
-	}
-	return c.render("tenants", "Tenants", "admin", list)
 }

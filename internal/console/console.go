@@ -109,7 +109,12 @@ func (h *Handler) routes() *http.ServeMux {
 		return nil
 	}))
 	h.catalogRoutes(m)
+	h.imageFormRoutes(m)
+	h.imageEditRoutes(m)
 	h.computeRoutes(m)
+	h.vmFormRoutes(m)
+	h.uploadRoutes(m)
+	h.adminRoutes(m)
 	m.HandleFunc(Prefix, h.page(func(c *call) error { return notFound("page") }))
 	return m
 }
@@ -277,14 +282,20 @@ func (h *Handler) fail(c *call, err error) {
 		c.renderStatus(http.StatusNotFound, "notfound", "Not found", "", nil)
 		return
 	}
-	status := http.StatusInternalServerError
 	var he *hangar.Error
-	if errors.As(err, &he) {
-		status = he.Code.HTTPStatus()
-	} else {
+	if !errors.As(err, &he) {
 		h.log.Error("console: a page failed", "path", c.r.URL.Path, "err", err)
 	}
-	c.renderStatus(status, "error", "Error", "", message(err))
+	c.renderStatus(statusOf(err), "error", "Error", "", message(err))
+}
+
+// statusOf is the HTTP status of err: the API's, else 500.
+func statusOf(err error) int {
+	var he *hangar.Error
+	if errors.As(err, &he) {
+		return he.Code.HTTPStatus()
+	}
+	return http.StatusInternalServerError
 }
 
 // message is what a person is told of err: the API's own message.

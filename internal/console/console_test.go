@@ -265,7 +265,11 @@ func TestCSRFRefusals(t *testing.T) {
 		{"other origin", url.Values{"csrf": {alice.csrf}}, map[string]string{"Origin": "http://evil.example"}},
 		{"null origin", url.Values{"csrf": {alice.csrf}}, map[string]string{"Origin": "null"}},
 	}
-	for _, path := range []string{"/console/disks/d/delete", "/console/signout", "/console/marketplace/terms/accept", "/console/vms/v/start"} {
+	for _, path := range []string{"/console/disks/d/delete", "/console/signout", "/console/marketplace/terms/accept", "/console/vms/v/start",
+		"/console/new/image", "/console/new/vm", "/console/images/web/share", "/console/images/web/unshare", "/console/images/web/community",
+		"/console/images/web/community/withdraw", "/console/vms/v/run-command", "/console/vms/v/backup", "/console/vms/v/generalize",
+		"/console/vms/v/capture", "/console/admin/gc", "/console/admin/scrub", "/console/admin/tenants/bob/keys", "/console/admin/tenants/bob/quotas",
+		"/console/images/web/versions/1.0.0", "/console/images/web/marketplace", "/console/delete/image/web", "/console/admin/tenants"} {
 		for _, tc := range cases {
 			a := alice.send("POST", path, tc.form, tc.headers)
 			if a.status != http.StatusForbidden {

@@ -9,7 +9,13 @@
 //   - a page is a GET: it reads and never changes anything. An action is a POST from
 //     a form carrying the session's CSRF token (compared in constant time) and sent
 //     from this origin (Origin and Sec-Fetch-Site are checked when the browser sends
-//     them); it ends with a redirect to a page (POST, redirect, GET).
+//     them); it ends with a redirect to a page (POST, redirect, GET), or, for what
+//     is shown once (a run-command's output, a new API key, a GC report), with the
+//     page itself.
+//   - the upload proxy is /console/api/uploads…: exactly the API's six upload
+//     routes, passed on in process with the session's key, for the browser's
+//     chunked upload (static/upload.js); each request needs the session, this
+//     origin and the CSRF token in the X-Hangar-CSRF header.
 //
 // Invariants:
 //   - No rule lives here. Every page and action is one or more calls of Hangar's API

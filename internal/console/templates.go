@@ -14,13 +14,16 @@ import (
 // funcs are the templates' helpers. None returns trusted HTML: what they return is
 // escaped like everything else.
 var funcs = template.FuncMap{
-	"isHTTP":   isHTTP,
-	"isEmail":  isEmail,
-	"bytes":    hangar.FormatBytes,
-	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"join":     strings.Join,
-	"imageOf":  imageOf,
-	"actions":  func() []string { return []string{"start", "stop", "restart", "deallocate"} },
+	"isHTTP":      isHTTP,
+	"isEmail":     isEmail,
+	"bytes":       hangar.FormatBytes,
+	"datetime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"join":        strings.Join,
+	"imageOf":     imageOf,
+	"actions":     func() []string { return []string{"start", "stop", "restart", "deallocate"} },
+	"osTypes":     func() []string { return []string{string(hangar.OSLinux), string(hangar.OSWindows)} },
+	"osStates":    func() []string { return []string{string(hangar.Generalized), string(hangar.Specialized)} },
+	"generations": func() []string { return []string{"V1", "V2"} },
 	"title": func(s string) string {
 		if s == "" {
 			return s

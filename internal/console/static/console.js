@@ -83,7 +83,85 @@ function tail(pre) {
   setInterval(refresh, 3000);
 }
 
+// An element with data-live="URL" (the VM list, a VM's page) refreshes the VM
+// states it shows from URL's JSON every few seconds, without reloading the page:
+// cells with data-vm and data-field get the new values.
+function live(root) {
+  const refresh = async () => {
+    if (document.hidden) return;
+    try {
+      const r = await fetch(root.dataset.live, { credentials: "same-origin", cache: "no-store" });
+      if (!r.ok || !(r.headers.get("Content-Type") || "").startsWith("application/json")) return;
+      for (const vm of await r.json()) {
+        for (const cell of root.querySelectorAll("[data-vm]")) {
+          if (cell.dataset.vm !== vm.name) continue;
+          if (cell.dataset.field === "powerState") {
+            const span = document.createElement("span");
+            span.className = "state " + vm.powerState;
+            span.textContent = vm.powerState;
+            if (cell.textContent.trim() !== vm.powerState) cell.replaceChildren(span);
+          } else if (cell.dataset.field === "provisioningState") {
+            const text = vm.provisioningState + (vm.provisioningMessage ? ": " + vm.provisioningMessage : "");
+            if (cell.textContent.trim() !== text) cell.textContent = text;
+          }
+        }
+      }
+      root.dataset.refreshed = String(Number(root.dataset.refreshed || 0) + 1);
+    } catch (e) { /* the next refresh tries again */ }
+  };
+  setInterval(refresh, 3000);
+}
+
+// The VM wizard: the SSH key or the password field, as chosen; the password's
+// rules (Azure's, which the API applies) checked as one types.
+function vmWizard(form) {
+  const radios = form.querySelectorAll('input[name="auth"]');
+  const show = () => {
+    const auth = form.querySelector('input[name="auth"]:checked').value;
+    form.querySelectorAll("[data-auth]").forEach(el => { el.hidden = el.dataset.auth !== auth; });
+  };
+  radios.forEach(r => r.addEventListener("change", show));
+  show();
+  const pw = form.querySelector("#adminPassword");
+  if (!pw) return;
+  const mark = (rule, ok) => {
+    const li = form.querySelector('[data-rule="' + rule + '"]');
+    li.classList.toggle("met", ok);
+    li.classList.toggle("unmet", !ok && pw.value !== "");
+  };
+  pw.addEventListener("input", () => {
+    const v = pw.value, n = Array.from(v).length;
+    mark("length", n >= Number(pw.dataset.min) && n <= Number(pw.dataset.max));
+    const classes = [/\p{Ll}/u, /\p{Lu}/u, /\p{Nd}/u, /[^\p{Ll}\p{Lu}\p{Nd}\p{Cc}]/u].filter(re => re.test(v)).length;
+    mark("classes", classes >= 3);
+    mark("control", v !== "" && !/\p{Cc}/u.test(v));
+  });
+}
+
+// The image form: data disks only for a VM image.
+function imageForm(form) {
+  const set = form.querySelector("#datadisks");
+  const show = () => { set.disabled = form.querySelector('input[name="type"]:checked').value !== "vm"; };
+  form.querySelectorAll('input[name="type"]').forEach(r => r.addEventListener("change", show));
+  show();
+}
+
+// A button with data-confirm-button stays disabled until the input with
+// data-confirm holds exactly its value (a VM's name, before generalizing).
+function typedConfirm(input) {
+  const button = input.form.querySelector("[data-confirm-button]");
+  const check = () => { button.disabled = input.value !== input.dataset.confirm; };
+  input.addEventListener("input", check);
+  check();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-live]").forEach(live);
+  const vmForm = document.getElementById("vmform");
+  if (vmForm) vmWizard(vmForm);
+  const imgForm = document.getElementById("imageform");
+  if (imgForm) imageForm(imgForm);
+  document.querySelectorAll("input[data-confirm]").forEach(typedConfirm);
   document.querySelectorAll("table.data").forEach(sortable);
   document.querySelectorAll("input[data-filter]").forEach(filterable);
   document.querySelectorAll("button[data-copy]").forEach(copyButton);

@@ -1,0 +1,192 @@
+// Command consoleupload measures the console's browser upload against the CLI's
+// upload of a file of the same size, in the same run, to the same server: the real
+// service layer and API (SQLite, a chunk directory) with the console, over loopback
+// HTTP. The CLI side is the client's UploadDisk with its defaults, as `hangar disk
+// upload` runs it; the browser side is Debian's headless Chromium driven through
+// chromedp, choosing the file in the upload page and waiting for the page to say
+// it is done. The two files hold different random bytes (dense, nothing to dedup,
+// nothing zero), so that neither upload finds the other's chunks, and new ones in
+// each round; the rounds alternate the two uploads, and the median ratio is the
+// result (a shared machine is noisy). Target: the browser at least 0.7x the CLI's
+// throughput.
+//
+//	go run ./bench/consoleupload [-size-mib 256] [-rounds 5]
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hangarvm/hangar/internal/api"
+	"github.com/hangarvm/hangar/internal/catalog"
+	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/client"
+	"github.com/hangarvm/hangar/internal/compute"
+	"github.com/hangarvm/hangar/internal/console"
+	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
+)
+
+const adminKey = "bench-admin-key-0123456789"
+
+func main() {
+	sizeMiB := flag.Int64("size-mib", 256, "size of each file, MiB")
+	rounds := flag.Int("rounds", 5, "rounds, each one CLI and one browser upload")
+	flag.Parse()
+	if err := run(context.Background(), *sizeMiB<<20, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, size int64, rounds int) error {
+	dir, err := os.MkdirTemp("", "hangar-bench-consoleupload")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	db, err := store.Open(ctx, filepath.Join(dir, "hangar.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	backend, err := dirstore.Open(filepath.Join(dir, "chunks"))
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	primary := &chunks.Store{Backend: backend}
+	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir}, log)
+	if _, err := cat.Bootstrap(ctx, adminKey, filepath.Join(dir, "admin.key")); err != nil {
+		return err
+	}
+	comp, err := compute.New(ctx, compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, primary, log)
+	if err != nil {
+		return err
+	}
+	apiServer := api.New(cat, comp, log, api.Cluster{})
+	srv := httptest.NewServer(console.Mount(apiServer, console.New(apiServer, log, console.Options{})))
+	defer srv.Close()
+	alice, err := client.New(srv.URL, adminKey).CreateTenant(ctx, hangar.TenantCreate{Name: "alice"})
+	if err != nil {
+		return err
+	}
+	files := [2]string{filepath.Join(dir, "cli.raw"), filepath.Join(dir, "browser.raw")}
+	fmt.Printf("%d rounds, each: a CLI upload and a browser upload of %d MiB of new random bytes; server and browser on this machine (loopback)\n",
+		rounds, size>>20)
+	b, err := newBrowser(ctx, srv.URL, alice.Key)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	rate := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
+	fmt.Printf("%-6s %12s %12s %8s\n", "round", "CLI MiB/s", "browser MiB/s", "ratio")
+	var ratios []float64
+	for r := range rounds {
+		for _, f := range files {
+			if err := randomFile(f, size); err != nil {
+				return err
+			}
+		}
+		t0 := time.Now()
+		if _, _, err := client.New(srv.URL, alice.Key).UploadDisk(ctx, files[0], fmt.Sprintf("cli%d", r), client.UploadOptions{}); err != nil {
+			return fmt.Errorf("CLI upload: %w", err)
+		}
+		cli := time.Since(t0)
+		browser, err := b.upload(files[1], fmt.Sprintf("browser%d", r))
+		if err != nil {
+			return fmt.Errorf("browser upload: %w", err)
+		}
+		ratios = append(ratios, cli.Seconds()/browser.Seconds())
+		fmt.Printf("%-6d %12.1f %12.1f %7.2fx\n", r+1, rate(cli), rate(browser), ratios[r])
+	}
+	slices.Sort(ratios)
+	fmt.Printf("median browser / CLI throughput: %.2fx (target at least 0.7x)\n", ratios[len(ratios)/2])
+	return nil
+}
+
+func randomFile(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// browser is a headless Chromium signed in to the console.
+type browser struct {
+	ctx   context.Context
+	base  string
+	close func()
+}
+
+func newBrowser(ctx context.Context, base, key string) (*browser, error) {
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		return nil, err
+	}
+	profile, err := os.MkdirTemp("", "hangar-bench-chromium")
+	if err != nil {
+		return nil, err
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.UserDataDir(profile))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancel := chromedp.NewContext(actx)
+	b := &browser{ctx: bctx, base: base, close: func() { cancel(); cancelAlloc(); os.RemoveAll(profile) }}
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/console/signin"), chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SendKeys(chromedp.ID("key"), key), chromedp.Submit(chromedp.ID("key")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/console/signout"]`))); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// upload uploads file as disk name from the console's upload page and returns
+// the time from the click to the page saying done.
+func (b *browser) upload(file, name string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/console/upload"), chromedp.WaitVisible(chromedp.ID("upload-file")),
+		chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{file}),
+		chromedp.SendKeys(chromedp.ID("upload-name"), name)); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("upload-start"))); err != nil {
+		return 0, err
+	}
+	for {
+		state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("upload-status").dataset.state || ""`))
+		if err != nil {
+			return 0, err
+		}
+		switch state {
+		case "done":
+			return time.Since(t0), nil
+		case "error":
+			msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("upload-error")))
+			return 0, errors.New(msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,244 @@
+// Hangar console: uploads a disk file with the API's chunked, resumable protocol
+// (the one `hangar disk upload` uses), through the console's session:
+//
+//   POST uploads → for each chunk: hash (Web Worker) → POST missing → PUT chunk
+//   (only if missing) → POST commit with the non-zero chunks' extents.
+//
+// The upload's ID is kept in localStorage, keyed by disk name and file identity,
+// so that choosing the same file again after a reload or a dropped connection
+// resumes it: chunks already on the server are not sent again. Only textContent
+// is ever written.
+"use strict";
+
+(() => {
+  const form = document.getElementById("upload");
+  if (!form) return;
+  const $ = id => document.getElementById(id);
+  const api = form.dataset.api;
+  const csrf = form.dataset.csrf;
+  const chunkSize = Number(form.dataset.chunkSize);
+  const workers = Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 4));
+  const inFlight = 2 * workers + 2; // chunks being hashed or sent at once (bounds memory)
+  const storeKey = (name, f) => "hangar.upload:" + JSON.stringify([name, f.name, f.size, f.lastModified]);
+
+  // An interrupted upload is offered for resuming.
+  for (let i = 0; i < localStorage.length; i++) {
+    const k = localStorage.key(i);
+    if (!k.startsWith("hangar.upload:")) continue;
+    try {
+      const [name, file] = JSON.parse(k.slice("hangar.upload:".length));
+      const note = $("upload-resume");
+      note.textContent = "The upload of " + file + " as " + name + " was interrupted: choose the same file to resume it.";
+      note.hidden = false;
+      if (!$("upload-name").value) $("upload-name").value = name;
+    } catch (e) { localStorage.removeItem(k); }
+    break;
+  }
+
+  const mib = n => (n / 1048576).toFixed(1) + " MiB";
+  const duration = s => {
+    if (!isFinite(s)) return "…";
+    s = Math.round(s);
+    return s >= 3600 ? Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " min"
+      : s >= 60 ? Math.floor(s / 60) + " min " + (s % 60) + " s" : s + " s";
+  };
+
+  class APIError extends Error {}
+
+  // call sends one request to the API's upload routes; network failures are
+  // retried a few times (a dropped connection), API errors are not.
+  async function call(method, path, body, json = true) {
+    const headers = { "X-Hangar-CSRF": csrf };
+    if (json && body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(body);
+    }
+    for (let attempt = 0; ; attempt++) {
+      let r;
+      try {
+        r = await fetch(api + path, { method, headers, body, credentials: "same-origin", cache: "no-store" });
+      } catch (e) {
+        if (attempt >= 4) throw new Error("the connection to the server failed: " + e.message + ". Choose the file again to resume.");
+        await new Promise(ok => setTimeout(ok, 500 * 2 ** attempt));
+        continue;
+      }
+      const text = await r.text();
+      let doc = null;
+      try { doc = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
+      if (!r.ok) {
+        throw new APIError(doc && doc.error && doc.error.message || r.status + " " + r.statusText);
+      }
+      return doc;
+    }
+  }
+
+  // detect reads the file's first and last sectors: raw and fixed VHD are read
+  // here; other formats are refused with what to do instead.
+  async function detect(file) {
+    const head = new Uint8Array(await file.slice(0, 512).arrayBuffer());
+    const tail = file.size >= 512 ? new Uint8Array(await file.slice(file.size - 512).arrayBuffer()) : new Uint8Array();
+    const ascii = (b, n) => String.fromCharCode(...b.subarray(0, n));
+    const other = { "QFI\xfb": "qcow2", "vhdxfile": "VHDX", "KDMV": "VMDK", "conectix": "dynamic VHD", "# Disk D": "VMDK" };
+    for (const [magic, name] of Object.entries(other)) {
+      if (ascii(head, magic.length) === magic) {
+        throw new Error("this is a " + name + " file: the browser uploads raw and fixed VHD files; convert it (qemu-img convert -O raw) or use hangar disk upload");
+      }
+    }
+    if (ascii(tail, 8) === "conectix") {
+      const v = new DataView(tail.buffer);
+      const size = Number(v.getBigUint64(48)), type = v.getUint32(60);
+      if (type !== 2) throw new Error("this VHD is not fixed: convert it or use hangar disk upload");
+      if (size !== file.size - 512) throw new Error("this fixed VHD's footer says " + size + " bytes but the file holds " + (file.size - 512));
+      return { format: "vhd-fixed", size };
+    }
+    if (file.size === 0) throw new Error("the file is empty");
+    return { format: "raw", size: file.size };
+  }
+
+  // A pool of hash workers; hash() resolves with a worker's answer.
+  function hashPool() {
+    const pool = [], waiting = new Map();
+    let next = 0, seq = 0;
+    const fail = msg => { for (const [id, p] of waiting) { waiting.delete(id); p({ id, error: msg }); } };
+    for (let i = 0; i < workers; i++) {
+      const w = new Worker("/console/static/hash-worker.js");
+      w.onmessage = e => { const p = waiting.get(e.data.id); waiting.delete(e.data.id); p(e.data); };
+      w.onerror = e => { e.preventDefault(); fail("the hashing worker failed: " + (e.message || "it could not start")); };
+      w.onmessageerror = () => fail("the hashing worker's answer could not be read");
+      pool.push(w);
+    }
+    return {
+      hash(file, offset, length) {
+        const id = ++seq;
+        return new Promise(ok => { waiting.set(id, ok); pool[next++ % pool.length].postMessage({ id, file, offset, length }); });
+      },
+      close() { pool.forEach(w => w.terminate()); },
+    };
+  }
+
+  let running = false;
+
+  async function upload(file, name) {
+    const status = $("upload-status"), bar = $("upload-progress");
+    $("upload-panel").hidden = false;
+    $("upload-error").hidden = true;
+    $("upload-done").hidden = true;
+    status.dataset.state = "starting";
+    const { format, size } = await detect(file);
+    const key = storeKey(name, file);
+    let up = null, resumed = false;
+    const saved = localStorage.getItem(key);
+    if (saved) {
+      try {
+        up = await call("GET", "/" + encodeURIComponent(saved));
+        resumed = up.name === name && up.virtualSize === size;
+      } catch (e) { up = null; }
+      if (!resumed) up = null;
+    }
+    if (!up) {
+      up = await call("POST", "", { name, virtualSize: size, sourceFormat: format });
+      localStorage.setItem(key, up.id);
+    }
+    status.dataset.resumed = String(resumed);
+    const path = "/" + encodeURIComponent(up.id);
+    const count = Math.ceil(size / chunkSize);
+    const started = performance.now();
+    let done = 0, sent = 0, present = 0, presentChunks = 0, sentChunks = 0;
+    bar.max = size;
+    const show = () => {
+      const secs = (performance.now() - started) / 1000;
+      const rate = secs > 0 ? done / secs : 0;
+      bar.value = done;
+      status.dataset.sent = String(sent);
+      status.dataset.sentChunks = String(sentChunks);
+      status.dataset.presentChunks = String(presentChunks);
+      status.textContent = (resumed ? "Resuming. " : "") + mib(done) + " of " + mib(size) + " (" +
+        Math.floor(100 * done / size) + "%) · " + mib(rate) + "/s · " + duration(rate > 0 ? (size - done) / rate : Infinity) +
+        " left · sent " + mib(sent) + (present ? ", " + mib(present) + " already on the server" : "");
+    };
+    status.dataset.state = "uploading";
+    show();
+    const extents = new Array(count);
+    const queued = new Set(); // digests asked for or sent by this run: each goes once
+    const pool = hashPool();
+    let index = 0, failed = false;
+    const worker = async () => {
+      while (index < count && !failed) {
+        const i = index++;
+        const offset = i * chunkSize, length = Math.min(chunkSize, size - offset);
+        const h = await pool.hash(file, offset, length);
+        if (h.error) throw new Error("reading the file: " + h.error);
+        if (!h.zero) {
+          extents[i] = { offset, length, sha256: h.digest };
+          if (!queued.has(h.digest)) {
+            queued.add(h.digest);
+            const need = await call("POST", path + "/missing", { digests: [h.digest] });
+            if ((need.missing || []).includes(h.digest)) {
+              // The file's own slice: the browser sends it from the file, with no copy
+              // through the page (the worker hashed the same bytes; a file changed
+              // meanwhile no longer matches its digest, and the API refuses it).
+              await call("PUT", path + "/chunks/" + h.digest, file.slice(offset, offset + length), false);
+              sent += length;
+              sentChunks++;
+            } else {
+              present += length;
+              presentChunks++;
+            }
+          }
+        }
+        done += length;
+        show();
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: inFlight }, () => worker().catch(e => { failed = true; throw e; })));
+    } finally {
+      pool.close();
+    }
+    status.dataset.state = "committing";
+    const disk = await call("POST", path + "/commit", { extents: extents.filter(Boolean) });
+    localStorage.removeItem(key);
+    status.dataset.state = "done";
+    const secs = (performance.now() - started) / 1000;
+    status.textContent = "Uploaded " + mib(size) + " in " + duration(secs) + " (" + mib(size / Math.max(secs, 0.001)) +
+      "/s): sent " + mib(sent) + (present ? ", " + mib(present) + " was already on the server" : "") + ".";
+    const d = $("upload-done");
+    d.textContent = "";
+    const link = document.createElement("a");
+    link.href = "/console/disks/" + encodeURIComponent(disk.name);
+    link.textContent = "Disk " + disk.name;
+    const make = document.createElement("a");
+    make.href = "/console/new/image?disk=" + encodeURIComponent(disk.name);
+    make.textContent = "make an image of it";
+    d.append(link, " is ready: ", make, ".");
+    d.hidden = false;
+    $("upload-resume").hidden = true;
+  }
+
+  form.addEventListener("submit", async e => {
+    e.preventDefault();
+    if (running) return;
+    const file = $("upload-file").files[0], name = $("upload-name").value.trim();
+    if (!file || !name) return;
+    if (!window.crypto || !crypto.subtle) {
+      const err = $("upload-error");
+      err.textContent = "Hashing in the browser needs a secure page (HTTPS, or this machine's own address): use HTTPS or hangar disk upload.";
+      err.hidden = false;
+      $("upload-panel").hidden = false;
+      return;
+    }
+    running = true;
+    $("upload-start").disabled = true;
+    try {
+      await upload(file, name);
+    } catch (err) {
+      $("upload-status").dataset.state = "error";
+      const box = $("upload-error");
+      box.textContent = err.message;
+      box.hidden = false;
+    } finally {
+      running = false;
+      $("upload-start").disabled = false;
+    }
+  });
+})();
