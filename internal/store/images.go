@@ -394,7 +394,11 @@ func (d *DB) ListImages(ctx context.Context, scope, tenantID string) ([]ImageSum
 	case "community":
 		where = `JOIN community_images c ON c.image_id = i.id WHERE 1 = 1`
 	}
-	rows, err := d.query(ctx, d.db, `SELECT `+imageCols+`, (SELECT COUNT(*) FROM image_versions v WHERE v.image_id = i.id)`+imageFrom+where+` ORDER BY t.name, i.name`, args...)
+	// The latest version (as Version finds it) comes with each image in the same
+	// query: a query per image made a list of 1,000 images take 100 ms.
+	rows, err := d.query(ctx, d.db, `SELECT `+imageCols+`, (SELECT COUNT(*) FROM image_versions v WHERE v.image_id = i.id), lv.major, lv.minor, lv.patch`+imageFrom+
+		`LEFT JOIN image_versions lv ON lv.id = (SELECT v.id FROM image_versions v WHERE v.image_id = i.id AND v.exclude_from_latest = ?
+			ORDER BY v.major DESC, v.minor DESC, v.patch DESC LIMIT 1) `+where+` ORDER BY t.name, i.name`, append([]any{false}, args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -403,14 +407,18 @@ func (d *DB) ListImages(ctx context.Context, scope, tenantID string) ([]ImageSum
 		var s ImageSummary
 		var micro, rev int64
 		var tags, reqs string
+		var major, minor, patch sql.NullInt64
 		err := rows.Scan(&s.ID, &s.TenantID, &s.Owner, &s.Name, &s.Type, &s.OSType, &s.OSState,
-			&s.HyperVGeneration, &s.Architecture, &s.ProvisioningAgent, &s.Description, &s.EULA, &micro, &rev, &tags, &reqs, &s.Versions)
+			&s.HyperVGeneration, &s.Architecture, &s.ProvisioningAgent, &s.Description, &s.EULA, &micro, &rev, &tags, &reqs, &s.Versions, &major, &minor, &patch)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
 		s.CreatedAt, s.Tags, s.ImageRequirements = fromMicros(micro), parseTags(tags), parseRequirements(reqs)
 		s.ETag = hangar.ETag(s.ID, rev)
+		if major.Valid {
+			s.Latest = hangar.Version{Major: uint32(major.Int64), Minor: uint32(minor.Int64), Patch: uint32(patch.Int64)}.String()
+		}
 		out = append(out, s)
 	}
 	rows.Close()
@@ -418,9 +426,6 @@ func (d *DB) ListImages(ctx context.Context, scope, tenantID string) ([]ImageSum
 		return nil, err
 	}
 	for i := range out {
-		if v, err := d.Version(ctx, &out[i].Image, nil); err == nil {
-			out[i].Latest = v.Version.String()
-		}
 		if scope == "community" {
 			if out[i].Community, err = d.Community(ctx, out[i].ID); err != nil {
 				return nil, err
