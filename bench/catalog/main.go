@@ -11,24 +11,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/hangarvm/hangar/internal/api"
-	"github.com/hangarvm/hangar/internal/catalog"
-	"github.com/hangarvm/hangar/internal/chunks"
-	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
-	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/hangar"
-	"github.com/hangarvm/hangar/internal/store"
 )
 
 func main() {
@@ -49,25 +41,12 @@ func run(ctx context.Context, images, versions, skuVersions, n int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	db, err := store.Open(ctx, filepath.Join(dir, "hangar.db"))
+	svc, err := apitest.Open(ctx, dir, apitest.Options{AdminKey: "bench-admin-key-0123456789"})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	backend, err := dirstore.Open(filepath.Join(dir, "chunks"))
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cat := catalog.New(db, &chunks.Store{Backend: backend}, catalog.Config{StagingDir: dir}, log)
-	if _, err := cat.Bootstrap(ctx, "bench-admin-key-0123456789", filepath.Join(dir, "admin.key")); err != nil {
-		return err
-	}
-	vms, err := compute.New(ctx, compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, &chunks.Store{Backend: backend}, log)
-	if err != nil {
-		return err
-	}
-	srv := httptest.NewServer(api.New(cat, vms, log, api.Cluster{}))
+	defer svc.DB.Close()
+	srv := httptest.NewServer(svc.API)
 	defer srv.Close()
 	admin := client.New(srv.URL, "bench-admin-key-0123456789")
 	pub, err := admin.CreateTenant(ctx, hangar.TenantCreate{Name: "contoso", Role: hangar.RolePublisher})

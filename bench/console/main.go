@@ -17,24 +17,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/hangarvm/hangar/internal/api"
-	"github.com/hangarvm/hangar/internal/catalog"
-	"github.com/hangarvm/hangar/internal/chunks"
-	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
-	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/console"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
@@ -59,28 +53,14 @@ func run(ctx context.Context, images, vms, n int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	db, err := store.Open(ctx, filepath.Join(dir, "hangar.db"))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	backend, err := dirstore.Open(filepath.Join(dir, "chunks"))
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	unlimited := hangar.Resources{StoredBytes: -1, TotalVirtualSize: -1, Disks: -1, Images: -1, VMs: -1, VCPUs: -1, MemoryMiB: -1, Uploads: -1}
-	primary := &chunks.Store{Backend: backend}
-	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir, Limits: unlimited}, log)
-	if _, err := cat.Bootstrap(ctx, adminKey, filepath.Join(dir, "admin.key")); err != nil {
-		return err
-	}
-	comp, err := compute.New(ctx, compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, primary, log)
+	svc, err := apitest.Open(ctx, dir, apitest.Options{AdminKey: adminKey, Limits: unlimited})
 	if err != nil {
 		return err
 	}
-	apiServer := api.New(cat, comp, log, api.Cluster{})
-	srv := httptest.NewServer(console.Mount(apiServer, console.New(apiServer, log, console.Options{})))
+	defer svc.DB.Close()
+	db := svc.DB
+	srv := httptest.NewServer(console.Mount(svc.API, console.New(svc.API, svc.Log, console.Options{})))
 	defer srv.Close()
 	admin := client.New(srv.URL, adminKey)
 	alice, err := admin.CreateTenant(ctx, hangar.TenantCreate{Name: "alice"})

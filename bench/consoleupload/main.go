@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -30,15 +29,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/hangarvm/hangar/internal/api"
-	"github.com/hangarvm/hangar/internal/catalog"
-	"github.com/hangarvm/hangar/internal/chunks"
-	"github.com/hangarvm/hangar/internal/chunks/dirstore"
+	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
-	"github.com/hangarvm/hangar/internal/compute"
 	"github.com/hangarvm/hangar/internal/console"
 	"github.com/hangarvm/hangar/internal/hangar"
-	"github.com/hangarvm/hangar/internal/store"
 )
 
 const adminKey = "bench-admin-key-0123456789"
@@ -59,27 +53,12 @@ func run(ctx context.Context, size int64, rounds int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	db, err := store.Open(ctx, filepath.Join(dir, "hangar.db"))
+	svc, err := apitest.Open(ctx, dir, apitest.Options{AdminKey: adminKey})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	backend, err := dirstore.Open(filepath.Join(dir, "chunks"))
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	primary := &chunks.Store{Backend: backend}
-	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir}, log)
-	if _, err := cat.Bootstrap(ctx, adminKey, filepath.Join(dir, "admin.key")); err != nil {
-		return err
-	}
-	comp, err := compute.New(ctx, compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, primary, log)
-	if err != nil {
-		return err
-	}
-	apiServer := api.New(cat, comp, log, api.Cluster{})
-	srv := httptest.NewServer(console.Mount(apiServer, console.New(apiServer, log, console.Options{})))
+	defer svc.DB.Close()
+	srv := httptest.NewServer(console.Mount(svc.API, console.New(svc.API, svc.Log, console.Options{})))
 	defer srv.Close()
 	alice, err := client.New(srv.URL, adminKey).CreateTenant(ctx, hangar.TenantCreate{Name: "alice"})
 	if err != nil {

@@ -1,9 +1,11 @@
 // Package apitest builds Hangar's real service layer for the tests of the faces
-// over it (ARM, the console): SQLite and chunk directories in a test's temporary
-// directory, compute without VMs, and the API over them.
+// over it (ARM, the console) and for the benchmarks of the service: SQLite and
+// chunk directories in a temporary directory, compute without VMs, and the API
+// over them.
 package apitest
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/chunks/dirstore"
 	"github.com/hangarvm/hangar/internal/compute"
+	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
 )
 
@@ -23,6 +26,7 @@ import (
 type Service struct {
 	API      *api.Server
 	DB       *store.DB
+	Catalog  *catalog.Service
 	AdminKey string
 	Log      *slog.Logger
 }
@@ -34,37 +38,63 @@ const PrimaryRegion = "local"
 // directory of its own.
 func New(t testing.TB, regions ...string) *Service {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(t.Context(), filepath.Join(dir, "db"))
+	s, err := Open(t.Context(), t.TempDir(), Options{Regions: regions})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	openStore := func(name string) *chunks.Store {
-		backend, err := dirstore.Open(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &chunks.Store{Backend: backend}
+	t.Cleanup(func() { s.DB.Close() })
+	return s
+}
+
+// Options are what a benchmark may set of an installation.
+type Options struct {
+	// AdminKey is the admin's key; empty makes one.
+	AdminKey string
+	// Limits are every tenant's quotas; zero means catalog.DefaultLimits.
+	Limits hangar.Resources
+	// Regions names more regions, each with a chunk directory of its own.
+	Regions []string
+}
+
+// Open starts a fresh installation in dir, for the benchmarks that measure the
+// service layer (bench/catalog, bench/console); the caller closes s.DB.
+func Open(ctx context.Context, dir string, o Options) (*Service, error) {
+	db, err := store.Open(ctx, filepath.Join(dir, "db"))
+	if err != nil {
+		return nil, err
 	}
-	primary := openStore("chunks")
+	fail := func(err error) (*Service, error) { db.Close(); return nil, err }
+	openStore := func(name string) (*chunks.Store, error) {
+		backend, err := dirstore.Open(filepath.Join(dir, name))
+		return &chunks.Store{Backend: backend}, err
+	}
+	primary, err := openStore("chunks")
+	if err != nil {
+		return fail(err)
+	}
 	others := map[string]*chunks.Store{}
-	for _, r := range regions {
-		others[r] = openStore("region-" + r)
+	for _, r := range o.Regions {
+		if others[r], err = openStore("region-" + r); err != nil {
+			return fail(err)
+		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir, PrimaryRegion: PrimaryRegion, Regions: others, Node: "test"}, log)
+	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir, PrimaryRegion: PrimaryRegion, Regions: others, Node: "test", Limits: o.Limits}, log)
 	keyFile := filepath.Join(dir, "admin.key")
-	if _, err := cat.Bootstrap(t.Context(), "", keyFile); err != nil {
-		t.Fatal(err)
+	if _, err := cat.Bootstrap(ctx, o.AdminKey, keyFile); err != nil {
+		return fail(err)
 	}
-	key, err := os.ReadFile(keyFile)
+	key := o.AdminKey
+	if key == "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return fail(err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	vms, err := compute.New(ctx, compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, primary, log)
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
-	vms, err := compute.New(t.Context(), compute.Config{Dir: filepath.Join(dir, "compute"), Accel: "tcg"}, db, cat, primary, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Service{API: api.New(cat, vms, log, api.Cluster{}), DB: db, AdminKey: strings.TrimSpace(string(key)), Log: log}
+	return &Service{API: api.New(cat, vms, log, api.Cluster{}), DB: db, Catalog: cat, AdminKey: key, Log: log}, nil
 }
