@@ -16,8 +16,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hangarvm/hangar/internal/fetch"
@@ -27,9 +30,10 @@ import (
 
 // Service serves events and delivers them to webhooks.
 type Service struct {
-	db  *store.DB
-	log *slog.Logger
-	dl  *deliverer
+	db     *store.DB
+	log    *slog.Logger
+	policy fetch.Policy
+	dl     *deliverer
 }
 
 // Config holds the service's settings.
@@ -55,7 +59,7 @@ func New(db *store.DB, cfg Config, log *slog.Logger) *Service {
 	if cfg.Deliver == nil {
 		cfg.Deliver = HTTPSender(fetch.New(cfg.Policy).Transport())
 	}
-	return &Service{db: db, log: log, dl: &deliverer{db: db, log: log, send: cfg.Deliver, retention: cfg.Retention}}
+	return &Service{db: db, log: log, policy: cfg.Policy, dl: &deliverer{db: db, log: log, send: cfg.Deliver, retention: cfg.Retention}}
 }
 
 // scope is the tenant whose events the actor sees: an admin sees every tenant's.
@@ -145,6 +149,14 @@ func (s *Service) Latest(ctx context.Context) (int64, error) { return s.db.LastE
 func (s *Service) CreateWebhook(ctx context.Context, actor *hangar.Tenant, req hangar.WebhookCreate) (hangar.WebhookCreated, error) {
 	if err := req.Validate(); err != nil {
 		return hangar.WebhookCreated{}, err
+	}
+	// An address the deliveries could never reach is refused now, with the
+	// reason; names are checked when each delivery connects (DNS can change).
+	u, _ := url.Parse(req.URL)
+	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
+		if err := s.policy.Check(ip); err != nil {
+			return hangar.WebhookCreated{}, hangar.Errorf(hangar.CodeForbidden, "webhook URL: %v; this server delivers to such addresses only if its operator allows them (hangar serve --webhook-allow-cidr)", err)
+		}
 	}
 	var key [24]byte
 	rand.Read(key[:])
