@@ -49,9 +49,7 @@ func denseDisk(t *testing.T, size int64) string {
 
 // uploadInBackground starts `hangar disk upload` and returns it running.
 func (s *server) uploadInBackground(key, path, name string) *exec.Cmd {
-	cmd := exec.Command(hangarBin, "disk", "upload", path, "--name", name, "--connections", "1", "-o", "json")
-	cmd.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+key,
-		"XDG_CONFIG_HOME="+filepath.Join(s.home, "config"), "XDG_CACHE_HOME="+filepath.Join(s.home, "cache"), "HOME="+s.home)
+	cmd := s.cli(key, "disk", "upload", path, "--name", name, "--connections", "1", "-o", "json")
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -6,9 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,26 +118,7 @@ func TestEvents(t *testing.T) {
 
 	// hangar event watch follows the stream: from the start (--after 0), so that
 	// it gets every event whenever it connects.
-	watch := exec.Command(hangarBin, "event", "watch", "--after", "0", "-o", "json")
-	watch.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+alice, "HOME="+s.home, "XDG_CONFIG_HOME="+filepath.Join(s.home, "config"))
-	stdout, err := watch.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Process.Kill()
-	streamed := make(chan hookEvent, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var ev hookEvent
-			if json.Unmarshal(sc.Bytes(), &ev) == nil {
-				streamed <- ev
-			}
-		}
-	}()
+	streamed := s.watchEvents(alice)
 
 	s.uploadDisk(alice, "d1", 1)
 	osImage(s, alice, "web", "d1", "--version", "1.0.0")
@@ -166,7 +144,11 @@ func TestEvents(t *testing.T) {
 	}
 	var live []hookEvent
 	for len(live) < len(want) {
-		live = append(live, <-streamed)
+		ev, ok := <-streamed
+		if !ok {
+			t.Fatalf("hangar event watch stopped after %d events", len(live))
+		}
+		live = append(live, ev)
 	}
 	if ids(live) != ids(listed) {
 		t.Errorf("the stream gave events %s, the list %s", ids(live), ids(listed))
@@ -324,22 +306,38 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	s := startServer(t)
 	alice := s.tenant("alice")
 	s.uploadDisk(alice, "d", 1)
-	watch := exec.Command(hangarBin, "event", "watch", "--after", "0", "-o", "json")
-	watch.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+alice, "HOME="+s.home, "XDG_CONFIG_HOME="+filepath.Join(s.home, "config"))
-	stdout, err := watch.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Process.Kill()
-	if !bufio.NewScanner(stdout).Scan() { // the first event: the stream is open
+	if _, ok := <-s.watchEvents(alice); !ok { // the first event: the stream is open
 		t.Fatal("hangar event watch printed nothing")
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
-	err = s.cmd.Wait()
-	if err != nil {
+	if err := s.cmd.Wait(); err != nil {
 		t.Fatalf("the server's exit with an event stream open: %v\n%s", err, s.log.String())
 	}
+}
+
+// watchEvents runs hangar event watch --after 0 -o json as key until the test
+// ends, and gives each event it prints; the channel closes if the command stops.
+func (s *server) watchEvents(key string) <-chan hookEvent {
+	s.t.Helper()
+	watch := s.cli(key, "event", "watch", "--after", "0", "-o", "json")
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { watch.Process.Kill(); watch.Wait() })
+	streamed := make(chan hookEvent, 100)
+	go func() {
+		defer close(streamed)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev hookEvent
+			if json.Unmarshal(sc.Bytes(), &ev) == nil {
+				streamed <- ev
+			}
+		}
+	}()
+	return streamed
 }

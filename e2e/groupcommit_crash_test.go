@@ -112,18 +112,12 @@ func writeCrashDisk(t *testing.T, rng *rand.Rand, path string, shared []byte) {
 }
 
 func (s *server) startCrashUpload(u *crashUpload) {
-	u.cmd = exec.Command(hangarBin, "disk", "upload", u.path, "--name", u.name, "--connections", "2", "-o", "json")
-	u.cmd.Env = s.clientEnv(u.key)
+	u.cmd = s.cli(u.key, "disk", "upload", u.path, "--name", u.name, "--connections", "2", "-o", "json")
 	if err := u.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	u.done = make(chan struct{})
 	go func() { u.err = u.cmd.Wait(); close(u.done) }()
-}
-
-func (s *server) clientEnv(key string) []string {
-	return append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+key,
-		"XDG_CONFIG_HOME="+filepath.Join(s.home, "config"), "XDG_CACHE_HOME="+filepath.Join(s.home, "cache"), "HOME="+s.home)
 }
 
 func allExited(us []*crashUpload) bool {

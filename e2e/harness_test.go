@@ -208,11 +208,17 @@ func (s *server) adminKey() string {
 	return strings.TrimSpace(string(data))
 }
 
-// hangar runs the CLI with key and returns stdout, stderr and the error.
-func (s *server) hangar(key string, args ...string) (string, string, error) {
+// cli is the CLI command, with key, pointed at this server.
+func (s *server) cli(key string, args ...string) *exec.Cmd {
 	cmd := exec.Command(hangarBin, args...)
 	cmd.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+key, "HANGAR_CA_CERT="+s.caFile,
 		"XDG_CONFIG_HOME="+filepath.Join(s.home, "config"), "XDG_CACHE_HOME="+filepath.Join(s.home, "cache"), "HOME="+s.home)
+	return cmd
+}
+
+// hangar runs the CLI with key and returns stdout, stderr and the error.
+func (s *server) hangar(key string, args ...string) (string, string, error) {
+	cmd := s.cli(key, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

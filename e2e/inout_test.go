@@ -322,9 +322,7 @@ func TestImportFromS3(t *testing.T) {
 
 // hangarEnv runs the CLI with more environment variables.
 func (s *server) hangarEnv(key string, env []string, args ...string) (string, string, error) {
-	cmd := exec.Command(hangarBin, args...)
-	cmd.Env = append(os.Environ(), "HANGAR_SERVER="+s.url(), "HANGAR_KEY="+key, "HANGAR_CA_CERT="+s.caFile,
-		"XDG_CONFIG_HOME="+filepath.Join(s.home, "config"), "XDG_CACHE_HOME="+filepath.Join(s.home, "cache"), "HOME="+s.home)
+	cmd := s.cli(key, args...)
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

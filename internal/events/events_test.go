@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,8 @@ func TestValidateWebhook(t *testing.T) {
 		{hangar.WebhookCreate{URL: "https:///nohost"}, "http"},
 		{hangar.WebhookCreate{URL: "https://example.com/" + strings.Repeat("a", 2048)}, "2048"},
 		{hangar.WebhookCreate{URL: "https://example.com/", Types: []string{"Hangar.VM.Exploded"}}, "not one Hangar sends"},
+		// A tenant repeating a type to make the server store megabytes of it.
+		{hangar.WebhookCreate{URL: "https://example.com/", Types: slices.Repeat([]string{hangar.EventVMDeleted}, 100000)}, "given twice"},
 	} {
 		err := tc.req.Validate()
 		if (tc.bad == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.bad)) {

@@ -139,7 +139,7 @@ type EventDelivery struct {
 }
 
 // Validate checks a webhook request: an http or https URL without user
-// information, of at most 2,048 characters, and known event types.
+// information, of at most 2,048 characters, and known event types, each once.
 func (r *WebhookCreate) Validate() error {
 	u, err := url.Parse(r.URL)
 	switch {
@@ -150,9 +150,13 @@ func (r *WebhookCreate) Validate() error {
 	case u.User != nil:
 		return Errorf(CodeInvalid, "webhook URL: no user:password@ in it; verify deliveries by their signature instead")
 	}
-	for _, t := range r.Types {
+	for i, t := range r.Types {
 		if !slices.Contains(EventTypes, t) {
 			return Errorf(CodeInvalid, "event type %.80q is not one Hangar sends: %s", t, strings.Join(EventTypes, ", "))
+		}
+		// Each type at most once: what is stored stays as small as the list of types.
+		if slices.Contains(r.Types[:i], t) {
+			return Errorf(CodeInvalid, "event type %s is given twice", t)
 		}
 	}
 	return nil

@@ -50,11 +50,9 @@ type DB struct {
 	// reads took p99 300 ms during 8 uploads (docs/BENCHMARKS.md, bench/readload).
 	// Nil on PostgreSQL.
 	writers chan struct{}
-	// queued holds the events each transaction will write (events.go); emitted
-	// marks the transactions that wrote some, so that their commit wakes the
-	// event waiters; eventsCh is closed on each such commit.
+	// queued holds the events each transaction will write (events.go); eventsCh
+	// is closed when a transaction that wrote some commits.
 	queued   sync.Map
-	emitted  sync.Map
 	eventsMu sync.Mutex
 	eventsCh chan struct{}
 }
@@ -256,21 +254,22 @@ func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	wrote := false
 	err = fn(tx)
 	if err == nil {
-		err = d.writeEvents(ctx, tx)
+		wrote, err = d.writeEvents(ctx, tx)
 	}
 	if err != nil {
 		tx.Rollback()
 		d.queued.Delete(tx)
-		d.emitted.Delete(tx)
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		d.emitted.Delete(tx)
 		return err
 	}
-	d.committed(tx)
+	if wrote {
+		d.notifyEvents()
+	}
 	return nil
 }
 

@@ -31,43 +31,35 @@ func (d *DB) event(tx *sql.Tx, tenantID, typ, subject string, data any) {
 // webhook that wants it. Each takes the next sequence number from event_counter,
 // whose row stays locked until tx ends: writers of events commit one at a time,
 // in sequence order.
-func (d *DB) writeEvents(ctx context.Context, tx *sql.Tx) error {
+// It reports whether there were any, so that their commit wakes the waiters.
+func (d *DB) writeEvents(ctx context.Context, tx *sql.Tx) (bool, error) {
 	q, ok := d.queued.LoadAndDelete(tx)
 	if !ok {
-		return nil
+		return false, nil
 	}
 	for _, e := range *q.(*[]queuedEvent) {
 		body, err := json.Marshal(e.data)
 		if err != nil {
-			return err
+			return false, err
 		}
 		var seq int64
 		if err := d.queryRow(ctx, tx, `UPDATE event_counter SET last = last + 1 WHERE id = 1 RETURNING last`).Scan(&seq); err != nil {
-			return err
+			return false, err
 		}
 		at := now()
 		if _, err := d.exec(ctx, tx, `INSERT INTO events (seq, tenant_id, type, subject, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			seq, e.tenantID, e.typ, e.subject, string(body), at); err != nil {
-			return err
+			return false, err
 		}
 		_, err = d.exec(ctx, tx, `INSERT INTO event_deliveries (webhook_id, seq, subject, state, attempts, next_at, lease_until, last_status, last_error, updated_at)
 			SELECT w.id, ?, ?, 'pending', 0, ?, 0, 0, '', ? FROM webhooks w JOIN tenants t ON t.id = w.tenant_id
 			WHERE (w.tenant_id = ? OR t.role = ?) AND (w.types = '' OR ' ' || w.types || ' ' LIKE ?)`,
 			seq, e.subject, at, at, e.tenantID, string(hangar.RoleAdmin), "% "+e.typ+" %")
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
-	d.emitted.Store(tx, true)
-	return nil
-}
-
-// committed wakes those waiting for events if tx emitted any; d.tx calls it
-// after each commit.
-func (d *DB) committed(tx *sql.Tx) {
-	if _, ok := d.emitted.LoadAndDelete(tx); ok {
-		d.notifyEvents()
-	}
+	return true, nil
 }
 
 func (d *DB) notifyEvents() {
