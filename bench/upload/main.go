@@ -5,6 +5,13 @@
 //   - the hashing floor: two SHA-256 passes over the file's data, in memory, on two
 //     goroutines (an upload hashes every byte on the client and again on the
 //     server; nothing that verifies can be faster);
+//   - the wire floor (wire.go): the bytes moved as any verifying, durable upload
+//     over loopback TCP must move them (read, hash, sendfile, hash, O_DIRECT
+//     write, fsync), with nothing else: no HTTP, database or dedup questions. It
+//     is the floor of this design on the machine; upload/wire floor is what the
+//     protocol and the service add;
+//   - the write floor (wire.go): only the durable writes the server makes (O_DIRECT
+//     from aligned buffers, the same writers, fsync at the end): what the disk takes;
 //   - `aws s3 cp FILE s3://BUCKET/` to a fresh bucket of a real S3 server (versitygw,
 //     posix backend, on loopback): what users would pick otherwise;
 //   - the same hangar upload with the server on PostgreSQL + S3 (the same versitygw,
@@ -81,6 +88,11 @@ func main() {
 	}
 }
 
+const (
+	wireName  = "wire floor (read, hash, TCP, hash, O_DIRECT)"
+	writeName = "write floor (O_DIRECT write + fsync only)"
+)
+
 // contender is one thing timed in every run.
 type contender struct {
 	name string
@@ -90,6 +102,8 @@ type contender struct {
 	times  map[string][]time.Duration
 	cpus   map[string][]time.Duration
 	upload bool // a hangar upload: reports server CPU
+	// cpuWhat names the CPU time time returns, if any: the server's for an upload.
+	cpuWhat string
 }
 
 func run(parent string, o options) error {
@@ -147,9 +161,9 @@ func run(parent string, o options) error {
 			return d, cpu1 - cpu0, err
 		}
 	}
-	cs := []*contender{{name: "hangar upload (SQLite + dir)", time: upload("hangar upload (SQLite + dir)", bin), upload: true}}
+	cs := []*contender{{name: "hangar upload (SQLite + dir)", time: upload("hangar upload (SQLite + dir)", bin), upload: true, cpuWhat: "server CPU"}}
 	if o.pgS3 {
-		cs = append(cs, &contender{name: "hangar upload (PostgreSQL + S3)", upload: true,
+		cs = append(cs, &contender{name: "hangar upload (PostgreSQL + S3)", upload: true, cpuWhat: "server CPU",
 			time: func(i int, cold bool) (time.Duration, time.Duration, error) {
 				return upload("hangar upload (PostgreSQL + S3)", bin, "--db", diskbench.PostgresDSN(), "--store", s3.StoreURL(s3.NewBucket()))(i, cold)
 			}})
@@ -158,7 +172,9 @@ func run(parent string, o options) error {
 	if err != nil {
 		return err
 	}
-	cs = append(cs, &contender{name: "hashing floor (2 x SHA-256, 2 goroutines)", time: floor})
+	cs = append(cs, &contender{name: "hashing floor (2 x SHA-256, 2 goroutines)", time: floor},
+		&contender{name: wireName, time: newWireFloor(in, dir, ws.Extents, o.conns), cpuWhat: "CPU (both ends)"},
+		&contender{name: writeName, time: newWriteFloor(in, dir, ws.Extents, o.conns), cpuWhat: "CPU"})
 	if o.aws {
 		if err := diskbench.NeedTool("aws"); err != nil {
 			return err
@@ -191,7 +207,7 @@ func run(parent string, o options) error {
 		return d, 0, err
 	}})
 	if o.baseline != "" {
-		cs = append(cs, &contender{name: "baseline upload (SQLite + dir)", time: upload("baseline upload (SQLite + dir)", o.baseline), upload: true})
+		cs = append(cs, &contender{name: "baseline upload (SQLite + dir)", time: upload("baseline upload (SQLite + dir)", o.baseline), upload: true, cpuWhat: "server CPU"})
 	}
 	fmt.Printf("commands:\n  hangar: %s disk upload %s --name disk -o json --no-progress --connections %d (fresh hangar serve on 127.0.0.1, fresh data dir, each run)\n",
 		bin, in, o.conns)
@@ -230,8 +246,8 @@ func run(parent string, o options) error {
 				c.times[mode] = append(c.times[mode], d)
 				c.cpus[mode] = append(c.cpus[mode], cpu)
 				extra := ""
-				if c.upload {
-					extra = fmt.Sprintf(", server CPU %s", diskbench.Sec(cpu))
+				if c.cpuWhat != "" {
+					extra = fmt.Sprintf(", %s %s", c.cpuWhat, diskbench.Sec(cpu))
 				}
 				fmt.Printf("  %s run %d %-42s %s (loadavg %s%s)\n", mode, i+1, c.name, diskbench.Sec(d), load, extra)
 			}
@@ -268,9 +284,9 @@ func report(cs []*contender, modes []string, o options, alloc int64) {
 			m := diskbench.Median(c.times[mode])
 			fmt.Printf("  %s: %-42s %s [%s] %.0f MiB/s", mode, c.name, diskbench.Sec(m), diskbench.Durations(c.times[mode]),
 				float64(alloc)/m.Seconds()/float64(diskbench.MiB))
-			if c.upload {
+			if c.cpuWhat != "" {
 				cpu := diskbench.Median(c.cpus[mode])
-				fmt.Printf(", server CPU %.2f s per GiB received", cpu.Seconds()/(float64(alloc)/float64(diskbench.GiB)))
+				fmt.Printf(", %s %.2f s per GiB received", c.cpuWhat, cpu.Seconds()/(float64(alloc)/float64(diskbench.GiB)))
 			}
 			fmt.Println()
 		}
@@ -290,8 +306,13 @@ func report(cs []*contender, modes []string, o options, alloc int64) {
 				}
 				return diskbench.Ratio(m, a, target, true)
 			}
-			fmt.Printf("  %s ratios of %s: /floor %s, /aws %s, /qemu-img %s\n", mode, c.name,
-				ratio("hashing floor (2 x SHA-256, 2 goroutines)", 2.0), ratio("aws s3 cp (versitygw)", 0.4), ratio("qemu-img convert", 0))
+			fmt.Printf("  %s ratios of %s: /floor %s, /aws %s, /qemu-img %s, /wire floor %s\n", mode, c.name,
+				ratio("hashing floor (2 x SHA-256, 2 goroutines)", 2.0), ratio("aws s3 cp (versitygw)", 0.4), ratio("qemu-img convert", 0), ratio(wireName, 0))
+			fmt.Printf("  %s ratios of %s: /write floor %s\n", mode, c.name, ratio(writeName, 0))
+		}
+		if w, f := byName[wireName], byName["hashing floor (2 x SHA-256, 2 goroutines)"]; w != nil && f != nil {
+			fmt.Printf("  %s: wire floor / hashing floor %.2fx (what the design cannot go below)\n", mode,
+				diskbench.Median(w.times[mode]).Seconds()/diskbench.Median(f.times[mode]).Seconds())
 		}
 	}
 }

@@ -29,8 +29,11 @@ type Client struct {
 	base string
 	key  string
 	http *http.Client
-	// retrying sends the calls that may be repeated (see retries).
-	retrying *http.Client
+	// retrying sends the calls that may be repeated (see retries), through
+	// retryable, which is nil when the client has no transport of its own
+	// (WithHandler).
+	retrying  *http.Client
+	retryable *retryablehttp.Client
 }
 
 // New returns a client for the server at base (e.g. http://127.0.0.1:7070 or
@@ -44,7 +47,8 @@ func New(base, key string, opts ...Option) *Client {
 	}
 	c.retrying = c.http
 	if t, ok := c.http.Transport.(*http.Transport); ok {
-		c.retrying = retryingClient(t)
+		c.retryable = retryingClient(t)
+		c.retrying = c.retryable.StandardClient()
 	}
 	return c
 }
@@ -62,15 +66,14 @@ const (
 	retryAfterMax = 30 * time.Second
 )
 
-func retryingClient(tr http.RoundTripper) *http.Client {
-	rc := &retryablehttp.Client{
+func retryingClient(tr http.RoundTripper) *retryablehttp.Client {
+	return &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: tr},
 		RetryWaitMin: retryWaitMin, RetryWaitMax: retryWaitMax, RetryMax: retryMax,
 		CheckRetry: retryPolicy, Backoff: backoff,
 		// The last answer is returned as it is, for its error message.
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
-	return rc.StandardClient()
 }
 
 func retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, error) {
@@ -102,6 +105,26 @@ type rewindableBody struct{ *bytes.Reader }
 
 func (rewindableBody) Close() error { return nil }
 
+// sendFileRange sends a request whose body is fr through the retrying client so
+// that the transport gets fr itself as the body, which it can sendfile. Given
+// to the retrying client as an http.Request, fr would reach the transport inside
+// an io.NopCloser, which net/http does not look through once it has wrapped the
+// body for its own bookkeeping: every byte would be copied through a 32 KiB buffer.
+func (c *Client) sendFileRange(req *http.Request, fr *fileRange) (*http.Response, error) {
+	rreq, err := retryablehttp.FromRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	rewind := func() (io.Reader, error) {
+		_, err := fr.Seek(0, io.SeekStart)
+		return fr, err
+	}
+	if err := rreq.SetBody(retryablehttp.ReaderFunc(rewind)); err != nil {
+		return nil, err
+	}
+	return c.retryable.Do(rreq)
+}
+
 // repeatable says whether a request may be sent again (see retries).
 func repeatable(method string, body io.Reader) bool {
 	switch method {
@@ -109,8 +132,11 @@ func repeatable(method string, body io.Reader) bool {
 	default:
 		return false
 	}
-	_, inMemory := body.(*bytes.Reader)
-	return body == nil || inMemory
+	switch body.(type) {
+	case nil, *bytes.Reader, *fileRange:
+		return true // rewound for a retry
+	}
+	return false
 }
 
 // Option adjusts a client.
@@ -217,6 +243,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, opt
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	fr, fromFile := rd.(*fileRange)
+	if fromFile {
+		req.ContentLength = fr.n // else it would go chunked
+		defer fr.release()
+	}
 	if c.key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
@@ -232,7 +263,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, opt
 			req.Body = rewindableBody{b}
 		}
 	}
-	resp, err := hc.Do(req)
+	var resp *http.Response
+	if fromFile && c.retryable != nil {
+		resp, err = c.sendFileRange(req, fr)
+	} else {
+		resp, err = hc.Do(req)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot reach the Hangar server at %s: %w (is `hangar serve` running? check --server or HANGAR_SERVER)", c.base, err)
 	}

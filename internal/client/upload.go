@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -86,7 +88,14 @@ func (c *Client) UploadDisk(ctx context.Context, path, name string, opt UploadOp
 		return hangar.Disk{}, st, err
 	}
 	st.Resumed = resumed
-	exts, sent, err := c.uploadChunks(ctx, up.ID, disk, opt)
+	var sendFrom string
+	if (disk.Format() == diskfmt.Raw || disk.Format() == diskfmt.VHDFixed) && strings.HasPrefix(c.base, "http://") {
+		// The file holds the disk's bytes at the disk's offsets: chunks go from it
+		// with sendfile (see fileRange). Over TLS they could not, so they go from
+		// the buffers that were hashed.
+		sendFrom = path
+	}
+	exts, sent, err := c.uploadChunks(ctx, up.ID, disk, sendFrom, opt)
 	if err != nil {
 		return hangar.Disk{}, st, err
 	}
@@ -310,8 +319,12 @@ func forgetUpload(stateDir, path, name string) {
 }
 
 // uploadChunks reads, hashes and sends the disk's chunks and returns the manifest
-// extents (in offset order) and the bytes sent.
-func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt.Disk, opt UploadOptions) ([]chunks.Extent, int64, error) {
+// extents (in offset order) and the bytes sent. If sendFrom is a file's path, the
+// disk's bytes are that file's at the same offsets, and chunks are sent from it
+// rather than from the buffers they were hashed in (which are then free as soon as
+// they are hashed). The server verifies every chunk it receives, so a file that
+// changed between hashing and sending is refused, not stored.
+func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt.Disk, sendFrom string, opt UploadOptions) ([]chunks.Extent, int64, error) {
 	workers := hashWorkers()
 	conns := opt.Connections
 	if conns <= 0 {
@@ -378,6 +391,10 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 					continue
 				}
 				delete(need, h.ext.Digest) // a repeated chunk is sent once
+				if sendFrom != "" {
+					pool.put(h.buf)
+					h.buf = nil
+				}
 				select {
 				case sendQ <- h:
 				case <-gctx.Done():
@@ -390,13 +407,24 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 	for range conns {
 		g.Go(func() error {
 			for h := range sendQ {
-				data := h.buf[:h.ext.Length]
-				if err := c.do(gctx, "PUT", "/v1/uploads/"+uploadID+"/chunks/"+h.ext.Digest.String(), bytes.NewReader(data), nil); err != nil {
+				var body io.Reader
+				if h.buf != nil {
+					body = bytes.NewReader(h.buf[:h.ext.Length])
+				} else {
+					fr, err := openFileRange(sendFrom, h.ext.Offset, h.ext.Length)
+					if err != nil {
+						return err
+					}
+					body = fr // do closes it
+				}
+				if err := c.do(gctx, "PUT", "/v1/uploads/"+uploadID+"/chunks/"+h.ext.Digest.String(), body, nil); err != nil {
 					return err
 				}
 				sent.Add(h.ext.Length)
 				progress(h.ext.Length)
-				pool.put(h.buf)
+				if h.buf != nil {
+					pool.put(h.buf)
+				}
 			}
 			return nil
 		})
