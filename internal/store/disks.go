@@ -188,8 +188,11 @@ func (d *DB) DeleteUpload(ctx context.Context, tenantID, id string) error {
 // AddUploadChunk records that the upload delivered a verified chunk (which heals
 // it if scrub had lost it). It fails if garbage collection is removing the chunk:
 // the copy just saved may be the one it removes, so the chunk must be sent again.
+//
+// The record is written lazily (txLazy): after a power loss it may be gone, and the
+// upload sends the chunk again; the upload's commit makes it durable.
 func (d *DB) AddUploadChunk(ctx context.Context, uploadID string, dg chunks.Digest) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.txLazy(ctx, func(tx *sql.Tx) error {
 		if _, err := d.exec(ctx, tx, `INSERT INTO upload_chunks (upload_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING`, uploadID, dg.String()); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -188,5 +189,59 @@ func TestSQLiteSynchronousFull(t *testing.T) {
 		if mode != 2 {
 			t.Errorf("connection %d: PRAGMA synchronous = %d, want 2 (FULL)", i, mode)
 		}
+	}
+}
+
+// txLazy commits without flushing on its own, and leaves the database as durable
+// as before for every other transaction: on SQLite the connection it borrowed goes
+// back to the pool with synchronous=FULL (the pool is one connection here, so the
+// next transaction gets that same one); on PostgreSQL only its own transaction
+// commits asynchronously.
+func TestTxLazyIsLazyForItselfOnly(t *testing.T) {
+	for kind, dsn := range databases(t) {
+		t.Run(kind, func(t *testing.T) {
+			ctx := t.Context()
+			db, err := Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			db.db.SetMaxOpenConns(1)
+			q := "PRAGMA synchronous" // 1 NORMAL, 2 FULL
+			lazy, durable := "1", "2"
+			if kind == "postgres" {
+				q, lazy, durable = "SHOW synchronous_commit", "off", "on"
+			}
+			setting := func(tx *sql.Tx) string {
+				var v string
+				if err := tx.QueryRowContext(ctx, q).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			for range 2 {
+				var in, after string
+				if err := db.txLazy(ctx, func(tx *sql.Tx) error { in = setting(tx); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.tx(ctx, func(tx *sql.Tx) error { after = setting(tx); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if in != lazy || after != durable {
+					t.Fatalf("%s: %q inside txLazy (want %q), %q in the next transaction (want %q)", q, in, lazy, after, durable)
+				}
+			}
+			// A failing lazy transaction restores it too.
+			if err := db.txLazy(ctx, func(*sql.Tx) error { return errors.New("no") }); err == nil {
+				t.Fatal("txLazy returned nil for a failing fn")
+			}
+			var after string
+			if err := db.tx(ctx, func(tx *sql.Tx) error { after = setting(tx); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if after != durable {
+				t.Fatalf("after a failed txLazy: %q, want %q", after, durable)
+			}
+		})
 	}
 }

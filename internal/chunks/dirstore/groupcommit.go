@@ -153,11 +153,14 @@ func (d *Dir) Sync(ctx context.Context, names []string) error {
 	if lost := d.Lost(names); len(lost) > 0 {
 		return fmt.Errorf("%w: %s was lost in a crash before it was durable; send it again", chunks.ErrNotExist, lost[0])
 	}
+	var settled []string // not pending: durable, unless a power loss took them
 	d.mu.Lock()
 	for _, n := range names {
 		f, ok := d.pending[n]
 		switch {
-		case !ok || f == mine:
+		case !ok:
+			settled = append(settled, n)
+		case f == mine:
 		case f == nil:
 			d.pending[n] = mine
 			claimed = append(claimed, n)
@@ -166,6 +169,9 @@ func (d *Dir) Sync(ctx context.Context, names []string) error {
 		}
 	}
 	d.mu.Unlock()
+	if err := d.checkSettled(settled); err != nil {
+		return err
+	}
 	if len(claimed) == 0 && len(others) == 0 {
 		return nil
 	}
@@ -199,6 +205,28 @@ func (d *Dir) Sync(ctx context.Context, names []string) error {
 		if f.err != nil {
 			return d.Sync(ctx, names) // its names are pending again: take them
 		}
+	}
+	return nil
+}
+
+// checkSettled makes sure that objects no Sync is pending for exist. After a power
+// loss, one saved (and renamed into place) without an fsync may be gone entirely,
+// where the recovery at Open, which re-hashes the objects it finds, cannot see it,
+// while the database may still say that an upload delivered it. Such an object is
+// remembered as lost, like a damaged one, so that the upload sends it again.
+func (d *Dir) checkSettled(names []string) error {
+	for _, n := range names {
+		_, err := os.Stat(d.path(n))
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		d.mu.Lock()
+		d.lost[n] = true
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s is not in the store (lost in a crash before it was durable?); send it again", chunks.ErrNotExist, n)
 	}
 	return nil
 }

@@ -178,6 +178,43 @@ func TestSyncOfLostObject(t *testing.T) {
 	}
 }
 
+// A power loss can take an object saved without an fsync away entirely, rename and
+// all: the recovery at Open finds nothing to re-verify, while the database may
+// still record the upload as having delivered it. A Sync (an upload's commit)
+// that needs it must fail, and Lost must report it, so that the upload sends it
+// again; once sent, it syncs.
+func TestSyncOfObjectGoneAfterRestart(t *testing.T) {
+	root := t.TempDir()
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newObject(2)
+	if err := d.SaveDeferred(t.Context(), o.name, o.data); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(d.path(o.name)) // what the power loss took
+	d, err = Open(root)       // the restart: nothing is pending any more
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(t.Context(), []string{o.name}); !errors.Is(err, chunks.ErrNotExist) {
+		t.Fatalf("Sync after a restart of an object that is gone: %v, want ErrNotExist", err)
+	}
+	if lost := d.Lost([]string{o.name}); len(lost) != 1 {
+		t.Fatalf("Lost = %v, want the object that is gone", lost)
+	}
+	if err := d.SaveDeferred(t.Context(), o.name, o.data); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(t.Context(), []string{o.name}); err != nil {
+		t.Fatalf("Sync once the object was sent again: %v", err)
+	}
+	if lost := d.Lost([]string{o.name}); len(lost) != 0 {
+		t.Fatalf("Lost = %v after the object was sent again", lost)
+	}
+}
+
 // Open after a crash with deferred objects re-verifies those written since the
 // marker and removes the damaged ones (what a power loss can leave); older objects
 // and intact new ones stay.
