@@ -243,16 +243,16 @@ func (h *Handler) imageSuggestions(c *call) error {
 		return err
 	}
 	text := strings.TrimSpace(c.r.URL.Query().Get("q"))
-	out := []suggestion{}
-	slices.SortFunc(list, compareBy("reference"))
+	kept := list[:0]
 	for _, im := range list {
-		if im.LatestVersion == "" || !matches(im, text) {
-			continue
+		if im.LatestVersion != "" && matches(im, text) {
+			kept = append(kept, im)
 		}
+	}
+	slices.SortFunc(kept, compareBy("reference"))
+	out := []suggestion{}
+	for _, im := range kept[:min(len(kept), maxSuggestions)] {
 		out = append(out, suggestion{Reference: im.Reference, Label: im.Source + " · " + string(im.OSType) + " · " + string(im.OSState)})
-		if len(out) == maxSuggestions {
-			break
-		}
 	}
 	c.w.Header().Set("Content-Type", "application/json")
 	c.w.Header().Set("Cache-Control", "no-store")
