@@ -58,6 +58,17 @@ func TestHygieneRunsHistory(t *testing.T) {
 	if err != nil || len(sruns) != 1 || sruns[0].Report.Scanned != scrub.Scanned || sruns[0].Report.Corrupt == nil {
 		t.Fatalf("scrub runs: %+v %v", sruns, err)
 	}
+	if one, err := admin.GCRun(ctx, runs[1].ID); err != nil || one.ID != runs[1].ID || one.Request != runs[1].Request || one.Report != runs[1].Report {
+		t.Fatalf("gc run %s: %+v %v", runs[1].ID, one, err)
+	}
+	if one, err := admin.ScrubRun(ctx, sruns[0].ID); err != nil || one.Report.Scanned != scrub.Scanned {
+		t.Fatalf("scrub run %s: %+v %v", sruns[0].ID, one, err)
+	}
+	for _, id := range []string{sruns[0].ID, "999", "x"} { // a scrub's ID is no GC run's
+		if _, err := admin.GCRun(ctx, id); !isCode(err, hangar.CodeNotFound) {
+			t.Fatalf("gc run %s: %v", id, err)
+		}
+	}
 	for _, p := range []client.RunsPage{{Before: "x"}, {Limit: 1001}} {
 		if _, err := admin.GCRuns(ctx, p); !isCode(err, hangar.CodeInvalid) {
 			t.Fatalf("%+v: %v", p, err)
@@ -77,6 +88,12 @@ func TestHygieneRunsHistory(t *testing.T) {
 	}
 	if _, err := alice.ScrubRuns(ctx, client.RunsPage{}); !isCode(err, hangar.CodeForbidden) {
 		t.Fatalf("alice's scrub history: %v", err)
+	}
+	if _, err := alice.GCRun(ctx, runs[0].ID); !isCode(err, hangar.CodeForbidden) {
+		t.Fatalf("alice's look at a GC run: %v", err)
+	}
+	if _, err := alice.ScrubRun(ctx, sruns[0].ID); !isCode(err, hangar.CodeForbidden) {
+		t.Fatalf("alice's look at a scrub run: %v", err)
 	}
 	if runs, _ := admin.GCRuns(ctx, client.RunsPage{}); len(runs) != 3 {
 		t.Fatalf("a refused GC is in the history: %+v", runs)

@@ -74,6 +74,9 @@ func (s *Server) endpoints() []endpoint {
 			}
 			return cat.GCRuns(c.ctx, c.actor, p)
 		}).withQuery("limit", "before"),
+		op("GET", "/v1/admin/gc/runs/{id}", "One garbage collection of the history, with its request and report", func(c *call, _ noBody) (hangar.GCRun, error) {
+			return cat.GCRun(c.ctx, c.actor, c.path("id"))
+		}),
 		op("GET", "/v1/admin/hosts", "List the compute hosts with their capacity and heartbeat", func(c *call, _ noBody) ([]hangar.ComputeHost, error) {
 			return s.vms.Hosts(c.ctx, c.actor)
 		}),
@@ -87,6 +90,9 @@ func (s *Server) endpoints() []endpoint {
 			}
 			return cat.ScrubRuns(c.ctx, c.actor, p)
 		}).withQuery("limit", "before"),
+		op("GET", "/v1/admin/scrub/runs/{id}", "One scrub of the history, with its report", func(c *call, _ noBody) (hangar.ScrubRun, error) {
+			return cat.ScrubRun(c.ctx, c.actor, c.path("id"))
+		}),
 
 		// Disks and uploads.
 		op("GET", "/v1/disks", "List your disks; tag=KEY or tag=KEY=VALUE (repeatable) keeps those with all these tags", func(c *call, _ noBody) ([]hangar.Disk, error) {

@@ -73,6 +73,23 @@ func (s *Service) runs(ctx context.Context, actor *hangar.Tenant, kind string, p
 	return s.db.HygieneRuns(ctx, kind, before, limit)
 }
 
+// run returns one run of the history by its ID (admin).
+func (s *Service) run(ctx context.Context, actor *hangar.Tenant, kind, id string) (store.HygieneRun, error) {
+	if err := requireAdmin(actor, "read the history of "+kind+" runs"); err != nil {
+		return store.HygieneRun{}, err
+	}
+	seq, err := strconv.ParseInt(id, 10, 64)
+	var r store.HygieneRun
+	if err == nil {
+		r, err = s.db.HygieneRunBySeq(ctx, kind, seq)
+	}
+	var ne *strconv.NumError
+	if errors.Is(err, store.ErrNotFound) || errors.As(err, &ne) {
+		return r, hangar.Errorf(hangar.CodeNotFound, "no %s run %q in the history (it keeps the latest %d)", kind, id, keptRuns)
+	}
+	return r, err
+}
+
 func runInfo(r store.HygieneRun) hangar.HygieneRun {
 	return hangar.HygieneRun{ID: strconv.FormatInt(r.Seq, 10), StartedBy: r.StartedBy, StartedAt: r.StartedAt,
 		EndedAt: r.EndedAt, Outcome: r.Outcome, Error: r.Error}
@@ -86,13 +103,26 @@ func (s *Service) GCRuns(ctx context.Context, actor *hangar.Tenant, p RunsPage) 
 	}
 	out := make([]hangar.GCRun, 0, len(list))
 	for _, r := range list {
-		run := hangar.GCRun{HygieneRun: runInfo(r)}
-		// What was recorded was marshalled from these very types.
-		json.Unmarshal(r.Request, &run.Request)
-		json.Unmarshal(r.Report, &run.Report)
-		out = append(out, run)
+		out = append(out, gcRun(r))
 	}
 	return out, nil
+}
+
+// GCRun returns one garbage collection of the history by its ID (admin).
+func (s *Service) GCRun(ctx context.Context, actor *hangar.Tenant, id string) (hangar.GCRun, error) {
+	r, err := s.run(ctx, actor, store.HygieneGC, id)
+	if err != nil {
+		return hangar.GCRun{}, err
+	}
+	return gcRun(r), nil
+}
+
+func gcRun(r store.HygieneRun) hangar.GCRun {
+	run := hangar.GCRun{HygieneRun: runInfo(r)}
+	// What was recorded was marshalled from these very types.
+	json.Unmarshal(r.Request, &run.Request)
+	json.Unmarshal(r.Report, &run.Report)
+	return run
 }
 
 // ScrubRuns returns the history of scrubs, newest first (admin).
@@ -103,9 +133,25 @@ func (s *Service) ScrubRuns(ctx context.Context, actor *hangar.Tenant, p RunsPag
 	}
 	out := make([]hangar.ScrubRun, 0, len(list))
 	for _, r := range list {
-		run := hangar.ScrubRun{HygieneRun: runInfo(r), Report: hangar.ScrubReport{Corrupt: []hangar.CorruptChunk{}}}
-		json.Unmarshal(r.Report, &run.Report)
-		out = append(out, run)
+		out = append(out, scrubRun(r))
 	}
 	return out, nil
+}
+
+// ScrubRun returns one scrub of the history by its ID (admin).
+func (s *Service) ScrubRun(ctx context.Context, actor *hangar.Tenant, id string) (hangar.ScrubRun, error) {
+	r, err := s.run(ctx, actor, store.HygieneScrub, id)
+	if err != nil {
+		return hangar.ScrubRun{}, err
+	}
+	return scrubRun(r), nil
+}
+
+func scrubRun(r store.HygieneRun) hangar.ScrubRun {
+	run := hangar.ScrubRun{HygieneRun: runInfo(r)}
+	json.Unmarshal(r.Report, &run.Report)
+	if run.Report.Corrupt == nil {
+		run.Report.Corrupt = []hangar.CorruptChunk{}
+	}
+	return run
 }

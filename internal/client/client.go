@@ -500,6 +500,18 @@ func (c *Client) ScrubRuns(ctx context.Context, p RunsPage) ([]hangar.ScrubRun, 
 	return out, c.do(ctx, "GET", "/v1/admin/scrub/runs"+p.query(), nil, &out)
 }
 
+// GCRun returns one garbage collection of the history (admin).
+func (c *Client) GCRun(ctx context.Context, id string) (hangar.GCRun, error) {
+	var out hangar.GCRun
+	return out, c.do(ctx, "GET", "/v1/admin/gc/runs/"+url.PathEscape(id), nil, &out)
+}
+
+// ScrubRun returns one scrub of the history (admin).
+func (c *Client) ScrubRun(ctx context.Context, id string) (hangar.ScrubRun, error) {
+	var out hangar.ScrubRun
+	return out, c.do(ctx, "GET", "/v1/admin/scrub/runs/"+url.PathEscape(id), nil, &out)
+}
+
 // CreateVM creates a VM; it boots in the background.
 func (c *Client) CreateVM(ctx context.Context, req hangar.VMCreate) (hangar.VM, error) {
 	var out hangar.VM

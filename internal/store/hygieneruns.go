@@ -62,10 +62,29 @@ func (d *DB) RecordHygieneRun(ctx context.Context, r *HygieneRun, keep int) erro
 	})
 }
 
+const hygieneRunColumns = `SELECT seq, kind, started_by, started_at, ended_at, outcome, error, request, report FROM hygiene_runs`
+
+// HygieneRunBySeq returns the run of one kind with sequence number seq, or
+// ErrNotFound.
+func (d *DB) HygieneRunBySeq(ctx context.Context, kind string, seq int64) (HygieneRun, error) {
+	rows, err := d.query(ctx, d.db, hygieneRunColumns+` WHERE kind = ? AND seq = ?`, kind, seq)
+	if err != nil {
+		return HygieneRun{}, err
+	}
+	runs, err := scanHygieneRuns(rows)
+	if err == nil && len(runs) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return HygieneRun{}, err
+	}
+	return runs[0], nil
+}
+
 // HygieneRuns returns the runs of one kind, newest first, at most limit, only
 // those before sequence number before when it is not 0 (the next page).
 func (d *DB) HygieneRuns(ctx context.Context, kind string, before int64, limit int) ([]HygieneRun, error) {
-	q := `SELECT seq, kind, started_by, started_at, ended_at, outcome, error, request, report FROM hygiene_runs WHERE kind = ?`
+	q := hygieneRunColumns + ` WHERE kind = ?`
 	args := []any{kind}
 	if before > 0 {
 		q += ` AND seq < ?`
@@ -77,6 +96,10 @@ func (d *DB) HygieneRuns(ctx context.Context, kind string, before int64, limit i
 	if err != nil {
 		return nil, err
 	}
+	return scanHygieneRuns(rows)
+}
+
+func scanHygieneRuns(rows *sql.Rows) ([]HygieneRun, error) {
 	defer rows.Close()
 	var out []HygieneRun
 	for rows.Next() {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -86,6 +87,17 @@ func TestHygieneRunsHistory(t *testing.T) {
 				!r.EndedAt.Equal(start.Add(4*time.Minute+time.Second)) || r.Outcome != hangar.RunFailed || r.Error != "disk full" ||
 				string(r.Request) != `{"dryRun":true}` || string(r.Report) != `{"scanned":4}` {
 				t.Fatalf("the newest GC run: %+v", r)
+			}
+			if got, err := db.HygieneRunBySeq(ctx, HygieneGC, seqs[3]); err != nil || got.Seq != seqs[3] || string(got.Report) != `{"scanned":3}` {
+				t.Fatalf("run %d: %+v %v", seqs[3], got, err)
+			}
+			for _, k := range []struct {
+				kind string
+				seq  int64
+			}{{HygieneGC, seqs[0]}, {HygieneScrub, seqs[3]}, {HygieneGC, scrub.Seq}} {
+				if _, err := db.HygieneRunBySeq(ctx, k.kind, k.seq); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("%s run %d (trimmed, or of the other kind): %v", k.kind, k.seq, err)
+				}
 			}
 			if runs, _ := db.HygieneRuns(ctx, HygieneScrub, 0, 1); string(runs[0].Request) != "{}" {
 				t.Fatalf("a scrub's request: %s", runs[0].Request)
