@@ -18,6 +18,7 @@ var funcs = template.FuncMap{
 	"isEmail":     isEmail,
 	"bytes":       hangar.FormatBytes,
 	"datetime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"took":        func(from, to time.Time) string { return to.Sub(from).Round(time.Millisecond).String() },
 	"join":        strings.Join,
 	"imageOf":     imageOf,
 	"actions":     func() []string { return []string{"start", "stop", "restart", "deallocate"} },
@@ -54,9 +55,10 @@ func isEmail(s string) bool {
 	return err == nil && a.Address == s && !strings.ContainsAny(s, " \"<>()`?")
 }
 
-// parsePages parses each page template with the layout.
+// parsePages parses each page template with the layout and the shared parts
+// (the files whose names start with "_").
 func parsePages() map[string]*template.Template {
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -64,7 +66,7 @@ func parsePages() map[string]*template.Template {
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "_") {
 			continue
 		}
 		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))
