@@ -519,6 +519,11 @@ func TestConsole(t *testing.T) {
 	b.click("Run scrub")
 	mustContain(t, "the scrub report", b.mainText(), "Chunks verified", "Corrupt")
 	b.check("maintenance")
+	// Both runs are in the history, each with its report.
+	mustContain(t, "the history", b.mainText(), "Latest garbage collections", "Latest scrubs", "Run 1", "Run 2", "admin", "succeeded")
+	b.click("Run 1")
+	mustContain(t, "a GC run's report", b.mainText(), "Garbage collection 1 (dry run)", "by admin", "Chunks scanned", "Would remove")
+	b.check("run")
 	if n := b.dialogs.Load(); n != 0 {
 		t.Fatalf("%d JavaScript dialogs opened", n)
 	}

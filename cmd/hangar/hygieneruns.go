@@ -19,7 +19,11 @@ func runsFlags(cmd *cobra.Command, p *client.RunsPage) {
 
 // runColumns are the columns every run has, in a table row.
 func runColumns(r hangar.HygieneRun) []any {
-	return []any{r.ID, r.StartedAt.Local().Format("2006-01-02 15:04:05"), r.EndedAt.Sub(r.StartedAt).Round(time.Millisecond),
+	took := r.EndedAt.Sub(r.StartedAt)
+	if took >= time.Millisecond {
+		took = took.Round(time.Millisecond)
+	}
+	return []any{r.ID, r.StartedAt.Local().Format("2006-01-02 15:04:05"), took,
 		r.StartedBy, r.Outcome}
 }
 

@@ -18,7 +18,7 @@ var funcs = template.FuncMap{
 	"isEmail":     isEmail,
 	"bytes":       hangar.FormatBytes,
 	"datetime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"took":        func(from, to time.Time) string { return to.Sub(from).Round(time.Millisecond).String() },
+	"took":        took,
 	"join":        strings.Join,
 	"imageOf":     imageOf,
 	"actions":     func() []string { return []string{"start", "stop", "restart", "deallocate"} },
@@ -31,6 +31,15 @@ var funcs = template.FuncMap{
 		}
 		return strings.ToUpper(s[:1]) + s[1:]
 	},
+}
+
+// took is how long a run took, to the millisecond (to the microsecond under one).
+func took(from, to time.Time) string {
+	d := to.Sub(from)
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 // imageOf returns the image an image reference names, without its version (a
