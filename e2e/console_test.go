@@ -337,14 +337,21 @@ func TestConsole(t *testing.T) {
 	text = b.open("/console/images")
 	mustContain(t, "my images", text, "web", "secret")
 	b.check("images")
-	// Tables filter as you type and sort by a click on a header.
+	// The image list filters its page's rows as you type, the whole list on the
+	// server on Enter, and sorts on the server by a click on a header (it is paged).
 	rows := `Array.from(document.querySelectorAll('#images tbody tr')).filter(r => !r.hidden).map(r => r.cells[0].textContent.trim()).join(" ")`
 	b.do(chromedp.SendKeys(chromedp.CSS(`input[data-filter="images"]`), "sec"))
 	if got := run(b, chromedp.Evaluate[string](rows)); got != "secret" {
 		t.Fatalf("filtered by sec: %q", got)
 	}
-	b.do(chromedp.Evaluate[chromedp.Void](`(() => { const i = document.querySelector('input[data-filter="images"]'); i.value = ""; i.dispatchEvent(new Event("input")) })()`),
-		chromedp.Click(chromedp.CSS(`#images th:first-child button`)), chromedp.Click(chromedp.CSS(`#images th:first-child button`)))
+	if _, err := chromedp.Run(b.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.SendKeys(chromedp.CSS(`input[data-filter="images"]`), "\r"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(b, chromedp.Evaluate[string](`document.querySelectorAll('#images tbody tr').length + " " + location.search`)); got != "1 ?q=sec" {
+		t.Fatalf("filtered by sec on the server: %q", got)
+	}
+	b.open("/console/images")
+	b.click("Name")
 	if got := run(b, chromedp.Evaluate[string](rows)); got != "web secret" {
 		t.Fatalf("sorted by name, descending: %q", got)
 	}
@@ -512,6 +519,11 @@ func TestConsole(t *testing.T) {
 	b.click("Run scrub")
 	mustContain(t, "the scrub report", b.mainText(), "Chunks verified", "Corrupt")
 	b.check("maintenance")
+	// Both runs are in the history, each with its report.
+	mustContain(t, "the history", b.mainText(), "Latest garbage collections", "Latest scrubs", "Run 1", "Run 2", "admin", "succeeded")
+	b.click("Run 1")
+	mustContain(t, "a GC run's report", b.mainText(), "Garbage collection 1 (dry run)", "by admin", "Chunks scanned", "Would remove")
+	b.check("run")
 	if n := b.dialogs.Load(); n != 0 {
 		t.Fatalf("%d JavaScript dialogs opened", n)
 	}

@@ -119,6 +119,21 @@ cp -a $B/hangar.db $B/node.id $B/host.name $B/chunks $D/`)
 	if rep.Scanned == 0 || len(rep.Corrupt) != 0 {
 		t.Fatalf("scrub after the restore: %+v", rep)
 	}
+	// The scrub is in the history, in the table and in JSON with its report.
+	var runs []struct {
+		ID, StartedBy, Outcome string
+		Report                 struct{ Scanned int64 }
+	}
+	s.json(admin, &runs, "admin", "scrub", "runs")
+	if len(runs) != 1 || runs[0].StartedBy != "admin" || runs[0].Outcome != "succeeded" || runs[0].Report.Scanned != rep.Scanned {
+		t.Fatalf("scrub runs: %+v", runs)
+	}
+	if out := s.ok(admin, "admin", "scrub", "runs"); !strings.Contains(out, "OUTCOME") || !strings.Contains(out, "succeeded") {
+		t.Fatalf("scrub runs, as a table:\n%s", out)
+	}
+	if out := s.ok(admin, "admin", "gc", "runs"); strings.Contains(out, "succeeded") {
+		t.Fatalf("gc runs when none ran:\n%s", out)
+	}
 }
 
 // TestMetricsPassPromtool: what /metrics serves on a server with disks, an

@@ -19,7 +19,8 @@ func newAdminCmd(g *globals) *cobra.Command {
 the grace period are kept, so an upload in flight (whose chunks are referenced only
 once it commits) loses nothing. Uploads older than --upload-max-age are forgotten first.`,
 		Example: `  hangar admin gc --dry-run
-  hangar admin gc --grace 30m`,
+  hangar admin gc --grace 30m
+  hangar admin gc runs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := g.client().GC(cmd.Context(), req)
@@ -43,7 +44,8 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 		Use:   "scrub",
 		Short: "Re-verify every chunk, in every region; quarantine corrupt ones and name the disks they damage",
 		Example: `  hangar admin scrub
-  hangar admin scrub -o json`,
+  hangar admin scrub -o json
+  hangar admin scrub runs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := g.client().Scrub(cmd.Context())
@@ -68,6 +70,8 @@ once it commits) loses nothing. Uploads older than --upload-max-age are forgotte
 			return nil
 		},
 	}
+	gc.AddCommand(newGCRunsCmd(g))
+	scrub.AddCommand(newScrubRunsCmd(g))
 	cmd.AddCommand(gc, scrub, newAdminHostsCmd(g), newMigrateStoreCmd(g), newSigningKeyCmd(g))
 	return cmd
 }

@@ -140,6 +140,8 @@ var queryParams = map[string]map[string]any{
 	"type":          {"type": "array", "items": map[string]any{"type": "string", "enum": hangar.EventTypes}, "description": "an event type; repeat for several"},
 	"webhook":       {"type": "string", "description": "a webhook's id"},
 	"state":         {"type": "string", "enum": []string{hangar.DeliveryPending, hangar.DeliveryDelivered, hangar.DeliveryFailed}},
+	"limit":         {"type": "integer", "minimum": 1, "maximum": 1000, "description": "at most this many (default 100)"},
+	"before":        {"type": "string", "description": "a run's id: only the runs before it (the next page)"},
 }
 
 // enums are the values of the wire types that take a fixed set.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
@@ -66,11 +67,31 @@ func (s *Server) endpoints() []endpoint {
 		op("POST", "/v1/admin/gc", "Remove chunks nothing references (with a grace period for uploads in flight)", func(c *call, req hangar.GCRequest) (hangar.GCReport, error) {
 			return cat.GC(c.ctx, c.actor, req)
 		}),
+		op("GET", "/v1/admin/gc/runs", "The history of garbage collections, newest first, each with who started it, when, its outcome, request and report (the latest 1,000 are kept); limit=N (default 100, at most 1,000), before=ID continues after the last run of a page", func(c *call, _ noBody) ([]hangar.GCRun, error) {
+			p, err := runsPage(c)
+			if err != nil {
+				return nil, err
+			}
+			return cat.GCRuns(c.ctx, c.actor, p)
+		}).withQuery("limit", "before"),
+		op("GET", "/v1/admin/gc/runs/{id}", "One garbage collection of the history, with its request and report", func(c *call, _ noBody) (hangar.GCRun, error) {
+			return cat.GCRun(c.ctx, c.actor, c.path("id"))
+		}),
 		op("GET", "/v1/admin/hosts", "List the compute hosts with their capacity and heartbeat", func(c *call, _ noBody) ([]hangar.ComputeHost, error) {
 			return s.vms.Hosts(c.ctx, c.actor)
 		}),
 		op("POST", "/v1/admin/scrub", "Re-verify every chunk; quarantine corrupt ones and name the disks they damage", func(c *call, _ noBody) (hangar.ScrubReport, error) {
 			return cat.Scrub(c.ctx, c.actor)
+		}),
+		op("GET", "/v1/admin/scrub/runs", "The history of scrubs, newest first, each with who started it, when, its outcome and report (the latest 1,000 are kept); limit=N (default 100, at most 1,000), before=ID continues after the last run of a page", func(c *call, _ noBody) ([]hangar.ScrubRun, error) {
+			p, err := runsPage(c)
+			if err != nil {
+				return nil, err
+			}
+			return cat.ScrubRuns(c.ctx, c.actor, p)
+		}).withQuery("limit", "before"),
+		op("GET", "/v1/admin/scrub/runs/{id}", "One scrub of the history, with its report", func(c *call, _ noBody) (hangar.ScrubRun, error) {
+			return cat.ScrubRun(c.ctx, c.actor, c.path("id"))
 		}),
 
 		// Disks and uploads.
@@ -269,3 +290,16 @@ func marketplaceFilter(c *call) (hangar.MarketplaceFilter, error) {
 }
 
 func names(list []string, err error) (Names, error) { return Names{Names: list}, err }
+
+// runsPage reads a run history's page from the query: limit and before.
+func runsPage(c *call) (catalog.RunsPage, error) {
+	p := catalog.RunsPage{Before: c.query("before")}
+	if v := c.query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return p, hangar.Errorf(hangar.CodeInvalid, "?limit=%s: say a number of runs from 1", v)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}

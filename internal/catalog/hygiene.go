@@ -29,7 +29,8 @@ func parseDuration(field, s string, def time.Duration) (time.Duration, error) {
 // GC removes chunks no disk or live upload references and that are older than the
 // grace period. The decision for each chunk is taken at delete time, atomically
 // with the check of its references (store.MarkForDeletion), so a chunk that gains a
-// reference while GC runs is never removed.
+// reference while GC runs is never removed. Each run the request gets to is
+// recorded in the history (GCRuns) when it ends, succeeded or failed.
 func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCRequest) (hangar.GCReport, error) {
 	rep := hangar.GCReport{DryRun: req.DryRun}
 	if err := requireAdmin(actor, "collect garbage"); err != nil {
@@ -44,27 +45,13 @@ func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCReq
 		return rep, err
 	}
 	start := time.Now()
-	if !req.DryRun {
-		if rep.ExpiredUploads, err = s.db.ExpireUploads(ctx, start.Add(-maxAge).UnixMicro()); err != nil {
-			return rep, err
-		}
-		if err := s.db.ClearStaleDeletions(ctx); err != nil {
-			return rep, err
-		}
-	}
-	// The primary store keeps what any disk or upload references; a region's store
-	// what the versions replicated there reference.
-	c := collection{start: start, grace: grace, dryRun: req.DryRun, rep: &rep}
-	if err := s.collect(ctx, store.PrimaryStore, s.chunks.Backend, s.db.ReferencedChunks, c); err != nil {
+	s.log.Info("garbage collection starts", "by", actor.Name, "dryRun", req.DryRun)
+	err = s.gc(ctx, req, start, grace, maxAge, &rep)
+	// The history keeps what the run was asked with the defaults filled in.
+	asked := hangar.GCRequest{GracePeriod: grace.String(), UploadMaxAge: maxAge.String(), DryRun: req.DryRun}
+	s.recordRun(ctx, store.HygieneGC, actor, start, asked, rep, err)
+	if err != nil {
 		return rep, err
-	}
-	for region, rs := range s.cfg.Regions {
-		refs := func(ctx context.Context, fn func(chunks.Digest) error) error {
-			return s.db.RegionChunks(ctx, region, fn)
-		}
-		if err := s.collect(ctx, region, rs.Backend, refs, c); err != nil {
-			return rep, fmt.Errorf("region %s: %w", region, err)
-		}
 	}
 	s.log.Info("garbage collection", "by", actor.Name, "scanned", rep.Scanned, "removed", rep.Removed, "bytes", rep.RemovedBytes, "dryRun", req.DryRun)
 	if !req.DryRun {
@@ -73,6 +60,35 @@ func (s *Service) GC(ctx context.Context, actor *hangar.Tenant, req hangar.GCReq
 		s.hygiene.mu.Unlock()
 	}
 	return rep, nil
+}
+
+// gc is one garbage collection, after its request was checked: rep holds what it
+// did, also when it fails.
+func (s *Service) gc(ctx context.Context, req hangar.GCRequest, start time.Time, grace, maxAge time.Duration, rep *hangar.GCReport) error {
+	var err error
+	if !req.DryRun {
+		if rep.ExpiredUploads, err = s.db.ExpireUploads(ctx, start.Add(-maxAge).UnixMicro()); err != nil {
+			return err
+		}
+		if err := s.db.ClearStaleDeletions(ctx); err != nil {
+			return err
+		}
+	}
+	// The primary store keeps what any disk or upload references; a region's store
+	// what the versions replicated there reference.
+	c := collection{start: start, grace: grace, dryRun: req.DryRun, rep: rep}
+	if err := s.collect(ctx, store.PrimaryStore, s.chunks.Backend, s.db.ReferencedChunks, c); err != nil {
+		return err
+	}
+	for region, rs := range s.cfg.Regions {
+		refs := func(ctx context.Context, fn func(chunks.Digest) error) error {
+			return s.db.RegionChunks(ctx, region, fn)
+		}
+		if err := s.collect(ctx, region, rs.Backend, refs, c); err != nil {
+			return fmt.Errorf("region %s: %w", region, err)
+		}
+	}
+	return nil
 }
 
 // Hygiene is this node's latest garbage collection and scrub, for the metrics:
@@ -229,32 +245,46 @@ func removeIfOld(ctx context.Context, b chunks.Backend, d chunks.Digest, c colle
 // moved out of the store into the quarantine directory and reported with the disks
 // it damages. In the primary store, a later upload of the same content heals it; in
 // another region's store, the replicas holding it go back to Replicating, and
-// replication copies a good copy from the primary store again.
+// replication copies a good copy from the primary store again. Each run is
+// recorded in the history (ScrubRuns) when it ends, succeeded or failed.
 func (s *Service) Scrub(ctx context.Context, actor *hangar.Tenant) (hangar.ScrubReport, error) {
 	rep := hangar.ScrubReport{Corrupt: []hangar.CorruptChunk{}}
 	if err := requireAdmin(actor, "scrub the store"); err != nil {
 		return rep, err
 	}
+	start := time.Now()
+	s.log.Info("scrub starts", "by", actor.Name)
 	stores := map[string]StoreSize{}
-	scrubStore := func(b chunks.Backend, region string) error {
-		chunksBefore, bytesBefore := rep.Scanned, rep.ScannedBytes
-		err := s.scrub(ctx, b, region, &rep)
-		stores[cmp.Or(region, "primary")] = StoreSize{Chunks: rep.Scanned - chunksBefore, Bytes: rep.ScannedBytes - bytesBefore}
-		return err
-	}
-	if err := scrubStore(s.chunks.Backend, ""); err != nil {
+	err := s.scrubAll(ctx, &rep, stores)
+	s.recordRun(ctx, store.HygieneScrub, actor, start, struct{}{}, rep, err)
+	if err != nil {
 		return rep, err
-	}
-	for region, rs := range s.cfg.Regions {
-		if err := scrubStore(rs.Backend, region); err != nil {
-			return rep, fmt.Errorf("region %s: %w", region, err)
-		}
 	}
 	s.log.Info("scrub", "by", actor.Name, "scanned", rep.Scanned, "corrupt", len(rep.Corrupt))
 	s.hygiene.mu.Lock()
 	s.hygiene.last.Scrub, s.hygiene.last.ScrubAt, s.hygiene.last.Stores = rep, time.Now(), stores
 	s.hygiene.mu.Unlock()
 	return rep, nil
+}
+
+// scrubAll verifies every store, the primary's first; rep holds what it found,
+// also when it fails, and stores the size of each store verified.
+func (s *Service) scrubAll(ctx context.Context, rep *hangar.ScrubReport, stores map[string]StoreSize) error {
+	scrubStore := func(b chunks.Backend, region string) error {
+		chunksBefore, bytesBefore := rep.Scanned, rep.ScannedBytes
+		err := s.scrub(ctx, b, region, rep)
+		stores[cmp.Or(region, "primary")] = StoreSize{Chunks: rep.Scanned - chunksBefore, Bytes: rep.ScannedBytes - bytesBefore}
+		return err
+	}
+	if err := scrubStore(s.chunks.Backend, ""); err != nil {
+		return err
+	}
+	for region, rs := range s.cfg.Regions {
+		if err := scrubStore(rs.Backend, region); err != nil {
+			return fmt.Errorf("region %s: %w", region, err)
+		}
+	}
+	return nil
 }
 
 // scrub verifies one store: the primary's when region is "".

@@ -503,6 +503,51 @@ func (c *Client) Scrub(ctx context.Context) (hangar.ScrubReport, error) {
 	return out, c.do(ctx, "POST", "/v1/admin/scrub", struct{}{}, &out)
 }
 
+// RunsPage selects a page of a GC or scrub history: at most Limit runs (the
+// server's default when 0), those before the run with ID Before when set.
+type RunsPage struct {
+	Before string
+	Limit  int
+}
+
+func (p RunsPage) query() string {
+	q := url.Values{}
+	if p.Before != "" {
+		q.Set("before", p.Before)
+	}
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+// GCRuns lists the history of garbage collections, newest first (admin).
+func (c *Client) GCRuns(ctx context.Context, p RunsPage) ([]hangar.GCRun, error) {
+	var out []hangar.GCRun
+	return out, c.do(ctx, "GET", "/v1/admin/gc/runs"+p.query(), nil, &out)
+}
+
+// ScrubRuns lists the history of scrubs, newest first (admin).
+func (c *Client) ScrubRuns(ctx context.Context, p RunsPage) ([]hangar.ScrubRun, error) {
+	var out []hangar.ScrubRun
+	return out, c.do(ctx, "GET", "/v1/admin/scrub/runs"+p.query(), nil, &out)
+}
+
+// GCRun returns one garbage collection of the history (admin).
+func (c *Client) GCRun(ctx context.Context, id string) (hangar.GCRun, error) {
+	var out hangar.GCRun
+	return out, c.do(ctx, "GET", "/v1/admin/gc/runs/"+url.PathEscape(id), nil, &out)
+}
+
+// ScrubRun returns one scrub of the history (admin).
+func (c *Client) ScrubRun(ctx context.Context, id string) (hangar.ScrubRun, error) {
+	var out hangar.ScrubRun
+	return out, c.do(ctx, "GET", "/v1/admin/scrub/runs/"+url.PathEscape(id), nil, &out)
+}
+
 // CreateVM creates a VM; it boots in the background.
 func (c *Client) CreateVM(ctx context.Context, req hangar.VMCreate) (hangar.VM, error) {
 	var out hangar.VM

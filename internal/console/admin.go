@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -21,6 +22,8 @@ func (h *Handler) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"admin/maintenance", h.page(h.maintenance))
 	m.HandleFunc("POST "+Prefix+"admin/gc", h.action(h.gc))
 	m.HandleFunc("POST "+Prefix+"admin/scrub", h.action(h.scrub))
+	m.HandleFunc("GET "+Prefix+"admin/runs/{kind}", h.page(h.runs))
+	m.HandleFunc("GET "+Prefix+"admin/runs/{kind}/{id}", h.page(h.run))
 }
 
 func (h *Handler) tenants(c *call) error {
@@ -183,17 +186,28 @@ func (h *Handler) hosts(c *call) error {
 }
 
 // maintenanceView is the data of the GC and scrub page: the report of the run
-// just made, if any.
+// just made, if any, and the latest runs of the history.
 type maintenanceView struct {
-	GC    *hangar.GCReport
-	Scrub *hangar.ScrubReport
+	GC      *hangar.GCReport
+	Scrub   *hangar.ScrubReport
+	History runsView // the latest runs
 }
 
+// maintenance shows the page with the latest runs; the API refuses it to
+// everyone but admins.
 func (h *Handler) maintenance(c *call) error {
-	if _, err := c.api.Hosts(c.ctx); err != nil { // admins only, as the API says
+	return h.showMaintenance(c, maintenanceView{})
+}
+
+func (h *Handler) showMaintenance(c *call, v maintenanceView) error {
+	var err error
+	if v.History.GCRuns, err = c.api.GCRuns(c.ctx, client.RunsPage{Limit: latestRuns}); err != nil {
 		return err
 	}
-	return c.render("maintenance", "GC and scrub", "maintenance", maintenanceView{})
+	if v.History.ScrubRuns, err = c.api.ScrubRuns(c.ctx, client.RunsPage{Limit: latestRuns}); err != nil {
+		return err
+	}
+	return c.render("maintenance", "GC and scrub", "maintenance", v)
 }
 
 func (h *Handler) gc(c *call) (string, error) {
@@ -203,7 +217,7 @@ func (h *Handler) gc(c *call) (string, error) {
 	if err != nil {
 		return back, err
 	}
-	return "", c.render("maintenance", "GC and scrub", "maintenance", maintenanceView{GC: &rep})
+	return "", h.showMaintenance(c, maintenanceView{GC: &rep})
 }
 
 func (h *Handler) scrub(c *call) (string, error) {
@@ -211,5 +225,86 @@ func (h *Handler) scrub(c *call) (string, error) {
 	if err != nil {
 		return Prefix + "admin/maintenance", err
 	}
-	return "", c.render("maintenance", "GC and scrub", "maintenance", maintenanceView{Scrub: &rep})
+	return "", h.showMaintenance(c, maintenanceView{Scrub: &rep})
+}
+
+const (
+	// latestRuns is how many runs of each kind the GC and scrub page lists.
+	latestRuns = 10
+	// runsPerPage is how many runs a page of a history lists.
+	runsPerPage = 50
+)
+
+// runsView is a page of a GC or scrub history: one kind's runs are set.
+type runsView struct {
+	Kind      string // "gc" or "scrub"
+	GCRuns    []hangar.GCRun
+	ScrubRuns []hangar.ScrubRun
+	Older     string // the next page's URL, if there may be one
+}
+
+// runKinds are the histories the console shows, by their path segment.
+var runKinds = map[string]string{"gc": "Garbage collections", "scrub": "Scrubs"}
+
+// runs lists one page of a history: /console/admin/runs/KIND[?before=ID].
+func (h *Handler) runs(c *call) error {
+	kind := c.r.PathValue("kind")
+	title, ok := runKinds[kind]
+	if !ok {
+		return notFound("page")
+	}
+	p := client.RunsPage{Before: c.r.URL.Query().Get("before"), Limit: runsPerPage}
+	v := runsView{Kind: kind}
+	var err error
+	last, n := "", 0
+	if kind == "gc" {
+		v.GCRuns, err = c.api.GCRuns(c.ctx, p)
+		if n = len(v.GCRuns); n > 0 {
+			last = v.GCRuns[n-1].ID
+		}
+	} else {
+		v.ScrubRuns, err = c.api.ScrubRuns(c.ctx, p)
+		if n = len(v.ScrubRuns); n > 0 {
+			last = v.ScrubRuns[n-1].ID
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if n == runsPerPage {
+		v.Older = Prefix + "admin/runs/" + kind + "?before=" + url.QueryEscape(last)
+	}
+	return c.render("runs", title, "maintenance", v)
+}
+
+// hygieneRunView is one run of a history with its report.
+type hygieneRunView struct {
+	Kind  string
+	Title string
+	GC    *hangar.GCRun
+	Scrub *hangar.ScrubRun
+}
+
+// run shows one run of a history: /console/admin/runs/KIND/ID.
+func (h *Handler) run(c *call) error {
+	kind, id := c.r.PathValue("kind"), c.r.PathValue("id")
+	title, ok := runKinds[kind]
+	if !ok {
+		return notFound("page")
+	}
+	v := hygieneRunView{Kind: kind, Title: title}
+	if kind == "gc" {
+		r, err := c.api.GCRun(c.ctx, id)
+		if err != nil {
+			return orNotFound("run", err)
+		}
+		v.GC = &r
+	} else {
+		r, err := c.api.ScrubRun(c.ctx, id)
+		if err != nil {
+			return orNotFound("run", err)
+		}
+		v.Scrub = &r
+	}
+	return c.render("run", title+" · run "+id, "maintenance", v)
 }

@@ -14,7 +14,7 @@ func (h *Handler) catalogRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"marketplace/{publisher}/{offer}", h.page(h.skus))
 	m.HandleFunc("GET "+Prefix+"marketplace/{publisher}/{offer}/{sku}", h.page(h.marketVersions))
 	m.HandleFunc("POST "+Prefix+"marketplace/terms/accept", h.action(h.acceptTerms))
-	m.HandleFunc("GET "+Prefix+"images", h.page(h.images))
+	h.imageListRoutes(m)
 	m.HandleFunc("GET "+Prefix+"images/{ref...}", h.page(h.image))
 	m.HandleFunc("GET "+Prefix+"community", h.page(h.community))
 }
@@ -118,25 +118,6 @@ func (h *Handler) acceptTerms(c *call) (string, error) {
 	}
 	h.sessions.setFlash(c.sess, "The terms of plan "+t.Plan+" ("+t.Publisher+") are accepted.", "")
 	return back, nil
-}
-
-// imagesView is the data of the image list.
-type imagesView struct {
-	All    bool
-	Images []hangar.ImageSummary
-}
-
-func (h *Handler) images(c *call) error {
-	all := c.r.URL.Query().Get("all") != ""
-	list, err := c.api.ListImages(c.ctx, all)
-	if err != nil {
-		return err
-	}
-	title := "My images"
-	if all {
-		title = "All images I may use"
-	}
-	return c.render("images", title, "images", imagesView{All: all, Images: list})
 }
 
 // imageView is the data of one image's page.

@@ -38,6 +38,7 @@ type Handler struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
+	perPage  int
 }
 
 // Options adjust a console.
@@ -46,6 +47,8 @@ type Options struct {
 	IdleTimeout time.Duration
 	// MaxAge ends a session this long after sign-in, used or not (default 24 hours).
 	MaxAge time.Duration
+	// PageSize is the rows of one page of the image list (default 100).
+	PageSize int
 }
 
 // New returns the console over Hangar's own API handler, which it calls in this
@@ -57,7 +60,10 @@ func New(api http.Handler, log *slog.Logger, o Options) *Handler {
 	if o.MaxAge == 0 {
 		o.MaxAge = 24 * time.Hour
 	}
-	h := &Handler{api: api, log: log, sessions: newSessions(o.IdleTimeout, o.MaxAge), pages: parsePages()}
+	if o.PageSize <= 0 {
+		o.PageSize = 100
+	}
+	h := &Handler{api: api, log: log, sessions: newSessions(o.IdleTimeout, o.MaxAge), pages: parsePages(), perPage: o.PageSize}
 	h.mux = h.routes()
 	return h
 }

@@ -33,9 +33,14 @@ type stack struct {
 
 func newStack(t *testing.T, tls bool) *stack {
 	t.Helper()
+	return newStackWith(t, tls, Options{})
+}
+
+func newStackWith(t *testing.T, tls bool, o Options) *stack {
+	t.Helper()
 	svc := apitest.New(t)
 	hangarAPI := svc.API
-	h := New(hangarAPI, svc.Log, Options{})
+	h := New(hangarAPI, svc.Log, o)
 	adminKey := svc.AdminKey
 	s := &stack{h: h, keys: map[string]string{"admin": adminKey}, api: map[string]*client.Client{}}
 	if tls {

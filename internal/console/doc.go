@@ -12,6 +12,10 @@
 //     them); it ends with a redirect to a page (POST, redirect, GET), or, for what
 //     is shown once (a run-command's output, a new API key, a GC report), with the
 //     page itself.
+//   - a paged list (the image list) is cut into pages here, after the API's
+//     whole list is filtered and sorted as the URL says (q, sort, order, page):
+//     every state of it is a link, and the browser's script only filters the rows
+//     of the page shown.
 //   - the upload proxy is /console/api/uploads…: exactly the API's six upload
 //     routes, passed on in process with the session's key, for the browser's
 //     chunked upload (static/upload.js); each request needs the session, this

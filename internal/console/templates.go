@@ -18,6 +18,7 @@ var funcs = template.FuncMap{
 	"isEmail":     isEmail,
 	"bytes":       hangar.FormatBytes,
 	"datetime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"took":        took,
 	"join":        strings.Join,
 	"imageOf":     imageOf,
 	"actions":     func() []string { return []string{"start", "stop", "restart", "deallocate"} },
@@ -30,6 +31,15 @@ var funcs = template.FuncMap{
 		}
 		return strings.ToUpper(s[:1]) + s[1:]
 	},
+}
+
+// took is how long a run took, to the millisecond (to the microsecond under one).
+func took(from, to time.Time) string {
+	d := to.Sub(from)
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 // imageOf returns the image an image reference names, without its version (a
@@ -54,9 +64,10 @@ func isEmail(s string) bool {
 	return err == nil && a.Address == s && !strings.ContainsAny(s, " \"<>()`?")
 }
 
-// parsePages parses each page template with the layout.
+// parsePages parses each page template with the layout and the shared parts
+// (the files whose names start with "_").
 func parsePages() map[string]*template.Template {
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -64,7 +75,7 @@ func parsePages() map[string]*template.Template {
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "_") {
 			continue
 		}
 		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))

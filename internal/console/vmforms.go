@@ -24,9 +24,8 @@ func (h *Handler) vmFormRoutes(m *http.ServeMux) {
 // vmFormView is the data of the create-VM wizard.
 type vmFormView struct {
 	Form   vmFormValues
-	Images []hangar.ImageSummary // what the tenant may use, for the image list
-	Disks  []hangar.Disk         // the tenant's disks, to attach
-	OSType hangar.OSType         // of the chosen image, when it resolves
+	Disks  []hangar.Disk // the tenant's disks, to attach
+	OSType hangar.OSType // of the chosen image, when it resolves
 	Sizes  []hangar.VMSize
 	// The password rules the page shows as one types (the API applies them).
 	PasswordMin, PasswordMax int
@@ -48,15 +47,13 @@ func (h *Handler) vmForm(c *call) error {
 }
 
 func (h *Handler) showVMForm(c *call, status int, f vmFormValues, msg string) error {
-	images, err := c.api.ListImages(c.ctx, true)
-	if err != nil {
-		return err
-	}
+	// The image field's suggestions are fetched as one types (images.json): the
+	// page does not carry every image the tenant may use.
 	disks, err := c.api.ListDisks(c.ctx)
 	if err != nil {
 		return err
 	}
-	v := vmFormView{Form: f, Images: images, Disks: disks, Sizes: hangar.VMSizes, Error: msg, OSType: hangar.OSLinux}
+	v := vmFormView{Form: f, Disks: disks, Sizes: hangar.VMSizes, Error: msg, OSType: hangar.OSLinux}
 	if f.Image != "" {
 		if r, err := c.api.Resolve(c.ctx, f.Image); err == nil {
 			v.OSType = r.OSType

@@ -457,6 +457,39 @@ type CorruptChunk struct {
 	Disks       []string `json:"disks"` // TENANT/DISK that held it
 }
 
+// Run outcomes of a garbage collection or a scrub in the history.
+const (
+	RunSucceeded = "succeeded"
+	RunFailed    = "failed"
+)
+
+// HygieneRun is what the history keeps of every garbage collection and scrub
+// run: who started it, when, and how it ended. A run is recorded when it ends, so
+// one cut short by a crash of its node is not in the history.
+type HygieneRun struct {
+	ID        string    `json:"id"`        // increases with each run recorded
+	StartedBy string    `json:"startedBy"` // the admin tenant whose key started it
+	StartedAt time.Time `json:"startedAt"`
+	EndedAt   time.Time `json:"endedAt"`
+	Outcome   string    `json:"outcome"`         // succeeded or failed
+	Error     string    `json:"error,omitempty"` // why it failed
+}
+
+// GCRun is one garbage collection in the history, with its request and its
+// report (as far as it got, when it failed).
+type GCRun struct {
+	HygieneRun
+	Request GCRequest `json:"request"`
+	Report  GCReport  `json:"report"`
+}
+
+// ScrubRun is one scrub in the history, with its report (as far as it got, when
+// it failed).
+type ScrubRun struct {
+	HygieneRun
+	Report ScrubReport `json:"report"`
+}
+
 // Replication states, as Azure names them.
 const (
 	ReplicationReplicating = "Replicating"

@@ -21,6 +21,7 @@ var tables = []string{
 	"arm_resources",
 	"upstreams", "syndications", "syndication_jobs", "syndication_chunks", "syndication_manifests",
 	"event_counter", "events", "webhooks", "event_deliveries",
+	"hygiene_runs",
 }
 
 // seeded are the tables a migration fills: the copy replaces their rows.

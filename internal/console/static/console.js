@@ -3,7 +3,9 @@
 // textContent is written.
 "use strict";
 
-// Tables with class "data" sort by a click on a column's header.
+// Tables with class "data" sort by a click on a column's header. A paged table
+// (data-server-sort: the image list) is sorted by the server instead, over the
+// whole list: its headers are links, and this leaves them alone.
 function sortable(table) {
   const heads = table.tHead ? Array.from(table.tHead.rows[0].cells) : [];
   heads.forEach((th, col) => {
@@ -122,6 +124,8 @@ function vmWizard(form) {
   };
   radios.forEach(r => r.addEventListener("change", show));
   show();
+  const image = form.querySelector("#image");
+  if (image) suggestImages(image, document.getElementById(image.getAttribute("list")));
   const pw = form.querySelector("#adminPassword");
   if (!pw) return;
   const mark = (rule, ok) => {
@@ -136,6 +140,32 @@ function vmWizard(form) {
     mark("classes", classes >= 3);
     mark("control", v !== "" && !/\p{Cc}/u.test(v));
   });
+}
+
+// The wizard's image field: the datalist is filled with the usable images that
+// match what is typed, asked from the server (a tenant may use thousands; the
+// page carries none of them).
+function suggestImages(input, list) {
+  if (!list || !input.dataset.suggest) return;
+  let timer = 0, asked = null;
+  const ask = async () => {
+    const q = input.value.trim();
+    if (q === asked) return;
+    asked = q;
+    try {
+      const r = await fetch(input.dataset.suggest + "?q=" + encodeURIComponent(q), { credentials: "same-origin", cache: "no-store" });
+      if (!r.ok || !(r.headers.get("Content-Type") || "").startsWith("application/json")) return;
+      const options = (await r.json()).map(s => {
+        const o = document.createElement("option");
+        o.value = s.reference;
+        o.textContent = s.label;
+        return o;
+      });
+      if (asked === q) list.replaceChildren(...options);
+    } catch (e) { /* the next keystroke asks again */ }
+  };
+  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(ask, 150); });
+  input.addEventListener("focus", ask);
 }
 
 // The image form: data disks only for a VM image.
@@ -162,7 +192,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const imgForm = document.getElementById("imageform");
   if (imgForm) imageForm(imgForm);
   document.querySelectorAll("input[data-confirm]").forEach(typedConfirm);
-  document.querySelectorAll("table.data").forEach(sortable);
+  document.querySelectorAll("table.data:not([data-server-sort])").forEach(sortable);
   document.querySelectorAll("input[data-filter]").forEach(filterable);
   document.querySelectorAll("button[data-copy]").forEach(copyButton);
   document.querySelectorAll("pre[data-src]").forEach(tail);
