@@ -43,6 +43,7 @@ func (h *Handler) disks(c *call) error {
 type diskView struct {
 	Disk    hangar.Disk
 	Formats []string
+	Tags    pairsForm
 }
 
 func (h *Handler) disk(c *call) error {
@@ -50,7 +51,8 @@ func (h *Handler) disk(c *call) error {
 	if err != nil {
 		return orNotFound("disk", err)
 	}
-	return c.render("disk", d.Name+" · Disks", "disks", diskView{Disk: d, Formats: downloadFormats})
+	return c.render("disk", d.Name+" · Disks", "disks", diskView{Disk: d, Formats: downloadFormats,
+		Tags: tagsForm("disk-tags", "disks/"+url.PathEscape(d.Name), d.ETag, d.Tags)})
 }
 
 func (h *Handler) confirmDiskDelete(c *call) error {
@@ -66,6 +68,8 @@ func (h *Handler) confirmDiskDelete(c *call) error {
 // confirmView is the data of a page that asks before deleting.
 type confirmView struct {
 	What, Name, Action, Back, ETag string
+	Verb                           string // the button's verb; empty is Delete
+	Note                           string // what else the step does or keeps
 }
 
 func (h *Handler) deleteDisk(c *call) (string, error) {
@@ -111,6 +115,7 @@ func (h *Handler) vms(c *call) error {
 type vmView struct {
 	VM     hangar.VM
 	Serial string
+	Tags   pairsForm
 }
 
 func (h *Handler) vm(c *call) error {
@@ -118,7 +123,7 @@ func (h *Handler) vm(c *call) error {
 	if err != nil {
 		return orNotFound("vm", err)
 	}
-	v := vmView{VM: vm}
+	v := vmView{VM: vm, Tags: tagsForm("vm-tags", "vms/"+url.PathEscape(vm.Name), vm.ETag, vm.Tags)}
 	if log, err := c.api.SerialLog(c.ctx, vm.Name, serialTail); err == nil {
 		v.Serial = log.Log
 	}

@@ -5,6 +5,9 @@ import (
 	"io/fs"
 	"net/mail"
 	"net/url"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +22,30 @@ var funcs = template.FuncMap{
 	"bytes":       hangar.FormatBytes,
 	"datetime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"join":        strings.Join,
+	"pairs":       pairs,
+	"storageSKUs": func() []string { return hangar.StorageSKUs },
+	"withCSRF":    func(f pairsForm, csrf string) pairsForm { f.CSRF = csrf; return f },
+	// bound is a bound of an image's recommended vCPUs or memory, as a form shows
+	// it: empty for none.
+	"bound": func(rec *hangar.Recommended, memory, max bool) string {
+		if rec == nil {
+			return ""
+		}
+		r := rec.VCPUs
+		if memory {
+			r = rec.MemoryGB
+		}
+		switch {
+		case r == nil:
+			return ""
+		case max && r.Max > 0:
+			return strconv.Itoa(r.Max)
+		case !max && r.Min > 0:
+			return strconv.Itoa(r.Min)
+		}
+		return ""
+	},
+	"has":         func(list []string, s string) bool { return slices.Contains(list, s) },
 	"imageOf":     imageOf,
 	"actions":     func() []string { return []string{"start", "stop", "restart", "deallocate"} },
 	"osTypes":     func() []string { return []string{string(hangar.OSLinux), string(hangar.OSWindows)} },
@@ -56,7 +83,9 @@ func isEmail(s string) bool {
 
 // parsePages parses each page template with the layout.
 func parsePages() map[string]*template.Template {
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	// parts.html holds the pieces several pages share (the tags form); it is parsed
+	// with the layout, and is no page of its own.
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -64,10 +93,40 @@ func parsePages() map[string]*template.Template {
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "parts" {
 			continue
 		}
 		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))
 	}
 	return pages
+}
+
+// pairs writes KEY=VALUE pairs (tags, properties) one a line, sorted by key: what
+// a textarea that edits them shows.
+func pairs(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + m[k] + "\n")
+	}
+	return b.String()
+}
+
+// readPairs reads KEY=VALUE lines as typed (a line without '=' is a key with an
+// empty value; blank lines are skipped). Checking keys and values is the API's work.
+func readPairs(text string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return m
 }

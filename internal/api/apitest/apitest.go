@@ -18,6 +18,7 @@ import (
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/chunks/dirstore"
 	"github.com/hangarvm/hangar/internal/compute"
+	"github.com/hangarvm/hangar/internal/events"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
 )
@@ -96,5 +97,8 @@ func Open(ctx context.Context, dir string, o Options) (*Service, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &Service{API: api.New(cat, vms, log, api.Cluster{}), DB: db, Catalog: cat, AdminKey: key, Log: log}, nil
+	// Events are served (list, webhooks) but not delivered: no test here waits for
+	// a webhook's POST.
+	evs := events.New(db, events.Config{}, log)
+	return &Service{API: api.New(cat, vms, log, api.Cluster{}, api.WithEvents(evs)), DB: db, Catalog: cat, AdminKey: key, Log: log}, nil
 }
