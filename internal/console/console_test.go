@@ -33,7 +33,12 @@ type stack struct {
 
 func newStack(t *testing.T, tls bool) *stack {
 	t.Helper()
-	svc := apitest.New(t)
+	return newStackWith(t, tls, apitest.Options{})
+}
+
+func newStackWith(t *testing.T, tls bool, o apitest.Options) *stack {
+	t.Helper()
+	svc := apitest.NewWith(t, o)
 	hangarAPI := svc.API
 	h := New(hangarAPI, svc.Log, Options{})
 	adminKey := svc.AdminKey
@@ -269,7 +274,11 @@ func TestCSRFRefusals(t *testing.T) {
 		"/console/new/image", "/console/new/vm", "/console/images/web/share", "/console/images/web/unshare", "/console/images/web/community",
 		"/console/images/web/community/withdraw", "/console/vms/v/run-command", "/console/vms/v/backup", "/console/vms/v/generalize",
 		"/console/vms/v/capture", "/console/admin/gc", "/console/admin/scrub", "/console/admin/tenants/bob/keys", "/console/admin/tenants/bob/quotas",
-		"/console/images/web/versions/1.0.0", "/console/images/web/marketplace", "/console/delete/image/web", "/console/admin/tenants"} {
+		"/console/images/web/versions/1.0.0", "/console/images/web/marketplace", "/console/delete/image/web", "/console/admin/tenants",
+		"/console/disks/d/tags", "/console/vms/v/tags", "/console/images/web/tags", "/console/images/web/versions/1.0.0/tags",
+		"/console/images/web/versions/1.0.0/properties", "/console/images/web/versions/1.0.0/replicate", "/console/withdraw/marketplace/A:B:C:1.0.0",
+		"/console/new/disk", "/console/disks/d/generalize", "/console/webhooks", "/console/webhooks/w/delete", "/console/admin/upstreams",
+		"/console/admin/upstreams/u/remove", "/console/admin/upstreams/u/pull"} {
 		for _, tc := range cases {
 			a := alice.send("POST", path, tc.form, tc.headers)
 			if a.status != http.StatusForbidden {
@@ -453,6 +462,8 @@ func TestNotFoundIsTheSame(t *testing.T) {
 		{"/console/images/shared/alice/secret", "/console/images/shared/alice/no-such"},
 		{"/console/disks/secret-disk", "/console/disks/no-such"},
 		{"/console/disks/secret-disk/delete", "/console/disks/no-such/delete"},
+		{"/console/disks/secret-disk/generalize", "/console/disks/no-such/generalize"},
+		{"/console/withdraw/marketplace/Contoso:SQL:ent:1.0.0", "/console/withdraw/marketplace/Contoso:SQL:none:1.0.0"},
 		{"/console/disks/secret-disk/download?format=raw", "/console/disks/no-such/download?format=raw"},
 		{"/console/marketplace/Contoso", "/console/marketplace/Nobody"},
 		{"/console/marketplace/Contoso/SQL/ent", "/console/marketplace/Contoso/SQL/none"},

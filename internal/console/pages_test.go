@@ -1,0 +1,497 @@
+package console
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hangarvm/hangar/internal/api/apitest"
+	"github.com/hangarvm/hangar/internal/catalog"
+	"github.com/hangarvm/hangar/internal/client"
+	"github.com/hangarvm/hangar/internal/fetch"
+	"github.com/hangarvm/hangar/internal/hangar"
+)
+
+// The pages and actions that followed the CLI: tags, properties, replication,
+// marketplace withdrawal, disk import and generalize, events and webhooks,
+// syndication, the forms' definition fields.
+
+// etagIn returns the etag the form posting to action carries on page.
+func etagIn(t *testing.T, page, action string) string {
+	t.Helper()
+	m := regexp.MustCompile(`action="` + regexp.QuoteMeta(action) + `"[^>]*>\s*<input type="hidden" name="csrf" value="[^"]*">\s*<input type="hidden" name="etag" value="([^"]*)">`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no form posting to %s with an etag:\n%s", action, page)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// flashErr returns the error the page shows, if any.
+func flashErr(page string) string {
+	m := regexp.MustCompile(`class="flash err" role="alert"[^>]*>([^<]*)<`).FindStringSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
+}
+
+func TestTagsInTheConsole(t *testing.T) {
+	s := newStack(t, false)
+	s.upload(t, "alice", "d")
+	s.image(t, "alice", hangar.ImageCreate{Name: "web", OSDisk: "d", Version: "1.0.0"})
+	alice, bob := s.browser(t), s.browser(t)
+	alice.signIn("alice")
+	bob.signIn("bob")
+	for _, tc := range []struct{ page, action string }{
+		{"/console/disks/d", "/console/disks/d/tags"},
+		{"/console/images/web", "/console/images/web/tags"},
+		{"/console/images/web", "/console/images/web/versions/1.0.0/tags"},
+	} {
+		page := alice.get(tc.page).body
+		etag := etagIn(t, page, tc.action)
+		a := alice.post(tc.action, url.Values{"csrf": {alice.csrf}, "etag": {etag}, "pairs": {"env=prod\r\n\r\n team = <b>pay</b> \r\nsolo"}})
+		if a.status != http.StatusSeeOther || a.header.Get("Location") != tc.page {
+			t.Fatalf("%s: %d %s", tc.action, a.status, a.header.Get("Location"))
+		}
+		after := alice.get(tc.page).body
+		if !strings.Contains(after, "tags saved.") || !strings.Contains(after, "<code>team</code> = <code>&lt;b&gt;pay&lt;/b&gt;</code>") ||
+			strings.Contains(after, "<b>pay</b>") {
+			t.Errorf("%s: the page after saving tags:\n%s", tc.page, after)
+		}
+		// The page read before the change is stale: the API refuses its ETag.
+		alice.post(tc.action, url.Values{"csrf": {alice.csrf}, "etag": {etag}, "pairs": {"env=dev"}})
+		if msg := flashErr(alice.get(tc.page).body); !strings.Contains(msg, "changed since it was read") {
+			t.Errorf("%s with a stale ETag: %q", tc.action, msg)
+		}
+		// A key the API refuses: its message.
+		alice.post(tc.action, url.Values{"csrf": {alice.csrf}, "etag": {etagIn(t, alice.get(tc.page).body, tc.action)}, "pairs": {"a<b=1"}})
+		if msg := flashErr(alice.get(tc.page).body); !strings.Contains(msg, "a<b") {
+			t.Errorf("%s with a bad key: %q", tc.action, msg)
+		}
+		// Another tenant's: the not-found page, nothing changed.
+		a = bob.post(tc.action, url.Values{"csrf": {bob.csrf}, "pairs": {"owner=bob"}})
+		if back := bob.get(a.header.Get("Location")); back.status != http.StatusNotFound {
+			t.Errorf("bob tagging alice's %s: back at %s, %d", tc.action, a.header.Get("Location"), back.status)
+		}
+	}
+	d, _ := s.api["alice"].Disk(t.Context(), "d")
+	img, _ := s.api["alice"].Image(t.Context(), "web")
+	for what, tags := range map[string]hangar.Tags{"disk": d.Tags, "image": img.Tags, "version": img.Versions[0].Tags} {
+		if len(tags) != 3 || tags["env"] != "prod" || tags["team"] != "<b>pay</b>" || tags["solo"] != "" {
+			t.Errorf("the %s's tags: %v", what, tags)
+		}
+	}
+	// Clearing: an empty list removes them all.
+	alice.post("/console/disks/d/tags", url.Values{"csrf": {alice.csrf}, "etag": {d.ETag}, "pairs": {""}})
+	if d, _ := s.api["alice"].Disk(t.Context(), "d"); len(d.Tags) != 0 {
+		t.Errorf("tags after clearing: %v", d.Tags)
+	}
+}
+
+func TestPropertiesAndReplicationInTheConsole(t *testing.T) {
+	s := newStackWith(t, false, apitest.Options{Regions: []string{"west"}})
+	s.upload(t, "alice", "d")
+	s.image(t, "alice", hangar.ImageCreate{Name: "web", OSDisk: "d", Version: "1.0.0"})
+	alice, bob := s.browser(t), s.browser(t)
+	alice.signIn("alice")
+	bob.signIn("bob")
+	const action = "/console/images/web/versions/1.0.0/properties"
+	etag := etagIn(t, alice.get("/console/images/web").body, action)
+	if a := alice.post(action, url.Values{"csrf": {alice.csrf}, "etag": {etag}, "pairs": {"os_distro=ubuntu\nnote=<i>x</i>"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("set properties: %d", a.status)
+	}
+	img, _ := s.api["alice"].Image(t.Context(), "web")
+	if p := img.Versions[0].Properties; p["os_distro"] != "ubuntu" || p["note"] != "<i>x</i>" {
+		t.Fatalf("the version's properties: %v", p)
+	}
+	if page := alice.get("/console/images/web").body; !strings.Contains(page, "properties saved.") || strings.Contains(page, "<i>x</i>") ||
+		!strings.Contains(page, "&lt;i&gt;x&lt;/i&gt;") {
+		t.Errorf("the image page after setting properties:\n%s", page)
+	}
+	// If-Match: the ETag read before the change no longer holds.
+	alice.post(action, url.Values{"csrf": {alice.csrf}, "etag": {etag}, "pairs": {"os_distro=debian"}})
+	if msg := flashErr(alice.get("/console/images/web").body); !strings.Contains(msg, "changed since it was read") {
+		t.Errorf("properties with a stale ETag: %q", msg)
+	}
+	// Bob may use alice's image once shared: he sees the properties, not the forms.
+	if _, err := s.api["alice"].Share(t.Context(), "web", "bob", true); err != nil {
+		t.Fatal(err)
+	}
+	if page := bob.get("/console/images/shared/alice/web").body; !strings.Contains(page, "<code>os_distro</code> = <code>ubuntu</code>") ||
+		strings.Contains(page, action) {
+		t.Errorf("bob's view of the properties:\n%s", page)
+	}
+	// ...and his posts are the API's not-found.
+	bob.post(action, url.Values{"csrf": {bob.csrf}, "pairs": {"x=y"}})
+	if msg := flashErr(bob.get("/console/images").body); !strings.Contains(msg, "not found") {
+		t.Errorf("bob setting alice's properties: %q", msg)
+	}
+	// Replication to another region, then its state on the page.
+	const repl = "/console/images/web/versions/1.0.0/replicate"
+	if a := alice.post(repl, url.Values{"csrf": {alice.csrf}, "region": {"west"}, "replicaCount": {"2"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("replicate: %d", a.status)
+	}
+	rs, err := s.api["alice"].Replication(t.Context(), "web", "1.0.0")
+	found := false
+	for _, r := range rs {
+		found = found || r.Region == "west" && r.ReplicaCount == 2
+	}
+	if err != nil || !found {
+		t.Fatalf("replication after the form: %+v %v", rs, err)
+	}
+	if page := alice.get("/console/images/web").body; !strings.Contains(page, "is being replicated") || !strings.Contains(page, "west ×2: ") {
+		t.Errorf("the image page after replicating:\n%s", page)
+	}
+	alice.post(repl, url.Values{"csrf": {alice.csrf}, "region": {"nowhere"}})
+	if msg := flashErr(alice.get("/console/images/web").body); !strings.Contains(msg, "nowhere") {
+		t.Errorf("replicating to an unknown region: %q", msg)
+	}
+	alice.post(repl, url.Values{"csrf": {alice.csrf}, "region": {"west"}, "replicaCount": {"two"}})
+	if msg := flashErr(alice.get("/console/images/web").body); !strings.Contains(msg, "whole number") {
+		t.Errorf("a replica count that is no number: %q", msg)
+	}
+	bob.post(repl, url.Values{"csrf": {bob.csrf}, "region": {"west"}})
+	if a := bob.get("/console/images/web"); a.status != http.StatusNotFound {
+		t.Errorf("bob replicating alice's image lands on %d", a.status)
+	}
+}
+
+func TestMarketplaceWithdrawInTheConsole(t *testing.T) {
+	s := newStack(t, false)
+	s.upload(t, "contoso", "d")
+	s.image(t, "contoso", hangar.ImageCreate{Name: "lin", OSDisk: "d"})
+	for _, p := range []hangar.MarketplacePublish{{URN: "Contoso:Linux:base:1.0.0", Image: "lin"}, {URN: "Contoso:Linux:base:1.1.0", Image: "lin"},
+		{URN: "Contoso:Linux:vip:1.0.0", Image: "lin", Entitlement: "msdn"}} {
+		if _, err := s.api["contoso"].PublishMarketplace(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub, alice := s.browser(t), s.browser(t)
+	pub.signIn("contoso")
+	alice.signIn("alice")
+	if page := pub.get("/console/marketplace/Contoso/Linux/base").body; !strings.Contains(page, `href="/console/withdraw/marketplace/Contoso:Linux:base:1.1.0"`) {
+		t.Fatalf("the publisher's SKU page offers no withdrawal:\n%s", page)
+	}
+	if page := alice.get("/console/marketplace/Contoso/Linux/base").body; strings.Contains(page, "/console/withdraw/") {
+		t.Error("a user is offered to withdraw")
+	}
+	a := pub.get("/console/withdraw/marketplace/Contoso:Linux:base:1.1.0")
+	if a.status != 200 || !strings.Contains(a.body, `action="/console/withdraw/marketplace/Contoso:Linux:base:1.1.0"`) {
+		t.Fatalf("the withdraw confirmation: %d\n%s", a.status, a.body)
+	}
+	// A user may see the version, but the API refuses the withdrawal.
+	alice.post("/console/withdraw/marketplace/Contoso:Linux:base:1.1.0", url.Values{"csrf": {alice.csrf}})
+	if msg := flashErr(alice.get("/console/marketplace/Contoso/Linux/base").body); msg == "" {
+		t.Error("a user's withdrawal shows no refusal")
+	}
+	// What a tenant may not see is the not-found page, confirmation or not.
+	hidden, missing := alice.get("/console/withdraw/marketplace/Contoso:Linux:vip:1.0.0"), alice.get("/console/withdraw/marketplace/Contoso:Linux:none:1.0.0")
+	if hidden.status != http.StatusNotFound || hidden.body != missing.body {
+		t.Errorf("alice asking to withdraw an entitled version: %d", hidden.status)
+	}
+	a = pub.post("/console/withdraw/marketplace/Contoso:Linux:base:1.1.0", url.Values{"csrf": {pub.csrf}})
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/marketplace/Contoso/Linux/base" {
+		t.Fatalf("withdraw: %d %s", a.status, a.header.Get("Location"))
+	}
+	if _, err := s.api["alice"].MarketplaceImage(t.Context(), "Contoso:Linux:base:1.1.0"); err == nil {
+		t.Fatal("the withdrawn version is still there")
+	}
+	if _, err := s.api["alice"].MarketplaceImage(t.Context(), "Contoso:Linux:base:1.0.0"); err != nil {
+		t.Fatalf("the other version went too: %v", err)
+	}
+	// The SKU's last version: back to the marketplace.
+	if a := pub.post("/console/withdraw/marketplace/Contoso:Linux:base:1.0.0", url.Values{"csrf": {pub.csrf}}); a.header.Get("Location") != "/console/marketplace" {
+		t.Errorf("withdrawing the last version goes to %s", a.header.Get("Location"))
+	}
+}
+
+func TestDiskImportInTheConsole(t *testing.T) {
+	data := make([]byte, 4<<20)
+	copy(data[1<<20:], "imported from a URL")
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "disk.raw", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(files.Close)
+	// A server that allows no internal address: the SSRF refusal, on the form.
+	strict := newStack(t, false)
+	b := strict.browser(t)
+	b.signIn("alice")
+	if a := b.get("/console/new/disk"); a.status != 200 || !strings.Contains(a.body, `action="/console/new/disk"`) {
+		t.Fatalf("the import form: %d", a.status)
+	}
+	a := b.post("/console/new/disk", url.Values{"csrf": {b.csrf}, "name": {"imp"}, "url": {files.URL + "/disk.raw"}})
+	if a.status < 400 || !strings.Contains(flashErr(a.body), "--import-allow-cidr") || !strings.Contains(a.body, files.URL+"/disk.raw") {
+		t.Fatalf("a refused URL: %d %q\n%s", a.status, flashErr(a.body), a.body)
+	}
+	if _, err := strict.api["alice"].Disk(t.Context(), "imp"); err == nil {
+		t.Fatal("a refused import made a disk")
+	}
+	// A server that allows loopback: the disk, byte for byte.
+	s := newStackWith(t, false, apitest.Options{ImportPolicy: fetch.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
+	alice := s.browser(t)
+	alice.signIn("alice")
+	a = alice.post("/console/new/disk", url.Values{"csrf": {alice.csrf}, "name": {"imp"}, "url": {files.URL + "/disk.raw"}})
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/disks/imp" {
+		t.Fatalf("import: %d %s\n%s", a.status, a.header.Get("Location"), a.body)
+	}
+	if page := alice.get("/console/disks/imp").body; !strings.Contains(page, "Disk imp imported: 4.0 MiB") {
+		t.Errorf("the disk page after the import:\n%s", page)
+	}
+	got := alice.get("/console/disks/imp/download?format=raw").body
+	if got != string(data) {
+		t.Fatal("the imported disk differs from the file")
+	}
+	// A wrong digest is the API's refusal; no disk.
+	a = alice.post("/console/new/disk", url.Values{"csrf": {alice.csrf}, "name": {"imp2"}, "url": {files.URL + "/disk.raw"}, "sha256": {strings.Repeat("0", 64)}})
+	if a.status < 400 || flashErr(a.body) == "" {
+		t.Fatalf("a wrong digest: %d", a.status)
+	}
+	if _, err := s.api["alice"].Disk(t.Context(), "imp2"); err == nil {
+		t.Fatal("a refused import made a disk")
+	}
+}
+
+func TestDiskGeneralizeAsks(t *testing.T) {
+	s := newStack(t, false)
+	s.upload(t, "alice", "d")
+	alice, bob := s.browser(t), s.browser(t)
+	alice.signIn("alice")
+	bob.signIn("bob")
+	a := alice.get("/console/disks/d/generalize")
+	if a.status != 200 || !strings.Contains(a.body, `data-confirm="d"`) || !strings.Contains(a.body, `value="d-generalized"`) {
+		t.Fatalf("the generalize page: %d\n%s", a.status, a.body)
+	}
+	// The name not typed: asked again, nothing done.
+	a = alice.post("/console/disks/d/generalize", url.Values{"csrf": {alice.csrf}, "confirm": {"x"}, "newName": {"g"}})
+	if a.status != http.StatusUnprocessableEntity || flashErr(a.body) != "Type the disk's name, d, to confirm." || !strings.Contains(a.body, `value="g"`) {
+		t.Fatalf("generalize without the name: %d\n%s", a.status, a.body)
+	}
+	// The API's refusal (checked before any work): shown on the page.
+	a = alice.post("/console/disks/d/generalize", url.Values{"csrf": {alice.csrf}, "confirm": {"d"}, "newName": {"no good"}})
+	if a.status != http.StatusBadRequest || !strings.Contains(flashErr(a.body), "no good") {
+		t.Fatalf("a refused generalize: %d %q", a.status, flashErr(a.body))
+	}
+	if list, _ := s.api["alice"].ListDisks(t.Context()); len(list) != 1 {
+		t.Fatalf("disks after refused generalizes: %d", len(list))
+	}
+	// Another tenant's disk: the not-found page.
+	if a := bob.get("/console/disks/d/generalize"); a.status != http.StatusNotFound {
+		t.Errorf("bob's generalize page for alice's disk: %d", a.status)
+	}
+	a = bob.post("/console/disks/d/generalize", url.Values{"csrf": {bob.csrf}, "confirm": {"d"}})
+	if back := bob.get(a.header.Get("Location")); a.status != http.StatusSeeOther || !strings.Contains(back.body, "Not found.") {
+		t.Errorf("bob generalizing alice's disk: %d %s", a.status, a.header.Get("Location"))
+	}
+}
+
+func TestEventsAndWebhooksInTheConsole(t *testing.T) {
+	s := newStack(t, false)
+	alice, bob := s.browser(t), s.browser(t)
+	alice.signIn("alice")
+	bob.signIn("bob")
+	if page := alice.get("/console/events").body; !strings.Contains(page, "No events yet.") || !strings.Contains(page, "No webhooks.") {
+		t.Fatalf("the empty events page:\n%s", page)
+	}
+	s.upload(t, "alice", "d")
+	s.image(t, "alice", hangar.ImageCreate{Name: "web", OSDisk: "d"})
+	page := alice.get("/console/events").body
+	if !strings.Contains(page, hangar.EventDiskCreated) || !strings.Contains(page, hangar.EventImageVersionCreated) {
+		t.Fatalf("alice's events:\n%s", page)
+	}
+	if strings.Index(page, hangar.EventImageVersionCreated) > strings.Index(page, "<td>"+hangar.EventDiskCreated) {
+		t.Error("the events are not newest first")
+	}
+	if page := alice.get("/console/events?type=" + url.QueryEscape(hangar.EventDiskCreated)).body; strings.Contains(page, "<td>"+hangar.EventImageVersionCreated) ||
+		!strings.Contains(page, "<td>"+hangar.EventDiskCreated) {
+		t.Errorf("the type filter:\n%s", page)
+	}
+	if page := bob.get("/console/events").body; strings.Contains(page, "disks/d") {
+		t.Error("bob sees alice's events")
+	}
+	// A webhook: its secret on the answer page only.
+	a := alice.post("/console/webhooks", url.Values{"csrf": {alice.csrf}, "url": {"https://hooks.example/in?a=1&b=<x>"}, "types": {hangar.EventVMCreated}})
+	secret := regexp.MustCompile(`whsec_[A-Za-z0-9+/=_-]+`).FindString(a.body)
+	if a.status != 200 || secret == "" || !strings.Contains(a.body, "https://hooks.example/in?a=1&amp;b=&lt;x&gt;") {
+		t.Fatalf("the new webhook's page: %d\n%s", a.status, a.body)
+	}
+	hooks, err := s.api["alice"].ListWebhooks(t.Context())
+	if err != nil || len(hooks) != 1 || len(hooks[0].Types) != 1 || hooks[0].Types[0] != hangar.EventVMCreated {
+		t.Fatalf("alice's webhooks: %+v %v", hooks, err)
+	}
+	if page := alice.get("/console/events").body; strings.Contains(page, secret) || !strings.Contains(page, hooks[0].ID) {
+		t.Error("the secret is shown again, or the webhook is not listed")
+	}
+	// The API's refusal of an address it would never reach, on the form.
+	a = alice.post("/console/webhooks", url.Values{"csrf": {alice.csrf}, "url": {"http://127.0.0.1:9/x"}})
+	if a.status < 400 || flashErr(a.body) == "" || !strings.Contains(a.body, `value="http://127.0.0.1:9/x"`) {
+		t.Fatalf("a refused webhook: %d %q", a.status, flashErr(a.body))
+	}
+	// Bob cannot delete alice's webhook: the API's not-found.
+	bob.post("/console/webhooks/"+hooks[0].ID+"/delete", url.Values{"csrf": {bob.csrf}})
+	if msg := flashErr(bob.get("/console/events").body); !strings.Contains(msg, "not found") {
+		t.Errorf("bob deleting alice's webhook: %q", msg)
+	}
+	if a := alice.post("/console/webhooks/"+hooks[0].ID+"/delete", url.Values{"csrf": {alice.csrf}}); a.status != http.StatusSeeOther {
+		t.Fatalf("delete: %d", a.status)
+	}
+	if hooks, _ := s.api["alice"].ListWebhooks(t.Context()); len(hooks) != 0 {
+		t.Fatal("the webhook is still there")
+	}
+}
+
+func TestSyndicationInTheConsole(t *testing.T) {
+	_, signing, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStackWith(t, false, apitest.Options{SigningKey: signing,
+		DialUpstream: func(url, key string) catalog.Upstream { return client.New(url, key) }})
+	admin, alice := s.browser(t), s.browser(t)
+	admin.signIn("admin")
+	alice.signIn("alice")
+	key, err := s.api["admin"].SigningKey(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := admin.get("/console/admin/syndication")
+	if text := html.UnescapeString(page.body); page.status != 200 || !strings.Contains(text, key.PublicKey) || !strings.Contains(text, key.Fingerprint) ||
+		!strings.Contains(page.body, "No upstreams.") || !strings.Contains(page.body, `href="/console/admin/syndication" aria-current="page"`) {
+		t.Fatalf("the syndication page: %d\n%s", page.status, page.body)
+	}
+	if a := alice.get("/console/admin/syndication"); a.status != http.StatusForbidden || strings.Contains(html.UnescapeString(a.body), key.PublicKey) {
+		t.Errorf("a tenant's syndication page: %d", a.status)
+	}
+	// An upstream: this installation itself, with alice's key and its own public key.
+	form := url.Values{"csrf": {admin.csrf}, "name": {"self"}, "url": {s.srv.URL}, "key": {s.keys["alice"]}, "publicKey": {key.PublicKey}}
+	if a := admin.post("/console/admin/upstreams", form); a.status != http.StatusSeeOther {
+		t.Fatalf("add upstream: %d", a.status)
+	}
+	page = admin.get("/console/admin/syndication")
+	if !strings.Contains(page.body, "Upstream self added") || !strings.Contains(page.body, `action="/console/admin/upstreams/self/pull"`) ||
+		strings.Contains(page.body, s.keys["alice"]) {
+		t.Fatalf("after adding an upstream:\n%s", page.body)
+	}
+	// A pattern the API refuses: its message.
+	admin.post("/console/admin/upstreams/self/pull", url.Values{"csrf": {admin.csrf}, "pattern": {"::"}})
+	if msg := flashErr(admin.get("/console/admin/syndication").body); msg == "" {
+		t.Error("a bad pattern shows no refusal")
+	}
+	// A pull of what the upstream does not offer: the API's message.
+	admin.post("/console/admin/upstreams/self/pull", url.Values{"csrf": {admin.csrf}, "pattern": {"Nobody:None"}})
+	if msg := flashErr(admin.get("/console/admin/syndication").body); !strings.Contains(msg, "offers nothing matching Nobody:None") {
+		t.Errorf("a pull of nothing: %q", msg)
+	}
+	// A pull of what it offers: started, with its job.
+	s.upload(t, "contoso", "d")
+	s.image(t, "contoso", hangar.ImageCreate{Name: "lin", OSDisk: "d"})
+	if _, err := s.api["contoso"].PublishMarketplace(t.Context(), hangar.MarketplacePublish{URN: "Contoso:Linux:base:1.0.0", Image: "lin"}); err != nil {
+		t.Fatal(err)
+	}
+	admin.post("/console/admin/upstreams/self/pull", url.Values{"csrf": {admin.csrf}, "pattern": {"Contoso:Linux"}, "follow": {"on"}})
+	if page := admin.get("/console/admin/syndication").body; !strings.Contains(page, "Pulling Contoso:Linux from self: ") ||
+		!strings.Contains(page, "<code>Contoso:Linux</code> (following)") {
+		t.Errorf("after a pull:\n%s", page)
+	}
+	// A tenant posting: the API's refusal, nothing changed.
+	alice.post("/console/admin/upstreams/self/remove", url.Values{"csrf": {alice.csrf}})
+	if ups, _ := s.api["admin"].Upstreams(t.Context()); len(ups) != 1 {
+		t.Fatal("a tenant removed an upstream")
+	}
+	if a := admin.post("/console/admin/upstreams/self/remove", url.Values{"csrf": {admin.csrf}}); a.status != http.StatusSeeOther {
+		t.Fatalf("remove: %d", a.status)
+	}
+	if ups, _ := s.api["admin"].Upstreams(t.Context()); len(ups) != 0 {
+		t.Fatal("the upstream is still there")
+	}
+}
+
+func TestDefinitionFieldsInTheForms(t *testing.T) {
+	s := newStack(t, false)
+	s.upload(t, "alice", "d")
+	alice := s.browser(t)
+	alice.signIn("alice")
+	form := url.Values{"csrf": {alice.csrf}, "name": {"secure"}, "type": {"os"}, "osType": {"linux"}, "osState": {"generalized"},
+		"hyperVGeneration": {"V2"}, "osDisk": {"d"}, "vcpusMin": {"2"}, "vcpusMax": {"4"}, "memoryMin": {"2"},
+		"features": {"SecurityType=TrustedLaunch"}, "disallowed": {"Standard_LRS"}, "properties": {"os_distro=ubuntu"}, "resourceGroup": {"rg-web"}}
+	if a := alice.post("/console/new/image", form); a.status != http.StatusSeeOther {
+		t.Fatalf("create: %d %q", a.status, flashErr(a.body))
+	}
+	img, err := s.api["alice"].Image(t.Context(), "secure")
+	if err != nil || img.Recommended == nil || *img.Recommended.VCPUs != (hangar.Range{Min: 2, Max: 4}) || img.Recommended.MemoryGB.Min != 2 ||
+		img.Features["SecurityType"] != "TrustedLaunch" || img.Disallowed == nil || img.Disallowed.DiskTypes[0] != "Standard_LRS" ||
+		img.Versions[0].Properties["os_distro"] != "ubuntu" || img.ResourceGroup != "rg-web" {
+		t.Fatalf("the image: %+v %v", img, err)
+	}
+	page := alice.get("/console/images/secure").body
+	for _, want := range []string{"rg-web", "2 to 4 vCPUs", "SecurityType=TrustedLaunch", "<code>os_distro</code> = <code>ubuntu</code>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the image page does not say %q", want)
+		}
+	}
+	// A new version's form repeats the definition.
+	if page := alice.get("/console/new/image?name=secure").body; !strings.Contains(page, `name="vcpusMax" type="number" min="0" value="4"`) ||
+		!strings.Contains(page, `value="Standard_LRS" checked`) || !strings.Contains(page, `value="rg-web"`) {
+		t.Errorf("the new-version form:\n%s", page)
+	}
+	// The API's refusal (TrustedLaunch needs V2), with what was typed.
+	form.Set("name", "v1img")
+	form.Set("hyperVGeneration", "V1")
+	a := alice.post("/console/new/image", form)
+	if a.status != http.StatusBadRequest || !strings.Contains(flashErr(a.body), "TrustedLaunch") || !strings.Contains(a.body, `value="SecurityType=TrustedLaunch"`) {
+		t.Fatalf("a refused definition: %d %q", a.status, flashErr(a.body))
+	}
+	// A bound that is no number never reaches the API.
+	form.Set("vcpusMin", "two")
+	if a := alice.post("/console/new/image", form); a.status != http.StatusBadRequest || !strings.Contains(flashErr(a.body), "whole number") {
+		t.Fatalf("a bound that is no number: %d %q", a.status, flashErr(a.body))
+	}
+	// The VM form asks the disk type and resource group; the API checks them.
+	vm := alice.get("/console/new/vm?image=secure").body
+	if !strings.Contains(vm, `<select id="storageSku" name="storageSku">`) || !strings.Contains(vm, `id="resourceGroup"`) {
+		t.Fatalf("the VM form:\n%s", vm)
+	}
+	a = alice.post("/console/new/vm", url.Values{"csrf": {alice.csrf}, "name": {"vm1"}, "image": {"secure"}, "size": {"medium"},
+		"adminUsername": {"ops"}, "sshKey": {"ssh-ed25519 AAAA"}, "storageSku": {"Standard_LRS"}, "resourceGroup": {"rg-vm"}})
+	// (No VM runs here: the API refuses it, and the form comes back as typed.)
+	if a.status < 400 || flashErr(a.body) == "" || !strings.Contains(a.body, `<option selected>Standard_LRS</option>`) || !strings.Contains(a.body, `value="rg-vm"`) {
+		t.Fatalf("a refused VM: %d %q", a.status, flashErr(a.body))
+	}
+}
+
+func TestNewPagesEscapeTenantText(t *testing.T) {
+	h := New(http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	const markup = `<script>alert(1)</script>`
+	tags := hangar.Tags{"k": markup}
+	pages := []struct {
+		name string
+		data any
+	}{
+		{"disk", diskView{Disk: hangar.Disk{Name: "d"}, Tags: tagsForm("t", "disks/d", `"1-x"`, tags)}},
+		{"vm", vmView{VM: hangar.VM{Name: "v"}, Tags: tagsForm("t", "vms/v", `"1-x"`, tags)}},
+		{"events", eventsView{Events: []hangar.Event{{ID: "1", Type: markup, Subject: markup, Data: []byte(`{"x":"` + markup + `"}`)}},
+			Webhooks: []hangar.Webhook{{ID: "w", URL: "https://x.example/" + markup}}, Form: hangar.WebhookCreate{URL: markup},
+			Created: &hangar.WebhookCreated{Webhook: hangar.Webhook{URL: markup}, Secret: "whsec_" + markup}}},
+		{"syndication", syndicationView{Upstreams: []hangar.Upstream{{Name: "u", URL: markup, Syndications: []hangar.Syndication{{Pattern: markup, Message: markup}}}},
+			Jobs: []hangar.SyndicationJob{{URN: markup, Message: markup}}}},
+		{"diskimport", importView{URL: markup, Error: markup}},
+		{"diskgeneralize", diskGeneralizeView{Disk: hangar.Disk{Name: "d"}, Result: &hangar.DiskGeneralized{Changes: []string{markup}, Notes: []string{markup}}}},
+	}
+	for _, p := range pages {
+		rec := httptest.NewRecorder()
+		h.write(rec, http.StatusOK, p.name, view{Title: "t", CSRF: "token", Who: hangar.Tenant{Name: "alice"}, Data: p.data})
+		body := rec.Body.String()
+		if rec.Code != 200 || strings.Contains(body, "<script>alert") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("page %s does not escape tenant text (%d):\n%s", p.name, rec.Code, body)
+		}
+	}
+}
