@@ -443,6 +443,12 @@ func TestDefinitionFieldsInTheForms(t *testing.T) {
 		!strings.Contains(page, `value="Standard_LRS" checked`) || !strings.Contains(page, `value="rg-web"`) {
 		t.Errorf("the new-version form:\n%s", page)
 	}
+	// A new version repeating the definition is accepted.
+	form.Set("version", "1.1.0")
+	if a := alice.post("/console/new/image", form); a.status != http.StatusSeeOther {
+		t.Fatalf("a new version with the image's definition: %d %q", a.status, flashErr(a.body))
+	}
+	form.Del("version")
 	// The API's refusal (TrustedLaunch needs V2), with what was typed.
 	form.Set("name", "v1img")
 	form.Set("hyperVGeneration", "V1")
