@@ -501,3 +501,26 @@ func TestNewPagesEscapeTenantText(t *testing.T) {
 		}
 	}
 }
+
+func TestReadPairs(t *testing.T) {
+	for in, want := range map[string]map[string]string{
+		"":                            {},
+		"a=1\r\nb = two words \n\n c": {"a": "1", "b": "two words", "c": ""},
+		"k=v=w\nk=last":               {"k": "last"},
+		"=x":                          {"": "x"}, // the API refuses an empty key
+	} {
+		got := readPairs(in)
+		if len(got) != len(want) {
+			t.Errorf("readPairs(%q) = %v, want %v", in, got, want)
+			continue
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("readPairs(%q) = %v, want %v", in, got, want)
+			}
+		}
+		if back := readPairs(pairs(got)); len(back) != len(got) {
+			t.Errorf("pairs(%v) does not read back: %v", got, back)
+		}
+	}
+}
