@@ -3,7 +3,6 @@ package console
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -14,10 +13,6 @@ import (
 // eventsShown is how many of the newest events the page shows.
 const eventsShown = 100
 
-// eventPages bounds how many pages of events (1,000 each, oldest first) the page
-// reads to find the newest; past that it shows the newest it read and says so.
-const eventPages = 20
-
 func (h *Handler) eventRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"events", h.page(h.events))
 	m.HandleFunc("POST "+Prefix+"webhooks", h.action(h.createWebhook))
@@ -26,10 +21,9 @@ func (h *Handler) eventRoutes(m *http.ServeMux) {
 
 // eventsView is the data of the events page.
 type eventsView struct {
-	Type     string   // the filter, if any
-	Types    []string // every event type, for the filter and the webhook form
-	Events   []hangar.Event
-	More     bool // more events than were read
+	Type     string         // the filter, if any
+	Types    []string       // every event type, for the filter and the webhook form
+	Events   []hangar.Event // newest first
 	Webhooks []hangar.Webhook
 	Created  *hangar.WebhookCreated // shown once, right after it is made
 	Form     hangar.WebhookCreate   // as typed, after a refusal
@@ -56,29 +50,9 @@ func (h *Handler) eventsData(c *call, typ string) (eventsView, error) {
 	if typ != "" {
 		filter = []string{typ}
 	}
-	// The API lists oldest first, a page at a time: read forward, keep the newest.
-	var after int64
-	for page := 0; ; page++ {
-		list, err := c.api.ListEvents(c.ctx, after, filter)
-		if err != nil {
-			return v, err
-		}
-		v.Events = append(v.Events, list...)
-		if len(v.Events) > eventsShown {
-			v.Events = v.Events[len(v.Events)-eventsShown:]
-		}
-		if len(list) == 0 {
-			break
-		}
-		next, err := strconv.ParseInt(list[len(list)-1].ID, 10, 64)
-		if err != nil || next <= after {
-			break
-		}
-		after = next
-		if page == eventPages-1 {
-			v.More = true
-			break
-		}
+	// The API reads the newest from the end and answers oldest first.
+	if v.Events, err = c.api.NewestEvents(c.ctx, eventsShown, filter); err != nil {
+		return v, err
 	}
 	slices.Reverse(v.Events)
 	if v.Webhooks, err = c.api.ListWebhooks(c.ctx); err != nil {
