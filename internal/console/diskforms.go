@@ -13,6 +13,8 @@ import (
 func (h *Handler) diskFormRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"new/disk", h.page(h.importForm))
 	m.HandleFunc("POST "+Prefix+"new/disk", h.action(h.importDisk))
+	// The import script's way to the API's import, for its progress (importproxy.go).
+	m.HandleFunc(importAPIPattern, h.importProxy)
 	m.HandleFunc("GET "+Prefix+"disks/{name}/generalize", h.page(h.confirmDiskGeneralize))
 	m.HandleFunc("POST "+Prefix+"disks/{name}/generalize", h.action(h.generalizeDisk))
 }
@@ -27,9 +29,10 @@ func (h *Handler) importForm(c *call) error {
 	return c.render("diskimport", "Import a disk", "disks", importView{})
 }
 
-// importDisk has the server fetch the file and waits for the disk: the API
-// streams its progress to this request, which holds it until the disk is whole or
-// refused (the console shows no progress of its own; the page answers when done).
+// importDisk is the form's action without a script: the server fetches the
+// file and this request waits for the disk, whole or refused (the API's progress
+// stream is read to its end and shown nowhere). With the script, the page posts
+// to the import proxy instead and shows the progress as it comes (diskimport.js).
 func (h *Handler) importDisk(c *call) (string, error) {
 	v := importView{Name: strings.TrimSpace(c.r.PostFormValue("name")), URL: strings.TrimSpace(c.r.PostFormValue("url")),
 		SHA256: strings.TrimSpace(c.r.PostFormValue("sha256"))}

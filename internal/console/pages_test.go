@@ -3,14 +3,18 @@ package console
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +265,122 @@ func TestDiskImportInTheConsole(t *testing.T) {
 	}
 }
 
+// TestDiskImportProgressThroughTheSession: the import script's proxy to the
+// API's import needs the session, this origin and the CSRF token; through it the
+// SSRF policy's refusal is the API's, word for word, and an allowed import
+// streams the API's progress (fetching, storing) and ends with the disk, byte
+// for byte; a wrong digest ends the stream with the API's error and no disk.
+// Nothing but the import route is reachable under /console/api/disks/.
+func TestDiskImportProgressThroughTheSession(t *testing.T) {
+	data := make([]byte, 4<<20)
+	copy(data[1<<20:], "imported with progress")
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "disk.raw", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(files.Close)
+	body := func(sum string) []byte {
+		b, _ := json.Marshal(hangar.DiskImport{URL: files.URL + "/disk.raw", SHA256: sum})
+		return b
+	}
+	stream := map[string]string{"Accept": "application/x-ndjson"}
+
+	// A server that allows no internal address.
+	strict := newStack(t, false)
+	b, other, anon := strict.browser(t), strict.browser(t), strict.browser(t)
+	b.signIn("alice")
+	other.signIn("alice")
+	if page := b.get("/console/new/disk").body; !strings.Contains(page, `src="/console/static/diskimport.js"`) || !strings.Contains(page, `data-api="/console/api/disks/"`) {
+		t.Fatalf("the import page has no script or no proxy address:\n%s", page)
+	}
+	for _, tc := range []struct {
+		name    string
+		b       *browser
+		headers map[string]string
+		status  int
+	}{
+		{"no session", anon, nil, http.StatusUnauthorized},
+		{"no token", b, map[string]string{csrfHeader: ""}, http.StatusForbidden},
+		{"wrong token", b, map[string]string{csrfHeader: altered(b.csrf)}, http.StatusForbidden},
+		{"another session's token", b, map[string]string{csrfHeader: other.csrf}, http.StatusForbidden},
+		{"cross-site", b, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"other origin", b, map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden},
+	} {
+		h := map[string]string{"Accept": "application/x-ndjson"}
+		maps.Copy(h, tc.headers)
+		if a := tc.b.proxied("POST", "/console/api/disks/imp/import", body(""), h); a.status != tc.status || !strings.Contains(a.body, `"error"`) {
+			t.Errorf("%s: %d, want %d\n%s", tc.name, a.status, tc.status, a.body)
+		}
+	}
+	// The SSRF refusal is the API's answer, before anything is fetched.
+	a := b.proxied("POST", "/console/api/disks/imp/import", body(""), stream)
+	var refused struct{ Error hangar.Error }
+	if json.Unmarshal([]byte(a.body), &refused) != nil || a.status != http.StatusForbidden || refused.Error.Code != hangar.CodeImportRefused ||
+		!strings.Contains(refused.Error.Message, "loopback") || !strings.Contains(refused.Error.Message, "hangar serve --import-allow-cidr") {
+		t.Fatalf("a refused URL: %d %s", a.status, a.body)
+	}
+	if _, err := strict.api["alice"].Disk(t.Context(), "imp"); err == nil {
+		t.Fatal("a refused import made a disk")
+	}
+	// Only the import route: no other API route under /console/api/disks/.
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/console/api/disks/imp/import"}, {"POST", "/console/api/disks/imp"}, {"GET", "/console/api/disks/imp"},
+		{"DELETE", "/console/api/disks/imp"}, {"POST", "/console/api/disks/imp/generalize"},
+	} {
+		if a := b.proxied(r.method, r.path, nil, nil); a.status != http.StatusNotFound && a.status != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: %d", r.method, r.path, a.status)
+		}
+	}
+
+	// A server that allows loopback: the progress, then the disk.
+	s := newStackWith(t, false, apitest.Options{ImportPolicy: fetch.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
+	alice, bob := s.browser(t), s.browser(t)
+	alice.signIn("alice")
+	bob.signIn("bob")
+	events := func(a answer) []hangar.DiskImportEvent {
+		t.Helper()
+		if a.status != http.StatusOK || a.header.Get("Content-Type") != "application/x-ndjson" || a.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("the import's stream: %d %v\n%s", a.status, a.header, a.body)
+		}
+		var out []hangar.DiskImportEvent
+		for _, line := range strings.Split(strings.TrimSpace(a.body), "\n") {
+			var ev hangar.DiskImportEvent
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("a line of the stream: %q: %v", line, err)
+			}
+			out = append(out, ev)
+		}
+		return out
+	}
+	evs := events(alice.proxied("POST", "/console/api/disks/imp/import", body(""), stream))
+	phases := map[string]hangar.DiskImportProgress{}
+	for _, ev := range evs[:len(evs)-1] {
+		if ev.Progress == nil {
+			t.Fatalf("a line before the last is not progress: %+v", ev)
+		}
+		phases[ev.Progress.Phase] = *ev.Progress
+	}
+	if f, st := phases["fetching"], phases["storing"]; f.Bytes != int64(len(data)) || f.Total != int64(len(data)) || st.Bytes != st.Total || st.Total != int64(len(data)) {
+		t.Errorf("the last progress of each phase: %+v", phases)
+	}
+	if last := evs[len(evs)-1]; last.Disk == nil || last.Disk.Name != "imp" || last.Disk.VirtualSize != int64(len(data)) {
+		t.Fatalf("the stream's last line: %+v", last)
+	}
+	if got := alice.get("/console/disks/imp/download?format=raw").body; got != string(data) {
+		t.Fatal("the imported disk differs from the file")
+	}
+	if a := bob.get("/console/disks/imp"); a.status != http.StatusNotFound {
+		t.Errorf("bob sees alice's imported disk: %d", a.status)
+	}
+	// A wrong digest: the stream ends with the API's error, and no disk.
+	evs = events(alice.proxied("POST", "/console/api/disks/imp2/import", body(strings.Repeat("0", 64)), stream))
+	if last := evs[len(evs)-1]; last.Error == nil || !strings.Contains(strings.ToLower(last.Error.Message), "sha-256") {
+		t.Fatalf("a wrong digest's last line: %+v", last)
+	}
+	if _, err := s.api["alice"].Disk(t.Context(), "imp2"); err == nil {
+		t.Fatal("a refused import made a disk")
+	}
+}
+
 func TestDiskGeneralizeAsks(t *testing.T) {
 	s := newStack(t, false)
 	s.upload(t, "alice", "d")
@@ -317,6 +437,31 @@ func TestEventsAndWebhooksInTheConsole(t *testing.T) {
 	}
 	if page := bob.get("/console/events").body; strings.Contains(page, "disks/d") {
 		t.Error("bob sees alice's events")
+	}
+	// Past 100 events the page shows exactly the newest 100, newest first; bob,
+	// whose one event is older than all of them, still sees his own only.
+	s.upload(t, "bob", "b")
+	for i := range 110 {
+		eol := fmt.Sprintf("2030-01-%02d", i%28+1)
+		if _, err := s.api["alice"].UpdateVersion(t.Context(), "web", "1.0.0", hangar.ImageVersionUpdate{EndOfLife: &eol}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newest, err := s.api["alice"].NewestEvents(t.Context(), 1, nil)
+	if err != nil || len(newest) != 1 {
+		t.Fatalf("alice's newest event: %+v %v", newest, err)
+	}
+	rows := regexp.MustCompile(`<td class="num" data-sort="(\d+)">`).FindAllStringSubmatch(alice.get("/console/events").body, -1)
+	if len(rows) != 100 || rows[0][1] != newest[0].ID {
+		t.Fatalf("alice's events page shows %d events, the first %v (the newest is %s)", len(rows), rows[:min(len(rows), 1)], newest[0].ID)
+	}
+	for i := 1; i < len(rows); i++ {
+		if a, b := mustAtoi(t, rows[i-1][1]), mustAtoi(t, rows[i][1]); a <= b {
+			t.Fatalf("not newest first: %d then %d", a, b)
+		}
+	}
+	if page := bob.get("/console/events").body; strings.Count(page, `<td class="num" data-sort=`) != 1 || !strings.Contains(page, "disks/b") {
+		t.Errorf("bob's events page:\n%s", page)
 	}
 	// A webhook: its secret on the answer page only.
 	a := alice.post("/console/webhooks", url.Values{"csrf": {alice.csrf}, "url": {"https://hooks.example/in?a=1&b=<x>"}, "types": {hangar.EventVMCreated}})
@@ -523,4 +668,13 @@ func TestReadPairs(t *testing.T) {
 			t.Errorf("pairs(%v) does not read back: %v", got, back)
 		}
 	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
