@@ -19,6 +19,7 @@ import (
 	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
 )
 
 // These tests run the console over the real service layer (SQLite, a chunk
@@ -29,6 +30,7 @@ type stack struct {
 	h    *Handler
 	keys map[string]string // tenant → API key; "admin" too
 	api  map[string]*client.Client
+	db   *store.DB // under the API: for what no API call makes (a delivery's outcome)
 }
 
 func newStack(t *testing.T, tls bool) *stack {
@@ -42,7 +44,7 @@ func newStackWith(t *testing.T, tls bool, o apitest.Options) *stack {
 	hangarAPI := svc.API
 	h := New(hangarAPI, svc.Log, Options{})
 	adminKey := svc.AdminKey
-	s := &stack{h: h, keys: map[string]string{"admin": adminKey}, api: map[string]*client.Client{}}
+	s := &stack{h: h, keys: map[string]string{"admin": adminKey}, api: map[string]*client.Client{}, db: svc.DB}
 	if tls {
 		s.srv = httptest.NewTLSServer(Mount(hangarAPI, h))
 	} else {

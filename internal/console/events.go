@@ -8,10 +8,15 @@ import (
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
-// The events page: the tenant's recent events, and its webhooks.
+// The events page: the tenant's recent events, its webhooks and their
+// deliveries.
 
 // eventsShown is how many of the newest events the page shows.
 const eventsShown = 100
+
+// deliveriesShown is how many of the newest deliveries the page shows (the API
+// lists up to 1,000, newest first).
+const deliveriesShown = 100
 
 func (h *Handler) eventRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"events", h.page(h.events))
@@ -19,36 +24,47 @@ func (h *Handler) eventRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST "+Prefix+"webhooks/{id}/delete", h.action(h.deleteWebhook))
 }
 
+// eventsQuery is what the events page shows: events of one type, deliveries to
+// one webhook or in one state ("": all).
+type eventsQuery struct {
+	Type, Webhook, State string
+}
+
 // eventsView is the data of the events page.
 type eventsView struct {
-	Type     string         // the filter, if any
-	Types    []string       // every event type, for the filter and the webhook form
-	Events   []hangar.Event // newest first
-	Webhooks []hangar.Webhook
-	Created  *hangar.WebhookCreated // shown once, right after it is made
-	Form     hangar.WebhookCreate   // as typed, after a refusal
-	Error    string
+	eventsQuery
+	Types          []string       // every event type, for the filter and the webhook form
+	States         []string       // every delivery state, for the filter
+	Events         []hangar.Event // newest first
+	Webhooks       []hangar.Webhook
+	Deliveries     []hangar.EventDelivery // newest first
+	MoreDeliveries bool                   // the API listed more than are shown
+	Created        *hangar.WebhookCreated // shown once, right after it is made
+	Form           hangar.WebhookCreate   // as typed, after a refusal
+	Error          string
 }
 
 func (h *Handler) events(c *call) error {
-	v, err := h.eventsData(c, c.r.URL.Query().Get("type"))
+	q := c.r.URL.Query()
+	v, err := h.eventsData(c, eventsQuery{Type: q.Get("type"), Webhook: q.Get("webhook"), State: q.Get("state")})
 	if err != nil {
 		return err
 	}
 	return c.render("events", "Events", "events", v)
 }
 
-// eventsData reads the page's events (the newest, newest first) and webhooks.
-func (h *Handler) eventsData(c *call, typ string) (eventsView, error) {
-	v := eventsView{Type: typ}
+// eventsData reads the page's events (the newest, newest first), webhooks and
+// deliveries.
+func (h *Handler) eventsData(c *call, q eventsQuery) (eventsView, error) {
+	v := eventsView{eventsQuery: q, States: []string{hangar.DeliveryPending, hangar.DeliveryDelivered, hangar.DeliveryFailed}}
 	types, err := c.api.EventTypes(c.ctx)
 	if err != nil {
 		return v, err
 	}
 	v.Types = types
 	var filter []string
-	if typ != "" {
-		filter = []string{typ}
+	if q.Type != "" {
+		filter = []string{q.Type}
 	}
 	// The API reads the newest from the end and answers oldest first.
 	if v.Events, err = c.api.NewestEvents(c.ctx, eventsShown, filter); err != nil {
@@ -58,6 +74,15 @@ func (h *Handler) eventsData(c *call, typ string) (eventsView, error) {
 	if v.Webhooks, err = c.api.ListWebhooks(c.ctx); err != nil {
 		return v, err
 	}
+	if len(v.Webhooks) == 0 {
+		return v, nil // no webhook, no delivery: a deleted webhook's went with it
+	}
+	if v.Deliveries, err = c.api.Deliveries(c.ctx, q.Webhook, q.State); err != nil {
+		return v, err
+	}
+	if len(v.Deliveries) > deliveriesShown {
+		v.Deliveries, v.MoreDeliveries = v.Deliveries[:deliveriesShown], true
+	}
 	return v, nil
 }
 
@@ -65,7 +90,7 @@ func (h *Handler) eventsData(c *call, typ string) (eventsView, error) {
 func (h *Handler) createWebhook(c *call) (string, error) {
 	req := hangar.WebhookCreate{URL: strings.TrimSpace(c.r.PostFormValue("url")), Types: c.r.PostForm["types"]}
 	created, err := c.api.CreateWebhook(c.ctx, req)
-	v, lerr := h.eventsData(c, "")
+	v, lerr := h.eventsData(c, eventsQuery{})
 	if lerr != nil {
 		return Prefix + "events", lerr
 	}

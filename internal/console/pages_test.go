@@ -24,6 +24,7 @@ import (
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/fetch"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
 )
 
 // The pages and actions that followed the CLI: tags, properties, replication,
@@ -494,6 +495,66 @@ func TestEventsAndWebhooksInTheConsole(t *testing.T) {
 	}
 }
 
+// TestWebhookDeliveriesInTheConsole: the events page lists the deliveries to
+// the tenant's webhooks with their state, attempts, last status and last error
+// (the receiver's words, escaped), filtered by webhook and state; another
+// tenant, even naming the webhook, sees none of them.
+func TestWebhookDeliveriesInTheConsole(t *testing.T) {
+	s := newStack(t, false)
+	alice, bob := s.browser(t), s.browser(t)
+	alice.signIn("alice")
+	bob.signIn("bob")
+	ctx := t.Context()
+	hook, err := s.api["alice"].CreateWebhook(ctx, hangar.WebhookCreate{URL: "https://hooks.example/in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.api["bob"].CreateWebhook(ctx, hangar.WebhookCreate{URL: "https://hooks.example/bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if page := alice.get("/console/events").body; !strings.Contains(page, "No deliveries yet") {
+		t.Fatalf("no deliveries yet:\n%s", page)
+	}
+	s.upload(t, "alice", "d")
+	page := alice.get("/console/events").body
+	if !strings.Contains(page, `<table id="deliveries"`) || !strings.Contains(page, `<span class="tag">pending</span>`) {
+		t.Fatalf("a pending delivery:\n%s", page)
+	}
+	// The receiver fails it, with markup in its answer.
+	ds, err := s.db.ClaimDeliveries(ctx, 10, time.Now().Add(time.Minute))
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("claimed %+v, %v", ds, err)
+	}
+	if err := s.db.FinishDelivery(ctx, ds[0], store.DeliveryOutcome{State: hangar.DeliveryFailed, Status: 502, Error: "502 Bad Gateway: <b>down</b>"}); err != nil {
+		t.Fatal(err)
+	}
+	page = alice.get("/console/events?state=failed&webhook=" + hook.ID).body
+	for _, want := range []string{`<span class="tag warn">failed</span>`, `<td class="num">1</td><td class="num">502</td>`,
+		"502 Bad Gateway: &lt;b&gt;down&lt;/b&gt;", hangar.EventDiskCreated, "disks/d",
+		`<option value="` + hook.ID + `" selected>`, `<option selected>failed</option>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the failed delivery's page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<b>down</b>") {
+		t.Error("the receiver's answer is not escaped")
+	}
+	if page := alice.get("/console/events?state=delivered").body; strings.Contains(page, `<table id="deliveries"`) || !strings.Contains(page, "No deliveries delivered") {
+		t.Errorf("the delivered filter:\n%s", page)
+	}
+	// Bob has a webhook of his own but none of alice's deliveries, even asking
+	// for her webhook by its ID.
+	for _, q := range []string{"", "?webhook=" + hook.ID, "?state=failed"} {
+		if page := bob.get("/console/events" + q).body; strings.Contains(page, "disks/d") || strings.Contains(page, "down") {
+			t.Errorf("bob's events page%s shows alice's delivery", q)
+		}
+	}
+	// A state the API does not know: its refusal.
+	if a := alice.get("/console/events?state=lost"); a.status != http.StatusBadRequest || !strings.Contains(a.body, "use pending, delivered or failed") {
+		t.Errorf("an unknown state: %d", a.status)
+	}
+}
+
 func TestSyndicationInTheConsole(t *testing.T) {
 	_, signing, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -634,6 +695,8 @@ func TestNewPagesEscapeTenantText(t *testing.T) {
 			Created: &hangar.WebhookCreated{Webhook: hangar.Webhook{URL: markup}, Secret: "whsec_" + markup}}},
 		{"syndication", syndicationView{Upstreams: []hangar.Upstream{{Name: "u", URL: markup, Syndications: []hangar.Syndication{{Pattern: markup, Message: markup}}}},
 			Jobs: []hangar.SyndicationJob{{URN: markup, Message: markup}}}},
+		{"events", eventsView{Webhooks: []hangar.Webhook{{ID: "w"}},
+			Deliveries: []hangar.EventDelivery{{Webhook: "w", EventID: "1", Type: markup, Subject: markup, State: "failed", LastError: markup}}}},
 		{"diskimport", importView{URL: markup, Error: markup}},
 		{"diskgeneralize", diskGeneralizeView{Disk: hangar.Disk{Name: "d"}, Result: &hangar.DiskGeneralized{Changes: []string{markup}, Notes: []string{markup}}}},
 	}
