@@ -590,7 +590,7 @@ func TestVMTextIsEscaped(t *testing.T) {
 	for _, page := range []struct {
 		name string
 		data any
-	}{{"vm", vmView{VM: vm, Serial: "login: " + markup + "\x1b[0m"}}, {"vms", []hangar.VM{vm}}} {
+	}{{"vm", vmView{VM: vm, Serial: "login: " + markup + "\x1b[0m"}}, {"vms", tagList[hangar.VM]{Items: []hangar.VM{vm}, Path: "/console/vms"}}} {
 		rec := httptest.NewRecorder()
 		h.write(rec, http.StatusOK, page.name, view{Title: "t", CSRF: "token", Who: hangar.Tenant{Name: "alice"}, Data: page.data})
 		body := rec.Body.String()

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,6 +101,72 @@ func TestTagsInTheConsole(t *testing.T) {
 	alice.post("/console/disks/d/tags", url.Values{"csrf": {alice.csrf}, "etag": {d.ETag}, "pairs": {""}})
 	if d, _ := s.api["alice"].Disk(t.Context(), "d"); len(d.Tags) != 0 {
 		t.Errorf("tags after clearing: %v", d.Tags)
+	}
+}
+
+// TestTagsInTheLists: the disk and VM lists show each item's tags as links to
+// the list filtered by that tag; the filter is the API's (KEY, KEY=VALUE, all
+// of several), kept in the form to be dropped one by one; a filter the API
+// refuses shows its message; markup in a tag is text in the list and in its link.
+func TestTagsInTheLists(t *testing.T) {
+	s := newStack(t, false)
+	alice := s.browser(t)
+	alice.signIn("alice")
+	ctx := t.Context()
+	for name, tags := range map[string]hangar.Tags{
+		"a": {"env": "prod", "team": "web"},
+		"b": {"env": "dev", "note": `<b>x</b>&y`},
+		"c": nil,
+	} {
+		s.upload(t, "alice", name)
+		if tags != nil {
+			if err := s.api["alice"].SetTags(ctx, "disks", name, "", tags, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rows := func(page string) []string {
+		return regexp.MustCompile(`<a href="/console/disks/([a-z]+)">`).FindAllString(page, -1)
+	}
+	page := alice.get("/console/disks").body
+	if len(rows(page)) != 3 || !strings.Contains(page, `<a class="tag" href="/console/disks?tag=env=prod">env=prod</a>`) ||
+		!strings.Contains(page, `>note=&lt;b&gt;x&lt;/b&gt;&amp;y</a>`) || !strings.Contains(page, `href="/console/disks?tag=note=%3cb%3ex%3c%2fb%3e%26y"`) {
+		t.Fatalf("the disk list's tags:\n%s", page)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"tag=env", []string{"a", "b"}},
+		{"tag=env=prod", []string{"a"}},
+		{"tag=env&tag=team=web&tag=", []string{"a"}},
+		{"tag=" + url.QueryEscape(`note=<b>x</b>&y`), []string{"b"}},
+		{"tag=env=staging", nil},
+	} {
+		page := alice.get("/console/disks?" + tc.query).body
+		var got []string
+		for _, m := range regexp.MustCompile(`<a href="/console/disks/([a-z]+)">`).FindAllStringSubmatch(page, -1) {
+			got = append(got, m[1])
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("?%s: %q, want %q", tc.query, got, tc.want)
+		}
+		if tc.want == nil && !strings.Contains(page, "No disks have this tag.") {
+			t.Errorf("?%s: no empty message", tc.query)
+		}
+	}
+	// The filter's terms stay in the form, each to be unchecked.
+	page = alice.get("/console/disks?tag=env&tag=team=web").body
+	if !strings.Contains(page, `<input type="checkbox" name="tag" value="env" checked>`) || !strings.Contains(page, `value="team=web" checked>`) {
+		t.Errorf("the filter form:\n%s", page)
+	}
+	// A term the API refuses: its message, with the 400.
+	if a := alice.get("/console/disks?tag=%3Dx"); a.status != http.StatusBadRequest || !strings.Contains(flashErr(a.body), "use KEY or KEY=VALUE") {
+		t.Errorf("a bad filter: %d %q", a.status, flashErr(a.body))
+	}
+	// The VM list takes the same filter (no VM runs here: an empty list).
+	if page := alice.get("/console/vms?tag=env").body; !strings.Contains(page, "No VMs have this tag.") || !strings.Contains(page, `id="tag-filter"`) {
+		t.Errorf("the VM list's filter:\n%s", page)
 	}
 }
 
@@ -697,6 +764,8 @@ func TestNewPagesEscapeTenantText(t *testing.T) {
 			Jobs: []hangar.SyndicationJob{{URN: markup, Message: markup}}}},
 		{"events", eventsView{Webhooks: []hangar.Webhook{{ID: "w"}},
 			Deliveries: []hangar.EventDelivery{{Webhook: "w", EventID: "1", Type: markup, Subject: markup, State: "failed", LastError: markup}}}},
+		{"disks", tagList[hangar.Disk]{Items: []hangar.Disk{{Name: "d", Tags: tags}}, Path: "/console/disks", Filter: []string{markup}, Error: markup}},
+		{"vms", tagList[hangar.VM]{Items: []hangar.VM{{Name: "v", Tags: tags}}, Path: "/console/vms", Filter: []string{"k=" + markup}}},
 		{"diskimport", importView{URL: markup, Error: markup}},
 		{"diskgeneralize", diskGeneralizeView{Disk: hangar.Disk{Name: "d"}, Result: &hangar.DiskGeneralized{Changes: []string{markup}, Notes: []string{markup}}}},
 	}

@@ -45,7 +45,10 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"has":         func(list []string, s string) bool { return slices.Contains(list, s) },
+	"has": func(list []string, s string) bool { return slices.Contains(list, s) },
+	// tagLinks is what the "taglinks" template takes: tags, and the list each
+	// links to, filtered by it.
+	"tagLinks":    func(path string, tags hangar.Tags) tagLinks { return tagLinks{path, tags} },
 	"imageOf":     imageOf,
 	"actions":     func() []string { return []string{"start", "stop", "restart", "deallocate"} },
 	"osTypes":     func() []string { return []string{string(hangar.OSLinux), string(hangar.OSWindows)} },
@@ -57,6 +60,11 @@ var funcs = template.FuncMap{
 		}
 		return strings.ToUpper(s[:1]) + s[1:]
 	},
+}
+
+type tagLinks struct {
+	Path string
+	Tags hangar.Tags
 }
 
 // imageOf returns the image an image reference names, without its version (a
