@@ -15,11 +15,12 @@
       !("body" in Response.prototype)) return;
   const $ = id => document.getElementById(id);
   const api = form.dataset.api;
-  const csrf = form.elements.csrf.value;
+  const field = name => form.elements.namedItem(name);
+  const csrf = field("csrf").value;
 
   // bytes formats as hangar.FormatBytes does (1.5 GiB).
   const bytes = n => {
-    if (n < 1024) return n + " B";
+    if (n < 1024) return Math.round(n) + " B";
     let div = 1024, exp = 0;
     for (let m = n / 1024; m >= 1024; m /= 1024) { div *= 1024; exp++; }
     return (n / div).toFixed(1) + " " + "KMGTPE"[exp] + "iB";
@@ -132,9 +133,9 @@
 
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
-    const name = form.elements.name.value.trim();
-    const body = { url: form.elements.url.value.trim() };
-    const sum = form.elements.sha256.value.trim();
+    const name = field("name").value.trim();
+    const body = { url: field("url").value.trim() };
+    const sum = field("sha256").value.trim();
     if (sum) body.sha256 = sum;
     const start = $("import-start");
     start.disabled = true;
