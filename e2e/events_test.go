@@ -142,6 +142,16 @@ func TestEvents(t *testing.T) {
 			t.Errorf("event %s has source %q", ev.ID, ev.Source)
 		}
 	}
+	// --newest N: the last N, still oldest first, of a type or not.
+	var newest []hookEvent
+	s.json(alice, &newest, "event", "list", "--newest", "2")
+	if got := describe(newest); !slices.Equal(got, want[3:]) {
+		t.Errorf("hangar event list --newest 2:\n got %q\nwant %q", got, want[3:])
+	}
+	s.json(alice, &newest, "event", "list", "--newest", "1", "--type", "Hangar.ImageVersion.Created")
+	if got := describe(newest); !slices.Equal(got, want[1:2]) {
+		t.Errorf("hangar event list --newest 1 --type Hangar.ImageVersion.Created: %q", got)
+	}
 	var live []hookEvent
 	for len(live) < len(want) {
 		ev, ok := <-streamed

@@ -28,16 +28,24 @@ webhook-signature; https://www.standardwebhooks.com has verifiers for many
 languages), retried with backoff for up to a day, each resource's events in order.`,
 	}
 	var after int64
+	var newest int
 	var types []string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List your events, oldest first (1,000 at a time: continue with --after)",
+		Short: "List your events, oldest first (1,000 at a time: continue with --after; --newest N for the latest)",
 		Example: `  hangar event list
+  hangar event list --newest 20
   hangar event list --type Hangar.VM.StateChanged --after 120
   hangar event list -o json --query "[?subject=='vms/web1']"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			evs, err := g.client().ListEvents(cmd.Context(), after, types)
+			var evs []hangar.Event
+			var err error
+			if cmd.Flags().Changed("newest") {
+				evs, err = g.client().NewestEvents(cmd.Context(), newest, types)
+			} else {
+				evs, err = g.client().ListEvents(cmd.Context(), after, types)
+			}
 			if err != nil {
 				return err
 			}
@@ -54,6 +62,8 @@ languages), retried with backoff for up to a day, each resource's events in orde
 		},
 	}
 	list.Flags().Int64Var(&after, "after", 0, "only events after this event ID")
+	list.Flags().IntVar(&newest, "newest", 0, "only the newest N events (1 to 1,000), still oldest first")
+	list.MarkFlagsMutuallyExclusive("after", "newest")
 	list.Flags().StringArrayVar(&types, "type", nil, "only events of this type (repeatable; hangar event types lists them)")
 	watch := &cobra.Command{
 		Use:   "watch",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +120,16 @@ func (s *Server) listEvents(c *call) (eventsAnswer, error) {
 		}
 	}
 	q := events.Query{After: after, Types: c.r.URL.Query()["type"]}
+	if c.r.URL.Query().Has("newest") {
+		if stream {
+			return eventsAnswer{}, hangar.Errorf(hangar.CodeInvalid, "newest= lists the newest events; a stream follows the next ones (list them first, then follow with after=ID)")
+		}
+		n, err := strconv.Atoi(c.query("newest"))
+		if err != nil || n <= 0 {
+			return eventsAnswer{}, hangar.Errorf(hangar.CodeInvalid, "newest %.40q: give how many of the newest events to list (1 to %d)", c.query("newest"), events.MaxList)
+		}
+		q.Newest = n
+	}
 	if stream {
 		// Checked now, so that a bad query is a plain error answer.
 		if _, err := s.events.List(c.ctx, c.actor, events.Query{After: after, Types: q.Types, Limit: 1}); err != nil {
@@ -193,9 +204,9 @@ func (s *Server) eventEndpoints() []endpoint {
 		return s.events, nil
 	}
 	return []endpoint{
-		op("GET", "/v1/events", "Your events (an admin's: every tenant's), oldest first, as CloudEvents: after=ID continues after an event, type=TYPE (repeatable) keeps those types. With Accept: text/event-stream the answer is a stream of server-sent events that stays open (starting after Last-Event-ID or after=ID, else with the next event)", func(c *call, _ noBody) (eventsAnswer, error) {
+		op("GET", "/v1/events", "Your events (an admin's: every tenant's), oldest first, as CloudEvents, at most 1,000: after=ID continues after an event, type=TYPE (repeatable) keeps those types, newest=N (1 to 1,000) gives the newest N instead of the oldest (still oldest first: the last is the newest). With Accept: text/event-stream the answer is a stream of server-sent events that stays open (starting after Last-Event-ID or after=ID, else with the next event)", func(c *call, _ noBody) (eventsAnswer, error) {
 			return s.listEvents(c)
-		}).withQuery("after", "type"),
+		}).withQuery("after", "type", "newest"),
 		op("GET", "/v1/events/types", "The event types Hangar sends", func(c *call, _ noBody) (Names, error) {
 			return Names{Names: hangar.EventTypes}, nil
 		}),

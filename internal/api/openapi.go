@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hangarvm/hangar/internal/catalog"
+	"github.com/hangarvm/hangar/internal/events"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -137,6 +138,7 @@ var queryParams = map[string]map[string]any{
 	"resourceGroup": {"type": "string", "description": "an ARM resource group: keeps what is in it (hangar: what was made without one)"},
 	"pattern":       {"type": "array", "items": map[string]any{"type": "string"}, "description": "PUBLISHER:OFFER[:SKU[:VERSION]], repeatable"},
 	"after":         {"type": "integer", "format": "int64", "minimum": 0, "description": "an event's id: only events after it"},
+	"newest":        {"type": "integer", "minimum": 1, "maximum": events.MaxList, "description": "list the newest N events (still oldest first) instead of the oldest"},
 	"type":          {"type": "array", "items": map[string]any{"type": "string", "enum": hangar.EventTypes}, "description": "an event type; repeat for several"},
 	"webhook":       {"type": "string", "description": "a webhook's id"},
 	"state":         {"type": "string", "enum": []string{hangar.DeliveryPending, hangar.DeliveryDelivered, hangar.DeliveryFailed}},

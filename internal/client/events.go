@@ -37,6 +37,18 @@ func (c *Client) ListEvents(ctx context.Context, after int64, types []string) ([
 	return out, c.do(ctx, "GET", "/v1/events"+eventQuery(after, types, true), nil, &out)
 }
 
+// NewestEvents returns the tenant's newest n events (1 to 1,000) of some types
+// (all when none), oldest first: the last is the newest. The server reads them
+// from the end, however many came before.
+func (c *Client) NewestEvents(ctx context.Context, n int, types []string) ([]hangar.Event, error) {
+	q := url.Values{"newest": {strconv.Itoa(n)}}
+	for _, t := range types {
+		q.Add("type", t)
+	}
+	var out []hangar.Event
+	return out, c.do(ctx, "GET", "/v1/events?"+q.Encode(), nil, &out)
+}
+
 // EventTypes lists the event types the server sends.
 func (c *Client) EventTypes(ctx context.Context) ([]string, error) {
 	var out struct {

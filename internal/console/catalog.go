@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -128,6 +129,7 @@ type imageView struct {
 	VMRef      string   // the reference a new VM is made from (latest), if any
 	References []string // the image's references (latest), then each version's
 	Versions   []versionView
+	Tags       pairsForm // the image's own (its owner only)
 }
 
 type versionView struct {
@@ -135,6 +137,7 @@ type versionView struct {
 	Latest      bool
 	Reference   string
 	Replication []hangar.ReplicationStatus
+	Tags, Props pairsForm // forms for the image's owner
 }
 
 func (h *Handler) image(c *call) error {
@@ -144,6 +147,7 @@ func (h *Handler) image(c *call) error {
 		return orNotFound("image", err)
 	}
 	v := imageView{Image: img, Mine: img.Owner == c.who.Name || img.Owner == c.who.ID}
+	v.Tags = tagsForm("image-tags", "images/"+url.PathEscape(img.Name), img.ETag, img.Tags)
 	if r, err := c.api.Resolve(c.ctx, ref); err == nil {
 		v.Latest = r.Version.String()
 	}
@@ -168,6 +172,12 @@ func (h *Handler) image(c *call) error {
 			vv.Reference = r.String()
 		}
 		if v.Mine {
+			id, path := "v"+iv.Version.String(), "images/"+url.PathEscape(img.Name)+"/versions/"+url.PathEscape(iv.Version.String())
+			vv.Tags = tagsForm(id+"-tags", path, img.ETag, iv.Tags)
+			vv.Tags.Heading = "Tags of " + iv.Version.String()
+			vv.Props = pairsForm{ID: id + "-props", Heading: "Properties of " + iv.Version.String(), What: "properties", Label: "Properties",
+				Action: Prefix + path + "/properties", ETag: img.ETag, Pairs: iv.Properties,
+				Empty: "No properties. Properties are free-form KEY=VALUE metadata (os_distro=ubuntu …) shown to everyone who may use the image."}
 			if rs, err := c.api.Replication(c.ctx, img.Name, iv.Version.String()); err == nil {
 				vv.Replication = rs
 			}

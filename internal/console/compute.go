@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
@@ -31,18 +32,53 @@ func (h *Handler) computeRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST "+Prefix+"vms/{name}/{action}", h.action(h.vmAction))
 }
 
-func (h *Handler) disks(c *call) error {
-	list, err := c.api.ListDisks(c.ctx)
-	if err != nil {
-		return err
+// tagList is the data of a list that shows its items' tags and filters them by
+// tag: the API's filter (?tag=KEY or KEY=VALUE, repeatable: items with all of
+// them), passed on as typed.
+type tagList[T any] struct {
+	Items  []T
+	Path   string   // the list's page, where the filter form and tag links go
+	Filter []string // the filter's terms
+	Error  string   // the API's refusal of the filter
+}
+
+// tagFilter reads a list's tag filter from the query, without empty terms (the
+// form's text field, left empty).
+func tagFilter(r *http.Request) []string {
+	var out []string
+	for _, t := range r.URL.Query()["tag"] {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
 	}
-	return c.render("disks", "Disks", "disks", list)
+	return out
+}
+
+// renderTagList shows a list the API read with its tag filter; a filter the
+// API refuses is shown with its message, not as an error page.
+func renderTagList[T any](c *call, page, title, nav string, v tagList[T], err error) error {
+	if err != nil {
+		if len(v.Filter) == 0 || hangar.ErrorCode(err) != hangar.CodeInvalid {
+			return err
+		}
+		v.Error = message(err)
+		return c.renderStatus(statusOf(err), page, title, nav, v)
+	}
+	return c.render(page, title, nav, v)
+}
+
+func (h *Handler) disks(c *call) error {
+	v := tagList[hangar.Disk]{Path: Prefix + "disks", Filter: tagFilter(c.r)}
+	var err error
+	v.Items, err = c.api.ListDisks(c.ctx, v.Filter...)
+	return renderTagList(c, "disks", "Disks", "disks", v, err)
 }
 
 // diskView is the data of a disk's page.
 type diskView struct {
 	Disk    hangar.Disk
 	Formats []string
+	Tags    pairsForm
 }
 
 func (h *Handler) disk(c *call) error {
@@ -50,7 +86,8 @@ func (h *Handler) disk(c *call) error {
 	if err != nil {
 		return orNotFound("disk", err)
 	}
-	return c.render("disk", d.Name+" · Disks", "disks", diskView{Disk: d, Formats: downloadFormats})
+	return c.render("disk", d.Name+" · Disks", "disks", diskView{Disk: d, Formats: downloadFormats,
+		Tags: tagsForm("disk-tags", "disks/"+url.PathEscape(d.Name), d.ETag, d.Tags)})
 }
 
 func (h *Handler) confirmDiskDelete(c *call) error {
@@ -66,6 +103,8 @@ func (h *Handler) confirmDiskDelete(c *call) error {
 // confirmView is the data of a page that asks before deleting.
 type confirmView struct {
 	What, Name, Action, Back, ETag string
+	Verb                           string // the button's verb; empty is Delete
+	Note                           string // what else the step does or keeps
 }
 
 func (h *Handler) deleteDisk(c *call) (string, error) {
@@ -100,17 +139,17 @@ func (h *Handler) downloadDisk(c *call) error {
 }
 
 func (h *Handler) vms(c *call) error {
-	list, err := c.api.ListVMs(c.ctx)
-	if err != nil {
-		return err
-	}
-	return c.render("vms", "VMs", "vms", list)
+	v := tagList[hangar.VM]{Path: Prefix + "vms", Filter: tagFilter(c.r)}
+	var err error
+	v.Items, err = c.api.ListVMs(c.ctx, v.Filter...)
+	return renderTagList(c, "vms", "VMs", "vms", v, err)
 }
 
 // vmView is the data of a VM's page.
 type vmView struct {
 	VM     hangar.VM
 	Serial string
+	Tags   pairsForm
 }
 
 func (h *Handler) vm(c *call) error {
@@ -118,7 +157,7 @@ func (h *Handler) vm(c *call) error {
 	if err != nil {
 		return orNotFound("vm", err)
 	}
-	v := vmView{VM: vm}
+	v := vmView{VM: vm, Tags: tagsForm("vm-tags", "vms/"+url.PathEscape(vm.Name), vm.ETag, vm.Tags)}
 	if log, err := c.api.SerialLog(c.ctx, vm.Name, serialTail); err == nil {
 		v.Serial = log.Log
 	}

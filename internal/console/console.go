@@ -121,6 +121,10 @@ func (h *Handler) routes() *http.ServeMux {
 	h.vmFormRoutes(m)
 	h.uploadRoutes(m)
 	h.adminRoutes(m)
+	h.metaRoutes(m)
+	h.diskFormRoutes(m)
+	h.eventRoutes(m)
+	h.syndicationRoutes(m)
 	m.HandleFunc(Prefix, h.page(func(c *call) error { return notFound("page") }))
 	return m
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/store"
 )
 
 // These tests run the console over the real service layer (SQLite, a chunk
@@ -29,20 +30,27 @@ type stack struct {
 	h    *Handler
 	keys map[string]string // tenant → API key; "admin" too
 	api  map[string]*client.Client
+	db   *store.DB // under the API: for what no API call makes (a delivery's outcome)
 }
 
 func newStack(t *testing.T, tls bool) *stack {
 	t.Helper()
-	return newStackWith(t, tls, Options{})
+	return newStackWith(t, tls, apitest.Options{})
 }
 
-func newStackWith(t *testing.T, tls bool, o Options) *stack {
+func newStackWith(t *testing.T, tls bool, o apitest.Options) *stack {
 	t.Helper()
-	svc := apitest.New(t)
+	return newStackOf(t, tls, o, Options{})
+}
+
+// newStackOf is newStack with options for the service and for the console.
+func newStackOf(t *testing.T, tls bool, o apitest.Options, co Options) *stack {
+	t.Helper()
+	svc := apitest.NewWith(t, o)
 	hangarAPI := svc.API
-	h := New(hangarAPI, svc.Log, o)
+	h := New(hangarAPI, svc.Log, co)
 	adminKey := svc.AdminKey
-	s := &stack{h: h, keys: map[string]string{"admin": adminKey}, api: map[string]*client.Client{}}
+	s := &stack{h: h, keys: map[string]string{"admin": adminKey}, api: map[string]*client.Client{}, db: svc.DB}
 	if tls {
 		s.srv = httptest.NewTLSServer(Mount(hangarAPI, h))
 	} else {
@@ -274,7 +282,11 @@ func TestCSRFRefusals(t *testing.T) {
 		"/console/new/image", "/console/new/vm", "/console/images/web/share", "/console/images/web/unshare", "/console/images/web/community",
 		"/console/images/web/community/withdraw", "/console/vms/v/run-command", "/console/vms/v/backup", "/console/vms/v/generalize",
 		"/console/vms/v/capture", "/console/admin/gc", "/console/admin/scrub", "/console/admin/tenants/bob/keys", "/console/admin/tenants/bob/quotas",
-		"/console/images/web/versions/1.0.0", "/console/images/web/marketplace", "/console/delete/image/web", "/console/admin/tenants"} {
+		"/console/images/web/versions/1.0.0", "/console/images/web/marketplace", "/console/delete/image/web", "/console/admin/tenants",
+		"/console/disks/d/tags", "/console/vms/v/tags", "/console/images/web/tags", "/console/images/web/versions/1.0.0/tags",
+		"/console/images/web/versions/1.0.0/properties", "/console/images/web/versions/1.0.0/replicate", "/console/withdraw/marketplace/A:B:C:1.0.0",
+		"/console/new/disk", "/console/disks/d/generalize", "/console/webhooks", "/console/webhooks/w/delete", "/console/admin/upstreams",
+		"/console/admin/upstreams/u/remove", "/console/admin/upstreams/u/pull"} {
 		for _, tc := range cases {
 			a := alice.send("POST", path, tc.form, tc.headers)
 			if a.status != http.StatusForbidden {
@@ -458,6 +470,8 @@ func TestNotFoundIsTheSame(t *testing.T) {
 		{"/console/images/shared/alice/secret", "/console/images/shared/alice/no-such"},
 		{"/console/disks/secret-disk", "/console/disks/no-such"},
 		{"/console/disks/secret-disk/delete", "/console/disks/no-such/delete"},
+		{"/console/disks/secret-disk/generalize", "/console/disks/no-such/generalize"},
+		{"/console/withdraw/marketplace/Contoso:SQL:ent:1.0.0", "/console/withdraw/marketplace/Contoso:SQL:none:1.0.0"},
 		{"/console/disks/secret-disk/download?format=raw", "/console/disks/no-such/download?format=raw"},
 		{"/console/marketplace/Contoso", "/console/marketplace/Nobody"},
 		{"/console/marketplace/Contoso/SQL/ent", "/console/marketplace/Contoso/SQL/none"},
@@ -582,7 +596,7 @@ func TestVMTextIsEscaped(t *testing.T) {
 	for _, page := range []struct {
 		name string
 		data any
-	}{{"vm", vmView{VM: vm, Serial: "login: " + markup + "\x1b[0m"}}, {"vms", []hangar.VM{vm}}} {
+	}{{"vm", vmView{VM: vm, Serial: "login: " + markup + "\x1b[0m"}}, {"vms", tagList[hangar.VM]{Items: []hangar.VM{vm}, Path: "/console/vms"}}} {
 		rec := httptest.NewRecorder()
 		h.write(rec, http.StatusOK, page.name, view{Title: "t", CSRF: "token", Who: hangar.Tenant{Name: "alice"}, Data: page.data})
 		body := rec.Body.String()

@@ -19,7 +19,9 @@
 //   - the upload proxy is /console/api/uploads…: exactly the API's six upload
 //     routes, passed on in process with the session's key, for the browser's
 //     chunked upload (static/upload.js); each request needs the session, this
-//     origin and the CSRF token in the X-Hangar-CSRF header.
+//     origin and the CSRF token in the X-Hangar-CSRF header. The import proxy,
+//     /console/api/disks/NAME/import, is the API's import from a URL, passed on
+//     the same way with its NDJSON progress stream, for static/diskimport.js.
 //
 // Invariants:
 //   - No rule lives here. Every page and action is one or more calls of Hangar's API

@@ -40,7 +40,10 @@ func TestImageCreateFromForm(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := http.NewRequest("POST", "/", strings.NewReader(tc.form.Encode()))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			got := imageCreateFromForm(r)
+			got, err := imageCreateFromForm(r)
+			if err != nil {
+				t.Fatal(err)
+			}
 			gj, _ := json.Marshal(got)
 			wj, _ := json.Marshal(tc.want)
 			if !bytes.Equal(gj, wj) {

@@ -30,6 +30,8 @@ type imageFormView struct {
 	DataRows []hangar.DataDiskSpec // the form's data-disk rows, filled or not
 	NewImage bool                  // no image of this name yet: every field is asked
 	Error    string
+	// Disallowed are the disk types the form has checked.
+	Disallowed []string
 }
 
 func (h *Handler) imageForm(c *call) error {
@@ -42,6 +44,7 @@ func (h *Handler) imageForm(c *call) error {
 		if img, err := c.api.Image(c.ctx, f.Name); err == nil {
 			f.Type, f.OSType, f.OSState, f.HyperVGeneration = img.Type, img.OSType, img.OSState, img.HyperVGeneration
 			f.Description, f.EULA = img.Description, img.EULA
+			f.ImageRequirements, f.ResourceGroup = img.ImageRequirements, img.ResourceGroup
 			newImage = false
 		}
 	}
@@ -61,12 +64,17 @@ func (h *Handler) showImageForm(c *call, status int, f hangar.ImageCreate, newIm
 	if !newImage {
 		title = "New version of " + f.Name
 	}
-	return c.renderStatus(status, "imageform", title, "images",
-		imageFormView{Form: f, Disks: disks, DataRows: rows, NewImage: newImage, Error: msg})
+	v := imageFormView{Form: f, Disks: disks, DataRows: rows, NewImage: newImage, Error: msg}
+	if f.Disallowed != nil {
+		v.Disallowed = f.Disallowed.DiskTypes
+	}
+	return c.renderStatus(status, "imageform", title, "images", v)
 }
 
-// imageCreateFromForm reads the image form. Checking it is the API's work.
-func imageCreateFromForm(r *http.Request) hangar.ImageCreate {
+// imageCreateFromForm reads the image form. Checking it is the API's work; the
+// error is a field that cannot even be read (a range bound that is no number, a
+// feature that is no NAME=VALUE).
+func imageCreateFromForm(r *http.Request) (hangar.ImageCreate, error) {
 	f := hangar.ImageCreate{
 		Name:             strings.TrimSpace(r.PostFormValue("name")),
 		Type:             hangar.ImageType(r.PostFormValue("type")),
@@ -78,6 +86,14 @@ func imageCreateFromForm(r *http.Request) hangar.ImageCreate {
 		Version:          strings.TrimSpace(r.PostFormValue("version")),
 		EndOfLife:        strings.TrimSpace(r.PostFormValue("endOfLife")),
 		OSDisk:           r.PostFormValue("osDisk"),
+		ResourceGroup:    strings.TrimSpace(r.PostFormValue("resourceGroup")),
+	}
+	if props := readPairs(r.PostFormValue("properties")); len(props) > 0 {
+		f.Properties = props
+	}
+	var err error
+	if f.ImageRequirements, err = requirementsFromForm(r); err != nil {
+		return f, err
 	}
 	f.ExcludeFromLatest = r.PostFormValue("excludeFromLatest") != ""
 	if f.Type == hangar.ImageTypeVM {
@@ -93,12 +109,64 @@ func imageCreateFromForm(r *http.Request) hangar.ImageCreate {
 			f.DataDisks = append(f.DataDisks, hangar.DataDiskSpec{LUN: lun, Disk: disk})
 		}
 	}
-	return f
+	return f, nil
+}
+
+// requirementsFromForm reads an image definition's recommended range, features
+// and disallowed disk types; what is left empty is absent.
+func requirementsFromForm(r *http.Request) (hangar.ImageRequirements, error) {
+	var q hangar.ImageRequirements
+	bound := func(field, what string) (int, error) {
+		s := strings.TrimSpace(r.PostFormValue(field))
+		if s == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, hangar.Errorf(hangar.CodeInvalid, "%s %q: type a whole number, or nothing for no bound", what, s)
+		}
+		return n, nil
+	}
+	var rec hangar.Recommended
+	for _, b := range []struct {
+		r        **hangar.Range
+		min, max string
+		what     string
+	}{{&rec.VCPUs, "vcpusMin", "vcpusMax", "recommended vCPUs"}, {&rec.MemoryGB, "memoryMin", "memoryMax", "recommended memory (GiB)"}} {
+		lo, err := bound(b.min, b.what+", minimum")
+		if err != nil {
+			return q, err
+		}
+		hi, err := bound(b.max, b.what+", maximum")
+		if err != nil {
+			return q, err
+		}
+		if lo != 0 || hi != 0 {
+			*b.r = &hangar.Range{Min: lo, Max: hi}
+		}
+	}
+	if rec.VCPUs != nil || rec.MemoryGB != nil {
+		q.Recommended = &rec
+	}
+	if s := strings.TrimSpace(r.PostFormValue("features")); s != "" {
+		f, err := hangar.ParseFeatures([]string{s})
+		if err != nil {
+			return q, err
+		}
+		q.Features = f
+	}
+	if types := r.PostForm["disallowed"]; len(types) > 0 {
+		q.Disallowed = &hangar.Disallowed{DiskTypes: types}
+	}
+	return q, nil
 }
 
 func (h *Handler) createImage(c *call) (string, error) {
-	f := imageCreateFromForm(c.r)
-	img, err := c.api.CreateImage(c.ctx, f)
+	f, err := imageCreateFromForm(c.r)
+	var img hangar.Image
+	if err == nil {
+		img, err = c.api.CreateImage(c.ctx, f)
+	}
 	if err != nil {
 		_, lookErr := c.api.Image(c.ctx, f.Name)
 		return "", h.showImageForm(c, statusOf(err), f, lookErr != nil, message(err))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hangarvm/hangar/internal/api/apitest"
+
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
@@ -26,7 +28,7 @@ func rowsOf(body string) []string {
 // TestImageListPages pages, filters and sorts the image list on the server, over
 // every image, through the URL.
 func TestImageListPages(t *testing.T) {
-	s := newStackWith(t, false, Options{PageSize: 2})
+	s := newStackOf(t, false, apitest.Options{}, Options{PageSize: 2})
 	s.upload(t, "alice", "d")
 	for _, name := range []string{"echo", "charlie", "alpha", "delta", "bravo"} {
 		s.image(t, "alice", hangar.ImageCreate{Name: name, OSDisk: "d"})

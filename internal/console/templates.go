@@ -5,6 +5,9 @@ import (
 	"io/fs"
 	"net/mail"
 	"net/url"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +23,33 @@ var funcs = template.FuncMap{
 	"datetime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"took":        took,
 	"join":        strings.Join,
+	"pairs":       pairs,
+	"storageSKUs": func() []string { return hangar.StorageSKUs },
+	"withCSRF":    func(f pairsForm, csrf string) pairsForm { f.CSRF = csrf; return f },
+	// bound is a bound of an image's recommended vCPUs or memory, as a form shows
+	// it: empty for none.
+	"bound": func(rec *hangar.Recommended, memory, max bool) string {
+		if rec == nil {
+			return ""
+		}
+		r := rec.VCPUs
+		if memory {
+			r = rec.MemoryGB
+		}
+		switch {
+		case r == nil:
+			return ""
+		case max && r.Max > 0:
+			return strconv.Itoa(r.Max)
+		case !max && r.Min > 0:
+			return strconv.Itoa(r.Min)
+		}
+		return ""
+	},
+	"has": func(list []string, s string) bool { return slices.Contains(list, s) },
+	// tagLinks is what the "taglinks" template takes: tags, and the list each
+	// links to, filtered by it.
+	"tagLinks":    func(path string, tags hangar.Tags) tagLinks { return tagLinks{path, tags} },
 	"imageOf":     imageOf,
 	"actions":     func() []string { return []string{"start", "stop", "restart", "deallocate"} },
 	"osTypes":     func() []string { return []string{string(hangar.OSLinux), string(hangar.OSWindows)} },
@@ -40,6 +70,11 @@ func took(from, to time.Time) string {
 		return d.Round(time.Microsecond).String()
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+type tagLinks struct {
+	Path string
+	Tags hangar.Tags
 }
 
 // imageOf returns the image an image reference names, without its version (a
@@ -81,4 +116,34 @@ func parsePages() map[string]*template.Template {
 		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))
 	}
 	return pages
+}
+
+// pairs writes KEY=VALUE pairs (tags, properties) one a line, sorted by key: what
+// a textarea that edits them shows.
+func pairs(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + m[k] + "\n")
+	}
+	return b.String()
+}
+
+// readPairs reads KEY=VALUE lines as typed (a line without '=' is a key with an
+// empty value; blank lines are skipped). Checking keys and values is the API's work.
+func readPairs(text string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return m
 }

@@ -76,6 +76,8 @@ func vmCreateFromForm(r *http.Request) vmFormValues {
 		AdminUsername: strings.TrimSpace(r.PostFormValue("adminUsername")),
 		Egress:        hangar.Egress(r.PostFormValue("egress")),
 		AttachDisks:   r.PostForm["attach"],
+		StorageSKU:    r.PostFormValue("storageSku"),
+		ResourceGroup: strings.TrimSpace(r.PostFormValue("resourceGroup")),
 	}, Auth: r.PostFormValue("auth"), SSHKey: r.PostFormValue("sshKey"), CustomData: r.PostFormValue("customData")}
 	switch f.Auth {
 	case "password":

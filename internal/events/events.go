@@ -74,11 +74,14 @@ func scope(actor *hangar.Tenant) string {
 const MaxList = 1000
 
 // Query selects events: after an event ID (0: from the oldest kept), of some
-// types (all when empty), at most Limit (MaxList when zero or more).
+// types (all when empty), at most Limit (MaxList when zero or more). Newest,
+// when not zero, asks for the newest Newest of them (1 to MaxList) instead of
+// the oldest Limit: what "show me the latest" wants without reading the rest.
 type Query struct {
-	After int64
-	Types []string
-	Limit int
+	After  int64
+	Types  []string
+	Limit  int
+	Newest int
 }
 
 func (q Query) filter(actor *hangar.Tenant) (store.EventFilter, error) {
@@ -90,6 +93,12 @@ func (q Query) filter(actor *hangar.Tenant) (store.EventFilter, error) {
 	if q.After < 0 {
 		return store.EventFilter{}, hangar.Errorf(hangar.CodeInvalid, "after must be an event ID (0 or more)")
 	}
+	if q.Newest < 0 || q.Newest > MaxList {
+		return store.EventFilter{}, hangar.Errorf(hangar.CodeInvalid, "newest must be 1 to %d (events at a time)", MaxList)
+	}
+	if q.Newest > 0 {
+		return store.EventFilter{TenantID: scope(actor), After: q.After, Types: q.Types, Limit: q.Newest, Newest: true}, nil
+	}
 	limit := q.Limit
 	if limit <= 0 || limit > MaxList {
 		limit = MaxList
@@ -97,7 +106,8 @@ func (q Query) filter(actor *hangar.Tenant) (store.EventFilter, error) {
 	return store.EventFilter{TenantID: scope(actor), After: q.After, Types: q.Types, Limit: limit}, nil
 }
 
-// List returns the actor's events that the query selects, oldest first.
+// List returns the actor's events that the query selects, oldest first (the
+// newest too: the last of them is the newest).
 func (s *Service) List(ctx context.Context, actor *hangar.Tenant, q Query) ([]hangar.Event, error) {
 	f, err := q.filter(actor)
 	if err != nil {

@@ -90,3 +90,36 @@ func TestParseID(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryFilter: newest= asks the store for the last N (1 to MaxList) of the
+// actor's events; a user's query is scoped to its tenant, an admin's is not.
+func TestQueryFilter(t *testing.T) {
+	user := &hangar.Tenant{ID: "t1", Role: hangar.RoleUser}
+	admin := &hangar.Tenant{ID: "t0", Role: hangar.RoleAdmin}
+	for _, tc := range []struct {
+		q           Query
+		actor       *hangar.Tenant
+		tenant, bad string
+		limit       int
+		newest      bool
+	}{
+		{q: Query{}, actor: user, tenant: "t1", limit: MaxList},
+		{q: Query{Limit: 5000}, actor: user, tenant: "t1", limit: MaxList},
+		{q: Query{Newest: 100}, actor: user, tenant: "t1", limit: 100, newest: true},
+		{q: Query{Newest: MaxList, Limit: 3}, actor: admin, limit: MaxList, newest: true},
+		{q: Query{Newest: MaxList + 1}, actor: user, bad: "newest must be 1 to 1000"},
+		{q: Query{Newest: -1}, actor: user, bad: "newest must be"},
+		{q: Query{Newest: 5, Types: []string{"Hangar.VM.Exploded"}}, actor: user, bad: "not one Hangar sends"},
+	} {
+		f, err := tc.q.filter(tc.actor)
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.bad) || hangar.ErrorCode(err) != hangar.CodeInvalid {
+				t.Errorf("%+v: %v, want %q", tc.q, err, tc.bad)
+			}
+			continue
+		}
+		if err != nil || f.TenantID != tc.tenant || f.Limit != tc.limit || f.Newest != tc.newest {
+			t.Errorf("%+v as %s: %+v, %v", tc.q, tc.actor.Role, f, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,15 +101,19 @@ func (e Event) Public() hangar.Event {
 }
 
 // EventFilter selects events: of one tenant (all tenants when TenantID is ""),
-// after a sequence number, of some types (all when empty), at most Limit.
+// after a sequence number, of some types (all when empty), at most Limit: the
+// first Limit, or with Newest the last Limit.
 type EventFilter struct {
 	TenantID string
 	After    int64
 	Types    []string
 	Limit    int
+	Newest   bool
 }
 
-// Events returns the events the filter selects, oldest first.
+// Events returns the events the filter selects, oldest first. The newest are
+// read backwards from the end of the (tenant_id, seq) index, so finding the
+// last few of a long history costs what finding the first few does.
 func (d *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	q := `SELECT e.seq, t.name, e.type, e.subject, e.data, e.created_at FROM events e JOIN tenants t ON t.id = e.tenant_id WHERE e.seq > ?`
 	args := []any{f.After}
@@ -122,13 +127,25 @@ func (d *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 			args = append(args, t)
 		}
 	}
-	q += ` ORDER BY e.seq LIMIT ?`
+	order := ``
+	if f.Newest {
+		order = ` DESC`
+	}
+	q += ` ORDER BY e.seq` + order + ` LIMIT ?`
 	args = append(args, f.Limit)
 	rows, err := d.query(ctx, d.db, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	out, err := scanEvents(rows)
+	if f.Newest {
+		slices.Reverse(out)
+	}
+	return out, err
+}
+
+func scanEvents(rows *sql.Rows) ([]Event, error) {
 	var out []Event
 	for rows.Next() {
 		var e Event

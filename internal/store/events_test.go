@@ -264,3 +264,68 @@ func TestDeliveriesInOrderPerResource(t *testing.T) {
 		})
 	}
 }
+
+// TestNewestEvents: Newest gives the last Limit events the filter selects, still
+// oldest first: of one tenant (never another's, however many more it has), of
+// one type, after an ID, or every tenant's for an admin's scope.
+func TestNewestEvents(t *testing.T) {
+	for kind, dsn := range databases(t) {
+		t.Run(kind, func(t *testing.T) {
+			ctx := t.Context()
+			f := newRevisionFixture(t, dsn)
+			// The owner's disks and the friend's interleave; the friend writes last.
+			for i := range 5 {
+				f.disk(t, fmt.Sprint("d", i))
+				dk := hangar.Disk{Name: fmt.Sprint("f", i), SourceFormat: "raw"}
+				if err := f.db.CommitDisk(ctx, f.friend.ID, "", &dk, chunks.Manifest{VirtualSize: chunks.ChunkSize}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.db.DeleteDisk(ctx, f.owner.ID, "d1", hangar.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
+			for i := 5; i < 8; i++ {
+				dk := hangar.Disk{Name: fmt.Sprint("f", i), SourceFormat: "raw"}
+				if err := f.db.CommitDisk(ctx, f.friend.ID, "", &dk, chunks.Manifest{VirtualSize: chunks.ChunkSize}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			created, deleted := "Hangar.Disk.Created disks/", "Hangar.Disk.Deleted disks/"
+			for _, c := range []struct {
+				name string
+				f    EventFilter
+				want []string
+			}{
+				{"owner's newest 3", EventFilter{TenantID: f.owner.ID, Limit: 3, Newest: true},
+					[]string{created + "d3", created + "d4", deleted + "d1"}},
+				{"owner's newest created", EventFilter{TenantID: f.owner.ID, Types: []string{hangar.EventDiskCreated}, Limit: 2, Newest: true},
+					[]string{created + "d3", created + "d4"}},
+				{"owner's newest deleted", EventFilter{TenantID: f.owner.ID, Types: []string{hangar.EventDiskDeleted}, Limit: 2, Newest: true},
+					[]string{deleted + "d1"}},
+				{"more than there are", EventFilter{TenantID: f.owner.ID, Limit: 100, Newest: true},
+					[]string{created + "d0", created + "d1", created + "d2", created + "d3", created + "d4", deleted + "d1"}},
+				{"friend's newest 2", EventFilter{TenantID: f.friend.ID, Limit: 2, Newest: true},
+					[]string{created + "f6", created + "f7"}},
+				{"friend has no deletes", EventFilter{TenantID: f.friend.ID, Types: []string{hangar.EventDiskDeleted}, Limit: 5, Newest: true}, nil},
+				{"every tenant's newest 4", EventFilter{Limit: 4, Newest: true},
+					[]string{deleted + "d1", created + "f5", created + "f6", created + "f7"}},
+			} {
+				if got := eventList(t, f.db, c.f); !slices.Equal(got, c.want) {
+					t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
+				}
+			}
+			// After and Newest: the newest of those after an ID.
+			all, _ := f.db.Events(ctx, EventFilter{TenantID: f.owner.ID, Limit: 100})
+			if got := eventList(t, f.db, EventFilter{TenantID: f.owner.ID, After: all[3].Seq, Limit: 5, Newest: true}); !slices.Equal(got, []string{created + "d4", deleted + "d1"}) {
+				t.Errorf("newest after %d: %q", all[3].Seq, got)
+			}
+			// Oldest first, with increasing IDs, like every list.
+			evs, _ := f.db.Events(ctx, EventFilter{Limit: 10, Newest: true})
+			for i := 1; i < len(evs); i++ {
+				if evs[i].Seq <= evs[i-1].Seq {
+					t.Fatalf("not oldest first: %d after %d", evs[i].Seq, evs[i-1].Seq)
+				}
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ package apitest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io"
 	"log/slog"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/chunks/dirstore"
 	"github.com/hangarvm/hangar/internal/compute"
+	"github.com/hangarvm/hangar/internal/events"
+	"github.com/hangarvm/hangar/internal/fetch"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
 )
@@ -38,7 +41,13 @@ const PrimaryRegion = "local"
 // directory of its own.
 func New(t testing.TB, regions ...string) *Service {
 	t.Helper()
-	s, err := Open(t.Context(), t.TempDir(), Options{Regions: regions})
+	return NewWith(t, Options{Regions: regions})
+}
+
+// NewWith starts a fresh installation with options o.
+func NewWith(t testing.TB, o Options) *Service {
+	t.Helper()
+	s, err := Open(t.Context(), t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +63,14 @@ type Options struct {
 	Limits hangar.Resources
 	// Regions names more regions, each with a chunk directory of its own.
 	Regions []string
+	// SigningKey signs what syndication serves (default: none; the signing-key
+	// route then answers Unavailable).
+	SigningKey ed25519.PrivateKey
+	// DialUpstream reaches an upstream installation (default: none can be).
+	DialUpstream func(url, key string) catalog.Upstream
+	// ImportPolicy is what imports from a URL may reach (default: public
+	// addresses only).
+	ImportPolicy fetch.Policy
 }
 
 // Open starts a fresh installation in dir, for the benchmarks that measure the
@@ -79,7 +96,7 @@ func Open(ctx context.Context, dir string, o Options) (*Service, error) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir, PrimaryRegion: PrimaryRegion, Regions: others, Node: "test", Limits: o.Limits}, log)
+	cat := catalog.New(db, primary, catalog.Config{StagingDir: dir, PrimaryRegion: PrimaryRegion, Regions: others, Node: "test", Limits: o.Limits, ImportPolicy: o.ImportPolicy, SigningKey: o.SigningKey, DialUpstream: o.DialUpstream}, log)
 	keyFile := filepath.Join(dir, "admin.key")
 	if _, err := cat.Bootstrap(ctx, o.AdminKey, keyFile); err != nil {
 		return fail(err)
@@ -96,5 +113,8 @@ func Open(ctx context.Context, dir string, o Options) (*Service, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &Service{API: api.New(cat, vms, log, api.Cluster{}), DB: db, Catalog: cat, AdminKey: key, Log: log}, nil
+	// Events are served (list, webhooks) but not delivered: no test here waits for
+	// a webhook's POST.
+	evs := events.New(db, events.Config{}, log)
+	return &Service{API: api.New(cat, vms, log, api.Cluster{}, api.WithEvents(evs)), DB: db, Catalog: cat, AdminKey: key, Log: log}, nil
 }
