@@ -2,11 +2,13 @@ package console
 
 import (
 	"crypto/subtle"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 // csrfHeader carries the session's CSRF token on the upload script's requests.
@@ -18,6 +20,15 @@ const uploadPrefix = Prefix + "api/uploads"
 
 func (h *Handler) uploadRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"upload", h.page(h.uploadPage))
+	if h.wasm != nil {
+		files := http.StripPrefix(Prefix+"wasm/", http.FileServerFS(h.wasm))
+		for _, f := range wasmFiles {
+			m.Handle("GET "+Prefix+"wasm/"+f, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "no-cache")
+				files.ServeHTTP(w, r)
+			}))
+		}
+	}
 	// Exactly the API's upload routes, and nothing else, are reachable from the
 	// browser with the session: the API applies every rule (names, sizes, quotas,
 	// digests, who owns the upload).
@@ -29,13 +40,34 @@ func (h *Handler) uploadRoutes(m *http.ServeMux) {
 	}
 }
 
+// wasmFiles are the WebAssembly build of diskfmt (cmd/diskfmt-wasm) and the Go
+// runtime's loader it needs, which scripts/build-wasm.sh writes, served under
+// /console/wasm/.
+var wasmFiles = []string{"diskfmt.wasm", "wasm_exec.js"}
+
+// wasmBuild returns fsys if it holds every one of wasmFiles, else nil.
+func wasmBuild(fsys fs.FS) fs.FS {
+	for _, f := range wasmFiles {
+		if st, err := fs.Stat(fsys, f); err != nil || st.IsDir() || st.Size() == 0 {
+			return nil
+		}
+	}
+	return fsys
+}
+
 // uploadView is the data of the upload page.
 type uploadView struct {
 	ChunkSize int64
+	// Formats: whether this build has diskfmt for the browser (qcow2, VHDX, VMDK,
+	// dynamic VHD); without it, raw and fixed VHD only.
+	Formats bool
+	// MaxMissing is how many digests one missing-chunks question may carry.
+	MaxMissing int
 }
 
 func (h *Handler) uploadPage(c *call) error {
-	return c.render("upload", "Upload a disk", "disks", uploadView{ChunkSize: chunks.ChunkSize})
+	return c.render("upload", "Upload a disk", "disks", uploadView{ChunkSize: chunks.ChunkSize,
+		Formats: h.wasm != nil, MaxMissing: hangar.MaxMissingDigests})
 }
 
 // maxProxiedBody bounds what the proxy reads of one request: a chunk, with room

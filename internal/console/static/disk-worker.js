@@ -1,0 +1,45 @@
+// Hangar console: reads a qcow2, VHDX, VMDK or VHD file off the page's thread with
+// package diskfmt itself (the CLI's reader) built as WebAssembly (cmd/diskfmt-wasm),
+// and hashes its chunks with Web Crypto (native SHA-256, several times the speed
+// of Go's SHA-256 compiled to WebAssembly). Messages:
+//
+//   {id, op: "open", file} → {id, plan}: the uploadplan.Plan (format, virtualSize,
+//     extents, chunks, total);
+//   {id, op: "chunk", offset, length} → {id, zero: true} for a chunk of zeros, else
+//     {id, digest, data}: the chunk of the virtual disk (an ArrayBuffer, handed over
+//     without a copy) and its lower-case hex SHA-256;
+//   any failure → {id, error}: diskfmt's message for a bad file.
+"use strict";
+importScripts("/console/wasm/wasm_exec.js", "/console/static/hash-lib.js");
+
+const diskfmt = (async () => {
+  const go = new Go();
+  const { instance } = await WebAssembly.instantiateStreaming(fetch("/console/wasm/diskfmt.wasm"), go.importObject);
+  // run resolves when the program exits, which it does not: its main sets
+  // hangarDiskfmt and waits for calls.
+  go.run(instance);
+  return self.hangarDiskfmt;
+})();
+
+let disk = null; // the opened file
+
+self.onmessage = async (e) => {
+  const { id, op } = e.data;
+  try {
+    if (op === "open") {
+      if (disk) disk.close();
+      disk = await (await diskfmt).open(e.data.file);
+      self.postMessage({ id, plan: JSON.parse(disk.plan) });
+      return;
+    }
+    const buf = (await disk.readAt(e.data.offset, e.data.length)).buffer;
+    if (isZero(buf)) {
+      self.postMessage({ id, zero: true });
+      return;
+    }
+    const digest = hex(await crypto.subtle.digest("SHA-256", buf));
+    self.postMessage({ id, digest, data: buf }, [buf]);
+  } catch (err) {
+    self.postMessage({ id, error: String(err && err.message || err) });
+  }
+};
