@@ -71,6 +71,7 @@ func TestConsoleUploadFormats(t *testing.T) {
 			stop()
 			calls, _ := strconv.Atoi(eval[string](b, status+".missingCalls"))
 			asked, _ := strconv.Atoi(eval[string](b, status+".missingAsked"))
+			t.Logf("the browser asked about %d chunks in %d questions", asked, calls)
 			if asked < 5 || calls > 2 {
 				t.Fatalf("the browser asked about %d chunks in %d questions; want them batched (at most 2 questions)", asked, calls)
 			}
