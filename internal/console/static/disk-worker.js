@@ -1,7 +1,9 @@
 // Hangar console: reads a qcow2, VHDX, VMDK or VHD file off the page's thread with
 // package diskfmt itself (the CLI's reader) built as WebAssembly (cmd/diskfmt-wasm),
-// and hashes its chunks with Web Crypto (native SHA-256, several times the speed
-// of Go's SHA-256 compiled to WebAssembly). Messages:
+// and hashes its chunks here, with Web Crypto: here, because the chunk's bytes are
+// here (no hand-over to hash-worker.js), and with Web Crypto, because Go's SHA-256
+// compiled to WebAssembly is about ten times slower (measured on 4 MiB buffers in
+// Node: 38 to 60 MiB/s against 457 to 544 MiB/s). Messages:
 //
 //   {id, op: "open", file} → {id, plan}: the uploadplan.Plan (format, virtualSize,
 //     extents, chunks, total);
