@@ -16,6 +16,11 @@
 //     routes, passed on in process with the session's key, for the browser's
 //     chunked upload (static/upload.js); each request needs the session, this
 //     origin and the CSRF token in the X-Hangar-CSRF header.
+//   - the browser's diskfmt is package diskfmt built as WebAssembly
+//     (cmd/diskfmt-wasm, by scripts/build-wasm.sh) and embedded from wasm/ when it
+//     was built; static/disk-worker.js runs it so the upload reads qcow2, VHDX, VMDK
+//     and dynamic VHD files as the CLI does (the chunks of package uploadplan).
+//     Without it the upload page reads raw and fixed VHD files only, and says so.
 //
 // Invariants:
 //   - No rule lives here. Every page and action is one or more calls of Hangar's API
@@ -24,7 +29,7 @@
 //   - Something the tenant may not see gives the very same "not found" page as
 //     something that does not exist: the page names neither.
 //   - Every response carries a strict Content-Security-Policy (no inline script or
-//     style, frame-ancestors 'none'), nosniff and Referrer-Policy same-origin; every
+//     style, no eval but WebAssembly's, frame-ancestors 'none'), nosniff and Referrer-Policy same-origin; every
 //     tenant-written string goes through html/template, and only http(s) URLs become
 //     links.
 package console
