@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -116,6 +118,23 @@ func TestConsoleUploadFormats(t *testing.T) {
 		}
 	}
 
+	// A dropped connection: the first question about missing chunks fails once with
+	// a reset connection (DevTools' Fetch interception; a chunk's PUT cannot be
+	// intercepted: Chromium holds requests with multi-megabyte bodies forever); the
+	// page asks again by itself and the upload ends with the disk whole.
+	again := filepath.Join(dir, "again.qcow2")
+	writeRandomDisk(t, again+".src", 12<<20, 99)
+	qemuImg(t, "convert", "-c", "-O", "qcow2", again+".src", again)
+	failed, stop := b.failFirst("*/console/api/uploads/*/missing")
+	st := b.upload(again, "again")
+	stop()
+	if st != "done" || failed() != 1 || eval[string](b, status+".retries") != "1" {
+		t.Fatalf("an upload with one request dropped: %s, %d dropped, %q retries\n%s", st, failed(), eval[string](b, status+".retries"), b.mainText())
+	}
+	qemuImg(t, "convert", "-O", "raw", again, again+".raw")
+	s.ok(alice, "disk", "download", "again", "--format", "raw", "--file", again+".back")
+	sameFile(t, again+".raw", again+".back")
+
 	// A qcow2 whose L1 table lies past the end of the file: diskfmt's refusal, on
 	// the page, and no disk.
 	bad := filepath.Join(dir, "bad.qcow2")
@@ -166,6 +185,38 @@ func (b *browser) delayFirst(pattern string, d time.Duration) (stop func()) {
 		}
 	}()
 	return func() {
+		cancel()
+		if _, err := chromedp.Call(b.ctx, fetch.Disable, cdp.Empty{}); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+// failFirst fails the first request to a URL matching pattern as a reset
+// connection and lets the others through, until stop; failed says how many it
+// failed.
+func (b *browser) failFirst(pattern string) (failed func() int32, stop func()) {
+	b.t.Helper()
+	var n atomic.Int32
+	ctx, cancel := context.WithCancel(b.ctx)
+	events := chromedp.Events(ctx, fetch.RequestPaused)
+	if _, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: pattern, RequestStage: fetch.RequestStageRequest}}}); err != nil {
+		b.t.Fatal(err)
+	}
+	go func() {
+		for ev, err := range events {
+			if err != nil {
+				return
+			}
+			if n.CompareAndSwap(0, 1) {
+				chromedp.Call(b.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+				continue
+			}
+			chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		}
+	}()
+	return n.Load, func() {
 		cancel()
 		if _, err := chromedp.Call(b.ctx, fetch.Disable, cdp.Empty{}); err != nil {
 			b.t.Fatal(err)

@@ -68,6 +68,8 @@
         r = await fetch(api + path, { method, headers, body, credentials: "same-origin", cache: "no-store" });
       } catch (e) {
         if (attempt >= 4) throw new Error("the connection to the server failed: " + e.message + ". Choose the file again to resume.");
+        const st = $("upload-status").dataset;
+        st.retries = String(Number(st.retries || 0) + 1); // tests see that a retry happened
         await new Promise(ok => setTimeout(ok, 500 * 2 ** attempt));
         continue;
       }
@@ -215,7 +217,7 @@
     $("upload-error").hidden = true;
     $("upload-done").hidden = true;
     status.dataset.state = "starting";
-    for (const k of ["format", "openMs", "missingCalls", "missingAsked"]) delete status.dataset[k];
+    for (const k of ["format", "openMs", "missingCalls", "missingAsked", "retries"]) delete status.dataset[k];
     const kind = await detect(file);
     const t0 = performance.now();
     const src = kind.format === "other" ? await diskSource(file) : fileSource(file, kind.format, kind.size);
