@@ -48,7 +48,7 @@ type Handler struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
-	wasm     fs.FS // diskfmt.wasm and wasm_exec.js; nil when this build lacks them
+	wasm     *wasmBuild // diskfmt.wasm and wasm_exec.js; nil when this build lacks them
 }
 
 // Options adjust a console.
@@ -75,7 +75,7 @@ func New(api http.Handler, log *slog.Logger, o Options) *Handler {
 	if o.Wasm == nil {
 		o.Wasm, _ = fs.Sub(wasmFS, "wasm")
 	}
-	h := &Handler{api: api, log: log, sessions: newSessions(o.IdleTimeout, o.MaxAge), pages: parsePages(), wasm: wasmBuild(o.Wasm)}
+	h := &Handler{api: api, log: log, sessions: newSessions(o.IdleTimeout, o.MaxAge), pages: parsePages(), wasm: loadWasm(o.Wasm)}
 	h.mux = h.routes()
 	return h
 }

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -21,10 +23,15 @@ const uploadPrefix = Prefix + "api/uploads"
 func (h *Handler) uploadRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"upload", h.page(h.uploadPage))
 	if h.wasm != nil {
-		files := http.StripPrefix(Prefix+"wasm/", http.FileServerFS(h.wasm))
+		files := http.StripPrefix(Prefix+"wasm/", http.FileServerFS(h.wasm.fsys))
 		for _, f := range wasmFiles {
+			etag := h.wasm.etags[f]
 			m.Handle("GET "+Prefix+"wasm/"+f, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// Revalidated at each use, answered 304 while unchanged (the file
+				// server compares If-None-Match with this ETag): 5 MiB, asked for
+				// by each of the upload's workers.
 				w.Header().Set("Cache-Control", "no-cache")
+				w.Header().Set("ETag", etag)
 				files.ServeHTTP(w, r)
 			}))
 		}
@@ -45,14 +52,25 @@ func (h *Handler) uploadRoutes(m *http.ServeMux) {
 // /console/wasm/.
 var wasmFiles = []string{"diskfmt.wasm", "wasm_exec.js"}
 
-// wasmBuild returns fsys if it holds every one of wasmFiles, else nil.
-func wasmBuild(fsys fs.FS) fs.FS {
+// wasmBuild is the browser's diskfmt of this build: wasmFiles, with their ETags.
+type wasmBuild struct {
+	fsys  fs.FS
+	etags map[string]string // file → strong ETag of its content
+}
+
+// loadWasm returns the build in fsys, or nil if fsys lacks one of wasmFiles (a
+// hangar built without scripts/build-wasm.sh).
+func loadWasm(fsys fs.FS) *wasmBuild {
+	b := &wasmBuild{fsys: fsys, etags: map[string]string{}}
 	for _, f := range wasmFiles {
-		if st, err := fs.Stat(fsys, f); err != nil || st.IsDir() || st.Size() == 0 {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil || len(data) == 0 {
 			return nil
 		}
+		sum := sha256.Sum256(data)
+		b.etags[f] = `"` + hex.EncodeToString(sum[:16]) + `"`
 	}
-	return fsys
+	return b
 }
 
 // uploadView is the data of the upload page.

@@ -17,8 +17,8 @@ func wasmBuildFS() fstest.MapFS {
 	}
 }
 
-func TestWasmBuild(t *testing.T) {
-	if wasmBuild(wasmBuildFS()) == nil {
+func TestLoadWasm(t *testing.T) {
+	if loadWasm(wasmBuildFS()) == nil {
 		t.Error("a build with both files is not seen")
 	}
 	for name, fsys := range map[string]fstest.MapFS{
@@ -27,7 +27,7 @@ func TestWasmBuild(t *testing.T) {
 		"empty wasm":     {"diskfmt.wasm": {}, "wasm_exec.js": {Data: []byte("//")}},
 		"a directory":    {"diskfmt.wasm/x": {Data: []byte("x")}, "wasm_exec.js": {Data: []byte("//")}},
 	} {
-		if wasmBuild(fsys) != nil {
+		if loadWasm(fsys) != nil {
 			t.Errorf("%s: taken for a build with the browser's diskfmt", name)
 		}
 	}
@@ -58,6 +58,11 @@ func TestUploadPageFormats(t *testing.T) {
 		if a.status != http.StatusOK || a.header.Get("Content-Type") != ctype || a.header.Get("Content-Security-Policy") != csp {
 			t.Errorf("GET %s: %d, %s, CSP %q", path, a.status, a.header.Get("Content-Type"), a.header.Get("Content-Security-Policy"))
 		}
+	}
+	// Revalidation costs no download while the build is the same.
+	etag := anon.get("/console/wasm/diskfmt.wasm").header.Get("ETag")
+	if a := anon.send("GET", "/console/wasm/diskfmt.wasm", nil, map[string]string{"If-None-Match": etag}); etag == "" || a.status != http.StatusNotModified {
+		t.Errorf("diskfmt.wasm with If-None-Match its ETag %s: %d, want 304", etag, a.status)
 	}
 	if a := b.get("/console/wasm/README.md"); a.status != http.StatusNotFound {
 		t.Errorf("GET /console/wasm/README.md: %d, want 404", a.status)
