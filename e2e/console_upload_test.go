@@ -25,8 +25,9 @@ import (
 // with diskfmt built as WebAssembly: each disk reads back as qemu-img's raw
 // conversion of its file, and the CLI, uploading the same file after it, finds
 // every chunk already on the server (the same chunks: the same extents and
-// chunking). The browser asks about missing chunks in batches; a corrupt qcow2 is
-// refused with diskfmt's message and makes no disk.
+// chunking). The browser asks about missing chunks in batches and retries a
+// dropped request by itself; a corrupt qcow2 and a differencing VHD are refused
+// with diskfmt's message and make no disk.
 func TestConsoleUploadFormats(t *testing.T) {
 	s := startServer(t)
 	alice := s.tenant("alice")
@@ -154,6 +155,16 @@ func TestConsoleUploadFormats(t *testing.T) {
 	if msg := s.fails(alice, "disk", "show", "bad"); !strings.Contains(msg, "not found") {
 		t.Fatalf("a refused upload made a disk? disk show bad: %s", msg)
 	}
+
+	// A differencing VHD is refused, as the CLI refuses it.
+	diff, err := filepath.Abs("../internal/diskfmt/testdata/vhd-differencing.vhd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := b.upload(diff, "diff"); st != "error" {
+		t.Fatalf("a differencing VHD was uploaded: %s", st)
+	}
+	mustContain(t, "the differencing VHD's refusal", b.mainText(), "this file cannot be read: vhd: this is a differencing disk")
 	b.check("upload-formats")
 }
 

@@ -10,7 +10,8 @@
 //   {id, op: "chunk", offset, length} → {id, zero: true} for a chunk of zeros, else
 //     {id, digest, data}: the chunk of the virtual disk (an ArrayBuffer, handed over
 //     without a copy) and its lower-case hex SHA-256;
-//   any failure → {id, error}: diskfmt's message for a bad file.
+//   any failure → {id, error}: diskfmt's message for a bad file; {id, error, load:
+//     true} when diskfmt.wasm itself could not be loaded.
 "use strict";
 importScripts("/console/wasm/wasm_exec.js", "/console/static/hash-lib.js");
 
@@ -29,8 +30,15 @@ self.onmessage = async (e) => {
   const { id, op } = e.data;
   try {
     if (op === "open") {
+      let reader;
+      try {
+        reader = await diskfmt;
+      } catch (err) {
+        self.postMessage({ id, load: true, error: "the disk format reader (diskfmt.wasm) did not load: " + String(err && err.message || err) });
+        return;
+      }
       if (disk) disk.close();
-      disk = await (await diskfmt).open(e.data.file);
+      disk = await reader.open(e.data.file);
       self.postMessage({ id, plan: JSON.parse(disk.plan) });
       return;
     }

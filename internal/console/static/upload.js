@@ -165,7 +165,7 @@
     try {
       const opened = await pool.all({ op: "open", file });
       const bad = opened.find(a => a.error);
-      if (bad) throw new Error("this file cannot be read: " + bad.error);
+      if (bad) throw new Error(bad.load ? bad.error : "this file cannot be read: " + bad.error);
       const plan = opened[0].plan;
       return {
         format: plan.format, size: plan.virtualSize, total: plan.total, offsets: plan.chunks,
