@@ -41,7 +41,7 @@ func TestUploadPageFormats(t *testing.T) {
 	b := with.browser(t)
 	b.signIn("alice")
 	page := b.get("/console/upload")
-	for _, want := range []string{`data-wasm="/console/static/disk-worker.js"`, "raw, VHD, VHDX, qcow2 or VMDK",
+	for _, want := range []string{`data-wasm="/console/static/disk-worker.js"`, `data-wasm-module="/console/wasm/diskfmt.wasm"`, "raw, VHD, VHDX, qcow2 or VMDK",
 		`data-max-missing="4096"`, `data-chunk-size="4194304"`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the upload page lacks %s", want)

@@ -26,6 +26,8 @@
   const chunkSize = Number(form.dataset.chunkSize);
   const maxMissing = Math.max(1, Number(form.dataset.maxMissing) || 1); // digests in one question
   const diskWorker = form.dataset.wasm || ""; // disk-worker.js, when this build has diskfmt.wasm
+  const diskModuleURL = form.dataset.wasmModule || ""; // diskfmt.wasm
+  let diskModule = null; // diskfmt.wasm compiled, once a page: every worker instantiates it
   const workers = Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 4));
   const inFlight = 2 * workers + 2; // chunks being hashed or sent at once (bounds memory)
   const storeKey = (name, f) => "hangar.upload:" + JSON.stringify([name, f.name, f.size, f.lastModified]);
@@ -161,9 +163,18 @@
   // the file (diskfmt checks every header and table there; a bad file is refused
   // with its message) and the plan, uploadplan's, lists the chunks the CLI reads.
   async function diskSource(file) {
+    // Fetched and compiled once here rather than in each worker (5 MiB each time).
+    diskModule = diskModule || WebAssembly.compileStreaming(fetch(diskModuleURL, { credentials: "same-origin" }));
+    let module;
+    try {
+      module = await diskModule;
+    } catch (e) {
+      diskModule = null;
+      throw new Error("the disk format reader (diskfmt.wasm) did not load: " + e.message);
+    }
     const pool = workerPool(diskWorker, workers, "disk format reader");
     try {
-      const opened = await pool.all({ op: "open", file });
+      const opened = await pool.all({ op: "open", file, module });
       const bad = opened.find(a => a.error);
       if (bad) throw new Error(bad.load ? bad.error : "this file cannot be read: " + bad.error);
       const plan = opened[0].plan;
