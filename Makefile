@@ -5,7 +5,10 @@ SHELL := /bin/bash
 
 .PHONY: build serve test deps fuzz bench testimage appliance stockguest lint
 
+# The browser's diskfmt (WebAssembly, embedded in hangar for the console's upload)
+# is built first: scripts/build-wasm.sh.
 build:
+	GO=$(GO) scripts/build-wasm.sh
 	$(GO) build -buildvcs=auto -o bin/hangar ./cmd/hangar
 	CGO_ENABLED=0 $(GO) build -o bin/hangar-agent ./cmd/hangar-agent
 

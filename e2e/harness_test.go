@@ -33,6 +33,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	hangarBin = filepath.Join(dir, "hangar")
+	// The browser's diskfmt (WebAssembly) first: hangar embeds it, as make build does.
+	wasm := exec.Command("../scripts/build-wasm.sh")
+	wasm.Stdout, wasm.Stderr = os.Stderr, os.Stderr
+	if err := wasm.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the browser's diskfmt (scripts/build-wasm.sh):", err)
+		os.Exit(1)
+	}
 	build := exec.Command("go", "build", "-o", hangarBin, "../cmd/hangar")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

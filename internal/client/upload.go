@@ -23,6 +23,7 @@ import (
 	"github.com/hangarvm/hangar/internal/chunks"
 	"github.com/hangarvm/hangar/internal/diskfmt"
 	"github.com/hangarvm/hangar/internal/hangar"
+	"github.com/hangarvm/hangar/internal/uploadplan"
 )
 
 // UploadOptions tune UploadDisk.
@@ -119,21 +120,9 @@ func sumLengths(exts []chunks.Extent) int64 {
 
 // chunkOffsets lists the offsets of the chunks that overlap the disk's allocated
 // extents, in order, and the bytes they cover. Only these are read; the rest of
-// the disk reads as zeros.
+// the disk reads as zeros. The browser's upload takes the same list (uploadplan).
 func chunkOffsets(disk diskfmt.Disk) ([]int64, int64) {
-	size := disk.VirtualSize()
-	var offs []int64
-	var total int64
-	next := int64(0) // first chunk offset not yet listed
-	for _, e := range disk.Extents() {
-		first := max(e.Offset/chunks.ChunkSize*chunks.ChunkSize, next)
-		for off := first; off < e.Offset+e.Length; off += chunks.ChunkSize {
-			offs = append(offs, off)
-			total += chunks.ChunkLen(off, size)
-			next = off + chunks.ChunkSize
-		}
-	}
-	return offs, total
+	return uploadplan.ChunkOffsets(disk.Extents(), disk.VirtualSize())
 }
 
 // A hashed chunk travels through the pipeline with the buffer holding its bytes.

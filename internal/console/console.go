@@ -22,13 +22,23 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// wasmFS holds the WebAssembly build of diskfmt and Go's wasm_exec.js when
+// scripts/build-wasm.sh made them before hangar was built (make build does); the
+// directory's committed README.md keeps the pattern matching on a clean checkout,
+// where the console reads raw and fixed VHD files only.
+//
+//go:embed wasm
+var wasmFS embed.FS
+
 // Prefix is where the console is served.
 const Prefix = "/console/"
 
 // csp is the Content-Security-Policy of every response: scripts, styles and images
 // from this origin only (no inline script or style), forms posted here only, never
-// framed.
-const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// framed. 'wasm-unsafe-eval' lets a script of this origin compile WebAssembly (the
+// upload's diskfmt.wasm, served from here) and nothing more: no eval, no inline
+// script; without it, the browser refuses WebAssembly.instantiate.
+const csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Handler serves the console.
@@ -39,6 +49,7 @@ type Handler struct {
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 	perPage  int
+	wasm     *wasmBuild // diskfmt.wasm and wasm_exec.js; nil when this build lacks them
 }
 
 // Options adjust a console.
@@ -49,6 +60,10 @@ type Options struct {
 	MaxAge time.Duration
 	// PageSize is the rows of one page of the image list (default 100).
 	PageSize int
+	// Wasm holds diskfmt.wasm and wasm_exec.js for the browser upload; nil means
+	// those embedded in this binary, if it was built with them. A file system
+	// without them (tests) makes the console read raw and fixed VHD files only.
+	Wasm fs.FS
 }
 
 // New returns the console over Hangar's own API handler, which it calls in this
@@ -63,7 +78,10 @@ func New(api http.Handler, log *slog.Logger, o Options) *Handler {
 	if o.PageSize <= 0 {
 		o.PageSize = 100
 	}
-	h := &Handler{api: api, log: log, sessions: newSessions(o.IdleTimeout, o.MaxAge), pages: parsePages(), perPage: o.PageSize}
+	if o.Wasm == nil {
+		o.Wasm, _ = fs.Sub(wasmFS, "wasm")
+	}
+	h := &Handler{api: api, log: log, sessions: newSessions(o.IdleTimeout, o.MaxAge), pages: parsePages(), perPage: o.PageSize, wasm: loadWasm(o.Wasm)}
 	h.mux = h.routes()
 	return h
 }

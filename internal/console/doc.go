@@ -22,6 +22,11 @@
 //     origin and the CSRF token in the X-Hangar-CSRF header. The import proxy,
 //     /console/api/disks/NAME/import, is the API's import from a URL, passed on
 //     the same way with its NDJSON progress stream, for static/diskimport.js.
+//   - the browser's diskfmt is package diskfmt built as WebAssembly
+//     (cmd/diskfmt-wasm, by scripts/build-wasm.sh) and embedded from wasm/ when it
+//     was built; static/disk-worker.js runs it so the upload reads qcow2, VHDX, VMDK
+//     and dynamic VHD files as the CLI does (the chunks of package uploadplan).
+//     Without it the upload page reads raw and fixed VHD files only, and says so.
 //
 // Invariants:
 //   - No rule lives here. Every page and action is one or more calls of Hangar's API
@@ -30,7 +35,7 @@
 //   - Something the tenant may not see gives the very same "not found" page as
 //     something that does not exist: the page names neither.
 //   - Every response carries a strict Content-Security-Policy (no inline script or
-//     style, frame-ancestors 'none'), nosniff and Referrer-Policy same-origin; every
+//     style, no eval but WebAssembly's, frame-ancestors 'none'), nosniff and Referrer-Policy same-origin; every
 //     tenant-written string goes through html/template, and only http(s) URLs become
 //     links.
 package console

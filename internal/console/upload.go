@@ -1,12 +1,16 @@
 package console
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/hangarvm/hangar/internal/chunks"
+	"github.com/hangarvm/hangar/internal/hangar"
 )
 
 // csrfHeader carries the session's CSRF token on the upload script's requests.
@@ -18,6 +22,20 @@ const uploadPrefix = Prefix + "api/uploads"
 
 func (h *Handler) uploadRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+Prefix+"upload", h.page(h.uploadPage))
+	if h.wasm != nil {
+		files := http.StripPrefix(Prefix+"wasm/", http.FileServerFS(h.wasm.fsys))
+		for _, f := range wasmFiles {
+			etag := h.wasm.etags[f]
+			m.Handle("GET "+Prefix+"wasm/"+f, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// Revalidated at each use, answered 304 while unchanged (the file
+				// server compares If-None-Match with this ETag): 5 MiB, asked for
+				// by each of the upload's workers.
+				w.Header().Set("Cache-Control", "no-cache")
+				w.Header().Set("ETag", etag)
+				files.ServeHTTP(w, r)
+			}))
+		}
+	}
 	// Exactly the API's upload routes, and nothing else, are reachable from the
 	// browser with the session: the API applies every rule (names, sizes, quotas,
 	// digests, who owns the upload).
@@ -29,13 +47,45 @@ func (h *Handler) uploadRoutes(m *http.ServeMux) {
 	}
 }
 
+// wasmFiles are the WebAssembly build of diskfmt (cmd/diskfmt-wasm) and the Go
+// runtime's loader it needs, which scripts/build-wasm.sh writes, served under
+// /console/wasm/.
+var wasmFiles = []string{"diskfmt.wasm", "wasm_exec.js"}
+
+// wasmBuild is the browser's diskfmt of this build: wasmFiles, with their ETags.
+type wasmBuild struct {
+	fsys  fs.FS
+	etags map[string]string // file → strong ETag of its content
+}
+
+// loadWasm returns the build in fsys, or nil if fsys lacks one of wasmFiles (a
+// hangar built without scripts/build-wasm.sh).
+func loadWasm(fsys fs.FS) *wasmBuild {
+	b := &wasmBuild{fsys: fsys, etags: map[string]string{}}
+	for _, f := range wasmFiles {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil || len(data) == 0 {
+			return nil
+		}
+		sum := sha256.Sum256(data)
+		b.etags[f] = `"` + hex.EncodeToString(sum[:16]) + `"`
+	}
+	return b
+}
+
 // uploadView is the data of the upload page.
 type uploadView struct {
 	ChunkSize int64
+	// Formats: whether this build has diskfmt for the browser (qcow2, VHDX, VMDK,
+	// dynamic VHD); without it, raw and fixed VHD only.
+	Formats bool
+	// MaxMissing is how many digests one missing-chunks question may carry.
+	MaxMissing int
 }
 
 func (h *Handler) uploadPage(c *call) error {
-	return c.render("upload", "Upload a disk", "disks", uploadView{ChunkSize: chunks.ChunkSize})
+	return c.render("upload", "Upload a disk", "disks", uploadView{ChunkSize: chunks.ChunkSize,
+		Formats: h.wasm != nil, MaxMissing: hangar.MaxMissingDigests})
 }
 
 // maxProxiedBody bounds what the proxy reads of one request: a chunk, with room
