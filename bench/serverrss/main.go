@@ -4,7 +4,7 @@
 // over loopback. It reads VmHWM from /proc/PID/status of the server once the
 // upload is committed, and samples VmRSS during the upload. Target: peak < 256 MiB.
 //
-//	go run ./bench/serverrss [-size 8192] [-connections 4] [-runs 1] [-hangar BIN]
+//	go run ./bench/serverrss [-size 8192] [-connections 8] [-runs 1] [-hangar BIN]
 package main
 
 import (
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hangarvm/hangar/bench/internal/diskbench"
+	"github.com/hangarvm/hangar/internal/client"
 )
 
 // prebuilt is the -hangar flag.
@@ -25,7 +26,7 @@ var prebuilt *string
 
 func main() {
 	sizeMiB := flag.Int64("size", 8192, "size of the dense input, MiB")
-	conns := flag.Int("connections", 4, "hangar disk upload --connections")
+	conns := flag.Int("connections", client.DefaultConnections, "hangar disk upload --connections")
 	runs := flag.Int("runs", 1, "uploads, each to a fresh server (the largest peak is reported)")
 	dir := flag.String("dir", os.TempDir(), "directory for the input and the server's data")
 	seed := flag.Uint64("seed", 1, "seed of the data")

@@ -33,7 +33,7 @@
 // With -baseline OLDBIN, an older hangar binary (client and server) is timed in
 // the same runs too, on the embedded default.
 //
-//	go run ./bench/upload [-size 4096] [-extents 256] [-extent-mib 4] [-align 4194304] [-runs 3] [-connections 4]
+//	go run ./bench/upload [-size 4096] [-extents 256] [-extent-mib 4] [-align 4194304] [-runs 3] [-connections 8]
 //	                      [-cold] [-no-pg-s3] [-no-aws] [-hangar BIN] [-baseline OLDBIN]
 package main
 
@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/hangarvm/hangar/bench/internal/diskbench"
+	"github.com/hangarvm/hangar/internal/client"
 )
 
 // options are the flags.
@@ -69,7 +70,7 @@ func main() {
 	extMiB := flag.Int64("extent-mib", 4, "size of each extent, MiB")
 	flag.Int64Var(&o.align, "align", 4<<20, "extent offsets are random multiples of this many bytes")
 	flag.IntVar(&o.runs, "runs", 3, "timed runs per contender (median reported)")
-	flag.IntVar(&o.conns, "connections", 4, "hangar disk upload --connections")
+	flag.IntVar(&o.conns, "connections", client.DefaultConnections, "hangar disk upload --connections")
 	dir := flag.String("dir", os.TempDir(), "directory for the input, the outputs and the servers' data")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the layout and the data")
 	flag.BoolVar(&o.cold, "cold", false, "also time cold runs (drops the page cache before each: root)")

@@ -119,7 +119,7 @@ as "curl -T FILE -H 'Authorization: Bearer KEY' SERVER/v1/disks/NAME" would.`,
 	}
 	cmd.Flags().StringVarP(&f.name, "name", "n", "", "name of the new disk (default: the file name without extension)")
 	cmd.Flags().BoolVar(&f.stream, "stream", false, "send the file as one stream and let the server chunk it")
-	cmd.Flags().IntVar(&f.connections, "connections", 4, "parallel connections for chunk uploads")
+	cmd.Flags().IntVar(&f.connections, "connections", client.DefaultConnections, "chunks sent at once (each on a connection of its own)")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not show a progress bar")
 	return cmd
 }

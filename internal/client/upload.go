@@ -26,9 +26,18 @@ import (
 	"github.com/hangarvm/hangar/internal/uploadplan"
 )
 
+// DefaultConnections is how many chunks an upload sends at once. Measured with
+// bench/upload (1 GiB, docs/BENCHMARKS.md), client and server sharing 2 cores:
+// 2.55 s with 2, 2.27 s with 4, 2.02 s with 8, 1.91 s with 16; each on a core of
+// its own: 2.97, 2.92, 2.45 and 2.72 s. Eight is best or near it in both: a chunk
+// in flight waits for the server's hash, write and record, and eight keep both
+// ends busy meanwhile.
+const DefaultConnections = 8
+
 // UploadOptions tune UploadDisk.
 type UploadOptions struct {
-	// Connections is the number of parallel chunk uploads (default 4).
+	// Connections is the number of parallel chunk uploads (default
+	// DefaultConnections).
 	Connections int
 	// StateDir keeps the ID of an unfinished upload so that running the same upload
 	// again resumes it. Empty disables resuming.
@@ -158,10 +167,11 @@ func (p bufferPool) get(ctx context.Context) ([]byte, error) {
 func (p bufferPool) put(b []byte) { p <- b[:cap(b)] }
 
 // hashStage reads the chunks at offs with workers goroutines, each reading a chunk
-// into a buffer from pool and hashing it there, and sends the non-zero ones to out.
-// All-zero chunks are reported to zero (may be nil) and their buffers returned.
-// Chunks come out roughly, not exactly, in offset order.
-func hashStage(ctx context.Context, disk diskfmt.Disk, offs []int64, workers int, pool bufferPool, out chan<- hashed, zero func(n int64)) error {
+// into a buffer from pool and hashing it there, and sends the non-zero ones to out,
+// with their buffers if keep (else the buffers go back to pool at once, and the
+// chunks' buf is nil). All-zero chunks are reported to zero (may be nil) and their
+// buffers returned. Chunks come out roughly, not exactly, in offset order.
+func hashStage(ctx context.Context, disk diskfmt.Disk, offs []int64, workers int, pool bufferPool, out chan<- hashed, zero func(n int64), keep bool) error {
 	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for range workers {
@@ -189,6 +199,10 @@ func hashStage(ctx context.Context, disk diskfmt.Disk, offs []int64, workers int
 					continue
 				}
 				h := hashed{chunks.Extent{Offset: off, Length: int64(len(data)), Digest: d}, buf}
+				if !keep {
+					pool.put(buf)
+					h.buf = nil
+				}
 				select {
 				case out <- h:
 				case <-gctx.Done():
@@ -250,12 +264,11 @@ func HashDisk(ctx context.Context, disk diskfmt.Disk, workers int) ([]chunks.Ext
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(out)
-		return hashStage(gctx, disk, offs, workers, pool, out, nil)
+		return hashStage(gctx, disk, offs, workers, pool, out, nil, false)
 	})
 	g.Go(func() error {
 		for h := range out {
 			exts = append(exts, h.ext)
-			pool.put(h.buf)
 		}
 		return nil
 	})
@@ -317,7 +330,7 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 	workers := hashWorkers()
 	conns := opt.Connections
 	if conns <= 0 {
-		conns = 4
+		conns = DefaultConnections
 	}
 	offs, total := chunkOffsets(disk)
 	progress := func(int64) {}
@@ -331,7 +344,8 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 		}
 	}
 	// Buffers: one being hashed per worker, one being sent per connection, and one
-	// waiting per connection so that the senders never starve.
+	// waiting per connection so that the senders never starve. (Chunks sent from
+	// the file hold one only while they are hashed: the rest are never allocated.)
 	pool := newBufferPool(workers + 2*conns)
 	hashedQ := make(chan hashed, workers+conns)
 	sendQ := make(chan hashed, conns)
@@ -342,7 +356,8 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(hashedQ)
-		return hashStage(gctx, disk, offs, workers, pool, hashedQ, progress)
+		// Chunks sent from the file need their buffers only to be hashed.
+		return hashStage(gctx, disk, offs, workers, pool, hashedQ, progress, sendFrom == "")
 	})
 	g.Go(func() error {
 		defer close(sendQ)
@@ -376,14 +391,12 @@ func (c *Client) uploadChunks(ctx context.Context, uploadID string, disk diskfmt
 			for _, h := range batch {
 				if !need[h.ext.Digest] {
 					progress(h.ext.Length)
-					pool.put(h.buf)
+					if h.buf != nil {
+						pool.put(h.buf)
+					}
 					continue
 				}
 				delete(need, h.ext.Digest) // a repeated chunk is sent once
-				if sendFrom != "" {
-					pool.put(h.buf)
-					h.buf = nil
-				}
 				select {
 				case sendQ <- h:
 				case <-gctx.Done():
