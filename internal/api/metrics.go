@@ -21,7 +21,7 @@ type serviceMetrics struct {
 	build, disks, diskStored, diskVirtual, uploads, vms, replPending, replBacklog   *prometheus.Desc
 	heartbeatAge, gcAt, gcScanned, gcRemoved, gcRemovedBytes, scrubAt, scrubCorrupt *prometheus.Desc
 	storeChunks, storeBytes, scrapeErrors                                           *prometheus.Desc
-	deliveries, unsummed                                                            *prometheus.Desc
+	deliveries, unsummed, chunkPUTs                                                 *prometheus.Desc
 }
 
 func newServiceMetrics(cat *catalog.Service, log *slog.Logger) *serviceMetrics {
@@ -48,6 +48,7 @@ func newServiceMetrics(cat *catalog.Service, log *slog.Logger) *serviceMetrics {
 		storeBytes:     d("hangar_store_bytes", "Bytes in each chunk store, as the last scrub counted them.", "store"),
 		deliveries:     d("hangar_webhook_deliveries", "Webhook deliveries still pending, and those that failed for good (kept 7 days).", "state"),
 		unsummed:       d("hangar_disks_without_checksums", "Disks whose SHA-256 and MD5 are still to be computed."),
+		chunkPUTs:      d("hangar_chunk_puts", "Chunk PUTs on this node holding a chunk buffer, and waiting for one (bounded per upload, per tenant and per node).", "state"),
 		scrapeErrors:   d("hangar_metrics_database_errors", "1 when the database could not be read for this scrape (its metrics are missing)."),
 	}
 }
@@ -62,6 +63,9 @@ func (m *serviceMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	b := buildinfo.Read()
 	gauge(m.build, 1, b.Version, b.Revision, b.Go)
+	holding, waiting := m.cat.ChunkPUTs()
+	gauge(m.chunkPUTs, float64(holding), "holding")
+	gauge(m.chunkPUTs, float64(waiting), "waiting")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

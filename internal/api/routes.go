@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/hangarvm/hangar/internal/catalog"
 	"github.com/hangarvm/hangar/internal/chunks"
@@ -21,6 +22,11 @@ type Names struct {
 }
 
 // endpoints is the route table: it serves requests and generates the OpenAPI document.
+// chunkBodyWithin is how long a chunk PUT's body may take to arrive, waiting for
+// a slot (catalog's chunk slots) included: 7 KB/s for 4 MiB, so that 8 chunks at
+// once still pass over a 500 kbit/s uplink.
+const chunkBodyWithin = 10 * time.Minute
+
 func (s *Server) endpoints() []endpoint {
 	cat := s.cat
 	public := func(e endpoint) endpoint { e.public = true; return e }
@@ -140,7 +146,7 @@ func (s *Server) endpoints() []endpoint {
 				return noBody{}, hangar.Errorf(hangar.CodeInvalid, "%v", err)
 			}
 			return noBody{}, cat.PutChunk(c.ctx, c.actor, c.path("id"), d, body)
-		}),
+		}).withBodyWithin(chunkBodyWithin),
 		op("POST", "/v1/uploads/{id}/commit", "Make the uploaded chunks a disk", func(c *call, req hangar.UploadCommit) (hangar.Disk, error) {
 			return cat.CommitUpload(c.ctx, c.actor, c.path("id"), req)
 		}).withStatus(http.StatusCreated),

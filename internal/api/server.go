@@ -144,7 +144,9 @@ type endpoint struct {
 	reqType, respType reflect.Type
 	rawBody           bool // the body is streamed to the handler, not decoded
 	ifMatch           bool // honors If-Match (see withIfMatch)
-	serve             func(c *call, body io.Reader) (any, error)
+	// bodyWithin, if set, is how long the whole body may take to arrive.
+	bodyWithin time.Duration
+	serve      func(c *call, body io.Reader) (any, error)
 }
 
 // op builds an endpoint whose request body (unless Req is noBody) is strict JSON.
@@ -189,6 +191,11 @@ func (e endpoint) routedBy(route func(c *call) (string, error)) endpoint {
 // withIfMatch marks an endpoint that changes an image, disk or VM and honors
 // If-Match: the handler passes c.pre down to where the change is made.
 func (e endpoint) withIfMatch() endpoint { e.ifMatch = true; return e }
+
+// withBodyWithin bounds the time the request's body may take to arrive: a
+// client that sends it more slowly gets its connection closed instead of holding
+// what the handler holds for it (a chunk PUT holds a 4 MiB buffer).
+func (e endpoint) withBodyWithin(d time.Duration) endpoint { e.bodyWithin = d; return e }
 
 // precondition reads the request's If-Match. Endpoints that do not honor it refuse
 // it rather than ignore it: a client asking for a conditional change must not get an
@@ -366,6 +373,10 @@ func (s *Server) wrap(e endpoint) http.Handler {
 				s.forward(w, r, target)
 				return
 			}
+		}
+		if e.bodyWithin > 0 {
+			// Fails only for a writer that cannot (a test's recorder): then unbounded.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(e.bodyWithin))
 		}
 		resp, err := e.serve(c, r.Body)
 		if err != nil {

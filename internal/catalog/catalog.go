@@ -94,6 +94,8 @@ type Service struct {
 	// one read tells a whole chunk from an oversized body. A recycled buffer instead
 	// of a growing one keeps the server's memory flat under many uploads.
 	buffers sync.Pool
+	// slots bound the chunk PUTs that hold a buffer (chunkslots.go).
+	slots *chunkSlots
 	// entryDiskCache keeps, by version ID, the disks of marketplace versions as
 	// catalog entries describe them (syndication.go).
 	entryDiskCache sync.Map
@@ -133,7 +135,7 @@ func New(db *store.DB, cs *chunks.Store, cfg Config, log *slog.Logger) *Service 
 	// The store applies the limits inside the transactions that create what they
 	// count; compute, sharing this store, gets them too.
 	db.SetDefaultLimits(cfg.Limits)
-	s := &Service{db: db, chunks: cs, cfg: cfg, log: log, fetcher: fetch.New(cfg.ImportPolicy)}
+	s := &Service{db: db, chunks: cs, cfg: cfg, log: log, fetcher: fetch.New(cfg.ImportPolicy), slots: newChunkSlots()}
 	s.buffers.New = func() any { b := make([]byte, chunks.ChunkSize+1); return &b }
 	return s
 }

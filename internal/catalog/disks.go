@@ -132,6 +132,11 @@ func (s *Service) PutChunk(ctx context.Context, actor *hangar.Tenant, uploadID s
 	if err := s.checkChunkRoom(ctx, actor, u, d); err != nil {
 		return err
 	}
+	release, err := s.slots.acquire(ctx, actor.ID, uploadID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	bp := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(bp)
 	n, err := io.ReadFull(body, *bp)
