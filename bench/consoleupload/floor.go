@@ -243,4 +243,3 @@ func cpuDelta(a, b map[string]float64, d time.Duration) string {
 	fmt.Fprintf(&sb, " | all %.0f%% of 200%%", 100*total/d.Seconds())
 	return sb.String()
 }
-
