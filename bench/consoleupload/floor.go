@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -27,7 +28,8 @@ import (
 	"github.com/hangarvm/hangar/internal/hangar"
 )
 
-// discardAPI discards chunk bodies and fakes commits; the rest is the API's.
+// discardAPI discards chunk bodies and fakes commits (withdrawing the upload);
+// the rest is the API's.
 type discardAPI struct{ next http.Handler }
 
 func (d discardAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -38,6 +40,10 @@ func (d discardAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{}`))
 	case r.Method == http.MethodPost && strings.HasSuffix(p, "/commit"):
+		// The upload is withdrawn (the tenant may hold only so many).
+		del, _ := http.NewRequestWithContext(r.Context(), http.MethodDelete, strings.TrimSuffix(p, "/commit"), nil)
+		del.Header.Set("Authorization", r.Header.Get("Authorization"))
+		d.next.ServeHTTP(httptest.NewRecorder(), del)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"name":"discarded"}`))
 	default:
@@ -48,8 +54,14 @@ func (d discardAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // floorExps are -floor's experiments, each kind:par[:direct]: kind put (the
 // file's slices, no hashing), put-ab (ArrayBuffer bodies), hash (par workers,
 // nothing sent) or both-W (W hashing workers, par chunks in flight); through the
-// console's proxy, or with :direct to /v1 with the key.
+// console's proxy, or with :direct to /v1 with the key; hstream:N / bstream:N
+// read the file once as a stream, and hash (N digests at once) / hash and send (N
+// chunks in flight).
 var floorExps string
+
+// floorAltJS, if set, is another upload.js: each round then runs the page with
+// this build's and with that one, alternately.
+var floorAltJS string
 
 const floorJS = `(async (kind, par, url, auth) => {
   const form = document.getElementById("upload");
@@ -82,6 +94,38 @@ const floorJS = `(async (kind, par, url, auth) => {
     const ms = performance.now() - t0;
     ws.forEach(w => w.terminate());
     return ms;
+  }
+  if (kind === "bstream") {
+    // The file read once as a stream and hashed as chunks fill (as hstream), each
+    // chunk then sent as the file's slice, par at most in flight.
+    const rd = file.stream().getReader();
+    let buf = new Uint8Array(Math.min(cs, file.size)), fill = 0, off = 0;
+    const inflight = new Set();
+    const go = (o, b) => {
+      const p = crypto.subtle.digest("SHA-256", b).then(d => {
+        const hx = Array.from(new Uint8Array(d), x => x.toString(16).padStart(2, "0")).join("");
+        return fetch(url + "/chunks/" + hx, { method: "PUT", headers, body: file.slice(o, o + b.length), credentials: "same-origin", cache: "no-store" });
+      }).then(r => r.text()).finally(() => inflight.delete(p));
+      inflight.add(p);
+    };
+    for (;;) {
+      const { done, value } = await rd.read();
+      if (done) break;
+      let v = value;
+      while (v.length) {
+        const n = Math.min(v.length, buf.length - fill);
+        buf.set(v.subarray(0, n), fill);
+        fill += n; v = v.subarray(n);
+        if (fill === buf.length) {
+          while (inflight.size >= par) await Promise.race(inflight);
+          go(off, buf);
+          off += buf.length;
+          buf = new Uint8Array(Math.min(cs, file.size - off)); fill = 0;
+        }
+      }
+    }
+    await Promise.all(inflight);
+    return performance.now() - t0;
   }
   if (kind === "hstream") {
     // The file read once, as a stream, cut into chunks hashed as they fill.
@@ -141,7 +185,30 @@ func runFloor(ctx context.Context, size int64, rounds int) error {
 	}
 	defer svc.DB.Close()
 	api := discardAPI{svc.API}
-	srv := httptest.NewServer(console.Mount(api, console.New(api, svc.Log, console.Options{})))
+	h := console.Mount(api, console.New(api, svc.Log, console.Options{}))
+	var js [2][]byte // this build's upload.js, and -floor-alt-js
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/console/static/upload.js", nil))
+	js[0] = rec.Body.Bytes()
+	if floorAltJS != "" {
+		if js[1], err = os.ReadFile(floorAltJS); err != nil {
+			return err
+		}
+	}
+	var alt atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/console/static/upload.js" {
+			w.Header().Set("Content-Type", "text/javascript")
+			w.Header().Set("Cache-Control", "no-store")
+			if alt.Load() {
+				w.Write(js[1])
+			} else {
+				w.Write(js[0])
+			}
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 	alice, err := client.New(srv.URL, adminKey).CreateTenant(ctx, hangar.TenantCreate{Name: "alice"})
 	if err != nil {
@@ -195,13 +262,19 @@ func runFloor(ctx context.Context, size int64, rounds int) error {
 			d := time.Duration(ms * float64(time.Millisecond))
 			fmt.Printf("%-48s %7.1f MiB/s  %s\n", e.name, mibps(d), cpuDelta(cpu0, cpuByProcess(), d))
 		}
-		// The page as it is, to the discarding server.
-		cpu0 = cpuByProcess()
-		d, err = b.upload(file, fmt.Sprintf("page%d", r))
-		if err != nil {
-			return fmt.Errorf("page upload: %w", err)
+		// The page, to the discarding server: this build's, and -floor-alt-js's.
+		for i, what := range []string{"the page's upload, discarding server", "the same, " + floorAltJS} {
+			if i == 1 && floorAltJS == "" {
+				break
+			}
+			alt.Store(i == 1)
+			cpu0 = cpuByProcess()
+			d, err = b.upload(file, fmt.Sprintf("page%d-%d", r, i))
+			if err != nil {
+				return fmt.Errorf("page upload: %w", err)
+			}
+			fmt.Printf("%-48s %7.1f MiB/s  %s\n", what, mibps(d), cpuDelta(cpu0, cpuByProcess(), d))
 		}
-		fmt.Printf("%-48s %7.1f MiB/s  %s\n", "the page's upload, discarding server", mibps(d), cpuDelta(cpu0, cpuByProcess(), d))
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ func main() {
 	floor := flag.Bool("floor", false, "measure the browser's floor instead: sending only, hashing only, to a server that discards chunks")
 	flag.StringVar(&floorExps, "floor-exps", "put:4,put:6,put:8,put:6:direct,hash:1,hash:2,hash:4,both-2:4,both-2:6,both-4:8",
 		"-floor's experiments (see floor.go)")
+	flag.StringVar(&floorAltJS, "floor-alt-js", "", "-floor: another upload.js, whose page upload alternates with this build's")
 	flag.Parse()
 	if *floor {
 		if err := runFloor(context.Background(), *sizeMiB<<20, *rounds); err != nil {
