@@ -264,14 +264,8 @@
     const started = performance.now();
     let done = 0, sent = 0, present = 0, presentChunks = 0, sentChunks = 0;
     bar.max = Math.max(total, 1);
-    // show updates the page at most every 200 ms (always when forced): a DOM
-    // update for every 4 MiB chunk cost the upload measurably.
-    let shown = -Infinity;
-    const show = force => {
-      const now = performance.now();
-      if (!force && now - shown < 200) return;
-      shown = now;
-      const secs = (now - started) / 1000;
+    const show = () => {
+      const secs = (performance.now() - started) / 1000;
       const rate = secs > 0 ? done / secs : 0;
       bar.value = done;
       status.dataset.sent = String(sent);
@@ -282,7 +276,7 @@
         " left · sent " + mib(sent) + (present ? ", " + mib(present) + " already on the server" : "");
     };
     status.dataset.state = "uploading";
-    show(true);
+    show();
     const extents = new Array(count);
     const queued = new Set(); // digests asked for or sent by this run: each goes once
     const missing = missingAsker(path, status);
@@ -311,7 +305,6 @@
       }
     };
     await Promise.all(Array.from({ length: inFlight }, () => worker().catch(e => { failed = true; throw e; })));
-    show(true);
     status.dataset.state = "committing";
     const disk = await call("POST", path + "/commit", { extents: extents.filter(Boolean) });
     localStorage.removeItem(key);
