@@ -15,6 +15,10 @@
 // (scripts/build-wasm.sh must have run: make build does), the CLI natively.
 //
 //	go run ./bench/consoleupload [-size-mib 256] [-rounds 5] [-format raw]
+//
+// -floor measures what bounds the browser instead (floor.go): a server whose API
+// discards chunks, the browser only sending the file's slices, only hashing them,
+// or both, and the CPU each process spent.
 package main
 
 import (
@@ -45,7 +49,18 @@ func main() {
 	sizeMiB := flag.Int64("size-mib", 256, "size of each file, MiB")
 	rounds := flag.Int("rounds", 5, "rounds, each one CLI and one browser upload")
 	format := flag.String("format", "raw", "the files' format: raw, or a qemu-img format they are converted to (qcow2, vhdx, vmdk, vpc)")
+	floor := flag.Bool("floor", false, "measure the browser's floor instead: sending only, hashing only, to a server that discards chunks")
+	flag.StringVar(&floorExps, "floor-exps", "put:4,put:6,put:8,put:6:direct,hash:1,hash:2,hash:4,both-2:4,both-2:6,both-4:8",
+		"-floor's experiments (see floor.go)")
+	flag.StringVar(&floorAltJS, "floor-alt-js", "", "-floor: another upload.js, whose page upload alternates with this build's")
 	flag.Parse()
+	if *floor {
+		if err := runFloor(context.Background(), *sizeMiB<<20, *rounds); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), *sizeMiB<<20, *rounds, *format); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
