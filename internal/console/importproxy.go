@@ -45,7 +45,8 @@ func (h *Handler) proxyAPI(w http.ResponseWriter, r *http.Request, path string, 
 		return
 	}
 	// The request's context is the browser's: leaving the page ends the
-	// request, and the API then cancels the import (no disk is left).
+	// request, and the API then cancels what it was doing (an import leaves no
+	// disk).
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, path, http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		apiRefuse(w, http.StatusBadRequest, "Invalid", "bad request")

@@ -236,6 +236,20 @@ func TestPropertiesAndReplicationInTheConsole(t *testing.T) {
 	if a := bob.get("/console/images/web"); a.status != http.StatusNotFound {
 		t.Errorf("bob replicating alice's image lands on %d", a.status)
 	}
+	// The copy runs on in the background: let it end before the test's
+	// directories go.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		rs, err := s.api["alice"].Replication(t.Context(), "web", "1.0.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(rs, func(r hangar.ReplicationStatus) bool { return r.State != hangar.ReplicationCompleted }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replication did not end: %+v", rs)
+		}
+	}
 }
 
 func TestMarketplaceWithdrawInTheConsole(t *testing.T) {

@@ -2,7 +2,6 @@ package console
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"io/fs"
 	"net/http"
@@ -105,31 +104,7 @@ func (h *Handler) uploadProxy(path string) http.HandlerFunc {
 }
 
 func (h *Handler) proxyUpload(w http.ResponseWriter, r *http.Request, path string) {
-	if !sameOrigin(r) {
-		apiRefuse(w, http.StatusForbidden, "Forbidden", "this request was not sent from this console")
-		return
-	}
-	s := h.sessions.fromRequest(r)
-	if s == nil {
-		apiRefuse(w, http.StatusUnauthorized, "Unauthenticated", "the console session ended: sign in again")
-		return
-	}
-	if t := r.Header.Get(csrfHeader); t == "" || subtle.ConstantTimeCompare([]byte(t), []byte(s.csrf)) != 1 {
-		apiRefuse(w, http.StatusForbidden, "Forbidden", "this request does not carry the session's token: reload the page")
-		return
-	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, "/v1/uploads"+path, http.MaxBytesReader(w, r.Body, maxProxiedBody))
-	if err != nil {
-		apiRefuse(w, http.StatusBadRequest, "Invalid", "bad request")
-		return
-	}
-	req.ContentLength = r.ContentLength
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	w.Header().Set("Cache-Control", "no-store")
-	h.api.ServeHTTP(w, req)
+	h.proxyAPI(w, r, "/v1/uploads"+path, maxProxiedBody)
 }
 
 // apiRefuse answers a refused proxied request in the API's error shape.
