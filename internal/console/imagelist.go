@@ -34,6 +34,7 @@ var imageColumns = []struct{ Key, Title string }{
 type listQuery struct {
 	All  bool
 	Q    string
+	Tags []string // the API's tag filter (?tag=KEY or KEY=VALUE, repeatable)
 	Sort string
 	Desc bool
 	Page int
@@ -44,6 +45,11 @@ type listQuery struct {
 // are links a person may have edited.
 func parseListQuery(v url.Values) listQuery {
 	q := listQuery{All: v.Get("all") != "", Q: strings.TrimSpace(v.Get("q")), Sort: "name", Page: 1}
+	for _, t := range v["tag"] {
+		if t = strings.TrimSpace(t); t != "" {
+			q.Tags = append(q.Tags, t)
+		}
+	}
 	if s := v.Get("sort"); slices.ContainsFunc(imageColumns, func(c struct{ Key, Title string }) bool { return c.Key == s }) {
 		q.Sort = s
 	}
@@ -62,6 +68,9 @@ func (q listQuery) url() string {
 	}
 	if q.Q != "" {
 		v.Set("q", q.Q)
+	}
+	for _, t := range q.Tags {
+		v.Add("tag", t)
 	}
 	if q.Sort != "name" {
 		v.Set("sort", q.Sort)
@@ -149,6 +158,7 @@ type imagesView struct {
 	LastURL     string
 	ClearURL    string // the same list without the filter
 	Columns     []columnView
+	TagError    string // the API's refusal of the tag filter
 }
 
 // columnView is a column header: the link that sorts by it, and how it sorts now.
@@ -191,7 +201,7 @@ func pageOfImages(list []hangar.ImageSummary, q listQuery, perPage int) imagesVi
 		v.LastURL = at(v.Pages)
 	}
 	clear := q
-	clear.Q, clear.Page = "", 1
+	clear.Q, clear.Tags, clear.Page = "", nil, 1
 	v.ClearURL = clear.url()
 	for _, c := range imageColumns {
 		o := q
@@ -213,9 +223,14 @@ func pageOfImages(list []hangar.ImageSummary, q listQuery, perPage int) imagesVi
 
 func (h *Handler) images(c *call) error {
 	q := parseListQuery(c.r.URL.Query())
-	list, err := c.api.ListImages(c.ctx, q.All)
+	list, err := c.api.ListImages(c.ctx, q.All, q.Tags...)
+	tagErr := ""
 	if err != nil {
-		return err
+		// A tag filter the API refuses is shown with its message, on an empty list.
+		if len(q.Tags) == 0 || hangar.ErrorCode(err) != hangar.CodeInvalid {
+			return err
+		}
+		tagErr, list = message(err), nil
 	}
 	title := "My images"
 	if q.All {
@@ -224,7 +239,12 @@ func (h *Handler) images(c *call) error {
 	if q.Page > 1 {
 		title += " · page " + strconv.Itoa(q.Page)
 	}
-	return c.render("images", title, "images", pageOfImages(list, q, h.perPage))
+	v := pageOfImages(list, q, h.perPage)
+	if tagErr != "" {
+		v.TagError = tagErr
+		return c.renderStatus(http.StatusBadRequest, "images", title, "images", v)
+	}
+	return c.render("images", title, "images", v)
 }
 
 // suggestion is one image the VM wizard offers for what is typed.

@@ -15,7 +15,7 @@ import (
 )
 
 // imageRows are the names of the image table's rows, in order.
-var imageRow = regexp.MustCompile(`<tr>\s*<td><a href="/console/images/[^"]+">([^<]+)</a></td>`)
+var imageRow = regexp.MustCompile(`<tr>\s*<td><a href="/console/images/[^"]+">([^<]+)</a>`)
 
 func rowsOf(body string) []string {
 	var names []string
@@ -114,5 +114,51 @@ func TestImageSuggestions(t *testing.T) {
 		if want == 1 && (got[0].Reference != "img07" || got[0].Label != "own · linux · generalized") {
 			t.Fatalf("q=%q: %+v", q, got)
 		}
+	}
+}
+
+// The image list shows each image's tags as links to the list filtered by them,
+// and passes its tag filter to the API, which applies it; the filter stays in the
+// page's links, and one the API refuses shows the API's message.
+func TestImageListTags(t *testing.T) {
+	s := newStackOf(t, false, apitest.Options{}, Options{PageSize: 1})
+	s.upload(t, "alice", "d")
+	for _, name := range []string{"web", "db", "cache"} {
+		s.image(t, "alice", hangar.ImageCreate{Name: name, OSDisk: "d"})
+	}
+	for name, tags := range map[string]hangar.Tags{"web": {"env": "prod", "x": "<b>bold</b>"}, "db": {"env": "prod"}, "cache": {"env": "test"}} {
+		if err := s.api["alice"].SetTags(t.Context(), "images", name, "", tags, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := s.browser(t)
+	alice.signIn("alice")
+	page := alice.get("/console/images?tag=env%3Dprod")
+	if page.status != 200 {
+		t.Fatalf("tag filter: %d", page.status)
+	}
+	if got := rowsOf(page.body); !slices.Equal(got, []string{"db"}) {
+		t.Errorf("page 1 of env=prod: rows %v, want [db]", got)
+	}
+	for _, want := range []string{"images 1–1 of 2", `href="/console/images?page=2&amp;tag=env%3Dprod" rel="next"`,
+		`<input type="checkbox" name="tag" value="env=prod" checked>`, `<a class="tag" href="/console/images?tag=env=prod">env=prod</a>`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the env=prod list lacks %s", want)
+		}
+	}
+	page = alice.get("/console/images?tag=env%3Dprod&page=2")
+	if got := rowsOf(page.body); !slices.Equal(got, []string{"web"}) {
+		t.Errorf("page 2 of env=prod: rows %v, want [web]", got)
+	}
+	if strings.Contains(page.body, "<b>bold</b>") || !strings.Contains(page.body, "&lt;b&gt;bold&lt;/b&gt;") {
+		t.Error("a tag's markup is not shown as text")
+	}
+	page = alice.get("/console/images?tag=env%3Dprod&tag=env%3Dtest")
+	if got := rowsOf(page.body); len(got) != 0 || !strings.Contains(page.body, `id="no-match"`) {
+		t.Errorf("two tags no image has both of: rows %v", got)
+	}
+	page = alice.get("/console/images?tag=%3Dbad")
+	if page.status != 400 || !strings.Contains(page.body, `id="tag-filter-error"`) {
+		t.Errorf("a tag filter the API refuses: %d, no message", page.status)
 	}
 }
