@@ -1,6 +1,9 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -65,6 +68,23 @@ func TestUploadPageFormats(t *testing.T) {
 	etag := anon.get("/console/wasm/diskfmt.wasm").header.Get("ETag")
 	if a := anon.send("GET", "/console/wasm/diskfmt.wasm", nil, map[string]string{"If-None-Match": etag}); etag == "" || a.status != http.StatusNotModified {
 		t.Errorf("diskfmt.wasm with If-None-Match its ETag %s: %d, want 304", etag, a.status)
+	}
+	// Gzipped for a browser that takes it, as it is for one that does not.
+	for _, enc := range []string{"gzip, deflate, br", "identity"} {
+		a := anon.send("GET", "/console/wasm/diskfmt.wasm", nil, map[string]string{"Accept-Encoding": enc})
+		body := []byte(a.body)
+		if enc != "identity" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil || a.header.Get("Content-Encoding") != "gzip" {
+				t.Fatalf("diskfmt.wasm asked for gzip: Content-Encoding %q, %v", a.header.Get("Content-Encoding"), err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(body, wasmBuildFS()["diskfmt.wasm"].Data) || a.header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("diskfmt.wasm with Accept-Encoding %q: other bytes, or Vary %q", enc, a.header.Get("Vary"))
+		}
 	}
 	if a := b.get("/console/wasm/README.md"); a.status != http.StatusNotFound {
 		t.Errorf("GET /console/wasm/README.md: %d, want 404", a.status)
