@@ -22,6 +22,7 @@ var tables = []string{
 	"upstreams", "syndications", "syndication_jobs", "syndication_chunks", "syndication_manifests",
 	"event_counter", "events", "webhooks", "event_deliveries",
 	"hygiene_runs",
+	"console_sessions",
 }
 
 // seeded are the tables a migration fills: the copy replaces their rows.
