@@ -60,7 +60,7 @@ func run(ctx context.Context, images, vms, n int) error {
 	}
 	defer svc.DB.Close()
 	db := svc.DB
-	srv := httptest.NewServer(console.Mount(svc.API, console.New(svc.API, svc.Log, console.Options{})))
+	srv := httptest.NewServer(console.Mount(svc.API, console.New(svc.API, svc.Log, console.Options{Sessions: svc.DB})))
 	defer srv.Close()
 	admin := client.New(srv.URL, adminKey)
 	alice, err := admin.CreateTenant(ctx, hangar.TenantCreate{Name: "alice"})

@@ -185,7 +185,7 @@ func runFloor(ctx context.Context, size int64, rounds int) error {
 	}
 	defer svc.DB.Close()
 	api := discardAPI{svc.API}
-	h := console.Mount(api, console.New(api, svc.Log, console.Options{}))
+	h := console.Mount(api, console.New(api, svc.Log, console.Options{Sessions: svc.DB}))
 	var js [2][]byte // this build's upload.js, and -floor-alt-js
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/console/static/upload.js", nil))

@@ -78,7 +78,7 @@ func run(ctx context.Context, size int64, rounds int, format string) error {
 		return err
 	}
 	defer svc.DB.Close()
-	srv := httptest.NewServer(console.Mount(svc.API, console.New(svc.API, svc.Log, console.Options{})))
+	srv := httptest.NewServer(console.Mount(svc.API, console.New(svc.API, svc.Log, console.Options{Sessions: svc.DB})))
 	defer srv.Close()
 	alice, err := client.New(srv.URL, adminKey).CreateTenant(ctx, hangar.TenantCreate{Name: "alice"})
 	if err != nil {

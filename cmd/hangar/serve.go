@@ -307,7 +307,7 @@ func serve(ctx context.Context, o *serveOptions) error {
 	hangarAPI := api.New(cat, vms, log, cluster, api.WithEvents(evs))
 	hangarAPI.LimitRate(api.RateLimit{PerSecond: o.rateLimit, Burst: o.rateBurst})
 	srv.RegisterOnShutdown(hangarAPI.CloseStreams)
-	starting.Ready(console.Mount(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)), console.New(hangarAPI, log, console.Options{})))
+	starting.Ready(console.Mount(arm.Mount(hangarAPI, arm.New(hangarAPI, db, o.primaryRegion, log)), console.New(hangarAPI, log, console.Options{Sessions: db})))
 	log.Info("hangar serving", "url", scheme(o)+"://"+ln.Addr().String(), "advertised", cfg.Host.URL, "role", o.role, "host", cfg.Host.Name,
 		"dataDir", o.dataDir, "admin", msg, "clusterSecret", secretMsg)
 	select {

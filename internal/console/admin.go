@@ -144,7 +144,7 @@ func (h *Handler) setQuotas(c *call) (string, error) {
 	if _, err := c.api.UpdateTenant(c.ctx, name, u); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "The quotas of "+name+" are saved.", "")
+	c.flash("The quotas of "+name+" are saved.", "")
 	return back, nil
 }
 
@@ -173,7 +173,7 @@ func (h *Handler) revokeKey(c *call) (string, error) {
 	if err := c.api.RevokeKey(c.ctx, name, id); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "Key "+id+" of "+name+" is revoked.", "")
+	c.flash("Key "+id+" of "+name+" is revoked.", "")
 	return back, nil
 }
 

@@ -117,7 +117,7 @@ func (h *Handler) acceptTerms(c *call) (string, error) {
 	if err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "The terms of plan "+t.Plan+" ("+t.Publisher+") are accepted.", "")
+	c.flash("The terms of plan "+t.Plan+" ("+t.Publisher+") are accepted.", "")
 	return back, nil
 }
 

@@ -112,7 +112,7 @@ func (h *Handler) deleteDisk(c *call) (string, error) {
 	if err := c.api.DeleteDisk(c.ctx, name, client.IfMatch(c.r.PostFormValue("etag"))); err != nil {
 		return Prefix + "disks/" + url.PathEscape(name), err
 	}
-	h.sessions.setFlash(c.sess, "Disk "+name+" deleted.", "")
+	c.flash("Disk "+name+" deleted.", "")
 	return Prefix + "disks", nil
 }
 
@@ -192,7 +192,7 @@ func (h *Handler) deleteVM(c *call) (string, error) {
 	if err := c.api.DeleteVM(c.ctx, name, client.IfMatch(c.r.PostFormValue("etag"))); err != nil {
 		return Prefix + "vms/" + url.PathEscape(name), err
 	}
-	h.sessions.setFlash(c.sess, "VM "+name+" deleted.", "")
+	c.flash("VM "+name+" deleted.", "")
 	return Prefix + "vms", nil
 }
 
@@ -206,6 +206,6 @@ func (h *Handler) vmAction(c *call) (string, error) {
 	if _, err := c.api.VMAction(c.ctx, name, action); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "VM "+name+" "+done+".", "")
+	c.flash("VM "+name+" "+done+".", "")
 	return back, nil
 }

@@ -60,6 +60,10 @@ type Options struct {
 	MaxAge time.Duration
 	// PageSize is the rows of one page of the image list (default 100).
 	PageSize int
+	// Sessions keeps the sessions, shared by every node on one database and
+	// kept across restarts: the server's *store.DB. Nil means no one can sign in
+	// (tests that only render pages).
+	Sessions SessionStore
 	// Wasm holds diskfmt.wasm and wasm_exec.js for the browser upload; nil means
 	// those embedded in this binary, if it was built with them. A file system
 	// without them (tests) makes the console read raw and fixed VHD files only.
@@ -81,7 +85,7 @@ func New(api http.Handler, log *slog.Logger, o Options) *Handler {
 	if o.Wasm == nil {
 		o.Wasm, _ = fs.Sub(wasmFS, "wasm")
 	}
-	h := &Handler{api: api, log: log, sessions: newSessions(o.IdleTimeout, o.MaxAge), pages: parsePages(), perPage: o.PageSize, wasm: loadWasm(o.Wasm)}
+	h := &Handler{api: api, log: log, sessions: newSessions(o.Sessions, o.IdleTimeout, o.MaxAge), pages: parsePages(), perPage: o.PageSize, wasm: loadWasm(o.Wasm)}
 	h.mux = h.routes()
 	return h
 }
@@ -156,6 +160,9 @@ type call struct {
 	api  *client.Client // Hangar's API with the session's key
 	who  hangar.Tenant
 	h    *Handler
+	// The flash set by this request and not shown yet (session.go).
+	flashMsg, flashErr string
+	flashSet           bool
 }
 
 // view is what every page template gets.
@@ -179,7 +186,7 @@ func (c *call) renderStatus(status int, name, title, nav string, data any) error
 	v := view{Title: title, Nav: nav, Data: data}
 	if c.sess != nil {
 		v.Who, v.Admin, v.CSRF = c.who, c.who.Role == hangar.RoleAdmin, c.sess.csrf
-		v.Flash, v.FlashErr = c.h.sessions.takeFlash(c.sess)
+		v.Flash, v.FlashErr = c.takeFlash()
 	}
 	c.h.write(c.w, status, name, v)
 	return nil
@@ -257,7 +264,7 @@ func (h *Handler) action(fn func(c *call) (string, error)) http.HandlerFunc {
 		}
 		to, err := fn(c)
 		if err != nil {
-			h.sessions.setFlash(c.sess, "", message(err))
+			c.flash("", message(err))
 			if to == "" {
 				to = localPath(r.PostFormValue("back"), Prefix)
 			}
@@ -265,13 +272,19 @@ func (h *Handler) action(fn func(c *call) (string, error)) http.HandlerFunc {
 		if to == "" {
 			return
 		}
+		c.saveFlash()
 		http.Redirect(w, r, to, http.StatusSeeOther)
 	}
 }
 
 // begin finds the request's session and checks its key with the API.
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*call, bool) {
-	s := h.sessions.fromRequest(r)
+	s, err := h.sessions.fromRequest(r)
+	if err != nil {
+		h.log.Error("console: reading a session", "err", err)
+		h.write(w, http.StatusInternalServerError, "error", view{Title: "Error", Data: "internal error"})
+		return nil, false
+	}
 	if s == nil {
 		h.toSignIn(w, r)
 		return nil, false
@@ -283,7 +296,9 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*call, bool) {
 		var he *hangar.Error
 		if errors.As(err, &he) && he.Code == hangar.CodeUnauthenticated {
 			// The key was revoked: the session ends with it.
-			h.sessions.end(s)
+			if err := h.sessions.end(c.ctx, s); err != nil {
+				h.log.Error("console: ending a session", "err", err)
+			}
 			h.toSignIn(w, r)
 			return nil, false
 		}

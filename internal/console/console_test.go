@@ -31,6 +31,8 @@ type stack struct {
 	keys map[string]string // tenant → API key; "admin" too
 	api  map[string]*client.Client
 	db   *store.DB // under the API: for what no API call makes (a delivery's outcome)
+	hapi http.Handler
+	log  *slog.Logger
 }
 
 func newStack(t *testing.T, tls bool) *stack {
@@ -48,9 +50,12 @@ func newStackOf(t *testing.T, tls bool, o apitest.Options, co Options) *stack {
 	t.Helper()
 	svc := apitest.NewWith(t, o)
 	hangarAPI := svc.API
+	if co.Sessions == nil {
+		co.Sessions = svc.DB
+	}
 	h := New(hangarAPI, svc.Log, co)
 	adminKey := svc.AdminKey
-	s := &stack{h: h, keys: map[string]string{"admin": adminKey}, api: map[string]*client.Client{}, db: svc.DB}
+	s := &stack{h: h, keys: map[string]string{"admin": adminKey}, api: map[string]*client.Client{}, db: svc.DB, hapi: hangarAPI, log: svc.Log}
 	if tls {
 		s.srv = httptest.NewTLSServer(Mount(hangarAPI, h))
 	} else {
@@ -97,6 +102,7 @@ type browser struct {
 	s    *stack
 	c    *http.Client
 	csrf string
+	base string // the server's URL: s.srv's unless at says another node's
 }
 
 func (s *stack) browser(t *testing.T) *browser {
@@ -118,7 +124,7 @@ func (b *browser) send(method, path string, form url.Values, headers map[string]
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequest(method, b.s.srv.URL+path, body)
+	req, err := http.NewRequest(method, b.url()+path, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -141,11 +147,25 @@ func (b *browser) send(method, path string, form url.Values, headers map[string]
 	return a
 }
 
+func (b *browser) url() string {
+	if b.base != "" {
+		return b.base
+	}
+	return b.s.srv.URL
+}
+
+// at is this browser (its cookies) talking to another node at base.
+func (b *browser) at(base string) *browser {
+	o := *b
+	o.base = base
+	return &o
+}
+
 func (b *browser) get(path string) answer { return b.send("GET", path, nil, nil) }
 
 // post sends a form as a browser would from the console's own page.
 func (b *browser) post(path string, form url.Values) answer {
-	return b.send("POST", path, form, map[string]string{"Origin": b.s.srv.URL, "Sec-Fetch-Site": "same-origin"})
+	return b.send("POST", path, form, map[string]string{"Origin": b.url(), "Sec-Fetch-Site": "same-origin"})
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -184,8 +204,8 @@ func TestSessionCookie(t *testing.T) {
 		if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure != useTLS || c.Path != "/console" {
 			t.Errorf("TLS %v: cookie %+v: want HttpOnly, SameSite=Strict, Secure only under TLS, Path /console", useTLS, c)
 		}
-		if len(c.Value) != 43 || strings.Contains(c.Value, s.keys["alice"]) {
-			t.Errorf("the cookie is not a 256-bit token: %q", c.Value)
+		if id, secret, ok := parseCookie(c.Value); !ok || len(c.Value) != 87 || strings.Contains(c.Value, s.keys["alice"]) || string(id) == string(secret) {
+			t.Errorf("the cookie is not a 256-bit ID and a 256-bit secret: %q", c.Value)
 		}
 		if again := s.browser(t).signIn("alice"); again.Value == c.Value {
 			t.Error("two sign-ins got one token")
@@ -350,37 +370,72 @@ func TestSignOutEndsTheSession(t *testing.T) {
 	if a := b2.get("/console/images"); a.status != http.StatusSeeOther {
 		t.Fatalf("a revoked key's session: %d", a.status)
 	}
-	if n := len(s.h.sessions.m); n != 0 {
-		t.Fatalf("%d sessions left, want none", n)
+	if n, err := s.db.CountConsoleSessions(t.Context(), ""); err != nil || n != 0 {
+		t.Fatalf("%d sessions left, want none (%v)", n, err)
 	}
 }
 
 func TestSessionsExpire(t *testing.T) {
-	ss := newSessions(time.Hour, 3*time.Hour)
+	ctx := t.Context()
+	db := openDB(t)
+	ss := newSessions(db, time.Hour, 3*time.Hour)
 	now := time.Unix(1e9, 0)
 	ss.now = func() time.Time { return now }
-	token, _, _ := ss.create("k")
+	token, err := ss.create(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 5; i++ { // used every 50 minutes: alive until the maximum age
 		now = now.Add(50 * time.Minute)
-		if got := ss.get(token); (got != nil) != (i < 3) {
-			t.Fatalf("after %v: session %v", time.Duration(i+1)*50*time.Minute, got != nil)
+		if got, err := ss.get(ctx, token); (got != nil) != (i < 3) || err != nil {
+			t.Fatalf("after %v: session %v (%v)", time.Duration(i+1)*50*time.Minute, got != nil, err)
 		}
 	}
-	token, _, _ = ss.create("k")
+	token, _ = ss.create(ctx, "k")
 	now = now.Add(61 * time.Minute)
-	if ss.get(token) != nil {
+	if got, _ := ss.get(ctx, token); got != nil {
 		t.Fatal("an idle session lives on")
 	}
+	// Both expired sessions are gone from the table, not only refused.
+	if n, _ := db.CountConsoleSessions(ctx, ""); n != 0 {
+		t.Fatalf("%d expired sessions are kept", n)
+	}
+	// A session used less than a minute apart is not written at each use, and
+	// still ends idle: its last use is kept to the minute.
+	token, _ = ss.create(ctx, "k")
+	for range 70 {
+		now = now.Add(59 * time.Second)
+		if got, _ := ss.get(ctx, token); got == nil {
+			t.Fatal("a session used every 59 seconds ended")
+		}
+	}
+	now = now.Add(61 * time.Minute)
+	if got, _ := ss.get(ctx, token); got != nil {
+		t.Fatal("an idle session lives on")
+	}
+}
+
+func openDB(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // TestSessionsBounded: one key signing in again and again ends only its own oldest
 // sessions, never another key's; a full table refuses new sign-ins.
 func TestSessionsBounded(t *testing.T) {
-	ss := newSessions(time.Hour, 3*time.Hour)
-	victim, _, _ := ss.create("victim")
+	ctx := t.Context()
+	db := openDB(t)
+	ss := newSessions(db, time.Hour, 3*time.Hour)
+	ss.bounds.Total = maxSessionsPerKey + 10
+	victim, _ := ss.create(ctx, "victim")
 	var first string
 	for i := range 3 * maxSessionsPerKey {
-		token, _, err := ss.create("attacker")
+		token, err := ss.create(ctx, "attacker")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,17 +443,20 @@ func TestSessionsBounded(t *testing.T) {
 			first = token
 		}
 	}
-	if ss.get(victim) == nil {
+	alive := func(token string) bool { s, _ := ss.get(ctx, token); return s != nil }
+	if !alive(victim) {
 		t.Fatal("another key's sign-ins ended the victim's session")
 	}
-	if ss.get(first) != nil || len(ss.m) != maxSessionsPerKey+1 {
-		t.Fatalf("the attacker keeps %d sessions (its first: %v)", len(ss.m)-1, ss.get(first) != nil)
+	if n, _ := db.CountConsoleSessions(ctx, ""); alive(first) || n != maxSessionsPerKey+1 {
+		t.Fatalf("the attacker keeps %d sessions (its first: %v)", n-1, alive(first))
 	}
-	for i := len(ss.m); i < maxSessions; i++ {
-		ss.m[[32]byte{byte(i), byte(i >> 8)}] = &session{key: fmt.Sprint("k", i), created: ss.now(), seen: ss.now()}
+	for i := maxSessionsPerKey + 1; i < ss.bounds.Total; i++ {
+		if _, err := ss.create(ctx, fmt.Sprint("k", i)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, _, err := ss.create("late"); !errors.Is(err, errTooManySessions) || ss.get(victim) == nil {
-		t.Fatalf("a sign-in with the table full: %v (victim still in: %v)", err, ss.get(victim) != nil)
+	if _, err := ss.create(ctx, "late"); !errors.Is(err, errTooManySessions) || !alive(victim) {
+		t.Fatalf("a sign-in with the table full: %v (victim still in: %v)", err, alive(victim))
 	}
 }
 

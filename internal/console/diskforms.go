@@ -43,7 +43,7 @@ func (h *Handler) importDisk(c *call) (string, error) {
 		v.Error = message(err)
 		return "", c.renderStatus(statusOf(err), "diskimport", "Import a disk", "disks", v)
 	}
-	h.sessions.setFlash(c.sess, "Disk "+d.Name+" imported: "+hangar.FormatBytes(d.VirtualSize)+" ("+d.SourceFormat+").", "")
+	c.flash("Disk "+d.Name+" imported: "+hangar.FormatBytes(d.VirtualSize)+" ("+d.SourceFormat+").", "")
 	return Prefix + "disks/" + url.PathEscape(d.Name), nil
 }
 

@@ -108,6 +108,6 @@ func (h *Handler) deleteWebhook(c *call) (string, error) {
 	if err := c.api.DeleteWebhook(c.ctx, id); err != nil {
 		return Prefix + "events", err
 	}
-	h.sessions.setFlash(c.sess, "Webhook "+id+" deleted.", "")
+	c.flash("Webhook "+id+" deleted.", "")
 	return Prefix + "events", nil
 }

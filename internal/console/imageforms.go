@@ -175,7 +175,7 @@ func (h *Handler) createImage(c *call) (string, error) {
 	if version == "" && len(img.Versions) > 0 {
 		version = img.Versions[len(img.Versions)-1].Version.String()
 	}
-	h.sessions.setFlash(c.sess, "Image "+img.Name+" version "+version+" created.", "")
+	c.flash("Image "+img.Name+" version "+version+" created.", "")
 	return Prefix + "images/" + url.PathEscape(img.Name), nil
 }
 
@@ -185,7 +185,7 @@ func (h *Handler) share(c *call) (string, error) {
 	if _, err := c.api.Share(c.ctx, name, tenant, true); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "Image "+name+" is shared with "+tenant+".", "")
+	c.flash("Image "+name+" is shared with "+tenant+".", "")
 	return back, nil
 }
 
@@ -195,7 +195,7 @@ func (h *Handler) unshare(c *call) (string, error) {
 	if _, err := c.api.Share(c.ctx, name, tenant, false); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "Image "+name+" is no longer shared with "+tenant+".", "")
+	c.flash("Image "+name+" is no longer shared with "+tenant+".", "")
 	return back, nil
 }
 
@@ -211,7 +211,7 @@ func (h *Handler) publishCommunity(c *call) (string, error) {
 	if _, err := c.api.PublishCommunity(c.ctx, name, req); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "Image "+name+" is published to the community as community/"+req.PublicName+"/"+name+".", "")
+	c.flash("Image "+name+" is published to the community as community/"+req.PublicName+"/"+name+".", "")
 	return back, nil
 }
 
@@ -221,7 +221,7 @@ func (h *Handler) withdrawCommunity(c *call) (string, error) {
 	if _, err := c.api.UnpublishCommunity(c.ctx, name); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "Image "+name+" is withdrawn from the community.", "")
+	c.flash("Image "+name+" is withdrawn from the community.", "")
 	return back, nil
 }
 
@@ -242,7 +242,7 @@ func (h *Handler) updateVersion(c *call) (string, error) {
 	if _, err := c.api.UpdateVersion(c.ctx, name, version, hangar.ImageVersionUpdate{ExcludeFromLatest: &exclude, EndOfLife: &eol}); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "Version "+version+" of "+name+" is updated.", "")
+	c.flash("Version "+version+" of "+name+" is updated.", "")
 	return back, nil
 }
 
@@ -262,7 +262,7 @@ func (h *Handler) publishMarketplace(c *call) (string, error) {
 	if err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, img+" is published to the marketplace as "+m.URN+".", "")
+	c.flash(img+" is published to the marketplace as "+m.URN+".", "")
 	return back, nil
 }
 
@@ -281,6 +281,6 @@ func (h *Handler) deleteImage(c *call) (string, error) {
 	if err := c.api.DeleteImage(c.ctx, name, client.IfMatch(c.r.PostFormValue("etag"))); err != nil {
 		return Prefix + "images/" + url.PathEscape(name), err
 	}
-	h.sessions.setFlash(c.sess, "Image "+name+" deleted.", "")
+	c.flash("Image "+name+" deleted.", "")
 	return Prefix + "images", nil
 }

@@ -35,7 +35,12 @@ func (h *Handler) proxyAPI(w http.ResponseWriter, r *http.Request, path string, 
 		apiRefuse(w, http.StatusForbidden, "Forbidden", "this request was not sent from this console")
 		return
 	}
-	s := h.sessions.fromRequest(r)
+	s, err := h.sessions.fromRequest(r)
+	if err != nil {
+		h.log.Error("console: reading a session", "err", err)
+		apiRefuse(w, http.StatusInternalServerError, "Internal", "internal error")
+		return
+	}
 	if s == nil {
 		apiRefuse(w, http.StatusUnauthorized, "Unauthenticated", "the console session ended: sign in again")
 		return

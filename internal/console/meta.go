@@ -56,7 +56,7 @@ func (h *Handler) setTags(kind string) func(c *call) (string, error) {
 		if version != "" {
 			what = "Version " + version + " of " + name
 		}
-		h.sessions.setFlash(c.sess, what+": tags saved.", "")
+		c.flash(what+": tags saved.", "")
 		return back, nil
 	}
 }
@@ -70,7 +70,7 @@ func (h *Handler) setProperties(c *call) (string, error) {
 	if _, err := c.api.SetVersionProperties(c.ctx, name, version, props, client.IfMatch(c.r.PostFormValue("etag"))); err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "Version "+version+" of "+name+": properties saved.", "")
+	c.flash("Version "+version+" of "+name+": properties saved.", "")
 	return back, nil
 }
 
@@ -95,7 +95,7 @@ func (h *Handler) replicate(c *call) (string, error) {
 	for _, s := range states {
 		msg += " " + s.Region + " " + s.State + ";"
 	}
-	h.sessions.setFlash(c.sess, strings.TrimSuffix(msg, ";")+".", "")
+	c.flash(strings.TrimSuffix(msg, ";")+".", "")
 	return back, nil
 }
 
@@ -125,7 +125,7 @@ func (h *Handler) withdrawMarketplace(c *call) (string, error) {
 	if err := c.api.WithdrawMarketplace(c.ctx, m.URN); err != nil {
 		return skuPath(m), err
 	}
-	h.sessions.setFlash(c.sess, m.URN+" is withdrawn from the marketplace.", "")
+	c.flash(m.URN+" is withdrawn from the marketplace.", "")
 	// The SKU's page, unless that was its last version.
 	if rest, err := c.api.Marketplace(c.ctx, hangar.MarketplaceFilter{Publisher: m.Publisher, Offer: m.Offer, SKU: m.SKU, All: true}); err == nil && len(rest) > 0 {
 		return skuPath(m), nil

@@ -51,7 +51,7 @@ func (h *Handler) addUpstream(c *call) (string, error) {
 	if err != nil {
 		return syndicationPage, err
 	}
-	h.sessions.setFlash(c.sess, "Upstream "+u.Name+" added, its key pinned to "+u.Fingerprint+".", "")
+	c.flash("Upstream "+u.Name+" added, its key pinned to "+u.Fingerprint+".", "")
 	return syndicationPage, nil
 }
 
@@ -60,7 +60,7 @@ func (h *Handler) removeUpstream(c *call) (string, error) {
 	if err := c.api.DeleteUpstream(c.ctx, name); err != nil {
 		return syndicationPage, err
 	}
-	h.sessions.setFlash(c.sess, "Upstream "+name+" removed; what was pulled from it stays.", "")
+	c.flash("Upstream "+name+" removed; what was pulled from it stays.", "")
 	return syndicationPage, nil
 }
 
@@ -85,6 +85,6 @@ func (h *Handler) pull(c *call) (string, error) {
 	if req.Follow {
 		msg += "; new versions will follow"
 	}
-	h.sessions.setFlash(c.sess, msg+".", "")
+	c.flash(msg+".", "")
 	return syndicationPage, nil
 }

@@ -103,7 +103,7 @@ func (h *Handler) createVM(c *call) (string, error) {
 		f.AdminPassword = ""
 		return "", h.showVMForm(c, statusOf(err), f, message(err))
 	}
-	h.sessions.setFlash(c.sess, "VM "+vm.Name+" is being created from "+vm.Image+".", "")
+	c.flash("VM "+vm.Name+" is being created from "+vm.Image+".", "")
 	return Prefix + "vms/" + url.PathEscape(vm.Name), nil
 }
 
@@ -163,7 +163,7 @@ func (h *Handler) backup(c *call) (string, error) {
 	for _, d := range res.DataDisks {
 		msg += ", " + d.Disk
 	}
-	h.sessions.setFlash(c.sess, msg+". "+res.Restore, "")
+	c.flash(msg+". "+res.Restore, "")
 	return back, nil
 }
 
@@ -198,7 +198,7 @@ func (h *Handler) generalize(c *call) (string, error) {
 	if _, err := c.api.Generalize(c.ctx, name, req); err != nil {
 		return Prefix + "vms/" + url.PathEscape(name) + "/generalize", err
 	}
-	h.sessions.setFlash(c.sess, "VM "+name+" is generalized: capture it to make an image.", "")
+	c.flash("VM "+name+" is generalized: capture it to make an image.", "")
 	return Prefix + "vms/" + url.PathEscape(name), nil
 }
 
@@ -216,6 +216,6 @@ func (h *Handler) capture(c *call) (string, error) {
 	if err != nil {
 		return back, err
 	}
-	h.sessions.setFlash(c.sess, "VM "+name+" captured as image "+img.Name+".", "")
+	c.flash("VM "+name+" captured as image "+img.Name+".", "")
 	return Prefix + "images/" + url.PathEscape(img.Name), nil
 }
