@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -76,5 +77,39 @@ func TestConsolePages(t *testing.T) {
 	b.check("syndication")
 	if n := b.dialogs.Load(); n != 0 {
 		t.Fatalf("%d JavaScript dialogs opened", n)
+	}
+}
+
+// TestConsoleSessionSurvivesRestart signs in in a browser, restarts hangar serve
+// on the same data dir, and loads a page: still signed in, as the same tenant,
+// since sessions live in the database; then signs out, restarts again, and the
+// old cookie signs no one in.
+func TestConsoleSessionSurvivesRestart(t *testing.T) {
+	s := startServer(t)
+	alice := s.tenant("alice")
+	b := newBrowser(t, s.url())
+	b.signIn(alice)
+	cookie := b.cookie()
+	signedIn := func() bool {
+		return eval[bool](b, `document.querySelector('form[action="/console/signout"]') !== null`)
+	}
+
+	s.stop()
+	s.start()
+	b.base = s.url() // a new port; the cookie is the host's, whatever the port
+	mustContain(t, "the disks page after a restart", b.open("/console/disks"), "Disks")
+	if !signedIn() || !strings.Contains(b.html(), "alice") {
+		t.Fatalf("a restart signed the browser out:\n%s", b.mainText())
+	}
+	if b.cookie() != cookie {
+		t.Fatal("the session cookie changed across the restart")
+	}
+
+	b.signOut()
+	s.stop()
+	s.start()
+	if resp, _ := consoleGet(t, s.url(), "/console/disks", cookie); resp.StatusCode != http.StatusSeeOther ||
+		!strings.HasPrefix(resp.Header.Get("Location"), "/console/signin") {
+		t.Fatalf("the signed-out cookie after a restart: %s %s", resp.Status, resp.Header.Get("Location"))
 	}
 }
