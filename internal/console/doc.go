@@ -2,10 +2,13 @@
 // own API, served under /console/ on the API's port.
 //
 // Vocabulary:
-//   - a session is what signing in with an API key makes: a random 256-bit token in
-//     an HttpOnly, SameSite=Strict cookie (Secure under TLS) names it; the key, the
-//     tenant and a CSRF token stay on the server (in memory: a restart signs everyone
-//     out). Signing out deletes it on the server.
+//   - a session is what signing in with an API key makes: a random 256-bit ID and
+//     a random 256-bit secret in an HttpOnly, SameSite=Strict cookie (Secure under
+//     TLS). Its row in the database (SessionStore: shared by every node, kept
+//     across restarts) is found by the ID's SHA-256 and holds the API key sealed
+//     under a key derived from the secret, which is stored nowhere: the database
+//     alone yields no key. The CSRF token and the flash cookie's key are HMACs of
+//     the secret. Signing out deletes the row: the session ends on every node.
 //   - a page is a GET: it reads and never changes anything. An action is a POST from
 //     a form carrying the session's CSRF token (compared in constant time) and sent
 //     from this origin (Origin and Sec-Fetch-Site are checked when the browser sends
