@@ -223,6 +223,11 @@ func pageOfImages(list []hangar.ImageSummary, q listQuery, perPage int) imagesVi
 
 func (h *Handler) images(c *call) error {
 	q := parseListQuery(c.r.URL.Query())
+	if slices.Contains(c.r.URL.Query()["tag"], "") {
+		// The filter form's tag field, left empty: the list's own URL without it.
+		http.Redirect(c.w, c.r, q.url(), http.StatusSeeOther)
+		return nil
+	}
 	list, err := c.api.ListImages(c.ctx, q.All, q.Tags...)
 	tagErr := ""
 	if err != nil {

@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -156,6 +157,10 @@ func TestImageListTags(t *testing.T) {
 	page = alice.get("/console/images?tag=env%3Dprod&tag=env%3Dtest")
 	if got := rowsOf(page.body); len(got) != 0 || !strings.Contains(page.body, `id="no-match"`) {
 		t.Errorf("two tags no image has both of: rows %v", got)
+	}
+	// The filter form's empty tag field leads to the list's URL without it.
+	if a := alice.get("/console/images?q=we&tag="); a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/images?q=we" {
+		t.Errorf("an empty tag term: %d to %q, want 303 to /console/images?q=we", a.status, a.header.Get("Location"))
 	}
 	page = alice.get("/console/images?tag=%3Dbad")
 	if page.status != 400 || !strings.Contains(page.body, `id="tag-filter-error"`) {
