@@ -72,7 +72,15 @@ func TestDepsScript(t *testing.T) {
 [ `+aptExit+` = 0 ] && printf '#!/bin/sh\n' >`+bin+`/qemu-img && chmod +x `+bin+`/qemu-img
 exit `+aptExit)
 			cmd := exec.Command(filepath.Join(bin, "bash"), "deps.sh", tt.mode)
-			cmd.Env = []string{"PATH=" + bin, "HOME=" + t.TempDir()}
+			// Not t.TempDir: the go command deps.sh runs may leave a telemetry
+			// child writing in HOME after it exits, and a cleanup that then finds
+			// the directory not empty fails the test (it did, once).
+			home, err := os.MkdirTemp("", "deps-home")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(home) })
+			cmd.Env = []string{"PATH=" + bin, "HOME=" + home}
 			out, err := cmd.CombinedOutput()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {
