@@ -9,17 +9,10 @@ import (
 )
 
 func TestConsoleSessions(t *testing.T) {
-	for kind, dsn := range databases(t) {
-		t.Run(kind, func(t *testing.T) {
-			ctx := t.Context()
-			d, err := Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			testConsoleSessions(ctx, t, d)
-		})
-	}
+	eachDatabase(t, func(t *testing.T, d *DB) {
+		ctx := t.Context()
+		testConsoleSessions(ctx, t, d)
+	})
 }
 
 func testConsoleSessions(ctx context.Context, t *testing.T, d *DB) {

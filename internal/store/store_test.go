@@ -198,50 +198,59 @@ func TestSQLiteSynchronousFull(t *testing.T) {
 // next transaction gets that same one); on PostgreSQL only its own transaction
 // commits asynchronously.
 func TestTxLazyIsLazyForItselfOnly(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		db.db.SetMaxOpenConns(1)
+		q := "PRAGMA synchronous" // 1 NORMAL, 2 FULL
+		lazy, durable := "1", "2"
+		if db.dialect.name == "postgres" {
+			q, lazy, durable = "SHOW synchronous_commit", "off", "on"
+		}
+		setting := func(tx *sql.Tx) string {
+			var v string
+			if err := tx.QueryRowContext(ctx, q).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		for range 2 {
+			var in, after string
+			if err := db.txLazy(ctx, func(tx *sql.Tx) error { in = setting(tx); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.tx(ctx, func(tx *sql.Tx) error { after = setting(tx); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if in != lazy || after != durable {
+				t.Fatalf("%s: %q inside txLazy (want %q), %q in the next transaction (want %q)", q, in, lazy, after, durable)
+			}
+		}
+		// A failing lazy transaction restores it too.
+		if err := db.txLazy(ctx, func(*sql.Tx) error { return errors.New("no") }); err == nil {
+			t.Fatal("txLazy returned nil for a failing fn")
+		}
+		var after string
+		if err := db.tx(ctx, func(tx *sql.Tx) error { after = setting(tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if after != durable {
+			t.Fatalf("after a failed txLazy: %q, want %q", after, durable)
+		}
+	})
+}
+
+// eachDatabase runs test as a subtest on a fresh store of every kind Hangar
+// supports (databases), closed when the subtest ends.
+func eachDatabase(t *testing.T, test func(t *testing.T, db *DB)) {
+	t.Helper()
 	for kind, dsn := range databases(t) {
 		t.Run(kind, func(t *testing.T) {
-			ctx := t.Context()
-			db, err := Open(ctx, dsn)
+			db, err := Open(t.Context(), dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			db.db.SetMaxOpenConns(1)
-			q := "PRAGMA synchronous" // 1 NORMAL, 2 FULL
-			lazy, durable := "1", "2"
-			if kind == "postgres" {
-				q, lazy, durable = "SHOW synchronous_commit", "off", "on"
-			}
-			setting := func(tx *sql.Tx) string {
-				var v string
-				if err := tx.QueryRowContext(ctx, q).Scan(&v); err != nil {
-					t.Fatal(err)
-				}
-				return v
-			}
-			for range 2 {
-				var in, after string
-				if err := db.txLazy(ctx, func(tx *sql.Tx) error { in = setting(tx); return nil }); err != nil {
-					t.Fatal(err)
-				}
-				if err := db.tx(ctx, func(tx *sql.Tx) error { after = setting(tx); return nil }); err != nil {
-					t.Fatal(err)
-				}
-				if in != lazy || after != durable {
-					t.Fatalf("%s: %q inside txLazy (want %q), %q in the next transaction (want %q)", q, in, lazy, after, durable)
-				}
-			}
-			// A failing lazy transaction restores it too.
-			if err := db.txLazy(ctx, func(*sql.Tx) error { return errors.New("no") }); err == nil {
-				t.Fatal("txLazy returned nil for a failing fn")
-			}
-			var after string
-			if err := db.tx(ctx, func(tx *sql.Tx) error { after = setting(tx); return nil }); err != nil {
-				t.Fatal(err)
-			}
-			if after != durable {
-				t.Fatalf("after a failed txLazy: %q, want %q", after, durable)
-			}
+			test(t, db)
 		})
 	}
 }
