@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 )
@@ -21,20 +19,9 @@ import (
 // admin's are every tenant's; a bad N, or newest= on a stream, is refused with
 // 400 and what to do.
 func TestNewestEvents(t *testing.T) {
-	svc := apitest.New(t)
-	srv := httptest.NewServer(svc.API)
-	t.Cleanup(srv.Close)
+	e := aliceAndBob(t)
+	srv, keys, admin, alice, bob := e.srv, e.keys, e.admin, e.alice, e.bob
 	ctx := t.Context()
-	admin := client.New(srv.URL, svc.AdminKey)
-	keys := map[string]string{}
-	for _, name := range []string{"alice", "bob"} {
-		created, err := admin.CreateTenant(ctx, hangar.TenantCreate{Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[name] = created.Key
-	}
-	alice, bob := client.New(srv.URL, keys["alice"]), client.New(srv.URL, keys["bob"])
 	path := filepath.Join(t.TempDir(), "d.raw")
 	if err := os.WriteFile(path, bytes.Repeat([]byte{1}, 1<<20), 0o644); err != nil {
 		t.Fatal(err)

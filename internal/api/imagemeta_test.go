@@ -3,13 +3,11 @@ package api_test
 import (
 	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hangarvm/hangar/internal/api/apitest"
 	"github.com/hangarvm/hangar/internal/client"
 	"github.com/hangarvm/hangar/internal/hangar"
 	"github.com/hangarvm/hangar/internal/store"
@@ -19,20 +17,9 @@ import (
 // version is made, replaced under If-Match by the owner only, refused with 400 when
 // invalid; GET /v1/vms?resourceGroup= keeps the VMs of that group.
 func TestImageMetadataAPI(t *testing.T) {
-	svc := apitest.New(t)
-	srv := httptest.NewServer(svc.API)
-	t.Cleanup(srv.Close)
+	e := aliceAndBob(t)
+	svc, alice, bob := e.svc, e.alice, e.bob
 	ctx := t.Context()
-	admin := client.New(srv.URL, svc.AdminKey)
-	keys := map[string]string{}
-	for _, name := range []string{"alice", "bob"} {
-		created, err := admin.CreateTenant(ctx, hangar.TenantCreate{Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[name] = created.Key
-	}
-	alice, bob := client.New(srv.URL, keys["alice"]), client.New(srv.URL, keys["bob"])
 	path := filepath.Join(t.TempDir(), "os.raw")
 	if err := os.WriteFile(path, bytes.Repeat([]byte{3}, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
