@@ -70,7 +70,13 @@ func (t Tags) String() string {
 type TagFilter []string
 
 // ParseTagFilter checks the terms of a filter (?tag=KEY[=VALUE], repeatable).
+// More terms than a resource may carry tags are refused: each term is matched
+// against every listed resource, and a URL of a megabyte holds a hundred
+// thousand of them.
 func ParseTagFilter(terms []string) (TagFilter, error) {
+	if len(terms) > MaxTags {
+		return nil, Errorf(CodeInvalid, "%d tag filter terms: at most %d, as a resource carries at most %d tags", len(terms), MaxTags, MaxTags)
+	}
 	for _, term := range terms {
 		if k, _, _ := strings.Cut(term, "="); k == "" {
 			return nil, Errorf(CodeInvalid, "tag filter %q: use KEY or KEY=VALUE", term)

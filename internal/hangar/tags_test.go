@@ -53,6 +53,18 @@ func TestTags(t *testing.T) {
 	if _, err := ParseTagFilter([]string{"=x"}); err == nil {
 		t.Error("a filter term without a key accepted")
 	}
+	// The attack: a list asked with 100,000 terms, each matched against every
+	// resource listed.
+	terms := make([]string, 100_000)
+	for i := range terms {
+		terms[i] = "k"
+	}
+	if _, err := ParseTagFilter(terms); ErrorCode(err) != CodeInvalid {
+		t.Errorf("a filter of %d terms: %v, want refused as invalid", len(terms), err)
+	}
+	if _, err := ParseTagFilter(terms[:MaxTags]); err != nil {
+		t.Errorf("a filter of %d terms: %v", MaxTags, err)
+	}
 	if got := tags.String(); got != "env=prod flag= team=payments" {
 		t.Errorf("String() = %q", got)
 	}
